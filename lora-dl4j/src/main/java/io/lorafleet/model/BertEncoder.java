@@ -1,0 +1,66 @@
+package io.lorafleet.model;
+
+import io.lorafleet.nn.Embedding;
+import io.lorafleet.nn.LayerNorm;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** BERT's embeddings (word + position + token type, then LayerNorm) and its post-LN encoder layers. */
+public final class BertEncoder implements Body {
+    private final TransformerConfig config;
+    private final Embedding words;     // [vocab, d]
+    private final Embedding positions; // [maxPositions, d]
+    private final Embedding tokenTypes; // [typeVocab, d]
+    private final LayerNorm embeddingNorm;
+    private final List<EncoderBlock> layers = new ArrayList<>();
+
+    public BertEncoder(TransformerConfig c, ModelWeights w, Tuning tuning) {
+        if (!c.modelType().equals("bert")) throw new IllegalArgumentException("BertEncoder needs model_type bert, got " + c.modelType());
+        this.config = c;
+        int d = c.hiddenSize();
+        words = embedding(w, tuning, "embeddings.word_embeddings.weight", c.vocabSize(), d);
+        positions = embedding(w, tuning, "embeddings.position_embeddings.weight", c.maxPositions(), d);
+        tokenTypes = embedding(w, tuning, "embeddings.token_type_embeddings.weight", Math.max(c.typeVocabSize(), 1), d);
+        embeddingNorm = EncoderBlock.norm(w, tuning, "embeddings.LayerNorm", d, c.layerNormEps());
+        for (int i = 0; i < c.numLayers(); i++) layers.add(new EncoderBlock(c, w, tuning, i));
+    }
+
+    @Override
+    public INDArray forward(TokenBatch batch) {
+        if (batch.seqLen() > config.maxPositions()) {
+            throw new IllegalArgumentException("sequence length " + batch.seqLen() + " exceeds max_position_embeddings " + config.maxPositions());
+        }
+        INDArray x = words.forward(batch.inputIds())
+                .addi(positions.forward(positionIds(batch)))
+                .addi(tokenTypes.forward(batch.tokenTypeIds() != null ? batch.tokenTypeIds() : new int[batch.rows()]));
+        x = embeddingNorm.forward(x);
+        INDArray mask = batch.maskArray(x.dataType());
+        for (EncoderBlock layer : layers) x = layer.forward(x, batch.batchSize(), batch.seqLen(), mask);
+        return x;
+    }
+
+    @Override
+    public void backward(INDArray dHidden) {
+        INDArray d = dHidden;
+        for (int i = layers.size() - 1; i >= 0; i--) d = layers.get(i).backward(d);
+        d = embeddingNorm.backward(d);
+        words.backward(d);
+        positions.backward(d);
+        tokenTypes.backward(d);
+    }
+
+    @Override
+    public TransformerConfig config() { return config; }
+
+    static int[] positionIds(TokenBatch batch) {
+        int[] ids = new int[batch.rows()];
+        for (int i = 0; i < ids.length; i++) ids[i] = i % batch.seqLen();
+        return ids;
+    }
+
+    static Embedding embedding(ModelWeights w, Tuning t, String name, int rows, int d) {
+        return new Embedding(t.pretrained(name, w.require(name, rows, d)));
+    }
+}

@@ -1,0 +1,53 @@
+package io.lorafleet.model;
+
+import io.lorafleet.nn.Embedding;
+import io.lorafleet.nn.LayerNorm;
+import io.lorafleet.nn.Param;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** GPT-2's token + position embeddings, pre-LN causal blocks and final LayerNorm. */
+public final class Gpt2Decoder implements Body {
+    private final TransformerConfig config;
+    private final Embedding tokens;    // wte [vocab, d], also the tied LM head
+    private final Embedding positions; // wpe [maxPositions, d]
+    private final List<DecoderBlock> blocks = new ArrayList<>();
+    private final LayerNorm finalNorm;
+
+    public Gpt2Decoder(TransformerConfig c, ModelWeights w, Tuning tuning) {
+        if (!c.modelType().equals("gpt2")) throw new IllegalArgumentException("Gpt2Decoder needs model_type gpt2, got " + c.modelType());
+        this.config = c;
+        int d = c.hiddenSize();
+        tokens = BertEncoder.embedding(w, tuning, "wte.weight", c.vocabSize(), d);
+        positions = BertEncoder.embedding(w, tuning, "wpe.weight", c.maxPositions(), d);
+        for (int i = 0; i < c.numLayers(); i++) blocks.add(new DecoderBlock(c, w, tuning, i));
+        finalNorm = EncoderBlock.norm(w, tuning, "ln_f", d, c.layerNormEps());
+    }
+
+    @Override
+    public INDArray forward(TokenBatch batch) {
+        if (batch.seqLen() > config.maxPositions()) {
+            throw new IllegalArgumentException("sequence length " + batch.seqLen() + " exceeds n_positions " + config.maxPositions());
+        }
+        INDArray x = tokens.forward(batch.inputIds()).addi(positions.forward(BertEncoder.positionIds(batch)));
+        INDArray mask = batch.maskArray(x.dataType());
+        for (DecoderBlock block : blocks) x = block.forward(x, batch.batchSize(), batch.seqLen(), mask);
+        return finalNorm.forward(x);
+    }
+
+    @Override
+    public void backward(INDArray dHidden) {
+        INDArray d = finalNorm.backward(dHidden);
+        for (int i = blocks.size() - 1; i >= 0; i--) d = blocks.get(i).backward(d);
+        tokens.backward(d);
+        positions.backward(d);
+    }
+
+    /** The token embedding, which the LM head shares (tied weights). */
+    public Param tokenEmbedding() { return tokens.table(); }
+
+    @Override
+    public TransformerConfig config() { return config; }
+}

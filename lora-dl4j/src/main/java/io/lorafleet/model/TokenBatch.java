@@ -1,0 +1,37 @@
+package io.lorafleet.model;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * B sequences of T tokens, row-major (token t of sequence b at b·T + t).
+ *
+ * @param inputIds      [B·T] token ids, padding included
+ * @param tokenTypeIds  [B·T] segment ids, or null for all zeros
+ * @param attentionMask [B·T] 1 for real tokens, 0 for padding
+ * @param labels        [B] class ids for classification, or [B·T] token targets for a causal LM
+ *                      (ignored positions = SoftmaxCrossEntropy.IGNORE_INDEX); may be null for inference
+ */
+public record TokenBatch(int batchSize, int seqLen, int[] inputIds, int[] tokenTypeIds, int[] attentionMask, int[] labels) {
+    public TokenBatch {
+        int n = batchSize * seqLen;
+        if (batchSize <= 0 || seqLen <= 0) throw new IllegalArgumentException("empty batch " + batchSize + "x" + seqLen);
+        if (inputIds.length != n) throw new IllegalArgumentException("input_ids has " + inputIds.length + " entries, expected " + n);
+        if (tokenTypeIds != null && tokenTypeIds.length != n) throw new IllegalArgumentException("token_type_ids has " + tokenTypeIds.length + " entries, expected " + n);
+        if (attentionMask.length != n) throw new IllegalArgumentException("attention_mask has " + attentionMask.length + " entries, expected " + n);
+    }
+
+    public int rows() { return batchSize * seqLen; }
+
+    /** Number of real (non-padding) tokens. */
+    public long tokens() {
+        long c = 0;
+        for (int m : attentionMask) c += m;
+        return c;
+    }
+
+    public INDArray maskArray(DataType dtype) { // [B, T]
+        return Nd4j.createFromArray(attentionMask).castTo(dtype).reshape(batchSize, seqLen);
+    }
+}

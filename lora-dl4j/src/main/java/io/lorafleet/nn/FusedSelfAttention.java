@@ -1,0 +1,38 @@
+package io.lorafleet.nn;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/** Multi-head self-attention whose q, k, v come from one projection d → 3d (GPT-2's c_attn). */
+public final class FusedSelfAttention {
+    private final Projection qkv;
+    private final Projection output;
+    private final AttentionCore core;
+
+    public FusedSelfAttention(Projection qkv, Projection output, int heads, boolean causal) {
+        if (qkv.outFeatures() != 3 * qkv.inFeatures()) {
+            throw new IllegalArgumentException("fused qkv projection must map d to 3d, maps " + qkv.inFeatures() + " to " + qkv.outFeatures());
+        }
+        this.qkv = qkv;
+        this.output = output;
+        this.core = new AttentionCore(heads, causal);
+    }
+
+    /** x [B·T, d], attentionMask [B, T] or null → [B·T, d]. */
+    public INDArray forward(INDArray x, int batch, int seqLen, INDArray attentionMask) {
+        INDArray y = qkv.forward(x);
+        long d = x.columns();
+        INDArray ctx = core.forward(columns(y, 0, d), columns(y, d, 2 * d), columns(y, 2 * d, 3 * d), batch, seqLen, attentionMask);
+        return output.forward(ctx);
+    }
+
+    public INDArray backward(INDArray dy) {
+        INDArray[] dqkv = core.backward(output.backward(dy));
+        return qkv.backward(Nd4j.hstack(dqkv));
+    }
+
+    private static INDArray columns(INDArray y, long from, long to) {
+        return y.get(NDArrayIndex.all(), NDArrayIndex.interval(from, to));
+    }
+}

@@ -1,0 +1,28 @@
+package io.lorafleet.nn;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/** Multi-head self-attention with separate q, k, v and output projections (BERT's layout). */
+public final class SelfAttention {
+    private final Projection query, key, value, output;
+    private final AttentionCore core;
+
+    public SelfAttention(Projection query, Projection key, Projection value, Projection output, int heads, boolean causal) {
+        this.query = query;
+        this.key = key;
+        this.value = value;
+        this.output = output;
+        this.core = new AttentionCore(heads, causal);
+    }
+
+    /** x [B·T, d], attentionMask [B, T] or null → [B·T, d]. */
+    public INDArray forward(INDArray x, int batch, int seqLen, INDArray attentionMask) {
+        INDArray ctx = core.forward(query.forward(x), key.forward(x), value.forward(x), batch, seqLen, attentionMask);
+        return output.forward(ctx);
+    }
+
+    public INDArray backward(INDArray dy) {
+        INDArray[] dqkv = core.backward(output.backward(dy));
+        return query.backward(dqkv[0]).addi(key.backward(dqkv[1])).addi(value.backward(dqkv[2]));
+    }
+}

@@ -1,0 +1,195 @@
+package io.lorafleet.nn;
+
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.List;
+import java.util.Map;
+
+import static io.lorafleet.nn.GradientCheck.maxRelativeError;
+import static io.lorafleet.nn.GradientCheck.randn;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Every layer's backward against finite differences in float64, max relative error ≤ 1e-6. */
+class LayerGradientTest {
+    private static final double TOL = 1e-6;
+
+    private static void assertGradient(String what, double error) {
+        System.out.printf("%-40s max rel error %.2e%n", what, error);
+        assertTrue(error <= TOL, what + ": max relative error " + error);
+    }
+
+    private static Param frozen(String name, long seed, long... shape) {
+        return Param.frozen(name, randn(seed, shape));
+    }
+
+    @Test
+    void frozenLinearComputesInputGradientOnlyAndHasNoWeightGradient() {
+        Linear linear = new Linear(frozen("w", 1, 5, 4), frozen("b", 2, 5));
+        INDArray x = randn(3, 6, 4), r = randn(4, 6, 5);
+        linear.forward(x);
+        INDArray dx = linear.backward(r);
+        assertGradient("Linear (frozen) dx", maxRelativeError(x, dx, () -> linear.forward(x), r));
+        assertThrows(IllegalStateException.class, () -> frozen("w", 1, 5, 4).grad());
+    }
+
+    @Test
+    void trainableLinear() {
+        ParamRegistry reg = new ParamRegistry();
+        Linear linear = new Linear(reg.trainable("w", new long[] {5, 4}, Initializer.gaussian(1)), reg.trainable("b", new long[] {5}, Initializer.gaussian(1)));
+        reg.allocate(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 7);
+        INDArray x = randn(3, 6, 4), r = randn(4, 6, 5);
+        linear.forward(x);
+        INDArray dx = linear.backward(r);
+        assertGradient("Linear dx", maxRelativeError(x, dx, () -> linear.forward(x), r));
+        assertGradient("Linear dW", maxRelativeError(reg.get("w").value(), reg.get("w").grad(), () -> linear.forward(x), r));
+        assertGradient("Linear db", maxRelativeError(reg.get("b").value(), reg.get("b").grad(), () -> linear.forward(x), r));
+    }
+
+    private static void checkLora(double dropout, boolean rsLora) {
+        ParamRegistry reg = new ParamRegistry();
+        Linear base = new Linear(frozen("q.weight", 1, 6, 5), frozen("q.bias", 2, 6));
+        // B starts at zero in real use; a random B makes dA non-zero so that it is checked too.
+        LoraLinear lora = new LoraLinear(base, reg.trainable("q.lora_A.weight", new long[] {3, 5}, Initializer.KAIMING_UNIFORM),
+                reg.trainable("q.lora_B.weight", new long[] {6, 3}, Initializer.gaussian(1)), rsLora ? 2 / Math.sqrt(3) : 2.0 / 3, dropout, 11);
+        reg.allocate(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 5);
+        lora.setTraining(true, 42);
+        INDArray x = randn(3, 7, 5), r = randn(4, 7, 6);
+        lora.forward(x);
+        INDArray dx = lora.backward(r);
+        String tag = "LoraLinear p=" + dropout + (rsLora ? " rs" : "");
+        assertGradient(tag + " dx", maxRelativeError(x, dx, () -> lora.forward(x), r));
+        assertGradient(tag + " dA", maxRelativeError(lora.loraA().value(), lora.loraA().grad(), () -> lora.forward(x), r));
+        assertGradient(tag + " dB", maxRelativeError(lora.loraB().value(), lora.loraB().grad(), () -> lora.forward(x), r));
+        assertEquals(2, reg.params().size(), "only A and B are trainable");
+    }
+
+    @Test
+    void loraLinear() {
+        checkLora(0.0, false);
+        checkLora(0.0, true);
+    }
+
+    @Test
+    void loraLinearWithDropout() {
+        checkLora(0.3, false);
+    }
+
+    @Test
+    void embeddingScatterAddsRepeatedIds() {
+        ParamRegistry reg = new ParamRegistry();
+        Embedding emb = new Embedding(reg.trainable("table", new long[] {7, 4}, Initializer.gaussian(1)));
+        reg.allocate(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 3);
+        int[] ids = {3, 1, 3, 6, 3, 0};
+        INDArray r = randn(9, 6, 4);
+        emb.forward(ids);
+        emb.backward(r);
+        assertGradient("Embedding dTable (repeated ids)", maxRelativeError(emb.table().value(), emb.table().grad(), () -> emb.forward(ids), r));
+        assertEquals(0.0, emb.table().grad().getRow(2).sumNumber().doubleValue(), "unused rows get no gradient");
+    }
+
+    @Test
+    void layerNorm() {
+        ParamRegistry reg = new ParamRegistry();
+        LayerNorm ln = new LayerNorm(reg.trainable("g", new long[] {6}, Initializer.gaussian(1)), reg.trainable("b", new long[] {6}, Initializer.gaussian(1)), 1e-5);
+        reg.allocate(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 3);
+        INDArray x = randn(1, 4, 6).muli(3).addi(1), r = randn(2, 4, 6);
+        ln.forward(x);
+        INDArray dx = ln.backward(r);
+        assertGradient("LayerNorm dx", maxRelativeError(x, dx, () -> ln.forward(x), r));
+        assertGradient("LayerNorm dgamma", maxRelativeError(reg.get("g").value(), reg.get("g").grad(), () -> ln.forward(x), r));
+        assertGradient("LayerNorm dbeta", maxRelativeError(reg.get("b").value(), reg.get("b").grad(), () -> ln.forward(x), r));
+    }
+
+    @Test
+    void geluBothForms() {
+        for (Gelu.Form form : Gelu.Form.values()) {
+            Gelu gelu = new Gelu(form);
+            INDArray x = randn(5, 5, 7).muli(2), r = randn(6, 5, 7);
+            gelu.forward(x);
+            INDArray dx = gelu.backward(r);
+            assertGradient("GELU " + form + " dx", maxRelativeError(x, dx, () -> new Gelu(form).forward(x), r));
+        }
+    }
+
+    @Test
+    void geluValuesMatchTheirDefinitions() {
+        INDArray x = Nd4j.createFromArray(-3.0, -1.0, -0.1, 0.0, 0.5, 2.0);
+        INDArray erf = new Gelu(Gelu.Form.ERF).forward(x), tanh = new Gelu(Gelu.Form.TANH).forward(x);
+        // x·Φ(x) from the standard normal CDF, and the tanh form, computed independently here
+        double[] expectedErf = {-0.004049694095, -0.158655253931, -0.046017216272, 0.0, 0.345731230637, 1.954499736104}; // python math.erf
+        for (int i = 0; i < 6; i++) {
+            double xi = x.getDouble(i);
+            double expectedTanh = 0.5 * xi * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (xi + 0.044715 * xi * xi * xi)));
+            assertEquals(expectedErf[i], erf.getDouble(i), 1e-9);
+            assertEquals(expectedTanh, tanh.getDouble(i), 1e-12);
+        }
+    }
+
+    @Test
+    void softmaxCrossEntropyWithIgnoreIndex() {
+        INDArray logits = randn(1, 5, 4).muli(3);
+        int[] targets = {2, SoftmaxCrossEntropy.IGNORE_INDEX, 0, 3, SoftmaxCrossEntropy.IGNORE_INDEX};
+        SoftmaxCrossEntropy ce = new SoftmaxCrossEntropy();
+        ce.forward(logits, targets);
+        INDArray d = ce.backward();
+        assertGradient("SoftmaxCrossEntropy dlogits", maxRelativeError(logits, d, () -> new SoftmaxCrossEntropy().forward(logits, targets)));
+        assertEquals(0.0, d.getRow(1).sumNumber().doubleValue(), "ignored rows get no gradient");
+        assertEquals(3, ce.counted());
+    }
+
+    @Test
+    void selfAttentionWithPaddingMaskAndLoraOnQueryAndValue() {
+        for (boolean causal : new boolean[] {false, true}) {
+            ParamRegistry reg = new ParamRegistry();
+            LoraConfig cfg = new LoraConfig(2, 4, 0, List.of("query", "value"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+            Projection q = proj(reg, cfg, "query", 11), k = proj(reg, cfg, "key", 12), v = proj(reg, cfg, "value", 13), o = proj(reg, cfg, "out", 14);
+            SelfAttention attn = new SelfAttention(q, k, v, o, 2, causal);
+            reg.allocate(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 9);
+            randomizeLoraB(reg);
+            int batch = 2, seq = 4;
+            INDArray mask = Nd4j.createFromArray(new double[][] {{1, 1, 1, 1}, {1, 1, 0, 0}});
+            INDArray x = randn(1, batch * seq, 8), r = randn(2, batch * seq, 8);
+            attn.forward(x, batch, seq, mask);
+            INDArray dx = attn.backward(r);
+            String tag = causal ? "SelfAttention causal" : "SelfAttention padding";
+            assertGradient(tag + " dx", maxRelativeError(x, dx, () -> attn.forward(x, batch, seq, mask), r));
+            for (Param p : reg.params()) {
+                assertGradient(tag + " d" + p.name(), maxRelativeError(p.value(), p.grad(), () -> attn.forward(x, batch, seq, mask), r));
+            }
+            assertEquals(4, reg.params().size(), "A and B of query and value only");
+        }
+    }
+
+    @Test
+    void paddedKeysDoNotChangeRealPositions() {
+        ParamRegistry reg = new ParamRegistry();
+        LoraConfig none = LoraConfig.of(1, 1, List.of());
+        SelfAttention attn = new SelfAttention(proj(reg, none, "q", 1), proj(reg, none, "k", 2), proj(reg, none, "v", 3), proj(reg, none, "o", 4), 2, false);
+        INDArray x = randn(5, 4, 8);
+        INDArray mask = Nd4j.createFromArray(new double[][] {{1, 1, 0, 0}});
+        INDArray y = attn.forward(x, 1, 4, mask).dup();
+        x.getRows(2, 3).assign(randn(6, 2, 8)); // getRows copies; perturb the padding rows in place instead
+        x.getRow(2).assign(100);
+        x.getRow(3).assign(-50);
+        INDArray y2 = attn.forward(x, 1, 4, mask);
+        assertTrue(y.getRows(0, 1).equalsWithEps(y2.getRows(0, 1), 1e-12), "padding tokens leaked into real positions");
+    }
+
+    static Projection proj(ParamRegistry reg, LoraConfig cfg, String module, long seed) {
+        Linear base = new Linear(frozen(module + ".weight", seed, 8, 8), frozen(module + ".bias", seed + 100, 8));
+        if (!cfg.targets(module)) return base;
+        return new LoraLinear(base, reg.trainable(module + ".lora_A.weight", new long[] {cfg.r(), 8}, cfg.initializerOfA(module)),
+                reg.trainable(module + ".lora_B.weight", new long[] {8, cfg.r()}, Initializer.ZEROS), cfg.scaleFor(module), 0, seed);
+    }
+
+    static void randomizeLoraB(ParamRegistry reg) {
+        long seed = 100;
+        for (Param p : reg.params()) {
+            if (p.name().endsWith("lora_B.weight")) p.value().assign(randn(seed++, p.shape()));
+        }
+    }
+}
