@@ -42,6 +42,9 @@ public final class Linear implements Projection {
     /** The weight tensor [out, in]; {@link LoraLinear} merges into it. */
     Param weight() { return weight; }
 
+    /** The current weight values [out, in] (merged ones included). */
+    public INDArray weightValue() { return weight.value(); }
+
     @Override public long inFeatures() { return weight.shape()[1]; }
 
     @Override public long outFeatures() { return weight.shape()[0]; }

@@ -1,0 +1,61 @@
+package io.lorafleet.optim;
+
+import io.lorafleet.nn.ParamRegistry;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.learning.GradientUpdater;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.learning.config.IUpdater;
+import org.nd4j.linalg.learning.config.Sgd;
+
+/**
+ * Updates a model's flat trainable vector with an ND4J updater. Its state (Adam's moments) is one flat
+ * vector too, sized for the trainable tensors only: frozen weights have no optimizer state.
+ */
+public final class Optimizer {
+    private final OptimizerConfig config;
+    private final ParamRegistry params;
+    private final WarmupDecaySchedule schedule;
+    private final INDArray state;      // [stateSize]: Adam's m then v; empty for SGD
+    private final GradientUpdater<?> updater;
+    private final INDArray decayMask;  // [P]: 1 on LoRA A/B, 0 elsewhere; null without weight decay
+
+    public Optimizer(OptimizerConfig config, ParamRegistry params) {
+        this.config = config;
+        this.params = params;
+        this.schedule = new WarmupDecaySchedule(config.learningRate(), config.warmupSteps(), config.totalSteps(), config.decay());
+        IUpdater u = config.kind() == OptimizerConfig.Kind.SGD
+                ? new Sgd(schedule)
+                : Adam.builder().learningRateSchedule(schedule).beta1(config.beta1()).beta2(config.beta2()).epsilon(config.epsilon()).build();
+        long p = params.values().length();
+        long size = u.stateSize(p);
+        this.state = size == 0 ? null : Nd4j.create(params.values().dataType(), 1, size);
+        this.updater = u.instantiate(state, true);
+        this.decayMask = config.weightDecay() > 0 ? params.mask(name -> name.contains(".lora_A.") || name.contains(".lora_B.")) : null;
+    }
+
+    /**
+     * Applies one update from the accumulated gradients of step {@code step} (0-based), then leaves
+     * the gradient buffer holding the applied update. Returns the gradient's L2 norm before clipping.
+     */
+    public double step(int step) {
+        INDArray grads = params.grads();
+        double norm = grads.norm2Number().doubleValue();
+        if (config.maxGradNorm() > 0 && norm > config.maxGradNorm()) grads.muli(config.maxGradNorm() / norm);
+        INDArray values = params.values();
+        if (decayMask != null) {
+            // decoupled weight decay: θ ← θ − lr·λ·θ on A/B, independent of the gradient's scale
+            values.subi(values.mul(decayMask).muli(schedule.valueAt(step, 0) * config.weightDecay()));
+        }
+        updater.applyUpdater(grads.reshape(1, grads.length()), step, 0);
+        values.subi(grads);
+        return norm;
+    }
+
+    public double learningRate(int step) { return schedule.valueAt(step, 0); }
+
+    /** The updater's flat state (Adam: m then v), a live view for averaging and checkpoints; null for SGD. */
+    public INDArray state() { return state; }
+
+    public OptimizerConfig config() { return config; }
+}

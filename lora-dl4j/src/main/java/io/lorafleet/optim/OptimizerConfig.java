@@ -1,0 +1,46 @@
+package io.lorafleet.optim;
+
+/**
+ * How trainable tensors are updated.
+ *
+ * @param kind          SGD, Adam, or AdamW (Adam with decoupled weight decay, Loshchilov &amp; Hutter 2019)
+ * @param learningRate  peak learning rate, reached at the end of warm-up
+ * @param beta1         Adam's first-moment decay
+ * @param beta2         Adam's second-moment decay
+ * @param epsilon       Adam's denominator epsilon
+ * @param weightDecay   AdamW's decoupled decay per step, scaled by the current learning rate; applied to
+ *                      LoRA A/B only, never to task heads
+ * @param maxGradNorm   clip the global gradient L2 norm to this; 0 disables clipping
+ * @param warmupSteps   linear warm-up from 0 to learningRate over this many steps
+ * @param totalSteps    steps of the whole run; the decay reaches 0 here (ignored by CONSTANT)
+ * @param decay         learning-rate shape after warm-up
+ */
+public record OptimizerConfig(Kind kind, double learningRate, double beta1, double beta2, double epsilon,
+                              double weightDecay, double maxGradNorm, int warmupSteps, int totalSteps, Decay decay) {
+    public enum Kind { SGD, ADAM, ADAMW }
+
+    public enum Decay { CONSTANT, LINEAR, COSINE }
+
+    public OptimizerConfig {
+        if (!(learningRate > 0)) throw new IllegalArgumentException("optimizer.learning_rate must be > 0, got " + learningRate);
+        if (!(beta1 >= 0 && beta1 < 1)) throw new IllegalArgumentException("optimizer.beta1 must be in [0, 1), got " + beta1);
+        if (!(beta2 >= 0 && beta2 < 1)) throw new IllegalArgumentException("optimizer.beta2 must be in [0, 1), got " + beta2);
+        if (!(epsilon > 0)) throw new IllegalArgumentException("optimizer.epsilon must be > 0, got " + epsilon);
+        if (weightDecay < 0) throw new IllegalArgumentException("optimizer.weight_decay must be >= 0, got " + weightDecay);
+        if (weightDecay > 0 && kind != Kind.ADAMW) throw new IllegalArgumentException("optimizer.weight_decay needs kind ADAMW, got " + kind);
+        if (maxGradNorm < 0) throw new IllegalArgumentException("optimizer.max_grad_norm must be >= 0, got " + maxGradNorm);
+        if (warmupSteps < 0) throw new IllegalArgumentException("optimizer.warmup_steps must be >= 0, got " + warmupSteps);
+        if (decay != Decay.CONSTANT && totalSteps <= warmupSteps) {
+            throw new IllegalArgumentException("optimizer.total_steps (" + totalSteps + ") must exceed warmup_steps (" + warmupSteps + ") for " + decay + " decay");
+        }
+    }
+
+    /** Adam with PyTorch's defaults and a constant learning rate. */
+    public static OptimizerConfig adam(double learningRate) {
+        return new OptimizerConfig(Kind.ADAM, learningRate, 0.9, 0.999, 1e-8, 0, 0, 0, 0, Decay.CONSTANT);
+    }
+
+    public static OptimizerConfig sgd(double learningRate) {
+        return new OptimizerConfig(Kind.SGD, learningRate, 0.9, 0.999, 1e-8, 0, 0, 0, 0, Decay.CONSTANT);
+    }
+}

@@ -1,0 +1,79 @@
+package io.lorafleet.train;
+
+import io.lorafleet.model.TaskModel;
+import io.lorafleet.model.TokenBatch;
+import io.lorafleet.optim.Optimizer;
+import io.lorafleet.optim.OptimizerConfig;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
+import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
+import org.nd4j.linalg.api.memory.enums.LearningPolicy;
+import org.nd4j.linalg.api.memory.enums.ResetPolicy;
+import org.nd4j.linalg.api.memory.enums.SpillPolicy;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Single-machine training: one optimizer step per batch. Every activation of a step lives in one ND4J
+ * workspace that is reset at the end of the step, so steady-state training allocates no memory the GC
+ * must free (ND4J frees off-heap memory only when the GC runs).
+ */
+public final class Trainer {
+    /** Sized by the first step, grown when a longer batch spills; reused from then on. */
+    private static final WorkspaceConfiguration STEP_WORKSPACE = WorkspaceConfiguration.builder()
+            .initialSize(0)
+            .policyAllocation(AllocationPolicy.OVERALLOCATE)
+            .overallocationLimit(0.1)
+            .policyLearning(LearningPolicy.FIRST_LOOP)
+            .policyReset(ResetPolicy.BLOCK_LEFT)
+            .policySpill(SpillPolicy.REALLOCATE)
+            .build();
+
+    private final TaskModel model;
+    private final Optimizer optimizer;
+    private final String workspaceId = "lorafleet-step-" + Integer.toHexString(System.identityHashCode(this));
+    private int step;
+
+    /** One step's outcome. */
+    public record StepResult(int step, double loss, double gradNorm, double learningRate, long tokens) { }
+
+    public Trainer(TaskModel model, OptimizerConfig optimizer) {
+        this.model = model;
+        this.optimizer = new Optimizer(optimizer, model.params());
+    }
+
+    public StepResult step(TokenBatch batch) {
+        double loss;
+        double norm;
+        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP_WORKSPACE, workspaceId)) {
+            model.setTraining(true, step);
+            model.params().zeroGrads();
+            loss = model.forwardBackward(batch);
+            norm = optimizer.step(step);
+        }
+        StepResult result = new StepResult(step, loss, norm, optimizer.learningRate(step), batch.tokens());
+        step++;
+        return result;
+    }
+
+    /** Mean loss of a labeled batch without training, in the same workspace discipline. */
+    public double evaluate(TokenBatch batch) {
+        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP_WORKSPACE, workspaceId)) {
+            model.setTraining(false, step);
+            return model.loss(batch);
+        }
+    }
+
+    public int stepsDone() { return step; }
+
+    /** Continue from a checkpoint taken after {@code stepsDone} steps. */
+    public void setStepsDone(int stepsDone) { this.step = stepsDone; }
+
+    public Optimizer optimizer() { return optimizer; }
+
+    /** The workspace that holds a step's activations; for memory accounting. */
+    org.nd4j.linalg.api.memory.abstracts.Nd4jWorkspace stepWorkspace() {
+        return (org.nd4j.linalg.api.memory.abstracts.Nd4jWorkspace) Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(STEP_WORKSPACE, workspaceId);
+    }
+
+    public TaskModel model() { return model; }
+}

@@ -1,0 +1,141 @@
+package io.lorafleet.model;
+
+import io.lorafleet.nn.LoraConfig;
+import io.lorafleet.nn.Param;
+import io.lorafleet.nn.ParamRegistry;
+import io.lorafleet.nn.SoftmaxCrossEntropy;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static io.lorafleet.nn.GradientCheck.maxRelativeError;
+import static io.lorafleet.nn.GradientCheck.randn;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Whole 2-layer encoder and decoder stacks with LoRA against finite differences in float64. */
+class ModelGradientTest {
+    private static final double TOL = 1e-6;
+    static final TransformerConfig BERT = TransformerConfig.bert(17, 8, 2, 2, 12, 10);
+    static final TransformerConfig GPT2 = TransformerConfig.gpt2(19, 8, 2, 2, 10);
+    static final LoraConfig QV = new LoraConfig(2, 4, 0, List.of("query", "value"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of());
+
+    /** Two sequences of 5 tokens, the second with 2 padding positions. */
+    static TokenBatch batch(int vocab, int[] labels) {
+        int[] ids = {3, 7, 1, 9, 2, 5, 11, 4, 0, 0};
+        int[] mask = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+        for (int i = 0; i < ids.length; i++) ids[i] %= vocab;
+        return new TokenBatch(2, 5, ids, null, mask, labels);
+    }
+
+    private static void assertGradient(String what, double error) {
+        System.out.printf("%-60s max rel error %.2e%n", what, error);
+        assertTrue(error <= TOL, what + ": max relative error " + error);
+    }
+
+    /** LoRA's B starts at zero; random values make every gradient path non-zero so that all are checked. */
+    static void randomizeLoraB(ParamRegistry reg) {
+        long seed = 1000;
+        for (Param p : reg.params()) if (p.name().endsWith("lora_B.weight")) p.value().assign(randn(seed++, p.shape()).muli(0.5));
+    }
+
+    private static void checkAllTrainables(String tag, TaskModel model, TokenBatch batch) {
+        model.params().zeroGrads();
+        model.forwardBackward(batch);
+        for (Param p : model.params().params()) {
+            assertGradient(tag + " d" + p.name(), maxRelativeError(p.value(), p.grad(), () -> model.loss(batch)));
+        }
+    }
+
+    @Test
+    void encoderClassifierWithLoraOnQueryAndValue() {
+        for (SequenceClassifier.Pooling pooling : SequenceClassifier.Pooling.values()) {
+            SequenceClassifier model = SequenceClassifier.create(BERT, ModelWeights.random(BERT, DataType.DOUBLE, 1), QV, 3, pooling, 7);
+            randomizeLoraB(model.params());
+            List<String> names = model.params().params().stream().map(Param::name).toList();
+            assertEquals(List.of(
+                    "encoder.layer.0.attention.self.query.lora_A.weight", "encoder.layer.0.attention.self.query.lora_B.weight",
+                    "encoder.layer.0.attention.self.value.lora_A.weight", "encoder.layer.0.attention.self.value.lora_B.weight",
+                    "encoder.layer.1.attention.self.query.lora_A.weight", "encoder.layer.1.attention.self.query.lora_B.weight",
+                    "encoder.layer.1.attention.self.value.lora_A.weight", "encoder.layer.1.attention.self.value.lora_B.weight",
+                    "classifier.weight", "classifier.bias"), names, "only A, B and the head are trainable");
+            checkAllTrainables("encoder " + pooling, model, batch(BERT.vocabSize(), new int[] {2, 0}));
+        }
+    }
+
+    @Test
+    void encoderStackInputGradient() {
+        ModelWeights w = ModelWeights.random(BERT, DataType.DOUBLE, 2);
+        ParamRegistry reg = new ParamRegistry();
+        Tuning tuning = Tuning.lora(QV, reg, 3);
+        List<EncoderBlock> layers = new ArrayList<>();
+        for (int i = 0; i < 2; i++) layers.add(new EncoderBlock(BERT, w, tuning, i));
+        reg.allocate(DataType.DOUBLE, 3);
+        randomizeLoraB(reg);
+        TokenBatch b = batch(BERT.vocabSize(), null);
+        INDArray mask = b.maskArray(DataType.DOUBLE);
+        INDArray x = randn(4, 10, 8), r = randn(5, 10, 8);
+        java.util.function.Supplier<INDArray> forward = () -> {
+            INDArray h = x;
+            for (EncoderBlock layer : layers) h = layer.forward(h, 2, 5, mask);
+            return h;
+        };
+        forward.get();
+        INDArray d = r;
+        for (int i = layers.size() - 1; i >= 0; i--) d = layers.get(i).backward(d);
+        assertGradient("2-layer encoder dx", maxRelativeError(x, d, forward, r));
+    }
+
+    @Test
+    void decoderLmWithLoraOnFusedAttention() {
+        LoraConfig cAttn = new LoraConfig(2, 4, 0, List.of("c_attn"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+        CausalLm model = CausalLm.create(GPT2, ModelWeights.random(GPT2, DataType.DOUBLE, 4), cAttn, 9);
+        randomizeLoraB(model.params());
+        assertEquals(4, model.params().params().size(), "A and B of c_attn in each of 2 blocks");
+        TokenBatch b = batch(GPT2.vocabSize(), null);
+        TokenBatch lm = new TokenBatch(2, 5, b.inputIds(), null, b.attentionMask(), b.inputIds());
+        checkAllTrainables("decoder", model, lm);
+    }
+
+    @Test
+    void decoderStackInputGradientIsCausal() {
+        ModelWeights w = ModelWeights.random(GPT2, DataType.DOUBLE, 5);
+        ParamRegistry reg = new ParamRegistry();
+        Tuning tuning = Tuning.lora(new LoraConfig(2, 4, 0, List.of("c_attn"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of()), reg, 3);
+        List<DecoderBlock> blocks = List.of(new DecoderBlock(GPT2, w, tuning, 0), new DecoderBlock(GPT2, w, tuning, 1));
+        reg.allocate(DataType.DOUBLE, 3);
+        randomizeLoraB(reg);
+        INDArray mask = batch(GPT2.vocabSize(), null).maskArray(DataType.DOUBLE);
+        INDArray x = randn(6, 10, 8), r = randn(7, 10, 8);
+        java.util.function.Supplier<INDArray> forward = () -> blocks.get(1).forward(blocks.get(0).forward(x, 2, 5, mask), 2, 5, mask);
+        forward.get();
+        INDArray dx = blocks.get(0).backward(blocks.get(1).backward(r));
+        assertGradient("2-layer decoder dx", maxRelativeError(x, dx, forward, r));
+        // causality: the output at position 1 does not depend on the input at position 3
+        INDArray r1 = r.mul(0);
+        r1.getRow(1).assign(1);
+        forward.get();
+        INDArray dx1 = blocks.get(0).backward(blocks.get(1).backward(r1));
+        assertEquals(0.0, dx1.getRow(3).norm2Number().doubleValue(), 0.0);
+    }
+
+    @Test
+    void fullFineTuningOfEveryTensor() {
+        SequenceClassifier model = SequenceClassifier.create(BERT, ModelWeights.random(BERT, DataType.DOUBLE, 6), null, 2,
+                SequenceClassifier.Pooling.MEAN, 8);
+        long pretrained = ModelWeights.random(BERT, DataType.DOUBLE, 6).totalParameters();
+        assertEquals(pretrained + 2 * 8 + 2, model.params().size(), "every pretrained tensor plus the head is trainable");
+        checkAllTrainables("full", model, batch(BERT.vocabSize(), new int[] {1, 0}));
+    }
+
+    @Test
+    void lmTargetsAreShiftedAndIgnorePadding() {
+        TokenBatch b = new TokenBatch(1, 4, new int[] {5, 6, 7, 0}, null, new int[] {1, 1, 1, 0}, new int[] {5, 6, 7, 0});
+        int ignore = SoftmaxCrossEntropy.IGNORE_INDEX;
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {6, 7, ignore, ignore}, CausalLm.shiftedTargets(b));
+    }
+}

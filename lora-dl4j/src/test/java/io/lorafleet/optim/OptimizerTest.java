@@ -1,0 +1,96 @@
+package io.lorafleet.optim;
+
+import io.lorafleet.nn.Initializer;
+import io.lorafleet.nn.ParamRegistry;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class OptimizerTest {
+    private static ParamRegistry registry() {
+        ParamRegistry reg = new ParamRegistry();
+        reg.trainable("m.lora_A.weight", new long[] {2, 3}, Initializer.gaussian(1));
+        reg.trainable("m.lora_B.weight", new long[] {3, 2}, Initializer.gaussian(1));
+        reg.trainable("classifier.weight", new long[] {2, 3}, Initializer.gaussian(1));
+        reg.allocate(DataType.DOUBLE, 1);
+        return reg;
+    }
+
+    @Test
+    void adamStateCoversTrainableTensorsOnly() {
+        ParamRegistry reg = registry();
+        Optimizer adam = new Optimizer(OptimizerConfig.adam(1e-3), reg);
+        assertEquals(2 * reg.size(), adam.state().length(), "m and v for each trainable element");
+        assertNull(new Optimizer(OptimizerConfig.sgd(0.1), reg).state(), "plain SGD keeps no state");
+    }
+
+    @Test
+    void sgdStepIsMinusLearningRateTimesGradient() {
+        ParamRegistry reg = registry();
+        INDArray before = reg.values().dup();
+        reg.grads().assign(2.0);
+        new Optimizer(OptimizerConfig.sgd(0.25), reg).step(0);
+        assertTrue(reg.values().equalsWithEps(before.sub(0.5), 1e-12));
+    }
+
+    @Test
+    void adamFirstStepMovesEachElementByTheLearningRate() {
+        ParamRegistry reg = registry();
+        INDArray before = reg.values().dup();
+        reg.grads().assign(0.3);
+        new Optimizer(OptimizerConfig.adam(0.01), reg).step(0);
+        // bias-corrected m/√v = g/|g| on the first step (up to Adam's epsilon)
+        assertTrue(reg.values().equalsWithEps(before.sub(0.01), 1e-7), reg.values().sub(before).toString());
+    }
+
+    @Test
+    void adamWDecaysLoraTensorsAndNotTheHead() {
+        ParamRegistry reg = registry();
+        INDArray before = reg.values().dup();
+        OptimizerConfig cfg = new OptimizerConfig(OptimizerConfig.Kind.ADAMW, 0.1, 0.9, 0.999, 1e-8, 0.5, 0, 0, 0, OptimizerConfig.Decay.CONSTANT);
+        reg.grads().assign(0); // zero gradient: Adam's step is 0, only the decay acts
+        new Optimizer(cfg, reg).step(0);
+        assertTrue(reg.get("m.lora_A.weight").value().equalsWithEps(before.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 6)).reshape(2, 3).mul(0.95), 1e-12));
+        assertTrue(reg.get("m.lora_B.weight").value().equalsWithEps(before.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(6, 12)).reshape(3, 2).mul(0.95), 1e-12));
+        assertTrue(reg.get("classifier.weight").value().equalsWithEps(before.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(12, 18)).reshape(2, 3), 0));
+    }
+
+    @Test
+    void clippingScalesTheGlobalNorm() {
+        ParamRegistry reg = registry();
+        INDArray before = reg.values().dup();
+        reg.grads().assign(1.0); // norm √18
+        OptimizerConfig cfg = new OptimizerConfig(OptimizerConfig.Kind.SGD, 1.0, 0.9, 0.999, 1e-8, 0, 3.0, 0, 0, OptimizerConfig.Decay.CONSTANT);
+        double norm = new Optimizer(cfg, reg).step(0);
+        assertEquals(Math.sqrt(18), norm, 1e-12);
+        assertEquals(3.0, before.sub(reg.values()).norm2Number().doubleValue(), 1e-12);
+    }
+
+    @Test
+    void warmupThenLinearAndCosineDecay() {
+        WarmupDecaySchedule linear = new WarmupDecaySchedule(1.0, 4, 14, OptimizerConfig.Decay.LINEAR);
+        assertEquals(0.25, linear.valueAt(0, 0), 1e-12);
+        assertEquals(1.0, linear.valueAt(3, 0), 1e-12);
+        assertEquals(1.0, linear.valueAt(4, 0), 1e-12);
+        assertEquals(0.5, linear.valueAt(9, 0), 1e-12);
+        assertEquals(0.0, linear.valueAt(14, 0), 1e-12);
+        WarmupDecaySchedule cosine = new WarmupDecaySchedule(2.0, 0, 10, OptimizerConfig.Decay.COSINE);
+        assertEquals(2.0, cosine.valueAt(0, 0), 1e-12);
+        assertEquals(1.0, cosine.valueAt(5, 0), 1e-12);
+        assertEquals(0.0, cosine.valueAt(10, 0), 1e-12);
+    }
+
+    @Test
+    void badSettingsNameTheKey() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new OptimizerConfig(OptimizerConfig.Kind.ADAM, 0.1, 0.9, 0.999, 1e-8, 0.1, 0, 0, 0, OptimizerConfig.Decay.CONSTANT));
+        assertTrue(e.getMessage().contains("optimizer.weight_decay"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> OptimizerConfig.adam(-1));
+        assertTrue(e.getMessage().contains("optimizer.learning_rate"), e.getMessage());
+    }
+}
