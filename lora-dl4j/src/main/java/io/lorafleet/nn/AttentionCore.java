@@ -37,14 +37,17 @@ public final class AttentionCore {
         vh = splitHeads(v);
         INDArray scores = Nd4j.create(q.dataType(), batch, heads, seqLen, seqLen);
         Nd4j.matmul(qh, kh, scores, false, true, false);
-        scores.muli(scale);
-        if (attentionMask != null) {
-            INDArray keyBias = attentionMask.castTo(q.dataType()).sub(1.0).muli(-MASKED); // 0 for tokens, −1e9 for padding
-            Broadcast.add(scores, keyBias, scores, 0, 3);
-        }
-        if (causal) Broadcast.add(scores, causalBias(q), scores, 2, 3);
+        INDArray keyBias = attentionMask == null ? null
+                : attentionMask.castTo(q.dataType()).sub(1.0).muli(-MASKED).reshape('c', batch, seqLen); // 0 for tokens, −1e9 for padding
         probs = scores.ulike();
-        Nd4j.exec(new SoftMax(scores, probs, 3));
+        if (VectorKernels.applicable(scores) && (keyBias == null || VectorKernels.applicable(keyBias))) {
+            VectorKernels.attentionSoftmax(scores, probs, scale, keyBias, causal);
+        } else {
+            scores.muli(scale);
+            if (keyBias != null) Broadcast.add(scores, keyBias, scores, 0, 3);
+            if (causal) Broadcast.add(scores, causalBias(q), scores, 2, 3);
+            Nd4j.exec(new SoftMax(scores, probs, 3));
+        }
         INDArray ctx = Nd4j.create(q.dataType(), batch, heads, seqLen, d / heads);
         Nd4j.matmul(probs, vh, ctx, false, false, false);
         return mergeHeads(ctx);
@@ -58,9 +61,15 @@ public final class AttentionCore {
         INDArray dvh = vh.ulike();
         Nd4j.matmul(probs, dctxh, dvh, true, false, false);
         // softmax backward: ds = p ⊙ (dp − Σ_j dp_j p_j), then the 1/√d_head of the scores
-        INDArray rowDot = dprobs.mul(probs).sum(3);
-        Broadcast.sub(dprobs, rowDot, dprobs, 0, 1, 2);
-        INDArray dscores = dprobs.muli(probs).muli(scale);
+        INDArray dscores;
+        if (VectorKernels.applicable(probs, dprobs)) {
+            VectorKernels.softmaxBackward(probs, dprobs, scale);
+            dscores = dprobs;
+        } else {
+            INDArray rowDot = dprobs.mul(probs).sum(3);
+            Broadcast.sub(dprobs, rowDot, dprobs, 0, 1, 2);
+            dscores = dprobs.muli(probs).muli(scale);
+        }
         INDArray dqh = qh.ulike();
         Nd4j.matmul(dscores, kh, dqh, false, false, false);
         INDArray dkh = kh.ulike();

@@ -15,38 +15,42 @@ public final class Gelu {
     private static final double SQRT_2_OVER_PI = Math.sqrt(2.0 / Math.PI);
     private static final double C = 0.044715;
     private final Form form;
-    private INDArray x;        // [N, d]
-    private INDArray cdf;      // [N, d]  Φ(x) (ERF) or 0.5·(1 + tanh(u)) (TANH)
+    private INDArray slope;    // [N, d]  dy/dx, computed by the forward for the backward
 
     public Gelu(Form form) {
         this.form = form;
     }
 
     public INDArray forward(INDArray x) {
-        this.x = x;
+        INDArray y = x.ulike();
+        slope = x.ulike();
+        if (VectorKernels.applicable(x)) {
+            if (form == Form.ERF) {
+                VectorKernels.geluErf(x, y, slope);
+            } else {
+                VectorKernels.geluTanh(x, y, slope, C);
+            }
+            return y;
+        }
+        INDArray cdf;
         if (form == Form.ERF) {
+            // Φ(x) = (1 + erf(x/√2))/2; d/dx x·Φ(x) = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π)
             cdf = x.mul(1.0 / Math.sqrt(2.0));
             Nd4j.exec(new Erf(cdf, cdf));
+            cdf.addi(1.0).muli(0.5);
+            INDArray pdf = Transforms.exp(x.mul(x).muli(-0.5), false).muli(1.0 / Math.sqrt(2 * Math.PI));
+            slope.assign(pdf.muli(x).addi(cdf));
         } else {
-            cdf = Transforms.tanh(x.mul(x).muli(C).addi(1.0).muli(x).muli(SQRT_2_OVER_PI), false);
+            // t = tanh(u), u = √(2/π)(x + c·x³): d/dx = (1+t)/2 + x·(1−t²)/2·√(2/π)(1 + 3c·x²)
+            INDArray t = Transforms.tanh(x.mul(x).muli(C).addi(1.0).muli(x).muli(SQRT_2_OVER_PI), false);
+            cdf = t.add(1.0).muli(0.5);
+            INDArray du = x.mul(x).muli(3 * C).addi(1.0).muli(SQRT_2_OVER_PI);
+            slope.assign(t.muli(t).rsubi(1.0).muli(du).muli(x).muli(0.5).addi(cdf));
         }
-        cdf.addi(1.0).muli(0.5);
-        return x.mul(cdf);
+        return y.assign(x.mul(cdf));
     }
 
     public INDArray backward(INDArray dy) {
-        INDArray slope;
-        if (form == Form.ERF) {
-            // d/dx x·Φ(x) = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π)
-            INDArray pdf = Transforms.exp(x.mul(x).muli(-0.5), false).muli(1.0 / Math.sqrt(2 * Math.PI));
-            slope = pdf.muli(x).addi(cdf);
-        } else {
-            // with t = tanh(u), u = √(2/π)(x + c·x³): d/dx = 0.5(1+t) + 0.5·x·(1−t²)·√(2/π)(1 + 3c·x²)
-            INDArray t = cdf.mul(2.0).subi(1.0);
-            INDArray oneMinusT2 = t.muli(t).rsubi(1.0);
-            INDArray du = x.mul(x).muli(3 * C).addi(1.0).muli(SQRT_2_OVER_PI);
-            slope = oneMinusT2.muli(du).muli(x).muli(0.5).addi(cdf);
-        }
-        return slope.muli(dy);
+        return dy.mul(slope);
     }
 }

@@ -1,0 +1,40 @@
+package io.lorafleet.bench;
+
+import io.lorafleet.model.TransformerConfig;
+
+/**
+ * A benchmark workload: a transformer shape, a batch shape and the LoRA rank, with its analytic FLOP count.
+ *
+ * @param name       "minilm" (6-layer d=384 encoder with a classifier, all-MiniLM-L6-v2's shape) or
+ *                   "gpt2-block" (one GPT-2-width decoder block, no embeddings or head)
+ * @param config     the transformer shape
+ * @param batch      sequences per step
+ * @param seqLen     tokens per sequence (no padding)
+ * @param rank       LoRA rank on the attention projections
+ */
+public record EngineShape(String name, TransformerConfig config, int batch, int seqLen, int rank) {
+    public static EngineShape named(String name) {
+        return switch (name) {
+            case "minilm" -> new EngineShape(name, TransformerConfig.bert(30522, 384, 6, 12, 1536, 512), 16, 128, 8);
+            case "gpt2-block" -> new EngineShape(name, TransformerConfig.gpt2(50257, 768, 1, 12, 1024), 4, 128, 8);
+            default -> throw new IllegalArgumentException("unknown shape " + name + "; known: minilm, gpt2-block");
+        };
+    }
+
+    /**
+     * FLOPs of one training step's matrix products: forward, the input gradients of every projection and
+     * attention product, and — for full fine-tuning — the weight gradients too. LoRA's own products
+     * (rank r) are included; elementwise work is not.
+     */
+    public double flopsPerStep(boolean fullFineTuning) {
+        double n = (double) batch * seqLen, d = config.hiddenSize(), f = config.intermediateSize();
+        double projections = 2 * n * d * (4 * d + 2 * f);                 // q, k, v, o, ffn in, ffn out
+        double attention = 2 * 2 * batch * (double) seqLen * seqLen * d;  // q·kᵀ and p·v over all heads
+        double perLayer = projections + attention                         // forward
+                + projections + 2 * attention                             // input gradients (4 attention products)
+                + (fullFineTuning ? projections : 0);                     // weight gradients
+        double loraPerTarget = 2 * n * rank * (d + d) * 3;                 // forward, dA/dB and dx of the rank-r path
+        int targets = name.equals("gpt2-block") ? 3 : 2;                  // fused c_attn carries q, k and v
+        return config.numLayers() * (perLayer + (fullFineTuning ? 0 : targets * loraPerTarget));
+    }
+}

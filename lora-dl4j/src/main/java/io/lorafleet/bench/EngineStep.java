@@ -1,0 +1,118 @@
+package io.lorafleet.bench;
+
+import io.lorafleet.model.DecoderBlock;
+import io.lorafleet.model.ModelWeights;
+import io.lorafleet.model.SequenceClassifier;
+import io.lorafleet.model.TokenBatch;
+import io.lorafleet.model.Tuning;
+import io.lorafleet.nn.LoraConfig;
+import io.lorafleet.nn.ParamRegistry;
+import io.lorafleet.optim.Optimizer;
+import io.lorafleet.optim.OptimizerConfig;
+import io.lorafleet.train.Trainer;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
+import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
+import org.nd4j.linalg.api.memory.enums.LearningPolicy;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Times training steps (forward + backward + Adam) of one workload in this JVM and prints one JSON line.
+ * Threads are set by the caller through OMP_NUM_THREADS. Usage: EngineStep SHAPE lora|full WARMUP STEPS
+ */
+public final class EngineStep {
+    public static void main(String[] args) {
+        if (args.length != 4) {
+            System.err.println("usage: EngineStep minilm|gpt2-block lora|full WARMUP_STEPS TIMED_STEPS");
+            System.exit(2);
+        }
+        EngineShape shape = EngineShape.named(args[0]);
+        boolean full = switch (args[1]) {
+            case "lora" -> false;
+            case "full" -> true;
+            default -> throw new IllegalArgumentException("mode must be lora or full, got " + args[1]);
+        };
+        int warmup = Integer.parseInt(args[2]), steps = Integer.parseInt(args[3]);
+        Runnable step = shape.name().equals("minilm") ? classifierStep(shape, full) : blockStep(shape, full);
+        for (int i = 0; i < warmup; i++) step.run();
+        double[] ms = new double[steps];
+        for (int i = 0; i < steps; i++) {
+            long t0 = System.nanoTime();
+            step.run();
+            ms[i] = (System.nanoTime() - t0) / 1e6;
+        }
+        java.util.Arrays.sort(ms);
+        double median = ms[steps / 2];
+        double tokensPerSecond = shape.batch() * (double) shape.seqLen() / (median / 1e3);
+        double gflops = shape.flopsPerStep(full) / (median / 1e3) / 1e9;
+        System.out.printf(java.util.Locale.ROOT,
+                "{\"engine\":\"lorafleet\",\"shape\":\"%s\",\"mode\":\"%s\",\"threads\":\"%s\",\"ms_per_step\":%.1f,\"min_ms\":%.1f,"
+                        + "\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"peak_rss_mb\":%d}%n",
+                shape.name(), args[1], System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), median, ms[0], tokensPerSecond, gflops,
+                peakRssMb());
+    }
+
+    private static Runnable classifierStep(EngineShape shape, boolean full) {
+        LoraConfig lora = full ? null : LoraConfig.of(shape.rank(), 2.0 * shape.rank(), List.of("query", "value"));
+        SequenceClassifier model = SequenceClassifier.create(shape.config(), ModelWeights.random(shape.config(), DataType.FLOAT, 1),
+                lora, 2, SequenceClassifier.Pooling.MEAN, 1);
+        Trainer trainer = new Trainer(model, OptimizerConfig.adam(1e-4));
+        TokenBatch batch = randomBatch(shape);
+        return () -> trainer.step(batch);
+    }
+
+    /** One decoder block on random hidden states with loss Σ y ⊙ r: the block's cost alone. */
+    private static Runnable blockStep(EngineShape shape, boolean full) {
+        ParamRegistry registry = new ParamRegistry();
+        Tuning tuning = full ? Tuning.fullFineTuning(registry, 1)
+                : Tuning.lora(new LoraConfig(shape.rank(), 2.0 * shape.rank(), 0, List.of("c_attn"), false, LoraConfig.Init.KAIMING_UNIFORM,
+                Map.of(), Map.of()), registry, 1);
+        DecoderBlock block = new DecoderBlock(shape.config(), ModelWeights.random(shape.config(), DataType.FLOAT, 1), tuning, 0);
+        registry.allocate(DataType.FLOAT, 1);
+        Optimizer adam = new Optimizer(OptimizerConfig.adam(1e-4), registry);
+        int n = shape.batch() * shape.seqLen(), d = shape.config().hiddenSize();
+        INDArray x = Nd4j.rand(DataType.FLOAT, n, d), r = Nd4j.rand(DataType.FLOAT, n, d);
+        INDArray mask = Nd4j.ones(DataType.FLOAT, shape.batch(), shape.seqLen());
+        WorkspaceConfiguration ws = WorkspaceConfiguration.builder().policyAllocation(AllocationPolicy.OVERALLOCATE)
+                .policyLearning(LearningPolicy.FIRST_LOOP).build();
+        int[] step = {0};
+        return () -> {
+            try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(ws, "bench-block")) {
+                registry.zeroGrads();
+                block.forward(x, shape.batch(), shape.seqLen(), mask);
+                block.backward(r);
+                adam.step(step[0]++);
+            }
+        };
+    }
+
+    private static TokenBatch randomBatch(EngineShape shape) {
+        SplittableRandom random = new SplittableRandom(3);
+        int n = shape.batch() * shape.seqLen();
+        int[] ids = new int[n], mask = new int[n], labels = new int[shape.batch()];
+        for (int i = 0; i < n; i++) {
+            ids[i] = 1000 + random.nextInt(shape.config().vocabSize() - 1000);
+            mask[i] = 1;
+        }
+        for (int b = 0; b < labels.length; b++) labels[b] = random.nextInt(2);
+        return new TokenBatch(shape.batch(), shape.seqLen(), ids, null, mask, labels);
+    }
+
+    /** The process's peak resident set (VmHWM), in MiB; -1 where /proc is missing. */
+    static long peakRssMb() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("\\D", "")) / 1024;
+            }
+        } catch (java.io.IOException e) {
+            return -1;
+        }
+        return -1;
+    }
+}
