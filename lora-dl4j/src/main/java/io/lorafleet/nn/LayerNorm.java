@@ -1,6 +1,7 @@
 package io.lorafleet.nn;
 
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
 /** y = (x − mean) / sqrt(var + eps) · gamma + beta over the last dimension of x [N, d]. */
@@ -19,6 +20,13 @@ public final class LayerNorm {
 
     public INDArray forward(INDArray x) {
         long n = x.rows();
+        if (VectorKernels.applicable(x, gamma.value(), beta.value())) {
+            xhat = x.ulike();
+            rstd = Nd4j.create(x.dataType(), n, 1);
+            INDArray y = x.ulike();
+            VectorKernels.layerNormForward(x, gamma.value(), beta.value(), eps, xhat, rstd, y);
+            return y;
+        }
         INDArray mean = x.mean(1).reshape(n, 1);
         xhat = x.subColumnVector(mean);
         INDArray var = xhat.mul(xhat).mean(1).reshape(n, 1);
@@ -29,6 +37,12 @@ public final class LayerNorm {
 
     public INDArray backward(INDArray dy) {
         long n = dy.rows();
+        if (VectorKernels.applicable(dy, xhat, gamma.value())) {
+            INDArray dx = dy.ulike();
+            VectorKernels.layerNormBackward(dy, xhat, rstd, gamma.value(), dx,
+                    gamma.trainable() ? gamma.grad() : null, beta.trainable() ? beta.grad() : null);
+            return dx;
+        }
         if (gamma.trainable()) gamma.grad().addi(dy.mul(xhat).sum(0));
         if (beta.trainable()) beta.grad().addi(dy.sum(0));
         INDArray dxhat = dy.mulRowVector(gamma.value());

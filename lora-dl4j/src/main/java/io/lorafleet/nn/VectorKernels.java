@@ -194,4 +194,98 @@ final class VectorKernels {
             }
         }
     }
+
+    /** LayerNorm over rows of x [N, d]: writes xhat = (x − mean)·rstd, rstd [N] and y = xhat·gamma + beta. */
+    static void layerNormForward(INDArray x, INDArray gamma, INDArray beta, double eps, INDArray xhat, INDArray rstd, INDArray y) {
+        int n = (int) x.size(0), d = (int) x.size(1);
+        ByteBuffer bx = buffer(x), bg = buffer(gamma), bb = buffer(beta), bh = buffer(xhat), br = buffer(rstd), by = buffer(y);
+        int ox = base(x), og = base(gamma), ob = base(beta), oh = base(xhat), or = base(rstd), oy = base(y);
+        int bound = S.loopBound(d);
+        for (int r = 0; r < n; r++) {
+            int row = r * d * Float.BYTES;
+            FloatVector acc = FloatVector.zero(S);
+            int j = 0;
+            for (; j < bound; j += S.length()) acc = acc.add(FloatVector.fromByteBuffer(S, bx, ox + row + j * Float.BYTES, ORDER));
+            float sum = acc.reduceLanes(VectorOperators.ADD);
+            for (; j < d; j++) sum += bx.getFloat(ox + row + j * Float.BYTES);
+            float mean = sum / d;
+            acc = FloatVector.zero(S);
+            for (j = 0; j < bound; j += S.length()) {
+                FloatVector c = FloatVector.fromByteBuffer(S, bx, ox + row + j * Float.BYTES, ORDER).sub(mean);
+                acc = c.fma(c, acc);
+            }
+            float sq = acc.reduceLanes(VectorOperators.ADD);
+            for (; j < d; j++) {
+                float c = bx.getFloat(ox + row + j * Float.BYTES) - mean;
+                sq += c * c;
+            }
+            float rs = (float) (1 / Math.sqrt(sq / d + eps));
+            br.putFloat(or + r * Float.BYTES, rs);
+            for (j = 0; j < bound; j += S.length()) {
+                int off = j * Float.BYTES;
+                FloatVector h = FloatVector.fromByteBuffer(S, bx, ox + row + off, ORDER).sub(mean).mul(rs);
+                h.intoByteBuffer(bh, oh + row + off, ORDER);
+                h.fma(FloatVector.fromByteBuffer(S, bg, og + off, ORDER), FloatVector.fromByteBuffer(S, bb, ob + off, ORDER))
+                        .intoByteBuffer(by, oy + row + off, ORDER);
+            }
+            for (; j < d; j++) {
+                int off = j * Float.BYTES;
+                float h = (bx.getFloat(ox + row + off) - mean) * rs;
+                bh.putFloat(oh + row + off, h);
+                by.putFloat(oy + row + off, h * bg.getFloat(og + off) + bb.getFloat(ob + off));
+            }
+        }
+    }
+
+    /**
+     * LayerNorm backward: dx = rstd·(dxhat − mean(dxhat) − xhat·mean(dxhat·xhat)) with dxhat = dy·gamma;
+     * adds Σ dy·xhat into dgamma and Σ dy into dbeta when those are not null.
+     */
+    static void layerNormBackward(INDArray dy, INDArray xhat, INDArray rstd, INDArray gamma, INDArray dx, INDArray dgamma, INDArray dbeta) {
+        int n = (int) dy.size(0), d = (int) dy.size(1);
+        ByteBuffer bd = buffer(dy), bh = buffer(xhat), br = buffer(rstd), bg = buffer(gamma), bx = buffer(dx);
+        int od = base(dy), oh = base(xhat), or = base(rstd), og = base(gamma), ox = base(dx);
+        float[] dGamma = dgamma == null ? null : new float[d], dBeta = dbeta == null ? null : new float[d];
+        int bound = S.loopBound(d);
+        for (int r = 0; r < n; r++) {
+            int row = r * d * Float.BYTES;
+            FloatVector accG = FloatVector.zero(S), accGH = FloatVector.zero(S);
+            int j = 0;
+            for (; j < bound; j += S.length()) {
+                int off = j * Float.BYTES;
+                FloatVector g = FloatVector.fromByteBuffer(S, bd, od + row + off, ORDER).mul(FloatVector.fromByteBuffer(S, bg, og + off, ORDER));
+                accG = accG.add(g);
+                accGH = g.fma(FloatVector.fromByteBuffer(S, bh, oh + row + off, ORDER), accGH);
+            }
+            float sumG = accG.reduceLanes(VectorOperators.ADD), sumGH = accGH.reduceLanes(VectorOperators.ADD);
+            for (; j < d; j++) {
+                int off = j * Float.BYTES;
+                float g = bd.getFloat(od + row + off) * bg.getFloat(og + off);
+                sumG += g;
+                sumGH += g * bh.getFloat(oh + row + off);
+            }
+            float meanG = sumG / d, meanGH = sumGH / d, rs = br.getFloat(or + r * Float.BYTES);
+            for (j = 0; j < bound; j += S.length()) {
+                int off = j * Float.BYTES;
+                FloatVector h = FloatVector.fromByteBuffer(S, bh, oh + row + off, ORDER);
+                FloatVector g = FloatVector.fromByteBuffer(S, bd, od + row + off, ORDER).mul(FloatVector.fromByteBuffer(S, bg, og + off, ORDER));
+                g.sub(meanG).sub(h.mul(meanGH)).mul(rs).intoByteBuffer(bx, ox + row + off, ORDER);
+            }
+            for (; j < d; j++) {
+                int off = j * Float.BYTES;
+                float h = bh.getFloat(oh + row + off);
+                float g = bd.getFloat(od + row + off) * bg.getFloat(og + off);
+                bx.putFloat(ox + row + off, rs * (g - meanG - h * meanGH));
+            }
+            if (dGamma != null || dBeta != null) {
+                for (j = 0; j < d; j++) {
+                    float dyj = bd.getFloat(od + row + j * Float.BYTES);
+                    if (dGamma != null) dGamma[j] += dyj * bh.getFloat(oh + row + j * Float.BYTES);
+                    if (dBeta != null) dBeta[j] += dyj;
+                }
+            }
+        }
+        if (dGamma != null) dgamma.addi(org.nd4j.linalg.factory.Nd4j.createFromArray(dGamma));
+        if (dBeta != null) dbeta.addi(org.nd4j.linalg.factory.Nd4j.createFromArray(dBeta));
+    }
 }

