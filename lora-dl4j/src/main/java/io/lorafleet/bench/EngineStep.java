@@ -86,7 +86,7 @@ public final class EngineStep {
             try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(ws, "bench-block")) {
                 registry.zeroGrads();
                 block.forward(x, shape.batch(), shape.seqLen(), mask);
-                block.backward(r);
+                block.backward(r, false); // the random input needs no gradient, as in the PyTorch reference
                 adam.step(step[0]++);
             }
         };

@@ -15,6 +15,7 @@ public final class BertEncoder implements Body {
     private final Embedding tokenTypes; // [typeVocab, d]
     private final LayerNorm embeddingNorm;
     private final List<EncoderBlock> layers = new ArrayList<>();
+    private final boolean embeddingsTrainable; // if not, the first layer need not compute its input gradient
 
     public BertEncoder(TransformerConfig c, ModelWeights w, Tuning tuning) {
         if (!c.modelType().equals("bert")) throw new IllegalArgumentException("BertEncoder needs model_type bert, got " + c.modelType());
@@ -25,6 +26,8 @@ public final class BertEncoder implements Body {
         tokenTypes = embedding(w, tuning, "embeddings.token_type_embeddings.weight", Math.max(c.typeVocabSize(), 1), d);
         embeddingNorm = EncoderBlock.norm(w, tuning, "embeddings.LayerNorm", d, c.layerNormEps());
         for (int i = 0; i < c.numLayers(); i++) layers.add(new EncoderBlock(c, w, tuning, i));
+        embeddingsTrainable = words.table().trainable() || positions.table().trainable() || tokenTypes.table().trainable()
+                || embeddingNorm.trainable();
     }
 
     @Override
@@ -44,7 +47,8 @@ public final class BertEncoder implements Body {
     @Override
     public void backward(INDArray dHidden) {
         INDArray d = dHidden;
-        for (int i = layers.size() - 1; i >= 0; i--) d = layers.get(i).backward(d);
+        for (int i = layers.size() - 1; i >= 0; i--) d = layers.get(i).backward(d, i > 0 || embeddingsTrainable);
+        if (!embeddingsTrainable) return;
         d = embeddingNorm.backward(d);
         words.backward(d);
         positions.backward(d);

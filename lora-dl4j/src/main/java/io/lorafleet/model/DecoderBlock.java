@@ -32,9 +32,14 @@ public final class DecoderBlock {
         return proj.forward(gelu.forward(fc.forward(norm2.forward(h)))).addi(h);
     }
 
-    public INDArray backward(INDArray dy) {
-        INDArray dh = norm2.backward(fc.backward(gelu.backward(proj.backward(dy)))).addi(dy);
-        return norm1.backward(attention.backward(dh)).addi(dh);
+    /** dy [B·T, d] → dx, or null when the block's input needs no gradient (frozen embeddings below). */
+    public INDArray backward(INDArray dy, boolean inputGradient) {
+        INDArray dh = norm2.backward(fc.backward(gelu.backward(proj.backward(dy, true)), true)).addi(dy);
+        boolean normGradient = inputGradient || norm1.trainable();
+        INDArray dAttention = attention.backward(dh, normGradient);
+        if (!normGradient) return null;
+        INDArray dx = norm1.backward(dAttention);
+        return inputGradient ? dx.addi(dh) : null;
     }
 
     /** GPT-2's Conv1D stores its weight [in, out]; our projections take [out, in]. */

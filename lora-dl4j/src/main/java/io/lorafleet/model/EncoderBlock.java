@@ -37,11 +37,13 @@ public final class EncoderBlock {
         return outputNorm.forward(ffn.addi(h));
     }
 
-    public INDArray backward(INDArray dy) {
+    /** dy [B·T, d] → dx, or null when the block's input needs no gradient (frozen embeddings below). */
+    public INDArray backward(INDArray dy, boolean inputGradient) {
         INDArray dSum2 = outputNorm.backward(dy);
-        INDArray dh = intermediate.backward(gelu.backward(output.backward(dSum2))).addi(dSum2);
+        INDArray dh = intermediate.backward(gelu.backward(output.backward(dSum2, true)), true).addi(dSum2);
         INDArray dSum1 = attentionNorm.backward(dh);
-        return attention.backward(dSum1).addi(dSum1);
+        INDArray dx = attention.backward(dSum1, inputGradient);
+        return inputGradient ? dx.addi(dSum1) : null;
     }
 
     static Projection projection(ModelWeights w, Tuning t, String module, int out, int in) {

@@ -15,6 +15,7 @@ public final class Gpt2Decoder implements Body {
     private final Embedding positions; // wpe [maxPositions, d]
     private final List<DecoderBlock> blocks = new ArrayList<>();
     private final LayerNorm finalNorm;
+    private final boolean embeddingsTrainable; // if not, the first block need not compute its input gradient
 
     public Gpt2Decoder(TransformerConfig c, ModelWeights w, Tuning tuning) {
         if (!c.modelType().equals("gpt2")) throw new IllegalArgumentException("Gpt2Decoder needs model_type gpt2, got " + c.modelType());
@@ -24,6 +25,7 @@ public final class Gpt2Decoder implements Body {
         positions = BertEncoder.embedding(w, tuning, "wpe.weight", c.maxPositions(), d);
         for (int i = 0; i < c.numLayers(); i++) blocks.add(new DecoderBlock(c, w, tuning, i));
         finalNorm = EncoderBlock.norm(w, tuning, "ln_f", d, c.layerNormEps());
+        embeddingsTrainable = tokens.table().trainable() || positions.table().trainable();
     }
 
     @Override
@@ -40,7 +42,8 @@ public final class Gpt2Decoder implements Body {
     @Override
     public void backward(INDArray dHidden) {
         INDArray d = finalNorm.backward(dHidden);
-        for (int i = blocks.size() - 1; i >= 0; i--) d = blocks.get(i).backward(d);
+        for (int i = blocks.size() - 1; i >= 0; i--) d = blocks.get(i).backward(d, i > 0 || embeddingsTrainable);
+        if (!embeddingsTrainable) return;
         tokens.backward(d);
         positions.backward(d);
     }

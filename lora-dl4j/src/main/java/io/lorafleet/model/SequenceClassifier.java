@@ -55,7 +55,7 @@ public final class SequenceClassifier implements TaskModel {
     public double forwardBackward(TokenBatch batch) {
         INDArray logits = logits(batch);
         double value = loss.forward(logits, batch.labels());
-        INDArray dpooled = classifier.backward(loss.backward());
+        INDArray dpooled = classifier.backward(loss.backward(), true);
         body.backward(unpool(dpooled));
         return value;
     }

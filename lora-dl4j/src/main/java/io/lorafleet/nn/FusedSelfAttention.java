@@ -27,9 +27,10 @@ public final class FusedSelfAttention {
         return output.forward(ctx);
     }
 
-    public INDArray backward(INDArray dy) {
-        INDArray[] dqkv = core.backward(output.backward(dy));
-        return qkv.backward(Nd4j.hstack(dqkv));
+    /** dy [B·T, d] → dx [B·T, d], or null when {@code inputGradient} is false (see {@link Projection#backward}). */
+    public INDArray backward(INDArray dy, boolean inputGradient) {
+        INDArray[] dqkv = core.backward(output.backward(dy, true));
+        return qkv.backward(Nd4j.hstack(dqkv), inputGradient);
     }
 
     private static INDArray columns(INDArray y, long from, long to) {

@@ -35,6 +35,8 @@ public final class LayerNorm {
         return xhat.mulRowVector(gamma.value()).addiRowVector(beta.value());
     }
 
+    public boolean trainable() { return gamma.trainable() || beta.trainable(); }
+
     public INDArray backward(INDArray dy) {
         long n = dy.rows();
         if (VectorKernels.applicable(dy, xhat, gamma.value())) {

@@ -31,9 +31,10 @@ public final class Linear implements Projection {
     }
 
     @Override
-    public INDArray backward(INDArray dy) {
+    public INDArray backward(INDArray dy, boolean inputGradient) {
         if (weight.trainable()) Nd4j.gemm(dy, x, weight.grad(), true, false, 1.0, 1.0);
         if (bias != null && bias.trainable()) bias.grad().addi(dy.sum(0));
+        if (!inputGradient) return null;
         INDArray dx = Nd4j.create(dy.dataType(), dy.rows(), inFeatures());
         Nd4j.gemm(dy, weight.value(), dx, false, false, 1.0, 0.0);
         return dx;

@@ -68,13 +68,14 @@ public final class LoraLinear implements Projection {
     }
 
     @Override
-    public INDArray backward(INDArray dy) {
+    public INDArray backward(INDArray dy, boolean inputGradient) {
         if (merged) throw new IllegalStateException("backward through a merged LoRA layer (" + a.name() + "); unmerge first");
-        INDArray dx = base.backward(dy);
+        INDArray dx = base.backward(dy, inputGradient);
         Nd4j.gemm(dy, h, b.grad(), true, false, scale, 1.0);           // dB += s·dyᵀ·h
         INDArray dh = Nd4j.create(dy.dataType(), dy.rows(), rank());
         Nd4j.gemm(dy, b.value(), dh, false, false, scale, 0.0);        // dh = s·dy·B
         Nd4j.gemm(dh, xa, a.grad(), true, false, 1.0, 1.0);            // dA += dhᵀ·xa
+        if (!inputGradient) return null;
         if (mask == null) {
             Nd4j.gemm(dh, a.value(), dx, false, false, 1.0, 1.0);      // dx += dh·A
         } else {

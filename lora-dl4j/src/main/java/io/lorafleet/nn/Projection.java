@@ -7,8 +7,12 @@ public interface Projection {
     /** x [N, in] → y [N, out]. Caches what {@link #backward} needs. */
     INDArray forward(INDArray x);
 
-    /** dy [N, out] → dx [N, in]; adds this projection's parameter gradients into their buffers. */
-    INDArray backward(INDArray dy);
+    /**
+     * dy [N, out] → dx [N, in]; adds this projection's parameter gradients into their buffers. When the
+     * input needs no gradient (it comes from frozen embeddings), pass false: dx is not computed and null
+     * is returned.
+     */
+    INDArray backward(INDArray dy, boolean inputGradient);
 
     long inFeatures();
 

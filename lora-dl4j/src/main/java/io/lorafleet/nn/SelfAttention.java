@@ -21,8 +21,12 @@ public final class SelfAttention {
         return output.forward(ctx);
     }
 
-    public INDArray backward(INDArray dy) {
-        INDArray[] dqkv = core.backward(output.backward(dy));
-        return query.backward(dqkv[0]).addi(key.backward(dqkv[1])).addi(value.backward(dqkv[2]));
+    /** dy [B·T, d] → dx [B·T, d], or null when {@code inputGradient} is false (see {@link Projection#backward}). */
+    public INDArray backward(INDArray dy, boolean inputGradient) {
+        INDArray[] dqkv = core.backward(output.backward(dy, true));
+        INDArray dq = query.backward(dqkv[0], inputGradient);
+        INDArray dk = key.backward(dqkv[1], inputGradient);
+        INDArray dv = value.backward(dqkv[2], inputGradient);
+        return inputGradient ? dq.addi(dk).addi(dv) : null;
     }
 }

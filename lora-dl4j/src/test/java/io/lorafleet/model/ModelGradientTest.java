@@ -86,7 +86,7 @@ class ModelGradientTest {
         };
         forward.get();
         INDArray d = r;
-        for (int i = layers.size() - 1; i >= 0; i--) d = layers.get(i).backward(d);
+        for (int i = layers.size() - 1; i >= 0; i--) d = layers.get(i).backward(d, true);
         assertGradient("2-layer encoder dx", maxRelativeError(x, d, forward, r));
     }
 
@@ -113,13 +113,13 @@ class ModelGradientTest {
         INDArray x = randn(6, 10, 8), r = randn(7, 10, 8);
         java.util.function.Supplier<INDArray> forward = () -> blocks.get(1).forward(blocks.get(0).forward(x, 2, 5, mask), 2, 5, mask);
         forward.get();
-        INDArray dx = blocks.get(0).backward(blocks.get(1).backward(r));
+        INDArray dx = blocks.get(0).backward(blocks.get(1).backward(r, true), true);
         assertGradient("2-layer decoder dx", maxRelativeError(x, dx, forward, r));
         // causality: the output at position 1 does not depend on the input at position 3
         INDArray r1 = r.mul(0);
         r1.getRow(1).assign(1);
         forward.get();
-        INDArray dx1 = blocks.get(0).backward(blocks.get(1).backward(r1));
+        INDArray dx1 = blocks.get(0).backward(blocks.get(1).backward(r1, true), true);
         assertEquals(0.0, dx1.getRow(3).norm2Number().doubleValue(), 0.0);
     }
 

@@ -31,7 +31,7 @@ class LayerGradientTest {
         Linear linear = new Linear(frozen("w", 1, 5, 4), frozen("b", 2, 5));
         INDArray x = randn(3, 6, 4), r = randn(4, 6, 5);
         linear.forward(x);
-        INDArray dx = linear.backward(r);
+        INDArray dx = linear.backward(r, true);
         assertGradient("Linear (frozen) dx", maxRelativeError(x, dx, () -> linear.forward(x), r));
         assertThrows(IllegalStateException.class, () -> frozen("w", 1, 5, 4).grad());
     }
@@ -43,7 +43,7 @@ class LayerGradientTest {
         reg.allocate(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 7);
         INDArray x = randn(3, 6, 4), r = randn(4, 6, 5);
         linear.forward(x);
-        INDArray dx = linear.backward(r);
+        INDArray dx = linear.backward(r, true);
         assertGradient("Linear dx", maxRelativeError(x, dx, () -> linear.forward(x), r));
         assertGradient("Linear dW", maxRelativeError(reg.get("w").value(), reg.get("w").grad(), () -> linear.forward(x), r));
         assertGradient("Linear db", maxRelativeError(reg.get("b").value(), reg.get("b").grad(), () -> linear.forward(x), r));
@@ -59,12 +59,18 @@ class LayerGradientTest {
         lora.setTraining(true, 42);
         INDArray x = randn(3, 7, 5), r = randn(4, 7, 6);
         lora.forward(x);
-        INDArray dx = lora.backward(r);
+        INDArray dx = lora.backward(r, true);
         String tag = "LoraLinear p=" + dropout + (rsLora ? " rs" : "");
         assertGradient(tag + " dx", maxRelativeError(x, dx, () -> lora.forward(x), r));
         assertGradient(tag + " dA", maxRelativeError(lora.loraA().value(), lora.loraA().grad(), () -> lora.forward(x), r));
         assertGradient(tag + " dB", maxRelativeError(lora.loraB().value(), lora.loraB().grad(), () -> lora.forward(x), r));
         assertEquals(2, reg.params().size(), "only A and B are trainable");
+        // without an input gradient: no dx, and exactly the same A/B gradients
+        INDArray grads = reg.grads().dup();
+        reg.zeroGrads();
+        lora.forward(x);
+        assertEquals(null, lora.backward(r, false));
+        assertTrue(grads.equals(reg.grads()), "A/B gradients depend on whether dx was asked for");
     }
 
     @Test
@@ -154,7 +160,7 @@ class LayerGradientTest {
             INDArray mask = Nd4j.createFromArray(new double[][] {{1, 1, 1, 1}, {1, 1, 0, 0}});
             INDArray x = randn(1, batch * seq, 8), r = randn(2, batch * seq, 8);
             attn.forward(x, batch, seq, mask);
-            INDArray dx = attn.backward(r);
+            INDArray dx = attn.backward(r, true);
             String tag = causal ? "SelfAttention causal" : "SelfAttention padding";
             assertGradient(tag + " dx", maxRelativeError(x, dx, () -> attn.forward(x, batch, seq, mask), r));
             for (Param p : reg.params()) {

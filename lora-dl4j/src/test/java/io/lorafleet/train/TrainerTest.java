@@ -70,7 +70,7 @@ class TrainerTest {
             reg.zeroGrads();
             INDArray diff = lora.forward(x).subi(target);
             loss = diff.mul(diff).meanNumber().doubleValue();
-            lora.backward(diff.muli(2.0 / diff.length()));
+            lora.backward(diff.muli(2.0 / diff.length()), false);
             adam.step(step);
         }
         System.out.printf("rank-%d regression: final MSE %.3e%n", r, loss);
