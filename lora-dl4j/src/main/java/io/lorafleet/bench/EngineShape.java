@@ -24,7 +24,9 @@ public record EngineShape(String name, TransformerConfig config, int batch, int 
     /**
      * FLOPs of one training step's matrix products: forward, the input gradients of every projection and
      * attention product, and — for full fine-tuning — the weight gradients too. LoRA's own products
-     * (rank r) are included; elementwise work is not.
+     * (rank r) are included; elementwise work is not. Under LoRA the first layer's q, k, v projections
+     * need no input gradient (their input is frozen embeddings, or the benchmark's random input), and none
+     * is computed, as in PyTorch.
      */
     public double flopsPerStep(boolean fullFineTuning) {
         double n = (double) batch * seqLen, d = config.hiddenSize(), f = config.intermediateSize();
@@ -35,6 +37,7 @@ public record EngineShape(String name, TransformerConfig config, int batch, int 
                 + (fullFineTuning ? projections : 0);                     // weight gradients
         double loraPerTarget = 2 * n * rank * (d + d) * 3;                 // forward, dA/dB and dx of the rank-r path
         int targets = name.equals("gpt2-block") ? 3 : 2;                  // fused c_attn carries q, k and v
-        return config.numLayers() * (perLayer + (fullFineTuning ? 0 : targets * loraPerTarget));
+        double skippedInputGradient = fullFineTuning ? 0 : 2 * n * d * 3 * d;
+        return config.numLayers() * (perLayer + (fullFineTuning ? 0 : targets * loraPerTarget)) - skippedInputGradient;
     }
 }
