@@ -17,16 +17,20 @@ import java.util.Map;
  * nodes (op type, input and output names) and its float initializers as ND4J arrays.
  */
 public final class OnnxGraph {
-    /** A graph node: its operator and the names of the values it reads and writes. */
-    public record Node(String opType, List<String> inputs, List<String> outputs) { }
+    /**
+     * A graph node: its operator, the names of the values it reads and writes, and for a Constant node
+     * its value (float32 or int64), else null.
+     */
+    public record Node(String opType, List<String> inputs, List<String> outputs, INDArray constant) { }
 
     // onnx.proto field numbers
     private static final int MODEL_GRAPH = 7;
     private static final int GRAPH_NODE = 1, GRAPH_INITIALIZER = 5;
-    private static final int NODE_INPUT = 1, NODE_OUTPUT = 2, NODE_OP_TYPE = 4;
-    private static final int TENSOR_DIMS = 1, TENSOR_DATA_TYPE = 2, TENSOR_FLOAT_DATA = 4, TENSOR_NAME = 8, TENSOR_RAW_DATA = 9,
-            TENSOR_DATA_LOCATION = 14;
-    private static final int ONNX_FLOAT = 1;
+    private static final int NODE_INPUT = 1, NODE_OUTPUT = 2, NODE_OP_TYPE = 4, NODE_ATTRIBUTE = 5;
+    private static final int ATTRIBUTE_TENSOR = 5;
+    private static final int TENSOR_DIMS = 1, TENSOR_DATA_TYPE = 2, TENSOR_FLOAT_DATA = 4, TENSOR_INT64_DATA = 7, TENSOR_NAME = 8,
+            TENSOR_RAW_DATA = 9, TENSOR_DATA_LOCATION = 14;
+    private static final int ONNX_FLOAT = 1, ONNX_INT64 = 7;
 
     private final List<Node> nodes;
     private final Map<String, INDArray> initializers;
@@ -51,9 +55,10 @@ public final class OnnxGraph {
         Map<String, INDArray> initializers = new LinkedHashMap<>();
         while (g.next()) {
             if (g.field() == GRAPH_NODE) {
-                nodes.add(node(g.message()));
+                nodes.add(node(g.message(), source));
             } else if (g.field() == GRAPH_INITIALIZER) {
-                tensor(g.message(), source, initializers);
+                Tensor t = tensor(g.message(), source);
+                if (t != null && t.value().dataType() == DataType.FLOAT) initializers.put(t.name(), t.value());
             } else {
                 g.skip();
             }
@@ -61,26 +66,42 @@ public final class OnnxGraph {
         return new OnnxGraph(nodes, initializers);
     }
 
-    private static Node node(ProtobufReader n) throws IOException {
+    private static Node node(ProtobufReader n, String source) throws IOException {
         List<String> inputs = new ArrayList<>(), outputs = new ArrayList<>();
         String op = "";
+        INDArray constant = null;
         while (n.next()) {
             switch (n.field()) {
                 case NODE_INPUT -> inputs.add(n.string());
                 case NODE_OUTPUT -> outputs.add(n.string());
                 case NODE_OP_TYPE -> op = n.string();
+                case NODE_ATTRIBUTE -> {
+                    ProtobufReader a = n.message();
+                    while (a.next()) {
+                        if (a.field() == ATTRIBUTE_TENSOR) {
+                            Tensor t = tensor(a.message(), source);
+                            if (t != null) constant = t.value();
+                        } else {
+                            a.skip();
+                        }
+                    }
+                }
                 default -> n.skip();
             }
         }
-        return new Node(op, inputs, outputs);
+        return new Node(op, inputs, outputs, op.equals("Constant") ? constant : null);
     }
 
-    private static void tensor(ProtobufReader t, String source, Map<String, INDArray> out) throws IOException {
+    private record Tensor(String name, INDArray value) { }
+
+    /** A float32 or int64 TensorProto as an ND4J array; null for other element types. */
+    private static Tensor tensor(ProtobufReader t, String source) throws IOException {
         List<Long> dims = new ArrayList<>();
         long dataType = 0;
-        String name = null;
+        String name = "";
         ByteBuffer raw = null;
         List<Float> floats = new ArrayList<>();
+        List<Long> longs = new ArrayList<>();
         while (t.next()) {
             switch (t.field()) {
                 case TENSOR_DIMS -> {
@@ -93,32 +114,49 @@ public final class OnnxGraph {
                 }
                 case TENSOR_DATA_TYPE -> dataType = t.varint();
                 case TENSOR_NAME -> name = t.string();
-                case TENSOR_RAW_DATA -> raw = t.bytes();
+                case TENSOR_RAW_DATA -> raw = t.bytes().order(ByteOrder.LITTLE_ENDIAN);
                 case TENSOR_FLOAT_DATA -> {
-                    ByteBuffer b = t.bytes().order(ByteOrder.LITTLE_ENDIAN);
-                    while (b.remaining() >= 4) floats.add(b.getFloat());
+                    if (t.wireType() == ProtobufReader.LENGTH_DELIMITED) {
+                        ByteBuffer b = t.bytes().order(ByteOrder.LITTLE_ENDIAN);
+                        while (b.remaining() >= 4) floats.add(b.getFloat());
+                    } else {
+                        t.skip();
+                    }
+                }
+                case TENSOR_INT64_DATA -> {
+                    if (t.wireType() == ProtobufReader.LENGTH_DELIMITED) {
+                        ProtobufReader packed = new ProtobufReader(t.bytes(), source);
+                        while (packed.hasRemaining()) longs.add(packed.varint());
+                    } else {
+                        longs.add(t.varint());
+                    }
                 }
                 case TENSOR_DATA_LOCATION -> {
-                    if (t.varint() != 0) throw new IOException(source + ": initializer " + name + " keeps its data in an external file, which import does not read");
+                    if (t.varint() != 0) throw new IOException(source + ": tensor " + name + " keeps its data in an external file, which import does not read");
                 }
                 default -> t.skip();
             }
         }
-        if (dataType != ONNX_FLOAT || name == null) return;
+        if (dataType != ONNX_FLOAT && dataType != ONNX_INT64) return null;
         long[] shape = dims.stream().mapToLong(Long::longValue).toArray();
         long count = 1;
         for (long d : shape) count *= d;
-        INDArray array = Nd4j.create(DataType.FLOAT, shape, 'c');
+        boolean isFloat = dataType == ONNX_FLOAT;
+        INDArray array = Nd4j.create(isFloat ? DataType.FLOAT : DataType.LONG, shape, 'c');
+        int width = isFloat ? 4 : 8;
         if (raw != null) {
-            if (raw.remaining() != count * 4) throw new IOException(source + ": initializer " + name + " has " + raw.remaining() + " bytes for " + count + " floats");
+            if (raw.remaining() != count * width) throw new IOException(source + ": tensor " + name + " has " + raw.remaining() + " bytes for " + count + " elements");
             ByteBuffer target = array.data().asNio().order(ByteOrder.nativeOrder());
-            raw.order(ByteOrder.LITTLE_ENDIAN);
-            for (int i = 0; i < count; i++) target.putFloat(i * 4, raw.getFloat(i * 4));
+            for (int i = 0; i < count; i++) {
+                if (isFloat) target.putFloat(i * 4, raw.getFloat(i * 4));
+                else target.putLong(i * 8, raw.getLong(i * 8));
+            }
         } else {
-            if (floats.size() != count) throw new IOException(source + ": initializer " + name + " has " + floats.size() + " floats, shape needs " + count);
-            for (int i = 0; i < count; i++) array.putScalar(i, floats.get(i));
+            int have = isFloat ? floats.size() : longs.size();
+            if (have != count) throw new IOException(source + ": tensor " + name + " has " + have + " elements, its shape needs " + count);
+            for (int i = 0; i < count; i++) array.putScalar(i, isFloat ? floats.get(i) : longs.get(i));
         }
-        out.put(name, array);
+        return new Tensor(name, array);
     }
 
     public List<Node> nodes() { return nodes; }

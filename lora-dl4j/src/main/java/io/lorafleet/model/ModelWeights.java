@@ -46,56 +46,66 @@ public final class ModelWeights {
         return tensors.values().stream().mapToLong(INDArray::length).sum();
     }
 
+    /** Every tensor a Hugging Face checkpoint of this shape holds, with its shape, in checkpoint order and layout. */
+    public static Map<String, long[]> expectedShapes(TransformerConfig c) {
+        Map<String, long[]> s = new LinkedHashMap<>();
+        long d = c.hiddenSize(), f = c.intermediateSize();
+        if (c.modelType().equals("bert")) {
+            s.put("embeddings.word_embeddings.weight", new long[] {c.vocabSize(), d});
+            s.put("embeddings.position_embeddings.weight", new long[] {c.maxPositions(), d});
+            s.put("embeddings.token_type_embeddings.weight", new long[] {Math.max(c.typeVocabSize(), 1), d});
+            norm(s, "embeddings.LayerNorm", d);
+            for (int i = 0; i < c.numLayers(); i++) {
+                String p = "encoder.layer." + i + ".";
+                for (String m : new String[] {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"}) {
+                    linear(s, p + m, d, d);
+                }
+                norm(s, p + "attention.output.LayerNorm", d);
+                linear(s, p + "intermediate.dense", f, d);
+                linear(s, p + "output.dense", d, f);
+                norm(s, p + "output.LayerNorm", d);
+            }
+        } else {
+            s.put("wte.weight", new long[] {c.vocabSize(), d});
+            s.put("wpe.weight", new long[] {c.maxPositions(), d});
+            for (int i = 0; i < c.numLayers(); i++) {
+                String p = "h." + i + ".";
+                norm(s, p + "ln_1", d);
+                linear(s, p + "attn.c_attn", d, 3 * d);   // GPT-2's Conv1D stores [in, out]
+                linear(s, p + "attn.c_proj", d, d);
+                norm(s, p + "ln_2", d);
+                linear(s, p + "mlp.c_fc", d, f);
+                linear(s, p + "mlp.c_proj", f, d);
+            }
+            norm(s, "ln_f", d);
+        }
+        return s;
+    }
+
     /** Randomly initialized weights with every tensor a checkpoint of this config holds (N(0, 0.02), LayerNorm 1/0). */
     public static ModelWeights random(TransformerConfig c, DataType dtype, long seed) {
         java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
         Map<String, INDArray> w = new LinkedHashMap<>();
-        int d = c.hiddenSize(), f = c.intermediateSize();
-        if (c.modelType().equals("bert")) {
-            w.put("embeddings.word_embeddings.weight", normal(random, dtype, c.vocabSize(), d));
-            w.put("embeddings.position_embeddings.weight", normal(random, dtype, c.maxPositions(), d));
-            w.put("embeddings.token_type_embeddings.weight", normal(random, dtype, Math.max(c.typeVocabSize(), 1), d));
-            norm(w, "embeddings.LayerNorm", dtype, d);
-            for (int i = 0; i < c.numLayers(); i++) {
-                String p = "encoder.layer." + i + ".";
-                for (String m : new String[] {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"}) {
-                    linear(w, random, p + m, dtype, d, d);
-                }
-                norm(w, p + "attention.output.LayerNorm", dtype, d);
-                linear(w, random, p + "intermediate.dense", dtype, f, d);
-                linear(w, random, p + "output.dense", dtype, d, f);
-                norm(w, p + "output.LayerNorm", dtype, d);
-            }
-        } else {
-            w.put("wte.weight", normal(random, dtype, c.vocabSize(), d));
-            w.put("wpe.weight", normal(random, dtype, c.maxPositions(), d));
-            for (int i = 0; i < c.numLayers(); i++) {
-                String p = "h." + i + ".";
-                norm(w, p + "ln_1", dtype, d);
-                conv1d(w, random, p + "attn.c_attn", dtype, d, 3 * d);
-                conv1d(w, random, p + "attn.c_proj", dtype, d, d);
-                norm(w, p + "ln_2", dtype, d);
-                conv1d(w, random, p + "mlp.c_fc", dtype, d, f);
-                conv1d(w, random, p + "mlp.c_proj", dtype, f, d);
-            }
-            norm(w, "ln_f", dtype, d);
-        }
+        expectedShapes(c).forEach((name, shape) -> {
+            boolean isNorm = name.contains("LayerNorm") || name.contains("ln_");
+            w.put(name, !isNorm ? normal(random, dtype, shape) : name.endsWith(".weight") ? Nd4j.ones(dtype, shape) : Nd4j.zeros(dtype, shape));
+        });
         return new ModelWeights(w, "random(" + c.modelType() + ", seed " + seed + ")");
     }
 
-    private static void linear(Map<String, INDArray> w, java.util.SplittableRandom r, String name, DataType dt, int out, int in) {
-        w.put(name + ".weight", normal(r, dt, out, in));
-        w.put(name + ".bias", normal(r, dt, out));
+    /** Fails, naming the tensor, unless every tensor of this shape is present with the right shape. */
+    public void checkComplete(TransformerConfig c) {
+        expectedShapes(c).forEach(this::require);
     }
 
-    private static void conv1d(Map<String, INDArray> w, java.util.SplittableRandom r, String name, DataType dt, int in, int out) {
-        w.put(name + ".weight", normal(r, dt, in, out)); // GPT-2's Conv1D stores [in, out]
-        w.put(name + ".bias", normal(r, dt, out));
+    private static void linear(Map<String, long[]> s, String name, long first, long second) {
+        s.put(name + ".weight", new long[] {first, second});
+        s.put(name + ".bias", new long[] {name.contains(".c_") ? second : first});
     }
 
-    private static void norm(Map<String, INDArray> w, String name, DataType dt, int d) {
-        w.put(name + ".weight", Nd4j.ones(dt, d));
-        w.put(name + ".bias", Nd4j.zeros(dt, d));
+    private static void norm(Map<String, long[]> s, String name, long d) {
+        s.put(name + ".weight", new long[] {d});
+        s.put(name + ".bias", new long[] {d});
     }
 
     private static INDArray normal(java.util.SplittableRandom r, DataType dt, long... shape) {
