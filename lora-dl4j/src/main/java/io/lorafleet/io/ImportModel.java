@@ -14,7 +14,16 @@ import java.util.zip.ZipFile;
  * folder that {@link PretrainedModel#load} reads.
  */
 public final class ImportModel {
-    public static void main(String[] args) throws IOException {
+    public static void main(String[] args) {
+        try {
+            run(args);
+        } catch (IOException | IllegalArgumentException e) {
+            System.err.println("import-model: " + e.getMessage());
+            System.exit(1);
+        }
+    }
+
+    static void run(String[] args) throws IOException {
         String onnx = null, out = null, tokenizer = null;
         boolean overwrite = false;
         for (int i = 0; i < args.length; i++) {

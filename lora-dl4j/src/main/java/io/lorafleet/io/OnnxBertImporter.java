@@ -106,7 +106,8 @@ public final class OnnxBertImporter {
             if (add == null || !add.opType().equals("Add")) continue;
             for (String in : add.inputs()) {
                 OnnxGraph.Node c = producer.get(in);
-                if (c != null && c.constant() != null && c.constant().length() == 1) return c.constant().getDouble(0);
+                // the export stores eps as float32; its shortest decimal form is the config's value (1e-12, not 9.99999996e-13)
+                if (c != null && c.constant() != null && c.constant().length() == 1) return Double.parseDouble(Float.toString(c.constant().getFloat(0)));
             }
         }
         throw new IOException(source + ": cannot find the LayerNorm epsilon (no Add of a constant before a Sqrt)");

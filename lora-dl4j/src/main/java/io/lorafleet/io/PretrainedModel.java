@@ -74,6 +74,9 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
         Path parent = out.toAbsolutePath().getParent();
         Files.createDirectories(parent);
         Path tmp = Files.createTempDirectory(parent, "." + out.getFileName() + ".tmp-");
+        if (tmp.getFileSystem().supportedFileAttributeViews().contains("posix")) {
+            Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
         Files.write(tmp.resolve(CONFIG), HfConfig.write(config));
         try (var channel = java.nio.channels.FileChannel.open(tmp.resolve(WEIGHTS), java.nio.file.StandardOpenOption.CREATE_NEW,
                 java.nio.file.StandardOpenOption.WRITE)) {

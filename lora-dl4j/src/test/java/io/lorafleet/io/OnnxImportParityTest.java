@@ -174,7 +174,7 @@ class OnnxImportParityTest {
         Path jar = Path.of(OnnxImportParityTest.class.getClassLoader().getResource(ONNX).toURI().getSchemeSpecificPart()
                 .replaceFirst("^file:", "").replaceFirst("!/.*$", ""));
         Path out = dir.resolve("from-cli");
-        ImportModel.main(new String[] {"--onnx", jar.toString(), "--out", out.toString()});
+        ImportModel.run(new String[] {"--onnx", jar.toString(), "--out", out.toString()});
         PretrainedModel loaded = PretrainedModel.load(new LocalModelFiles(out));
         assertEquals(model.weights().totalParameters(), loaded.weights().totalParameters());
         assertTrue(Files.exists(out.resolve("tokenizer.json")));
