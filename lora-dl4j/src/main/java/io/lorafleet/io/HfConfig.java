@@ -61,7 +61,7 @@ public final class HfConfig {
             o.put("max_position_embeddings", c.maxPositions());
             o.put("type_vocab_size", c.typeVocabSize());
             o.put("layer_norm_eps", c.layerNormEps());
-            o.put("hidden_act", c.activation() == Gelu.Form.ERF ? "gelu" : "gelu_new");
+            o.put("hidden_act", activationName(c.activation()));
             o.put("pad_token_id", 0);
         } else {
             o.putArray("architectures").add("GPT2LMHeadModel");
@@ -73,10 +73,14 @@ public final class HfConfig {
             o.put("n_inner", c.intermediateSize());
             o.put("n_positions", c.maxPositions());
             o.put("layer_norm_epsilon", c.layerNormEps());
-            o.put("activation_function", c.activation() == Gelu.Form.ERF ? "gelu" : "gelu_new");
+            o.put("activation_function", activationName(c.activation()));
         }
         o.put("torch_dtype", "float32");
         return JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(o);
+    }
+
+    private static String activationName(Gelu.Form form) {
+        return form == Gelu.Form.ERF ? "gelu" : "gelu_new";
     }
 
     private static Gelu.Form activation(String name, String key, String source) throws IOException {

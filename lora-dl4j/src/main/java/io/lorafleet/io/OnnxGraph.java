@@ -104,14 +104,7 @@ public final class OnnxGraph {
         List<Long> longs = new ArrayList<>();
         while (t.next()) {
             switch (t.field()) {
-                case TENSOR_DIMS -> {
-                    if (t.wireType() == ProtobufReader.LENGTH_DELIMITED) {
-                        ProtobufReader packed = new ProtobufReader(t.bytes(), source);
-                        while (packed.hasRemaining()) dims.add(packed.varint());
-                    } else {
-                        dims.add(t.varint());
-                    }
-                }
+                case TENSOR_DIMS -> t.repeatedVarint(dims);
                 case TENSOR_DATA_TYPE -> dataType = t.varint();
                 case TENSOR_NAME -> name = t.string();
                 case TENSOR_RAW_DATA -> raw = t.bytes().order(ByteOrder.LITTLE_ENDIAN);
@@ -123,14 +116,7 @@ public final class OnnxGraph {
                         t.skip();
                     }
                 }
-                case TENSOR_INT64_DATA -> {
-                    if (t.wireType() == ProtobufReader.LENGTH_DELIMITED) {
-                        ProtobufReader packed = new ProtobufReader(t.bytes(), source);
-                        while (packed.hasRemaining()) longs.add(packed.varint());
-                    } else {
-                        longs.add(t.varint());
-                    }
-                }
+                case TENSOR_INT64_DATA -> t.repeatedVarint(longs);
                 case TENSOR_DATA_LOCATION -> {
                     if (t.varint() != 0) throw new IOException(source + ": tensor " + name + " keeps its data in an external file, which import does not read");
                 }

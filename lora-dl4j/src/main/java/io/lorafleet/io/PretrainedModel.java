@@ -28,7 +28,8 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
         if (!files.exists(CONFIG)) throw new IOException(files.describe(CONFIG) + ": missing");
         TransformerConfig config = HfConfig.parse(files.readAll(CONFIG), files.describe(CONFIG));
         Map<String, INDArray> tensors = new LinkedHashMap<>();
-        for (String shard : shards(files)) {
+        java.util.List<String> shards = shards(files);
+        for (String shard : shards) {
             try (SafetensorsReader reader = SafetensorsReader.open(files.open(shard), files.describe(shard))) {
                 for (String name : reader.tensors().keySet()) {
                     String canonical = stripTaskPrefix(name, config);
@@ -37,13 +38,13 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
                 }
             }
         }
-        ModelWeights weights = new ModelWeights(tensors, files.describe(shards(files).iterator().next()));
+        ModelWeights weights = new ModelWeights(tensors, files.describe(shards.get(0)));
         weights.checkComplete(config);
         return new PretrainedModel(config, weights);
     }
 
     /** The weight files: the index's shards in name order, or the single model.safetensors. */
-    private static Iterable<String> shards(ModelFiles files) throws IOException {
+    private static java.util.List<String> shards(ModelFiles files) throws IOException {
         if (files.exists(INDEX)) {
             JsonNode map = JSON.readTree(files.readAll(INDEX)).get("weight_map");
             if (map == null || !map.isObject()) throw new IOException(files.describe(INDEX) + ": no weight_map");
@@ -52,7 +53,8 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
             for (String n : names) {
                 if (n.contains("/") || n.contains("..")) throw new IOException(files.describe(INDEX) + ": shard name " + n + " leaves the folder");
             }
-            return names;
+            if (names.isEmpty()) throw new IOException(files.describe(INDEX) + ": weight_map lists no shard");
+            return java.util.List.copyOf(names);
         }
         if (!files.exists(WEIGHTS)) throw new IOException(files.describe(WEIGHTS) + ": missing (and no " + INDEX + ")");
         return java.util.List.of(WEIGHTS);

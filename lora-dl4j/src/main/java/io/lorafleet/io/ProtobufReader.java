@@ -49,6 +49,16 @@ final class ProtobufReader {
         throw new IOException(source + ": malformed varint");
     }
 
+    /** A repeated varint field's value(s) into {@code out}: packed (one length-delimited run) or one at a time. */
+    void repeatedVarint(java.util.List<Long> out) throws IOException {
+        if (wireType != LENGTH_DELIMITED) {
+            out.add(varint());
+            return;
+        }
+        ProtobufReader packed = new ProtobufReader(bytes(), source);
+        while (packed.hasRemaining()) out.add(packed.varint());
+    }
+
     ByteBuffer bytes() throws IOException {
         long length = varint();
         if (length < 0 || length > buffer.remaining()) throw new IOException(source + ": field " + field + " runs past the end of its message");

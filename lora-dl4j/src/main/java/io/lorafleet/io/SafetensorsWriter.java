@@ -21,6 +21,7 @@ public final class SafetensorsWriter {
     private SafetensorsWriter() { }
 
     public static void write(WritableByteChannel out, Map<String, INDArray> tensors, Map<String, String> metadata) throws IOException {
+        if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) throw new IOException("writing safetensors needs a little-endian machine");
         Map<String, Object> header = new LinkedHashMap<>();
         if (!metadata.isEmpty()) header.put(SafetensorsFormat.METADATA_KEY, metadata);
         long offset = 0;
@@ -48,7 +49,6 @@ public final class SafetensorsWriter {
             INDArray c = t.ordering() == 'c' && !t.isView() ? t : t.dup('c');
             ByteBuffer data = c.data().asNio().duplicate().order(ByteOrder.LITTLE_ENDIAN);
             data.position(0).limit(Math.toIntExact(c.length() * c.dataType().width()));
-            if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) throw new IOException("writing safetensors needs a little-endian machine");
             writeFully(out, data);
         }
     }

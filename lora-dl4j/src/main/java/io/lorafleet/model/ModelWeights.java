@@ -71,11 +71,11 @@ public final class ModelWeights {
             for (int i = 0; i < c.numLayers(); i++) {
                 String p = "h." + i + ".";
                 norm(s, p + "ln_1", d);
-                linear(s, p + "attn.c_attn", d, 3 * d);   // GPT-2's Conv1D stores [in, out]
-                linear(s, p + "attn.c_proj", d, d);
+                conv1d(s, p + "attn.c_attn", d, 3 * d);
+                conv1d(s, p + "attn.c_proj", d, d);
                 norm(s, p + "ln_2", d);
-                linear(s, p + "mlp.c_fc", d, f);
-                linear(s, p + "mlp.c_proj", f, d);
+                conv1d(s, p + "mlp.c_fc", d, f);
+                conv1d(s, p + "mlp.c_proj", f, d);
             }
             norm(s, "ln_f", d);
         }
@@ -98,9 +98,15 @@ public final class ModelWeights {
         expectedShapes(c).forEach(this::require);
     }
 
-    private static void linear(Map<String, long[]> s, String name, long first, long second) {
-        s.put(name + ".weight", new long[] {first, second});
-        s.put(name + ".bias", new long[] {name.contains(".c_") ? second : first});
+    private static void linear(Map<String, long[]> s, String name, long out, long in) {
+        s.put(name + ".weight", new long[] {out, in});
+        s.put(name + ".bias", new long[] {out});
+    }
+
+    /** GPT-2's Conv1D stores its weight [in, out]. */
+    private static void conv1d(Map<String, long[]> s, String name, long in, long out) {
+        s.put(name + ".weight", new long[] {in, out});
+        s.put(name + ".bias", new long[] {out});
     }
 
     private static void norm(Map<String, long[]> s, String name, long d) {

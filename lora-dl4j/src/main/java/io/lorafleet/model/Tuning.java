@@ -65,7 +65,7 @@ public final class Tuning {
     public void checkTargetsMatched() {
         if (lora == null) return;
         for (String target : lora.targetModules()) {
-            if (modules.stream().noneMatch(m -> LoraConfig.of(1, 1, List.of(target)).targets(m))) {
+            if (modules.stream().noneMatch(m -> LoraConfig.matches(m, target))) {
                 throw new IllegalArgumentException("lora.target_modules: '" + target + "' matches no module of the model; modules are e.g. "
                         + modules.subList(0, Math.min(8, modules.size())));
             }

@@ -22,9 +22,9 @@ public final class Gelu {
     }
 
     public INDArray forward(INDArray x) {
-        INDArray y = x.ulike();
-        slope = x.ulike();
         if (VectorKernels.applicable(x)) {
+            INDArray y = x.ulike();
+            slope = x.ulike();
             if (form == Form.ERF) {
                 VectorKernels.geluErf(x, y, slope);
             } else {
@@ -39,15 +39,15 @@ public final class Gelu {
             Nd4j.exec(new Erf(cdf, cdf));
             cdf.addi(1.0).muli(0.5);
             INDArray pdf = Transforms.exp(x.mul(x).muli(-0.5), false).muli(1.0 / Math.sqrt(2 * Math.PI));
-            slope.assign(pdf.muli(x).addi(cdf));
+            slope = pdf.muli(x).addi(cdf);
         } else {
             // t = tanh(u), u = √(2/π)(x + c·x³): d/dx = (1+t)/2 + x·(1−t²)/2·√(2/π)(1 + 3c·x²)
             INDArray t = Transforms.tanh(x.mul(x).muli(C).addi(1.0).muli(x).muli(SQRT_2_OVER_PI), false);
             cdf = t.add(1.0).muli(0.5);
             INDArray du = x.mul(x).muli(3 * C).addi(1.0).muli(SQRT_2_OVER_PI);
-            slope.assign(t.muli(t).rsubi(1.0).muli(du).muli(x).muli(0.5).addi(cdf));
+            slope = t.muli(t).rsubi(1.0).muli(du).muli(x).muli(0.5).addi(cdf);
         }
-        return y.assign(x.mul(cdf));
+        return x.mul(cdf);
     }
 
     public INDArray backward(INDArray dy) {

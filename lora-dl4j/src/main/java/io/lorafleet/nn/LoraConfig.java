@@ -59,7 +59,8 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
         return init == Init.GAUSSIAN ? Initializer.gaussian(1.0 / rankFor(module)) : Initializer.KAIMING_UNIFORM;
     }
 
-    private static boolean matches(String module, String target) {
+    /** PEFT's rule: a module matches a target when its full name equals it or ends with "." + target. */
+    public static boolean matches(String module, String target) {
         return module.equals(target) || module.endsWith("." + target);
     }
 }
