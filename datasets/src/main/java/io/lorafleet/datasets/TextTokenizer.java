@@ -96,7 +96,7 @@ public final class TextTokenizer implements AutoCloseable {
         tokenizer.close();
     }
 
-    private static String sha256(byte[] bytes) {
+    public static String sha256(byte[] bytes) {
         try {
             return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
         } catch (NoSuchAlgorithmException e) {

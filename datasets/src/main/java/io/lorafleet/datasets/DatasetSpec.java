@@ -1,0 +1,130 @@
+package io.lorafleet.datasets;
+
+import java.io.IOException;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * What the tokenize job reads and writes: a YAML file such as
+ * <pre>
+ * tokenizer: runs/models/all-minilm-l6-v2   # a model folder (tokenizer.json + config.json) or a tokenizer.json
+ * max_length: 128
+ * objective: classification                 # or causal_lm: token streams packed into max_length blocks
+ * output: runs/demo/shards
+ * tasks:
+ *   - adapter_id: imdb                       # or adapter_id_field: a column holding it
+ *     inputs: [datasets/imdb/sample/imdb-sample.jsonl]   # file://, hdfs://, s3a://; globs
+ *     format: jsonl                          # jsonl, csv, tsv, parquet, text
+ *     text: text
+ *     label: label
+ *     labels: [negative, positive]
+ *     split_field: split                     # or none: a hash split by split.ratios
+ * </pre>
+ */
+public record DatasetSpec(String tokenizer, Integer maxLength, Objective objective, String output, Integer rowsPerFile,
+                          Double maxBadFraction, SplitRule split, Integer eosTokenId, List<TaskSpec> tasks)
+        implements java.io.Serializable {
+    public enum Objective { CLASSIFICATION, CAUSAL_LM }
+
+    public enum Format { JSONL, CSV, TSV, PARQUET, TEXT }
+
+    /** Safe as one path segment on every file system: cannot be "..", hold a slash, or start with a dot. */
+    private static final Pattern SAFE_NAME = Pattern.compile("[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}");
+
+    public DatasetSpec {
+        if (tokenizer == null || tokenizer.isBlank()) throw new IllegalArgumentException("tokenizer: required (a model folder or tokenizer.json)");
+        if (output == null || output.isBlank()) throw new IllegalArgumentException("output: required");
+        maxLength = maxLength == null ? 128 : maxLength;
+        if (maxLength < 2 || maxLength > 65536) throw new IllegalArgumentException("max_length: must be in 2..65536, is " + maxLength);
+        objective = objective == null ? Objective.CLASSIFICATION : objective;
+        rowsPerFile = rowsPerFile == null ? 10_000 : rowsPerFile;
+        if (rowsPerFile < 1) throw new IllegalArgumentException("rows_per_file: must be >= 1, is " + rowsPerFile);
+        maxBadFraction = maxBadFraction == null ? 0.05 : maxBadFraction;
+        if (!(maxBadFraction >= 0 && maxBadFraction <= 1)) throw new IllegalArgumentException("max_bad_fraction: must be in 0..1, is " + maxBadFraction);
+        split = split == null ? SplitRule.DEFAULT : split;
+        if (tasks == null || tasks.isEmpty()) throw new IllegalArgumentException("tasks: at least one task is required");
+        tasks = List.copyOf(tasks);
+        HashSet<String> fixedIds = new HashSet<>();
+        for (int i = 0; i < tasks.size(); i++) {
+            TaskSpec t = tasks.get(i);
+            if (objective == Objective.CLASSIFICATION && t.labels() == null) {
+                throw new IllegalArgumentException("tasks[" + i + "].labels: required for classification");
+            }
+            if (objective == Objective.CLASSIFICATION && t.label() == null) {
+                throw new IllegalArgumentException("tasks[" + i + "].label: required for classification (the field holding the label)");
+            }
+            if (t.adapterId() != null && !fixedIds.add(t.adapterId())) {
+                throw new IllegalArgumentException("tasks[" + i + "].adapter_id: " + t.adapterId() + " is used by an earlier task");
+            }
+        }
+    }
+
+    /** An adapter id as given in data or config, or null when it cannot be made a safe folder name. */
+    public static String safeName(String id) {
+        return id != null && SAFE_NAME.matcher(id).matches() && !id.equals(".") && !id.equals("..") ? id : null;
+    }
+
+    /**
+     * One source of rows: its files, their format, which fields hold what, and its adapter id (fixed, or
+     * per row from {@code adapter_id_field}).
+     */
+    public record TaskSpec(String adapterId, String adapterIdField, List<String> inputs, Format format, String text, String textPair,
+                           String label, List<String> labels, String splitField)
+            implements java.io.Serializable {
+        public TaskSpec {
+            if ((adapterId == null) == (adapterIdField == null)) throw new IllegalArgumentException("give exactly one of adapter_id and adapter_id_field");
+            if (adapterId != null && safeName(adapterId) == null) {
+                throw new IllegalArgumentException("adapter_id: '" + adapterId + "' is not a safe folder name (letters, digits, . _ -; not starting with a dot)");
+            }
+            if (inputs == null || inputs.isEmpty()) throw new IllegalArgumentException("inputs: at least one path is required");
+            inputs = List.copyOf(inputs);
+            if (format == null) throw new IllegalArgumentException("format: required (jsonl, csv, tsv, parquet, text)");
+            text = text == null ? "text" : text;
+            if (format == Format.TEXT && (label != null || textPair != null || adapterIdField != null || splitField != null)) {
+                throw new IllegalArgumentException("format text: lines hold only text; label, text_pair, adapter_id_field and split_field do not apply");
+            }
+            if (labels != null) {
+                if (labels.isEmpty()) throw new IllegalArgumentException("labels: must not be empty");
+                if (new HashSet<>(labels).size() != labels.size()) throw new IllegalArgumentException("labels: repeated label in " + labels);
+                labels = List.copyOf(labels);
+            }
+        }
+
+        /** Label name → class id, in the order given. */
+        public Map<String, Integer> labelIds() {
+            Map<String, Integer> ids = new LinkedHashMap<>();
+            if (labels != null) for (String l : labels) ids.put(l, ids.size());
+            return ids;
+        }
+    }
+
+    /** A deterministic split by a hash of the text, for tasks without a split field. */
+    public record SplitRule(Map<String, Double> ratios, Long seed) implements java.io.Serializable {
+        public static final SplitRule DEFAULT = new SplitRule(null, null);
+
+        public SplitRule {
+            if (ratios == null) {
+                ratios = new LinkedHashMap<>();
+                ratios.put("train", 0.8);
+                ratios.put("validation", 0.1);
+                ratios.put("test", 0.1);
+            }
+            seed = seed == null ? 0L : seed;
+            double sum = 0;
+            for (var e : ratios.entrySet()) {
+                if (safeName(e.getKey()) == null) throw new IllegalArgumentException("ratios: '" + e.getKey() + "' is not a safe split name");
+                if (!(e.getValue() >= 0)) throw new IllegalArgumentException("ratios." + e.getKey() + ": must be >= 0");
+                sum += e.getValue();
+            }
+            if (Math.abs(sum - 1) > 1e-9) throw new IllegalArgumentException("ratios: must sum to 1, sum to " + sum);
+            ratios = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(ratios));
+        }
+    }
+
+    public static DatasetSpec load(byte[] yaml, String source, List<String> overrides) throws IOException {
+        return YamlConfig.load(yaml, source, overrides, DatasetSpec.class);
+    }
+}

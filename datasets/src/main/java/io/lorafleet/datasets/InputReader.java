@@ -1,0 +1,222 @@
+package io.lorafleet.datasets;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.csv.CsvMapper;
+import com.fasterxml.jackson.dataformat.csv.CsvSchema;
+import io.lorafleet.datasets.DatasetSpec.Format;
+import io.lorafleet.datasets.DatasetSpec.TaskSpec;
+import org.apache.parquet.column.page.PageReadStore;
+import org.apache.parquet.example.data.Group;
+import org.apache.parquet.example.data.simple.convert.GroupRecordConverter;
+import org.apache.parquet.hadoop.ParquetFileReader;
+import org.apache.parquet.io.ColumnIOFactory;
+import org.apache.parquet.io.RecordReader;
+import org.apache.parquet.schema.MessageType;
+import org.apache.parquet.schema.PrimitiveType;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * Reads one input file row by row into {@link SourceRecord}s, in file order. A row that cannot be read
+ * (invalid UTF-8, malformed JSON or CSV, a field of the wrong type) becomes a bad record with its line;
+ * a file whose header or schema lacks a configured field fails as a whole, naming the file.
+ */
+public final class InputReader {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final CsvMapper CSV = new CsvMapper();
+
+    private InputReader() { }
+
+    public static void read(SourceFile file, TaskSpec task, Consumer<SourceRecord> out) throws IOException {
+        switch (task.format()) {
+            case JSONL -> readLines(file, (line, text) -> out.accept(fromJson(file.name(), line, text, task)), out);
+            case TEXT -> readLines(file, (line, text) -> {
+                if (!text.isBlank()) out.accept(new SourceRecord(file.name(), line, task.adapterId(), text, null, null, null, null, null, null));
+            }, out);
+            case CSV, TSV -> readDelimited(file, task, out);
+            case PARQUET -> readParquet(file, task, out);
+        }
+    }
+
+    private interface LineHandler {
+        void accept(long line, String text) throws IOException;
+    }
+
+    /** Splits on '\n' at the byte level, so one line of invalid UTF-8 costs that line only. */
+    private static void readLines(SourceFile file, LineHandler handler, Consumer<SourceRecord> out) throws IOException {
+        try (InputStream in = file.open()) {
+            byte[] chunk = new byte[1 << 16];
+            ByteArrayOutputStream pending = new ByteArrayOutputStream();
+            long[] line = {0};
+            int n;
+            while ((n = in.read(chunk)) >= 0) {
+                int from = 0;
+                for (int i = 0; i < n; i++) {
+                    if (chunk[i] != '\n') continue;
+                    pending.write(chunk, from, i - from);
+                    emitLine(file, pending.toByteArray(), ++line[0], handler, out);
+                    pending.reset();
+                    from = i + 1;
+                }
+                pending.write(chunk, from, n - from);
+            }
+            if (pending.size() > 0) emitLine(file, pending.toByteArray(), ++line[0], handler, out);
+        }
+    }
+
+    private static void emitLine(SourceFile file, byte[] bytes, long line, LineHandler handler, Consumer<SourceRecord> out) throws IOException {
+        boolean bom = line == 1 && bytes.length >= 3 && (bytes[0] & 0xFF) == 0xEF && (bytes[1] & 0xFF) == 0xBB && (bytes[2] & 0xFF) == 0xBF;
+        int start = bom ? 3 : 0;
+        int end = bytes.length > start && bytes[bytes.length - 1] == '\r' ? bytes.length - 1 : bytes.length;
+        ByteBuffer in = ByteBuffer.wrap(bytes, start, end - start);
+        CharBuffer text = CharBuffer.allocate(end - start);
+        CoderResult result = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT).decode(in, text, true);
+        if (result.isError()) {
+            out.accept(SourceRecord.bad(file.name(), line, BadRow.INVALID_UTF8, "invalid UTF-8 at byte " + (in.position() - start) + " of the line",
+                    new String(bytes, start, end - start, StandardCharsets.UTF_8)));
+            return;
+        }
+        handler.accept(line, text.flip().toString());
+    }
+
+    private static SourceRecord fromJson(String source, long line, String text, TaskSpec task) {
+        if (text.isBlank()) return SourceRecord.bad(source, line, BadRow.MALFORMED_JSON, "empty line", text);
+        JsonNode node;
+        try {
+            node = JSON.readTree(text);
+        } catch (JsonProcessingException e) {
+            return SourceRecord.bad(source, line, BadRow.MALFORMED_JSON, e.getOriginalMessage(), text);
+        }
+        if (node == null || !node.isObject()) return SourceRecord.bad(source, line, BadRow.NOT_AN_OBJECT, "a JSON line must be an object", text);
+        Map<String, Object> fields = new HashMap<>();
+        node.fields().forEachRemaining(e -> fields.put(e.getKey(), e.getValue().isNull() ? null
+                : e.getValue().isTextual() ? e.getValue().asText() : e.getValue().isIntegralNumber() ? (Object) e.getValue().asLong()
+                : new WrongType(e.getValue().getNodeType().name().toLowerCase(java.util.Locale.ROOT))));
+        return record(source, line, fields, task, text);
+    }
+
+    /** A field value that is neither text nor an integer. */
+    private record WrongType(String kind) { }
+
+    private static SourceRecord record(String source, long line, Map<String, ?> fields, TaskSpec task, String raw) {
+        String[] values = new String[5];
+        String[] names = {task.text(), task.textPair(), task.label(), task.adapterIdField(), task.splitField()};
+        for (int i = 0; i < names.length; i++) {
+            if (names[i] == null) continue;
+            Object v = fields.get(names[i]);
+            boolean textOnly = i != 2; // a label may be an integer class id; everything else must be text
+            if (v instanceof WrongType w || (textOnly && v instanceof Long)) {
+                String kind = v instanceof WrongType w2 ? w2.kind() : "number";
+                return SourceRecord.bad(source, line, BadRow.WRONG_TYPE, "field '" + names[i] + "' must be " + (textOnly ? "a string" : "a string or an integer")
+                        + ", is a " + kind, raw);
+            }
+            values[i] = v == null ? null : v.toString();
+        }
+        String adapter = task.adapterId() != null ? task.adapterId() : values[3];
+        return new SourceRecord(source, line, adapter, values[0], values[1], values[2], values[4], null, null, SourceRecord.clip(raw));
+    }
+
+    private static void readDelimited(SourceFile file, TaskSpec task, Consumer<SourceRecord> out) throws IOException {
+        boolean csv = task.format() == Format.CSV;
+        CsvSchema schema = csv ? CsvSchema.emptySchema().withColumnSeparator(',').withQuoteChar('"')
+                : CsvSchema.emptySchema().withColumnSeparator('\t').withoutQuoteChar().withoutEscapeChar();
+        var reader = CSV.readerFor(String[].class).with(schema);
+        String[][] header = new String[1][];
+        long[] recordStart = {0};
+        StringBuilder record = new StringBuilder();
+        readLines(file, (line, text) -> {
+            if (record.isEmpty()) recordStart[0] = line;
+            else record.append('\n');
+            record.append(text);
+            if (csv && quoteCount(record) % 2 != 0) return; // a quoted field continues on the next line
+            String logical = record.toString();
+            record.setLength(0);
+            if (logical.isBlank()) return;
+            String[] cells;
+            try {
+                cells = reader.readValue(logical);
+            } catch (IOException e) {
+                if (header[0] == null) throw new IOException(file.name() + ": cannot read the header line: " + e.getMessage().lines().findFirst().orElse(""));
+                out.accept(SourceRecord.bad(file.name(), recordStart[0], BadRow.MALFORMED_CSV, e.getMessage().lines().findFirst().orElse(""), logical));
+                return;
+            }
+            if (header[0] == null) {
+                header[0] = cells;
+                checkColumns(file, task, List.of(cells));
+                return;
+            }
+            if (cells.length != header[0].length) {
+                out.accept(SourceRecord.bad(file.name(), recordStart[0], BadRow.MALFORMED_CSV,
+                        "expected " + header[0].length + " columns, found " + cells.length, logical));
+                return;
+            }
+            Map<String, String> fields = new HashMap<>();
+            for (int i = 0; i < cells.length; i++) fields.put(header[0][i], cells[i]);
+            out.accept(record(file.name(), recordStart[0], fields, task, logical));
+        }, out);
+        if (!record.isEmpty()) {
+            out.accept(SourceRecord.bad(file.name(), recordStart[0], BadRow.MALFORMED_CSV, "quoted field not closed before the end of the file", record.toString()));
+        }
+    }
+
+    private static int quoteCount(CharSequence s) {
+        int n = 0;
+        for (int i = 0; i < s.length(); i++) if (s.charAt(i) == '"') n++;
+        return n;
+    }
+
+    private static void checkColumns(SourceFile file, TaskSpec task, List<String> columns) throws IOException {
+        for (String field : new String[] {task.text(), task.textPair(), task.label(), task.adapterIdField(), task.splitField()}) {
+            if (field != null && !columns.contains(field)) {
+                throw new IOException(file.name() + ": no column '" + field + "' (columns: " + String.join(", ", columns) + ")");
+            }
+        }
+    }
+
+    private static void readParquet(SourceFile file, TaskSpec task, Consumer<SourceRecord> out) throws IOException {
+        try (ParquetFileReader reader = ParquetFileReader.open(file.parquet())) {
+            MessageType schema = reader.getFooter().getFileMetaData().getSchema();
+            checkColumns(file, task, schema.getFields().stream().map(org.apache.parquet.schema.Type::getName).toList());
+            long row = 0;
+            PageReadStore pages;
+            while ((pages = reader.readNextRowGroup()) != null) {
+                RecordReader<Group> records = new ColumnIOFactory().getColumnIO(schema).getRecordReader(pages, new GroupRecordConverter(schema));
+                for (long i = 0; i < pages.getRowCount(); i++) {
+                    Group g = records.read();
+                    row++;
+                    Map<String, Object> fields = new HashMap<>();
+                    for (org.apache.parquet.schema.Type field : schema.getFields()) {
+                        String name = field.getName();
+                        if (g.getFieldRepetitionCount(name) == 0) continue;
+                        if (!field.isPrimitive()) {
+                            fields.put(name, new WrongType("nested value"));
+                            continue;
+                        }
+                        PrimitiveType.PrimitiveTypeName type = field.asPrimitiveType().getPrimitiveTypeName();
+                        fields.put(name, switch (type) {
+                            case BINARY -> g.getString(name, 0);
+                            case INT32 -> (long) g.getInteger(name, 0);
+                            case INT64 -> g.getLong(name, 0);
+                            default -> new WrongType(type.name().toLowerCase(java.util.Locale.ROOT));
+                        });
+                    }
+                    out.accept(record(file.name(), row, fields, task, g.toString()));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+package io.lorafleet.datasets;
+
+import java.io.IOException;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code manifest.json} beside the shards: what they hold, where it came from, what was dropped and why,
+ * and each file's content hash. It is written last; a shard folder without it is incomplete.
+ */
+public record Manifest(int formatVersion, String objective, String tokenizer, String tokenizerSha256, int maxLength,
+                       List<String> sources, Map<String, AdapterStats> adapters, long rowsRead, long rowsQuarantined,
+                       Map<String, Long> droppedByReason, long droppedTailTokens, String quarantine, List<ShardFile> shards) {
+    public static final String FILE = "manifest.json";
+    public static final int FORMAT_VERSION = 1;
+
+    /**
+     * @param labels          class names in id order (empty for a causal LM)
+     * @param rows            rows per split
+     * @param labelHistogram  per split, rows per class name
+     * @param lengthHistogram rows per token-length bin of {@code lengthBinWidth} tokens, from length 0
+     */
+    public record AdapterStats(List<String> labels, Map<String, Long> rows, Map<String, Long> tokens, Map<String, Map<String, Long>> labelHistogram,
+                               int lengthBinWidth, List<Long> lengthHistogram)
+            implements java.io.Serializable { }
+
+    /** @param path relative to the shard folder */
+    public record ShardFile(String path, String adapterId, String split, long rows, long tokens, long bytes, String sha256)
+            implements java.io.Serializable { }
+
+    public byte[] toJson() throws IOException {
+        return YamlConfig.json().writeValueAsBytes(this);
+    }
+
+    public static Manifest parse(byte[] json, String source) throws IOException {
+        Manifest m = YamlConfig.bind(YamlConfig.json().readTree(json), Manifest.class, source);
+        if (m.formatVersion() != FORMAT_VERSION) throw new IOException(source + ": format_version " + m.formatVersion() + " is not " + FORMAT_VERSION);
+        return m;
+    }
+}

@@ -1,0 +1,21 @@
+package io.lorafleet.datasets;
+
+/**
+ * One input row as read, before validation — or, when {@code problem} is set, why it could not be read.
+ *
+ * @param line     1-based line of a text file (the first line of a multi-line CSV record), or 1-based row of
+ *                 a Parquet file
+ * @param raw      the row as found (cut to {@link #RAW_LIMIT} characters), kept for the quarantine
+ */
+public record SourceRecord(String source, long line, String adapterId, String text, String textPair, String label, String split,
+                           BadRow problem, String detail, String raw) {
+    public static final int RAW_LIMIT = 2000;
+
+    static SourceRecord bad(String source, long line, BadRow problem, String detail, String raw) {
+        return new SourceRecord(source, line, null, null, null, null, null, problem, detail, clip(raw));
+    }
+
+    static String clip(String raw) {
+        return raw == null || raw.length() <= RAW_LIMIT ? raw : raw.substring(0, RAW_LIMIT);
+    }
+}

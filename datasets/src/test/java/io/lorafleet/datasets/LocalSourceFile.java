@@ -1,0 +1,27 @@
+package io.lorafleet.datasets;
+
+import org.apache.parquet.io.InputFile;
+import org.apache.parquet.io.LocalInputFile;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** A local input file for tests (the jobs use Hadoop's FileSystem). */
+record LocalSourceFile(Path path) implements SourceFile {
+    @Override
+    public String name() {
+        return path.toString();
+    }
+
+    @Override
+    public InputStream open() throws IOException {
+        return Files.newInputStream(path);
+    }
+
+    @Override
+    public InputFile parquet() {
+        return new LocalInputFile(path);
+    }
+}

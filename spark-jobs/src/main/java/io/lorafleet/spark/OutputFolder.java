@@ -1,0 +1,75 @@
+package io.lorafleet.spark;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FSDataOutputStream;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+
+import java.io.IOException;
+import java.util.UUID;
+
+/**
+ * An output folder that is complete or absent: everything is written into a hidden temporary sibling,
+ * which {@link #commit} renames into place. A folder that exists is replaced only when the user said
+ * --overwrite, and only after the new one is complete. Where renames are copies (S3), callers also write a
+ * marker file last (a manifest) that readers require.
+ */
+public final class OutputFolder {
+    private final FileSystem fs;
+    private final Path target;
+    private final Path temp;
+    private final boolean overwrite;
+
+    private OutputFolder(FileSystem fs, Path target, Path temp, boolean overwrite) {
+        this.fs = fs;
+        this.target = target;
+        this.temp = temp;
+        this.overwrite = overwrite;
+    }
+
+    /** Fails before any work when the target exists and {@code overwrite} is false. */
+    public static OutputFolder begin(String uri, Configuration conf, boolean overwrite) throws IOException {
+        Path target = new Path(uri);
+        FileSystem fs = target.getFileSystem(conf);
+        target = fs.makeQualified(target);
+        if (fs.exists(target) && !overwrite) throw new IOException(target + ": already exists (pass --overwrite to replace it)");
+        Path temp = new Path(target.getParent(), "." + target.getName() + ".tmp-" + UUID.randomUUID());
+        if (!fs.mkdirs(temp)) throw new IOException(temp + ": cannot create");
+        return new OutputFolder(fs, target, temp, overwrite);
+    }
+
+    /** Where to write now. */
+    public Path temp() {
+        return temp;
+    }
+
+    public Path target() {
+        return target;
+    }
+
+    /** Moves the finished folder into place (replacing the old one only with --overwrite). */
+    public void commit() throws IOException {
+        Path old = null;
+        if (fs.exists(target)) {
+            if (!overwrite) throw new IOException(target + ": appeared while the job ran; not replaced (pass --overwrite)");
+            old = new Path(target.getParent(), "." + target.getName() + ".old-" + UUID.randomUUID());
+            if (!fs.rename(target, old)) throw new IOException("cannot move " + target + " aside to " + old);
+        }
+        if (!fs.rename(temp, target)) throw new IOException("cannot rename " + temp + " to " + target);
+        if (old != null) fs.delete(old, true);
+    }
+
+    /** Writes one file so that readers see all of it or none: a temporary name, then a rename. */
+    public static void writeFile(FileSystem fs, Path file, byte[] bytes) throws IOException {
+        Path part = new Path(file.getParent(), "." + file.getName() + ".tmp-" + UUID.randomUUID());
+        try (FSDataOutputStream out = fs.create(part, false)) {
+            out.write(bytes);
+        }
+        if (fs.exists(file)) fs.delete(file, false);
+        if (!fs.rename(part, file)) throw new IOException("cannot rename " + part + " to " + file);
+    }
+
+    public FileSystem fileSystem() {
+        return fs;
+    }
+}

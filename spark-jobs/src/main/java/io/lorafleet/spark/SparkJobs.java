@@ -1,0 +1,70 @@
+package io.lorafleet.spark;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FSDataInputStream;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.SparkConf;
+import org.apache.spark.sql.SparkSession;
+
+import java.io.IOException;
+import java.time.LocalTime;
+import java.time.format.DateTimeFormatter;
+
+/** What every job main shares: the session (local[*] unless spark-submit chose a master), file reads, progress lines. */
+public final class SparkJobs {
+    private static final DateTimeFormatter CLOCK = DateTimeFormatter.ofPattern("HH:mm:ss");
+
+    private SparkJobs() { }
+
+    public static SparkSession session(String appName) {
+        SparkConf conf = new SparkConf();
+        SparkSession.Builder builder = SparkSession.builder().appName("lorafleet " + appName);
+        if (!conf.contains("spark.master")) builder.master("local[*]").config("spark.ui.enabled", "false");
+        return builder.getOrCreate();
+    }
+
+    public static byte[] readFile(String uri, Configuration conf) throws IOException {
+        Path path = new Path(uri);
+        FileSystem fs = path.getFileSystem(conf);
+        long length = fs.getFileStatus(path).getLen();
+        if (length > 256L << 20) throw new IOException(uri + ": " + length + " bytes is too large for a configuration or tokenizer file");
+        byte[] bytes = new byte[(int) length];
+        try (FSDataInputStream in = fs.open(path)) {
+            in.readFully(0, bytes);
+        }
+        return bytes;
+    }
+
+    /** A progress line for the person watching: our lines stay visible when Spark's logging is quiet. */
+    public static void progress(String job, String format, Object... args) {
+        System.out.println("[" + LocalTime.now().format(CLOCK) + " lorafleet " + job + "] " + String.format(format, args));
+        System.out.flush();
+    }
+
+    /** Runs a job body and turns its failure into one clear line and exit code 1 (2 for usage errors). */
+    public static void main(String job, String[] args, JobBody body) {
+        JobArgs parsed;
+        try {
+            parsed = JobArgs.parse(job, args);
+        } catch (IllegalArgumentException e) {
+            System.err.println(e.getMessage());
+            System.exit(2);
+            return;
+        }
+        int code;
+        try {
+            code = body.run(parsed);
+        } catch (Exception e) {
+            System.err.println("lorafleet " + job + ": failed: " + e.getMessage());
+            if (System.getenv("LORAFLEET_DEBUG") != null) e.printStackTrace();
+            code = 1;
+        }
+        System.exit(code);
+    }
+
+    @FunctionalInterface
+    public interface JobBody {
+        int run(JobArgs args) throws Exception;
+    }
+}

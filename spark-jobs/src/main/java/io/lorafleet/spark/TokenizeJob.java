@@ -1,0 +1,363 @@
+package io.lorafleet.spark;
+
+import io.lorafleet.datasets.DatasetSpec;
+import io.lorafleet.datasets.DatasetSpec.Objective;
+import io.lorafleet.datasets.InputReader;
+import io.lorafleet.datasets.Manifest;
+import io.lorafleet.datasets.QuarantinedRow;
+import io.lorafleet.datasets.RowTokenizer;
+import io.lorafleet.datasets.ShardFormat;
+import io.lorafleet.datasets.ShardRow;
+import io.lorafleet.datasets.TextTokenizer;
+import io.lorafleet.io.HfConfig;
+import io.lorafleet.io.PretrainedModel;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.parquet.hadoop.util.HadoopOutputFile;
+import org.apache.spark.Partitioner;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.storage.StorageLevel;
+import scala.Tuple2;
+
+import java.io.IOException;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * {@code lorafleet tokenize --config dataset.yaml}: raw rows of many tasks → validated, tokenized Parquet
+ * shards under {@code <output>/adapter_id=<id>/split=<split>/part-NNNNN.parquet}, bad rows to
+ * {@code <output>/_quarantine}, and {@code manifest.json} last. Each input file is read in order by one
+ * task; row ids follow (file name, line), so a re-run writes byte-identical shards.
+ */
+public final class TokenizeJob {
+    /** Long enough never to cut a document before causal-LM packing. */
+    private static final int NO_TRUNCATION = 1 << 24;
+    private static final int LENGTH_BINS = 16;
+
+    public static void main(String[] args) {
+        SparkJobs.main("tokenize", args, parsed -> {
+            DatasetSpec spec = DatasetSpec.load(SparkJobs.readFile(parsed.config(), new Configuration()), parsed.config(), parsed.overrides());
+            if (parsed.dryRun()) {
+                System.out.print(io.lorafleet.datasets.YamlConfig.toYaml(spec));
+                return 0;
+            }
+            SparkSession spark = SparkJobs.session("tokenize");
+            try {
+                tokenize(spark, spec, parsed.overwrite());
+            } finally {
+                spark.stop();
+            }
+            return 0;
+        });
+    }
+
+    /** One input file of one task. */
+    record InputRef(int task, String path) implements Serializable { }
+
+    /** What reading one file yields: a shard row, a quarantined row, or (once per file) the packing tail dropped. */
+    record Outcome(ShardRow row, QuarantinedRow bad, long droppedTailTokens) implements Serializable { }
+
+    /** A written shard file with what the manifest needs from it. */
+    record ShardStats(Manifest.ShardFile file, Map<String, Long> labels, long[] lengths) implements Serializable { }
+
+    public static Manifest tokenize(SparkSession spark, DatasetSpec spec, boolean overwrite) throws IOException {
+        long started = System.nanoTime();
+        Configuration conf = spark.sparkContext().hadoopConfiguration();
+        JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        OutputFolder out = OutputFolder.begin(spec.output(), conf, overwrite);
+        Tokenizer tokenizer = Tokenizer.resolve(spec.tokenizer(), conf);
+        List<InputRef> inputs = listInputs(spec, conf);
+        SparkJobs.progress("tokenize", "%d input files in %d tasks → %s (tokenizer %s, max_length %d)", inputs.size(), spec.tasks().size(),
+                out.target(), tokenizer.source(), spec.maxLength());
+
+        Broadcast<byte[]> tokenizerJson = sc.broadcast(tokenizer.json());
+        Broadcast<HadoopConf> hadoop = sc.broadcast(new HadoopConf(conf));
+        String tokenizerSource = tokenizer.source();
+        int encodeLength = spec.objective() == Objective.CAUSAL_LM ? NO_TRUNCATION : spec.maxLength();
+        JavaRDD<Outcome> outcomes = sc.parallelize(inputs, Math.max(1, inputs.size())).flatMap(ref -> {
+            TextTokenizer t = ExecutorCache.tokenizer(tokenizerJson.value(), encodeLength, tokenizerSource);
+            List<Outcome> results = new ArrayList<>();
+            RowTokenizer rows = new RowTokenizer(spec, ref.task(), t, r -> results.add(new Outcome(r, null, 0)),
+                    q -> results.add(new Outcome(null, q, 0)));
+            InputReader.read(new HadoopSourceFile(ref.path(), hadoop.value().get()), spec.tasks().get(ref.task()), rows::accept);
+            rows.finish();
+            results.add(new Outcome(null, null, rows.droppedTailTokens()));
+            return results.iterator();
+        }).persist(StorageLevel.MEMORY_AND_DISK_SER());
+
+        Map<String, Long> goodCounts = outcomes.filter(o -> o.row() != null)
+                .mapToPair(o -> new Tuple2<>(String.join("\t", o.row().adapterId(), o.row().split(), o.row().source()), 1L)).countByKey();
+        Map<String, Long> badCounts = outcomes.filter(o -> o.bad() != null)
+                .mapToPair(o -> new Tuple2<>(o.bad().task() + "\t" + o.bad().reason(), 1L)).countByKey();
+        long droppedTail = outcomes.map(Outcome::droppedTailTokens).fold(0L, Long::sum);
+        long good = goodCounts.values().stream().mapToLong(Long::longValue).sum();
+        long bad = badCounts.values().stream().mapToLong(Long::longValue).sum();
+        SparkJobs.progress("tokenize", "read %,d rows: %,d valid, %,d quarantined (%.1f s)", good + bad, good, bad, seconds(started));
+
+        String quarantine = bad == 0 ? null : writeQuarantine(spark, outcomes, out.temp());
+        checkTasks(spec, inputs, goodCounts, badCounts, quarantine == null ? null : new Path(out.temp(), quarantine).toString());
+
+        Plan plan = Plan.of(goodCounts, spec.rowsPerFile());
+        Broadcast<Plan> planned = sc.broadcast(plan);
+        String root = out.temp().toString();
+        int maxLength = spec.maxLength();
+        Map<String, List<String>> labelNames = labelNames(spec, inputs, goodCounts);
+        Broadcast<Map<String, List<String>>> labels = sc.broadcast(labelNames);
+        List<ShardStats> shards = outcomes.filter(o -> o.row() != null)
+                .mapToPair(o -> planned.value().place(o.row()))
+                .partitionBy(new ExactPartitioner(plan.files().size()))
+                .mapPartitionsWithIndex((index, it) -> {
+                    List<ShardRow> rows = new ArrayList<>();
+                    it.forEachRemaining(t -> rows.add(t._2()));
+                    if (rows.isEmpty()) return java.util.Collections.emptyIterator();
+                    rows.sort(java.util.Comparator.comparingLong(ShardRow::rowId));
+                    String relative = planned.value().files().get(index);
+                    Path file = new Path(root, relative);
+                    String sha = ShardFormat.write(HadoopOutputFile.fromPath(file, hadoop.value().get()), rows);
+                    long bytes = file.getFileSystem(hadoop.value().get()).getFileStatus(file).getLen();
+                    return List.of(stats(relative, rows, bytes, sha, labels.value().get(rows.get(0).adapterId()), maxLength)).iterator();
+                }, true).collect();
+        outcomes.unpersist();
+
+        Manifest manifest = manifest(spec, tokenizer, inputs, shards, labelNames, badCounts, good + bad, bad, droppedTail, quarantine);
+        out.commit();
+        OutputFolder.writeFile(out.fileSystem(), new Path(out.target(), Manifest.FILE), manifest.toJson());
+        long tokens = shards.stream().mapToLong(s -> s.file().tokens()).sum();
+        double secs = seconds(started);
+        SparkJobs.progress("tokenize", "wrote %d shard files, %,d rows, %,d tokens for %d adapters in %.1f s (%,.0f rows/s, %,.0f tokens/s) → %s",
+                shards.size(), good, tokens, manifest.adapters().size(), secs, (good + bad) / secs, tokens / secs, out.target());
+        return manifest;
+    }
+
+    /** The tokenizer.json to use, from a model folder (checked against its config's vocab_size) or a file. */
+    record Tokenizer(byte[] json, String source, String sha256) {
+        static Tokenizer resolve(String uri, Configuration conf) throws IOException {
+            Path path = new Path(uri);
+            FileSystem fs = path.getFileSystem(conf);
+            if (!fs.exists(path)) throw new IOException("tokenizer: " + fs.makeQualified(path) + " does not exist");
+            if (!fs.getFileStatus(path).isDirectory()) {
+                byte[] json = SparkJobs.readFile(uri, conf);
+                return new Tokenizer(json, fs.makeQualified(path).toString(), TextTokenizer.sha256(json));
+            }
+            HadoopModelFiles model = new HadoopModelFiles(uri, conf);
+            if (!model.exists(PretrainedModel.TOKENIZER)) throw new IOException(model.describe(PretrainedModel.TOKENIZER) + ": missing");
+            byte[] json = model.readAll(PretrainedModel.TOKENIZER);
+            String source = model.describe(PretrainedModel.TOKENIZER);
+            if (model.exists(PretrainedModel.CONFIG)) {
+                int vocab = HfConfig.parse(model.readAll(PretrainedModel.CONFIG), model.describe(PretrainedModel.CONFIG)).vocabSize();
+                try (TextTokenizer t = TextTokenizer.fromJson(json, 2, source)) {
+                    t.checkFits(vocab, model.describe(PretrainedModel.CONFIG));
+                }
+            }
+            return new Tokenizer(json, source, TextTokenizer.sha256(json));
+        }
+    }
+
+    private static List<InputRef> listInputs(DatasetSpec spec, Configuration conf) throws IOException {
+        List<InputRef> refs = new ArrayList<>();
+        HashSet<String> seen = new HashSet<>();
+        for (int t = 0; t < spec.tasks().size(); t++) {
+            for (String pattern : spec.tasks().get(t).inputs()) {
+                Path p = new Path(pattern);
+                FileSystem fs = p.getFileSystem(conf);
+                FileStatus[] matched = fs.globStatus(p);
+                if (matched == null || matched.length == 0) throw new IOException("tasks[" + t + "].inputs: " + pattern + " matches no file");
+                List<String> files = new ArrayList<>();
+                for (FileStatus s : matched) {
+                    if (s.isDirectory()) {
+                        for (FileStatus child : fs.listStatus(s.getPath())) {
+                            String name = child.getPath().getName();
+                            if (child.isFile() && !name.startsWith(".") && !name.startsWith("_")) files.add(child.getPath().toString());
+                        }
+                    } else {
+                        files.add(s.getPath().toString());
+                    }
+                }
+                if (files.isEmpty()) throw new IOException("tasks[" + t + "].inputs: " + pattern + " holds no file");
+                files.sort(null);
+                for (String f : files) {
+                    if (!seen.add(f)) throw new IOException("tasks[" + t + "].inputs: " + f + " is listed twice");
+                    refs.add(new InputRef(t, f));
+                }
+            }
+        }
+        return refs;
+    }
+
+    /** Fails with what to fix when a task has no valid rows or too many bad ones (the quarantine is kept). */
+    private static void checkTasks(DatasetSpec spec, List<InputRef> inputs, Map<String, Long> goodCounts, Map<String, Long> badCounts,
+                                   String quarantine) throws IOException {
+        Map<Integer, Long> goodByTask = new HashMap<>();
+        Map<String, Integer> taskOfSource = new HashMap<>();
+        for (InputRef ref : inputs) taskOfSource.put(ref.path(), ref.task());
+        goodCounts.forEach((key, n) -> goodByTask.merge(taskOfSource.get(key.split("\t")[2]), n, Long::sum));
+        Map<Integer, Map<String, Long>> badByTask = new HashMap<>();
+        badCounts.forEach((key, n) -> {
+            String[] parts = key.split("\t");
+            badByTask.computeIfAbsent(Integer.parseInt(parts[0]), k -> new TreeMap<>()).put(parts[1], n);
+        });
+        String where = quarantine == null ? "" : "; quarantined rows with reasons are in " + quarantine;
+        for (int t = 0; t < spec.tasks().size(); t++) {
+            long ok = goodByTask.getOrDefault(t, 0L);
+            Map<String, Long> reasons = badByTask.getOrDefault(t, Map.of());
+            long rejected = reasons.values().stream().mapToLong(Long::longValue).sum();
+            String name = "tasks[" + t + "]" + (spec.tasks().get(t).adapterId() != null ? " (" + spec.tasks().get(t).adapterId() + ")" : "");
+            if (ok == 0) throw new IOException(name + ": no valid rows (" + rejected + " quarantined: " + reasons + ")" + where);
+            double fraction = rejected / (double) (ok + rejected);
+            if (fraction > spec.maxBadFraction()) {
+                throw new IOException(String.format("%s: %d of %d rows (%.1f%%) are bad %s, above max_bad_fraction %s%s", name, rejected, ok + rejected,
+                        100 * fraction, reasons, spec.maxBadFraction(), where));
+            }
+        }
+    }
+
+    private static String writeQuarantine(SparkSession spark, JavaRDD<Outcome> outcomes, Path root) {
+        StructType schema = new StructType()
+                .add("task", DataTypes.IntegerType, false).add("adapter_id", DataTypes.StringType, true)
+                .add("source", DataTypes.StringType, false).add("line", DataTypes.LongType, false)
+                .add("reason", DataTypes.StringType, false).add("detail", DataTypes.StringType, true)
+                .add("raw", DataTypes.StringType, true);
+        JavaRDD<Row> rows = outcomes.filter(o -> o.bad() != null).map(o -> {
+            QuarantinedRow q = o.bad();
+            return RowFactory.create(q.task(), q.adapterId(), q.source(), q.line(), q.reason(), q.detail(), q.raw());
+        });
+        String name = "_quarantine";
+        spark.createDataFrame(rows, schema).orderBy("source", "line").coalesce(1).write().option("compression", "zstd")
+                .parquet(new Path(root, name).toString());
+        return name;
+    }
+
+    /** Class names per adapter, in id order; an adapter fed by several tasks must get one label list from them. */
+    private static Map<String, List<String>> labelNames(DatasetSpec spec, List<InputRef> inputs, Map<String, Long> goodCounts) throws IOException {
+        Map<String, Integer> taskOfSource = new HashMap<>();
+        for (InputRef ref : inputs) taskOfSource.put(ref.path(), ref.task());
+        Map<String, List<String>> names = new TreeMap<>();
+        for (String key : goodCounts.keySet()) {
+            String[] parts = key.split("\t");
+            List<String> labels = spec.tasks().get(taskOfSource.get(parts[2])).labels();
+            List<String> l = labels == null ? List.of() : labels;
+            List<String> before = names.putIfAbsent(parts[0], l);
+            if (before != null && !before.equals(l)) {
+                throw new IOException("adapter " + parts[0] + ": its tasks give different label lists " + before + " and " + l);
+            }
+        }
+        return names;
+    }
+
+    private static ShardStats stats(String relative, List<ShardRow> rows, long bytes, String sha, List<String> labelNames, int maxLength) {
+        Map<String, Long> labels = new TreeMap<>();
+        long[] lengths = new long[LENGTH_BINS];
+        int width = binWidth(maxLength);
+        long tokens = 0;
+        for (ShardRow r : rows) {
+            tokens += r.length();
+            lengths[Math.min(LENGTH_BINS - 1, r.length() / width)]++;
+            if (r.label() >= 0) labels.merge(labelNames.get(r.label()), 1L, Long::sum);
+        }
+        ShardRow first = rows.get(0);
+        return new ShardStats(new Manifest.ShardFile(relative, first.adapterId(), first.split(), rows.size(), tokens, bytes, sha), labels, lengths);
+    }
+
+    private static int binWidth(int maxLength) {
+        return Math.max(1, (maxLength + LENGTH_BINS) / LENGTH_BINS);
+    }
+
+    private static Manifest manifest(DatasetSpec spec, Tokenizer tokenizer, List<InputRef> inputs, List<ShardStats> shards,
+                                     Map<String, List<String>> labelNames, Map<String, Long> badCounts, long read, long bad, long droppedTail,
+                                     String quarantine) {
+        Map<String, Manifest.AdapterStats> adapters = new TreeMap<>();
+        List<ShardStats> sorted = new ArrayList<>(shards);
+        sorted.sort(java.util.Comparator.comparing(s -> s.file().path()));
+        Map<String, Map<String, Long>> rows = new TreeMap<>(), tokens = new TreeMap<>();
+        Map<String, Map<String, Map<String, Long>>> hist = new TreeMap<>();
+        Map<String, long[]> lengths = new TreeMap<>();
+        for (ShardStats s : sorted) {
+            String a = s.file().adapterId(), split = s.file().split();
+            rows.computeIfAbsent(a, k -> new TreeMap<>()).merge(split, s.file().rows(), Long::sum);
+            tokens.computeIfAbsent(a, k -> new TreeMap<>()).merge(split, s.file().tokens(), Long::sum);
+            Map<String, Long> h = hist.computeIfAbsent(a, k -> new TreeMap<>()).computeIfAbsent(split, k -> new TreeMap<>());
+            s.labels().forEach((label, n) -> h.merge(label, n, Long::sum));
+            long[] l = lengths.computeIfAbsent(a, k -> new long[LENGTH_BINS]);
+            for (int i = 0; i < LENGTH_BINS; i++) l[i] += s.lengths()[i];
+        }
+        for (String a : rows.keySet()) {
+            adapters.put(a, new Manifest.AdapterStats(labelNames.getOrDefault(a, List.of()), rows.get(a), tokens.get(a), hist.get(a),
+                    binWidth(spec.maxLength()), java.util.Arrays.stream(lengths.get(a)).boxed().toList()));
+        }
+        Map<String, Long> dropped = new TreeMap<>();
+        badCounts.forEach((key, n) -> dropped.merge(key.split("\t")[1], n, Long::sum));
+        return new Manifest(Manifest.FORMAT_VERSION, spec.objective().name().toLowerCase(java.util.Locale.ROOT), tokenizer.source(),
+                tokenizer.sha256(), spec.maxLength(), inputs.stream().map(InputRef::path).toList(), adapters, read, bad, dropped, droppedTail,
+                quarantine, sorted.stream().map(ShardStats::file).toList());
+    }
+
+    private static double seconds(long since) {
+        return (System.nanoTime() - since) / 1e9;
+    }
+
+    /**
+     * Which shard file each row goes to: rows of an (adapter, split) are numbered in (source file, line)
+     * order and cut into files of rows_per_file.
+     */
+    record Plan(Map<String, Long> offsets, List<String> files, Map<String, Integer> fileIndex, int rowsPerFile) implements Serializable {
+        static Plan of(Map<String, Long> counts, int rowsPerFile) {
+            Map<String, Long> offsets = new HashMap<>();
+            Map<String, Long> totals = new TreeMap<>();
+            for (String key : new java.util.TreeSet<>(counts.keySet())) { // adapter \t split \t source, in that order
+                String group = key.substring(0, key.lastIndexOf('\t'));
+                long before = totals.getOrDefault(group, 0L);
+                offsets.put(key, before);
+                totals.put(group, before + counts.get(key));
+            }
+            List<String> files = new ArrayList<>();
+            Map<String, Integer> index = new HashMap<>();
+            totals.forEach((group, total) -> {
+                String[] as = group.split("\t");
+                for (long f = 0; f * rowsPerFile < total; f++) {
+                    index.put(group + "\t" + f, files.size());
+                    files.add(String.format("adapter_id=%s/split=%s/part-%05d.parquet", as[0], as[1], f));
+                }
+            });
+            return new Plan(offsets, files, index, rowsPerFile);
+        }
+
+        Tuple2<Integer, ShardRow> place(ShardRow row) {
+            String group = row.adapterId() + "\t" + row.split();
+            long id = offsets.get(group + "\t" + row.source()) + row.rowId();
+            return new Tuple2<>(fileIndex.get(group + "\t" + (id / rowsPerFile)), row.withRowId(id));
+        }
+    }
+
+    /** Partition i holds exactly the rows keyed i. */
+    static final class ExactPartitioner extends Partitioner {
+        private final int partitions;
+
+        ExactPartitioner(int partitions) {
+            this.partitions = Math.max(1, partitions);
+        }
+
+        @Override
+        public int numPartitions() {
+            return partitions;
+        }
+
+        @Override
+        public int getPartition(Object key) {
+            return (Integer) key;
+        }
+    }
+}
