@@ -14,6 +14,7 @@ import java.util.regex.Pattern;
  * max_length: 128
  * objective: classification                 # or causal_lm: token streams packed into max_length blocks
  * output: runs/demo/shards
+ * bytes_per_split: 33554432                  # JSONL and text files larger than this are read by several tasks
  * tasks:
  *   - adapter_id: imdb                       # or adapter_id_field: a column holding it
  *     inputs: [datasets/imdb/sample/imdb-sample.jsonl]   # file://, hdfs://, s3a://; globs
@@ -25,7 +26,7 @@ import java.util.regex.Pattern;
  * </pre>
  */
 public record DatasetSpec(String tokenizer, Integer maxLength, Objective objective, String output, Integer rowsPerFile,
-                          Double maxBadFraction, SplitRule split, Integer eosTokenId, List<TaskSpec> tasks)
+                          Double maxBadFraction, SplitRule split, Integer eosTokenId, Long bytesPerSplit, List<TaskSpec> tasks)
         implements java.io.Serializable {
     public enum Objective { CLASSIFICATION, CAUSAL_LM }
 
@@ -45,6 +46,8 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
         maxBadFraction = maxBadFraction == null ? 0.05 : maxBadFraction;
         if (!(maxBadFraction >= 0 && maxBadFraction <= 1)) throw new IllegalArgumentException("max_bad_fraction: must be in 0..1, is " + maxBadFraction);
         split = split == null ? SplitRule.DEFAULT : split;
+        bytesPerSplit = bytesPerSplit == null ? 32L << 20 : bytesPerSplit;
+        if (bytesPerSplit < 1) throw new IllegalArgumentException("bytes_per_split: must be >= 1, is " + bytesPerSplit);
         if (tasks == null || tasks.isEmpty()) throw new IllegalArgumentException("tasks: at least one task is required");
         tasks = List.copyOf(tasks);
         HashSet<String> fixedIds = new HashSet<>();

@@ -41,9 +41,17 @@ public final class InputReader {
     private InputReader() { }
 
     public static void read(SourceFile file, TaskSpec task, Consumer<SourceRecord> out) throws IOException {
+        read(file, ByteRange.WHOLE, task, out);
+    }
+
+    /** Reads one range of a JSONL or text file ({@link #splittable}); other formats only whole. */
+    public static void read(SourceFile file, ByteRange range, TaskSpec task, Consumer<SourceRecord> out) throws IOException {
+        if (!range.whole() && !splittable(task.format())) throw new IllegalArgumentException(task.format() + " files are read whole");
         switch (task.format()) {
-            case JSONL -> readLines(file, (line, text) -> out.accept(fromJson(file.name(), line, text, task)), out);
-            case TEXT -> readLines(file, (line, text) -> {
+            case JSONL -> readLines(file, range, (line, text) -> {
+                if (!text.isBlank()) out.accept(fromJson(file.name(), line, text, task)); // a blank line holds no row
+            }, out);
+            case TEXT -> readLines(file, range, (line, text) -> {
                 if (!text.isBlank()) out.accept(new SourceRecord(file.name(), line, task.adapterId(), text, null, null, null, null, null, null));
             }, out);
             case CSV, TSV -> readDelimited(file, task, out);
@@ -55,25 +63,57 @@ public final class InputReader {
         void accept(long line, String text) throws IOException;
     }
 
+    /**
+     * Whether files of this format can be cut into byte ranges: a record is one line. (CSV records may span
+     * lines and TSV needs its header; Parquet is read per file.)
+     */
+    public static boolean splittable(Format format) {
+        return format == Format.JSONL || format == Format.TEXT;
+    }
+
+    /** How many lines start in [start, end) — what the ranges before a range need to number its lines. */
+    public static long countLineStarts(SourceFile file, long start, long end) throws IOException {
+        long count = start == 0 ? 1 : 0;
+        long from = Math.max(0, start - 1); // a '\n' at q starts a line at q + 1
+        try (InputStream in = file.open(from)) {
+            byte[] chunk = new byte[1 << 16];
+            long pos = from;
+            int n;
+            while (pos < end - 1 && (n = in.read(chunk, 0, (int) Math.min(chunk.length, end - 1 - pos))) > 0) {
+                for (int i = 0; i < n; i++) if (chunk[i] == '\n') count++;
+                pos += n;
+            }
+        }
+        return count;
+    }
+
     /** Splits on '\n' at the byte level, so one line of invalid UTF-8 costs that line only. */
-    private static void readLines(SourceFile file, LineHandler handler, Consumer<SourceRecord> out) throws IOException {
-        try (InputStream in = file.open()) {
+    private static void readLines(SourceFile file, ByteRange range, LineHandler handler, Consumer<SourceRecord> out) throws IOException {
+        boolean skipping = range.start() > 0; // the line crossing start belongs to the range before
+        long pos = skipping ? range.start() - 1 : 0;
+        long lineStart = range.start();
+        long line = range.firstLine() - 1;
+        try (InputStream in = range.whole() ? file.open() : file.open(pos)) {
             byte[] chunk = new byte[1 << 16];
             ByteArrayOutputStream pending = new ByteArrayOutputStream();
-            long[] line = {0};
             int n;
-            while ((n = in.read(chunk)) >= 0) {
+            while (lineStart < range.end() && (n = in.read(chunk)) >= 0) {
                 int from = 0;
-                for (int i = 0; i < n; i++) {
+                for (int i = 0; i < n && lineStart < range.end(); i++, pos++) {
                     if (chunk[i] != '\n') continue;
-                    pending.write(chunk, from, i - from);
-                    emitLine(file, pending.toByteArray(), ++line[0], handler, out);
-                    pending.reset();
+                    if (skipping) {
+                        skipping = false;
+                    } else {
+                        pending.write(chunk, from, i - from);
+                        emitLine(file, pending.toByteArray(), ++line, handler, out);
+                        pending.reset();
+                    }
                     from = i + 1;
+                    lineStart = pos + 1;
                 }
-                pending.write(chunk, from, n - from);
+                if (!skipping && lineStart < range.end()) pending.write(chunk, from, n - from);
             }
-            if (pending.size() > 0) emitLine(file, pending.toByteArray(), ++line[0], handler, out);
+            if (!skipping && pending.size() > 0 && lineStart < range.end()) emitLine(file, pending.toByteArray(), ++line, handler, out);
         }
     }
 
@@ -94,7 +134,6 @@ public final class InputReader {
     }
 
     private static SourceRecord fromJson(String source, long line, String text, TaskSpec task) {
-        if (text.isBlank()) return SourceRecord.bad(source, line, BadRow.MALFORMED_JSON, "empty line", text);
         JsonNode node;
         try {
             node = JSON.readTree(text);
@@ -138,7 +177,7 @@ public final class InputReader {
         String[][] header = new String[1][];
         long[] recordStart = {0};
         StringBuilder record = new StringBuilder();
-        readLines(file, (line, text) -> {
+        readLines(file, ByteRange.WHOLE, (line, text) -> {
             if (record.isEmpty()) recordStart[0] = line;
             else record.append('\n');
             record.append(text);

@@ -12,6 +12,11 @@ public interface SourceFile {
 
     InputStream open() throws IOException;
 
+    /** The file's bytes from {@code offset} on (uncompressed files only). */
+    InputStream open(long offset) throws IOException;
+
+    long length() throws IOException;
+
     /** The same file for Parquet's reader. */
     InputFile parquet() throws IOException;
 }

@@ -93,4 +93,30 @@ class InputReaderTest {
         assertNull(DatasetSpec.safeName(".hidden"));
         assertEquals("task-7_b.v2", DatasetSpec.safeName("task-7_b.v2"));
     }
+
+    @Test
+    void byteRangesTogetherReadExactlyTheWholeFileWithTheSameLineNumbers() throws IOException {
+        Path sample = Path.of("imdb/sample/imdb-sample.jsonl");
+        StringBuilder edge = new StringBuilder();
+        for (int i = 0; i < 300; i++) edge.append("{\"text\": \"").append("x".repeat(i % 17)).append("\", \"label\": \"pos\"}").append(i % 5 == 0 ? "\r\n" : "\n");
+        edge.append("\n{\"text\": \"last, no newline\", \"label\": \"neg\"}");
+        Path edges = tmp.resolve("edges.jsonl");
+        Files.writeString(edges, edge);
+        for (Path file : List.of(sample, edges)) {
+            LocalSourceFile source = new LocalSourceFile(file);
+            List<SourceRecord> whole = new ArrayList<>();
+            InputReader.read(source, task(DatasetSpec.Format.JSONL, null), whole::add);
+            long length = source.length();
+            for (long size : new long[] {1, 7, 64, 1000, 99_999, length}) {
+                List<SourceRecord> pieces = new ArrayList<>();
+                long firstLine = 1;
+                for (long start = 0; start < length; start += size) {
+                    long end = Math.min(length, start + size);
+                    InputReader.read(source, new ByteRange(start, end, firstLine), task(DatasetSpec.Format.JSONL, null), pieces::add);
+                    firstLine += InputReader.countLineStarts(source, start, end);
+                }
+                assertEquals(whole, pieces, file + " in ranges of " + size + " bytes");
+            }
+        }
+    }
 }

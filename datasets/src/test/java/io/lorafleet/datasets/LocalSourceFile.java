@@ -21,6 +21,18 @@ record LocalSourceFile(Path path) implements SourceFile {
     }
 
     @Override
+    public InputStream open(long offset) throws IOException {
+        var channel = java.nio.channels.FileChannel.open(path);
+        channel.position(offset);
+        return java.nio.channels.Channels.newInputStream(channel);
+    }
+
+    @Override
+    public long length() throws IOException {
+        return Files.size(path);
+    }
+
+    @Override
     public InputFile parquet() {
         return new LocalInputFile(path);
     }

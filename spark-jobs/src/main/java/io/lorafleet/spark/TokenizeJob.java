@@ -1,5 +1,6 @@
 package io.lorafleet.spark;
 
+import io.lorafleet.datasets.ByteRange;
 import io.lorafleet.datasets.DatasetSpec;
 import io.lorafleet.datasets.DatasetSpec.Objective;
 import io.lorafleet.datasets.InputReader;
@@ -65,11 +66,32 @@ public final class TokenizeJob {
         });
     }
 
-    /** One input file of one task. */
-    record InputRef(int task, String path) implements Serializable { }
+    /** One input file (or one byte range of a large line-based file) of one task. */
+    record InputRef(int task, String path, ByteRange range) implements Serializable { }
 
-    /** What reading one file yields: a shard row, a quarantined row, or (once per file) the packing tail dropped. */
-    record Outcome(ShardRow row, QuarantinedRow bad, long droppedTailTokens) implements Serializable { }
+    /**
+     * What reading one input yields: a shard row, a quarantined row, or (once per input) the packing tail
+     * dropped; {@code rangeStart} says which part of the file it came from.
+     */
+    record Outcome(ShardRow row, QuarantinedRow bad, long droppedTailTokens, long rangeStart) implements Serializable { }
+
+    /** Rows of one adapter and split from one input range: the unit the job counts, numbers and places. */
+    record RowGroup(String adapterId, String split, String source, long rangeStart) implements Serializable, Comparable<RowGroup> {
+        private static final java.util.Comparator<RowGroup> ORDER = java.util.Comparator.comparing(RowGroup::adapterId)
+                .thenComparing(RowGroup::split).thenComparing(RowGroup::source).thenComparingLong(RowGroup::rangeStart);
+
+        static RowGroup of(Outcome o) {
+            return new RowGroup(o.row().adapterId(), o.row().split(), o.row().source(), o.rangeStart());
+        }
+
+        @Override
+        public int compareTo(RowGroup other) {
+            return ORDER.compare(this, other);
+        }
+    }
+
+    /** Bad rows are counted per task and reason. */
+    record BadKey(int task, String reason) implements Serializable { }
 
     /** A written shard file with what the manifest needs from it. */
     record ShardStats(Manifest.ShardFile file, Map<String, Long> labels, long[] lengths) implements Serializable { }
@@ -80,29 +102,29 @@ public final class TokenizeJob {
         JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         OutputFolder out = OutputFolder.begin(spec.output(), conf, overwrite);
         Tokenizer tokenizer = Tokenizer.resolve(spec.tokenizer(), conf);
-        List<InputRef> inputs = listInputs(spec, conf);
-        SparkJobs.progress("tokenize", "%d input files in %d tasks → %s (tokenizer %s, max_length %d)", inputs.size(), spec.tasks().size(),
+        List<InputRef> inputs = numberLines(sc, listInputs(spec, conf), hadoopConfOf(sc, conf));
+        SparkJobs.progress("tokenize", "%d inputs in %d tasks → %s (tokenizer %s, max_length %d)", inputs.size(), spec.tasks().size(),
                 out.target(), tokenizer.source(), spec.maxLength());
 
         Broadcast<byte[]> tokenizerJson = sc.broadcast(tokenizer.json());
-        Broadcast<HadoopConf> hadoop = sc.broadcast(new HadoopConf(conf));
+        Broadcast<HadoopConf> hadoop = hadoopConfOf(sc, conf);
         String tokenizerSource = tokenizer.source();
         int encodeLength = spec.objective() == Objective.CAUSAL_LM ? NO_TRUNCATION : spec.maxLength();
         JavaRDD<Outcome> outcomes = sc.parallelize(inputs, Math.max(1, inputs.size())).flatMap(ref -> {
             TextTokenizer t = ExecutorCache.tokenizer(tokenizerJson.value(), encodeLength, tokenizerSource);
             List<Outcome> results = new ArrayList<>();
-            RowTokenizer rows = new RowTokenizer(spec, ref.task(), t, r -> results.add(new Outcome(r, null, 0)),
-                    q -> results.add(new Outcome(null, q, 0)));
-            InputReader.read(new HadoopSourceFile(ref.path(), hadoop.value().get()), spec.tasks().get(ref.task()), rows::accept);
+            long at = ref.range().start();
+            RowTokenizer rows = new RowTokenizer(spec, ref.task(), t, r -> results.add(new Outcome(r, null, 0, at)),
+                    q -> results.add(new Outcome(null, q, 0, at)));
+            InputReader.read(new HadoopSourceFile(ref.path(), hadoop.value().get()), ref.range(), spec.tasks().get(ref.task()), rows::accept);
             rows.finish();
-            results.add(new Outcome(null, null, rows.droppedTailTokens()));
+            results.add(new Outcome(null, null, rows.droppedTailTokens(), at));
             return results.iterator();
         }).persist(StorageLevel.MEMORY_AND_DISK_SER());
 
-        Map<String, Long> goodCounts = outcomes.filter(o -> o.row() != null)
-                .mapToPair(o -> new Tuple2<>(String.join("\t", o.row().adapterId(), o.row().split(), o.row().source()), 1L)).countByKey();
-        Map<String, Long> badCounts = outcomes.filter(o -> o.bad() != null)
-                .mapToPair(o -> new Tuple2<>(o.bad().task() + "\t" + o.bad().reason(), 1L)).countByKey();
+        Map<RowGroup, Long> goodCounts = outcomes.filter(o -> o.row() != null).mapToPair(o -> new Tuple2<>(RowGroup.of(o), 1L)).countByKey();
+        Map<BadKey, Long> badCounts = outcomes.filter(o -> o.bad() != null)
+                .mapToPair(o -> new Tuple2<>(new BadKey(o.bad().task(), o.bad().reason()), 1L)).countByKey();
         long droppedTail = outcomes.map(Outcome::droppedTailTokens).fold(0L, Long::sum);
         long good = goodCounts.values().stream().mapToLong(Long::longValue).sum();
         long bad = badCounts.values().stream().mapToLong(Long::longValue).sum();
@@ -118,7 +140,7 @@ public final class TokenizeJob {
         Map<String, List<String>> labelNames = labelNames(spec, inputs, goodCounts);
         Broadcast<Map<String, List<String>>> labels = sc.broadcast(labelNames);
         List<ShardStats> shards = outcomes.filter(o -> o.row() != null)
-                .mapToPair(o -> planned.value().place(o.row()))
+                .mapToPair(o -> planned.value().place(RowGroup.of(o), o.row()))
                 .partitionBy(new ExactPartitioner(plan.files().size()))
                 .mapPartitionsWithIndex((index, it) -> {
                     List<ShardRow> rows = new ArrayList<>();
@@ -191,25 +213,56 @@ public final class TokenizeJob {
                 files.sort(null);
                 for (String f : files) {
                     if (!seen.add(f)) throw new IOException("tasks[" + t + "].inputs: " + f + " is listed twice");
-                    refs.add(new InputRef(t, f));
+                    HadoopSourceFile source = new HadoopSourceFile(f, conf);
+                    long length = source.length();
+                    if (!InputReader.splittable(spec.tasks().get(t).format()) || !source.seekable() || length <= spec.bytesPerSplit()) {
+                        refs.add(new InputRef(t, f, ByteRange.WHOLE));
+                        continue;
+                    }
+                    for (long start = 0; start < length; start += spec.bytesPerSplit()) {
+                        refs.add(new InputRef(t, f, new ByteRange(start, Math.min(length, start + spec.bytesPerSplit()), 0)));
+                    }
                 }
             }
         }
         return refs;
     }
 
+    /** Gives each range of a split file the number of its first line, from a parallel count of line starts. */
+    private static List<InputRef> numberLines(JavaSparkContext sc, List<InputRef> refs, Broadcast<HadoopConf> hadoop) {
+        List<InputRef> ranges = refs.stream().filter(r -> !r.range().whole()).toList();
+        if (ranges.isEmpty()) return refs;
+        List<Long> starts = sc.parallelize(ranges, ranges.size())
+                .map(r -> InputReader.countLineStarts(new HadoopSourceFile(r.path(), hadoop.value().get()), r.range().start(), r.range().end()))
+                .collect();
+        Map<InputRef, Long> lineStarts = new HashMap<>();
+        for (int i = 0; i < ranges.size(); i++) lineStarts.put(ranges.get(i), starts.get(i));
+        List<InputRef> numbered = new ArrayList<>();
+        Map<String, Long> nextLine = new HashMap<>();
+        for (InputRef r : refs) {
+            if (r.range().whole()) {
+                numbered.add(r);
+                continue;
+            }
+            long first = nextLine.getOrDefault(r.path(), 1L);
+            numbered.add(new InputRef(r.task(), r.path(), new ByteRange(r.range().start(), r.range().end(), first)));
+            nextLine.put(r.path(), first + lineStarts.get(r));
+        }
+        return numbered;
+    }
+
+    private static Broadcast<HadoopConf> hadoopConfOf(JavaSparkContext sc, Configuration conf) {
+        return sc.broadcast(new HadoopConf(conf));
+    }
+
     /** Fails with what to fix when a task has no valid rows or too many bad ones (the quarantine is kept). */
-    private static void checkTasks(DatasetSpec spec, List<InputRef> inputs, Map<String, Long> goodCounts, Map<String, Long> badCounts,
+    private static void checkTasks(DatasetSpec spec, List<InputRef> inputs, Map<RowGroup, Long> goodCounts, Map<BadKey, Long> badCounts,
                                    String quarantine) throws IOException {
         Map<Integer, Long> goodByTask = new HashMap<>();
-        Map<String, Integer> taskOfSource = new HashMap<>();
-        for (InputRef ref : inputs) taskOfSource.put(ref.path(), ref.task());
-        goodCounts.forEach((key, n) -> goodByTask.merge(taskOfSource.get(key.split("\t")[2]), n, Long::sum));
+        Map<String, Integer> taskOfSource = taskOfSource(inputs);
+        goodCounts.forEach((group, n) -> goodByTask.merge(taskOfSource.get(group.source()), n, Long::sum));
         Map<Integer, Map<String, Long>> badByTask = new HashMap<>();
-        badCounts.forEach((key, n) -> {
-            String[] parts = key.split("\t");
-            badByTask.computeIfAbsent(Integer.parseInt(parts[0]), k -> new TreeMap<>()).put(parts[1], n);
-        });
+        badCounts.forEach((key, n) -> badByTask.computeIfAbsent(key.task(), k -> new TreeMap<>()).merge(key.reason(), n, Long::sum));
         String where = quarantine == null ? "" : "; quarantined rows with reasons are in " + quarantine;
         for (int t = 0; t < spec.tasks().size(); t++) {
             long ok = goodByTask.getOrDefault(t, 0L);
@@ -242,20 +295,24 @@ public final class TokenizeJob {
     }
 
     /** Class names per adapter, in id order; an adapter fed by several tasks must get one label list from them. */
-    private static Map<String, List<String>> labelNames(DatasetSpec spec, List<InputRef> inputs, Map<String, Long> goodCounts) throws IOException {
-        Map<String, Integer> taskOfSource = new HashMap<>();
-        for (InputRef ref : inputs) taskOfSource.put(ref.path(), ref.task());
+    private static Map<String, List<String>> labelNames(DatasetSpec spec, List<InputRef> inputs, Map<RowGroup, Long> goodCounts) throws IOException {
+        Map<String, Integer> taskOfSource = taskOfSource(inputs);
         Map<String, List<String>> names = new TreeMap<>();
-        for (String key : goodCounts.keySet()) {
-            String[] parts = key.split("\t");
-            List<String> labels = spec.tasks().get(taskOfSource.get(parts[2])).labels();
+        for (RowGroup group : goodCounts.keySet()) {
+            List<String> labels = spec.tasks().get(taskOfSource.get(group.source())).labels();
             List<String> l = labels == null ? List.of() : labels;
-            List<String> before = names.putIfAbsent(parts[0], l);
+            List<String> before = names.putIfAbsent(group.adapterId(), l);
             if (before != null && !before.equals(l)) {
-                throw new IOException("adapter " + parts[0] + ": its tasks give different label lists " + before + " and " + l);
+                throw new IOException("adapter " + group.adapterId() + ": its tasks give different label lists " + before + " and " + l);
             }
         }
         return names;
+    }
+
+    private static Map<String, Integer> taskOfSource(List<InputRef> inputs) {
+        Map<String, Integer> task = new HashMap<>();
+        for (InputRef ref : inputs) task.put(ref.path(), ref.task());
+        return task;
     }
 
     private static ShardStats stats(String relative, List<ShardRow> rows, long bytes, String sha, List<String> labelNames, int maxLength) {
@@ -277,7 +334,7 @@ public final class TokenizeJob {
     }
 
     private static Manifest manifest(DatasetSpec spec, Tokenizer tokenizer, List<InputRef> inputs, List<ShardStats> shards,
-                                     Map<String, List<String>> labelNames, Map<String, Long> badCounts, long read, long bad, long droppedTail,
+                                     Map<String, List<String>> labelNames, Map<BadKey, Long> badCounts, long read, long bad, long droppedTail,
                                      String quarantine) {
         Map<String, Manifest.AdapterStats> adapters = new TreeMap<>();
         List<ShardStats> sorted = new ArrayList<>(shards);
@@ -299,9 +356,9 @@ public final class TokenizeJob {
                     binWidth(spec.maxLength()), java.util.Arrays.stream(lengths.get(a)).boxed().toList()));
         }
         Map<String, Long> dropped = new TreeMap<>();
-        badCounts.forEach((key, n) -> dropped.merge(key.split("\t")[1], n, Long::sum));
+        badCounts.forEach((key, n) -> dropped.merge(key.reason(), n, Long::sum));
         return new Manifest(Manifest.FORMAT_VERSION, spec.objective().name().toLowerCase(java.util.Locale.ROOT), tokenizer.source(),
-                tokenizer.sha256(), spec.maxLength(), inputs.stream().map(InputRef::path).toList(), adapters, read, bad, dropped, droppedTail,
+                tokenizer.sha256(), spec.maxLength(), inputs.stream().map(InputRef::path).distinct().toList(), adapters, read, bad, dropped, droppedTail,
                 quarantine, sorted.stream().map(ShardStats::file).toList());
     }
 
@@ -310,35 +367,38 @@ public final class TokenizeJob {
     }
 
     /**
-     * Which shard file each row goes to: rows of an (adapter, split) are numbered in (source file, line)
-     * order and cut into files of rows_per_file.
+     * Which shard file each row goes to: rows of an (adapter, split) are numbered in (source file, byte
+     * range, line) order and cut into files of rows_per_file.
      */
-    record Plan(Map<String, Long> offsets, List<String> files, Map<String, Integer> fileIndex, int rowsPerFile) implements Serializable {
-        static Plan of(Map<String, Long> counts, int rowsPerFile) {
-            Map<String, Long> offsets = new HashMap<>();
-            Map<String, Long> totals = new TreeMap<>();
-            for (String key : new java.util.TreeSet<>(counts.keySet())) { // adapter \t split \t source, in that order
-                String group = key.substring(0, key.lastIndexOf('\t'));
-                long before = totals.getOrDefault(group, 0L);
-                offsets.put(key, before);
-                totals.put(group, before + counts.get(key));
+    record Plan(Map<RowGroup, Long> offsets, List<String> files, Map<String, Integer> fileIndex, int rowsPerFile) implements Serializable {
+        static Plan of(Map<RowGroup, Long> counts, int rowsPerFile) {
+            Map<RowGroup, Long> offsets = new HashMap<>();
+            Map<List<String>, Long> totals = new java.util.LinkedHashMap<>();
+            for (RowGroup g : new java.util.TreeSet<>(counts.keySet())) {
+                List<String> key = List.of(g.adapterId(), g.split());
+                long before = totals.getOrDefault(key, 0L);
+                offsets.put(g, before);
+                totals.put(key, before + counts.get(g));
             }
             List<String> files = new ArrayList<>();
             Map<String, Integer> index = new HashMap<>();
-            totals.forEach((group, total) -> {
-                String[] as = group.split("\t");
+            totals.forEach((key, total) -> {
                 for (long f = 0; f * rowsPerFile < total; f++) {
-                    index.put(group + "\t" + f, files.size());
-                    files.add(String.format("adapter_id=%s/split=%s/part-%05d.parquet", as[0], as[1], f));
+                    String path = fileName(key.get(0), key.get(1), f);
+                    index.put(path, files.size());
+                    files.add(path);
                 }
             });
             return new Plan(offsets, files, index, rowsPerFile);
         }
 
-        Tuple2<Integer, ShardRow> place(ShardRow row) {
-            String group = row.adapterId() + "\t" + row.split();
-            long id = offsets.get(group + "\t" + row.source()) + row.rowId();
-            return new Tuple2<>(fileIndex.get(group + "\t" + (id / rowsPerFile)), row.withRowId(id));
+        Tuple2<Integer, ShardRow> place(RowGroup group, ShardRow row) {
+            long id = offsets.get(group) + row.rowId();
+            return new Tuple2<>(fileIndex.get(fileName(group.adapterId(), group.split(), id / rowsPerFile)), row.withRowId(id));
+        }
+
+        static String fileName(String adapterId, String split, long index) {
+            return String.format("adapter_id=%s/split=%s/part-%05d.parquet", adapterId, split, index);
         }
     }
 

@@ -69,10 +69,15 @@ class TokenizeJobTest {
     }
 
     static String threeTasks(String output) throws IOException {
+        return threeTasks(output, 32 << 20);
+    }
+
+    static String threeTasks(String output, long bytesPerSplit) throws IOException {
         return """
                 tokenizer: %s
                 max_length: 128
                 output: %s
+                bytes_per_split: %d
                 rows_per_file: 150
                 tasks:
                   - adapter_id: imdb-jsonl
@@ -94,7 +99,7 @@ class TokenizeJobTest {
                     label: label
                     labels: [negative, positive]
                     split_field: split
-                """.formatted(MiniLm.folder(), output, SAMPLE, csv, parquet);
+                """.formatted(MiniLm.folder(), output, bytesPerSplit, SAMPLE, csv, parquet);
     }
 
     static Map<String, List<ShardRow>> readShards(java.nio.file.Path root, Manifest manifest) throws IOException {
@@ -164,10 +169,10 @@ class TokenizeJobTest {
     }
 
     @Test
-    void aReRunWritesByteIdenticalShardsAndNeverOverwritesSilently() throws IOException {
+    void aReRunWritesByteIdenticalShardsEvenWhenFilesAreSplitAndNeverOverwritesSilently() throws IOException {
         java.nio.file.Path first = tmp.resolve("run-a"), second = tmp.resolve("run-b");
         Manifest a = TokenizeJob.tokenize(spark, spec(threeTasks(first.toString())), false);
-        Manifest b = TokenizeJob.tokenize(spark, spec(threeTasks(second.toString())), false);
+        Manifest b = TokenizeJob.tokenize(spark, spec(threeTasks(second.toString(), 100_000)), false); // the JSONL read by 14 tasks
         assertEquals(a.shards(), b.shards(), "same files, rows and SHA-256");
         for (Manifest.ShardFile f : a.shards()) assertArrayEquals(Files.readAllBytes(first.resolve(f.path())), Files.readAllBytes(second.resolve(f.path())));
 
