@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -69,11 +68,8 @@ public final class EngineBenchmark {
 
     private static void writeReport(Path file, String command, int warmup, int steps, List<String[]> rows, boolean torch) throws IOException {
         StringBuilder s = new StringBuilder();
-        s.append(BEGIN).append('\n');
         s.append("## Engine: one LoRA training step (forward + backward + Adam), LoRAFleet vs PyTorch\n\n");
-        s.append("Measured ").append(LocalDate.now()).append(" on ").append(Runtime.getRuntime().availableProcessors()).append(" cores, ")
-                .append(cpuModel()).append(", OPENBLAS_CORETYPE=").append(System.getenv().getOrDefault("OPENBLAS_CORETYPE", "(unset)"))
-                .append(torch ? ", PyTorch from Debian's python3-torch" : ", PyTorch not installed (apt-get install python3-torch libopenblas0-openmp)").append(".\n\n");
+        s.append(BenchmarkReport.machine()).append(torch ? ", PyTorch from Debian's python3-torch" : ", PyTorch not installed (apt-get install python3-torch libopenblas0-openmp)").append(".\n\n");
         s.append("Command: `").append(command).append("` (median of ").append(steps).append(" timed steps after ").append(warmup).append(" warm-up steps, each workload in its own process).\n\n");
         s.append("Workloads: `minilm` = all-MiniLM-L6-v2's shape (6 layers, d=384, 12 heads, FFN 1536) with a mean-pooled classifier, "
                 + "B=16, T=128, LoRA r=8 on query and value; `gpt2-block` = one GPT-2-width block (d=768, 12 heads, causal), B=4, T=128, "
@@ -82,25 +78,6 @@ public final class EngineBenchmark {
         s.append("| workload | mode | threads | LoRAFleet ms/step | LoRAFleet tokens/s | PyTorch ms/step | PyTorch tokens/s | speed-up vs PyTorch | % of gemm floor | LoRAFleet peak RSS MiB | PyTorch peak RSS MiB |\n");
         s.append("|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (String[] r : rows) s.append("| ").append(String.join(" | ", r)).append(" |\n");
-        s.append(END).append('\n');
-        String existing = Files.exists(file) ? Files.readString(file) : "# Benchmarks\n\nEvery number here was written by the command shown with it.\n\n";
-        int a = existing.indexOf(BEGIN), b = existing.indexOf(END);
-        String updated = a >= 0 && b > a ? existing.substring(0, a) + s + existing.substring(b + END.length() + 1) : existing + s;
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        Files.writeString(tmp, updated);
-        Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        System.out.println("wrote " + file);
-    }
-
-    private static final String BEGIN = "<!-- bench:engine:begin -->";
-    private static final String END = "<!-- bench:engine:end -->";
-
-    private static String cpuModel() {
-        try {
-            return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
-                    .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse("unknown CPU");
-        } catch (IOException e) {
-            return "unknown CPU";
-        }
+        BenchmarkReport.writeSection(file, "engine", s.toString());
     }
 }

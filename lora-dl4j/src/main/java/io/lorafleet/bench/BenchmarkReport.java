@@ -1,0 +1,42 @@
+package io.lorafleet.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.LocalDate;
+
+/**
+ * BENCHMARKS.md is written by the benchmark commands, one section per suite between
+ * {@code <!-- bench:SUITE:begin -->} and {@code <!-- bench:SUITE:end -->}; a run replaces its own section only.
+ */
+public final class BenchmarkReport {
+    private BenchmarkReport() { }
+
+    public static void writeSection(Path file, String suite, String markdown) throws IOException {
+        String begin = "<!-- bench:" + suite + ":begin -->", end = "<!-- bench:" + suite + ":end -->";
+        String section = begin + "\n" + markdown + (markdown.endsWith("\n") ? "" : "\n") + end + "\n";
+        String existing = Files.exists(file) ? Files.readString(file) : "# Benchmarks\n\nEvery number here was written by the command shown with it.\n\n";
+        int a = existing.indexOf(begin), b = existing.indexOf(end);
+        String updated = a >= 0 && b > a ? existing.substring(0, a) + section + existing.substring(b + end.length() + 1) : existing + "\n" + section;
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        Files.writeString(tmp, updated);
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        System.out.println("wrote " + file + " (" + suite + ")");
+    }
+
+    /** "Measured DATE on N cores, CPU, OPENBLAS_CORETYPE=…" */
+    public static String machine() {
+        return "Measured " + LocalDate.now() + " on " + Runtime.getRuntime().availableProcessors() + " cores, " + cpuModel()
+                + ", OPENBLAS_CORETYPE=" + System.getenv().getOrDefault("OPENBLAS_CORETYPE", "(unset)");
+    }
+
+    private static String cpuModel() {
+        try {
+            return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
+                    .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse("unknown CPU");
+        } catch (IOException e) {
+            return "unknown CPU";
+        }
+    }
+}

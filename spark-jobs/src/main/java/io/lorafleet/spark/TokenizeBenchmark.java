@@ -1,0 +1,75 @@
+package io.lorafleet.spark;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.lorafleet.bench.BenchmarkReport;
+import io.lorafleet.datasets.DatasetSpec;
+import io.lorafleet.datasets.Manifest;
+import io.lorafleet.datasets.TextTokenizer;
+import org.apache.spark.sql.SparkSession;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * {@code lorafleet bench tokenize}: the tokenize job on the full IMDB set (49,580 reviews) in local[2],
+ * next to the tokenizer alone on one thread (no Spark, no IO) as the reference, in the same run.
+ * Arguments: repository root, the command line to print, imdb.jsonl, model folder, scratch output folder.
+ */
+public final class TokenizeBenchmark {
+    public static void main(String[] args) throws Exception {
+        Path root = Path.of(args[0]), imdb = Path.of(args[2]), model = Path.of(args[3]);
+        String command = args[1], output = args[4];
+        int maxLength = 128;
+
+        List<String> texts = new ArrayList<>();
+        ObjectMapper json = new ObjectMapper();
+        for (String line : Files.readAllLines(imdb, StandardCharsets.UTF_8)) if (!line.isBlank()) texts.add(json.readTree(line).get("text").asText());
+        long refTokens = 0;
+        long t0 = System.nanoTime();
+        try (TextTokenizer t = TextTokenizer.fromJson(Files.readAllBytes(model.resolve("tokenizer.json")), maxLength, "tokenizer.json")) {
+            for (String text : texts) refTokens += t.encode(text).length();
+        }
+        double refSeconds = (System.nanoTime() - t0) / 1e9;
+
+        SparkSession spark = SparkSession.builder().master("local[2]").appName("lorafleet bench tokenize").config("spark.ui.enabled", "false").getOrCreate();
+        String yaml = """
+                tokenizer: %s
+                max_length: %d
+                output: %s
+                bytes_per_split: 8388608
+                tasks:
+                  - adapter_id: imdb
+                    inputs: [%s]
+                    format: jsonl
+                    label: label
+                    labels: [negative, positive]
+                    split_field: split
+                """.formatted(model.toAbsolutePath(), maxLength, output, imdb.toAbsolutePath());
+        DatasetSpec spec = DatasetSpec.load(yaml.getBytes(StandardCharsets.UTF_8), "bench", List.of());
+        t0 = System.nanoTime();
+        Manifest m = TokenizeJob.tokenize(spark, spec, true);
+        double jobSeconds = (System.nanoTime() - t0) / 1e9;
+        spark.stop();
+        long jobTokens = m.shards().stream().mapToLong(Manifest.ShardFile::tokens).sum();
+
+        StringBuilder s = new StringBuilder("## Tokenize: the full IMDB set into Parquet shards\n\n");
+        s.append(BenchmarkReport.machine()).append(".\n\nCommand: `").append(command).append("`. ").append(String.format(Locale.ROOT,
+                "%,d reviews (%.0f MB of JSONL), all-MiniLM-L6-v2 tokenizer, max_length %d. The job reads, validates, tokenizes and writes "
+                        + "zstd Parquet shards + manifest (the file read in 8 MiB ranges); the reference runs only the tokenizer on one "
+                        + "thread over texts already in memory.\n\n", texts.size(), Files.size(imdb) / 1e6, maxLength));
+        s.append("| what | rows | tokens | seconds | rows/s | tokens/s |\n|---|---|---|---|---|---|\n");
+        s.append(row("tokenizer alone, 1 thread (reference)", texts.size(), refTokens, refSeconds));
+        s.append(row("`lorafleet tokenize`, local[2]", m.rowsRead(), jobTokens, jobSeconds));
+        s.append(String.format(Locale.ROOT, "\nJob throughput / one-thread tokenizer: %.2f×.\n", (m.rowsRead() / jobSeconds) / (texts.size() / refSeconds)));
+        System.out.print(s);
+        BenchmarkReport.writeSection(root.resolve("BENCHMARKS.md"), "tokenize", s.toString());
+    }
+
+    private static String row(String what, long rows, long tokens, double seconds) {
+        return String.format(Locale.ROOT, "| %s | %,d | %,d | %.1f | %,.0f | %,.0f |%n", what, rows, tokens, seconds, rows / seconds, tokens / seconds);
+    }
+}
