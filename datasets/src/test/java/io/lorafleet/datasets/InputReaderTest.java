@@ -107,7 +107,8 @@ class InputReaderTest {
             List<SourceRecord> whole = new ArrayList<>();
             InputReader.read(source, task(DatasetSpec.Format.JSONL, null), whole::add);
             long length = source.length();
-            for (long size : new long[] {1, 7, 64, 1000, 99_999, length}) {
+            long[] sizes = file == edges ? new long[] {1, 7, 64, 1000, length} : new long[] {4096, 99_999, length};
+            for (long size : sizes) {
                 List<SourceRecord> pieces = new ArrayList<>();
                 long firstLine = 1;
                 for (long start = 0; start < length; start += size) {
