@@ -10,7 +10,8 @@ import java.util.Map;
  */
 public record Manifest(int formatVersion, String objective, String tokenizer, String tokenizerSha256, int maxLength,
                        List<String> sources, Map<String, AdapterStats> adapters, long rowsRead, long rowsQuarantined,
-                       Map<String, Long> droppedByReason, long droppedTailTokens, String quarantine, List<ShardFile> shards) {
+                       Map<String, Long> droppedByReason, long droppedTailTokens, String quarantine, List<ShardFile> shards)
+        implements java.io.Serializable {
     public static final String FILE = "manifest.json";
     public static final int FORMAT_VERSION = 1;
 

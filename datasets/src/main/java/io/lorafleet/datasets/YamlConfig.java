@@ -54,7 +54,8 @@ public final class YamlConfig {
             String path = path(e.getPath());
             String problem = e instanceof com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException ? "unknown key"
                     : e.getCause() instanceof IllegalArgumentException iae ? iae.getMessage() : e.getOriginalMessage();
-            throw new IOException(source + ": " + (path.isEmpty() ? "" : path + ": ") + problem);
+            boolean named = problem != null && problem.startsWith(path + "."); // the record's own message names the key already
+            throw new IOException(source + ": " + (path.isEmpty() || named ? "" : path + ": ") + problem);
         } catch (IllegalArgumentException e) {
             throw new IOException(source + ": " + e.getMessage());
         }

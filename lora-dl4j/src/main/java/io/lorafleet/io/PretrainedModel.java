@@ -43,6 +43,27 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
         return new PretrainedModel(config, weights);
     }
 
+    /**
+     * SHA-256 over config.json and the weight files in load order: what the model is, wherever it lives.
+     * Jobs pin it on the driver and executors check that what they loaded is the same.
+     */
+    public static String contentHash(ModelFiles files) throws IOException {
+        java.security.MessageDigest digest;
+        try {
+            digest = java.security.MessageDigest.getInstance("SHA-256");
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+        digest.update(files.readAll(CONFIG));
+        java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(1 << 20);
+        for (String shard : shards(files)) {
+            try (var channel = files.open(shard)) {
+                while (channel.read(buffer.clear()) > 0) digest.update(buffer.flip());
+            }
+        }
+        return java.util.HexFormat.of().formatHex(digest.digest());
+    }
+
     /** The weight files: the index's shards in name order, or the single model.safetensors. */
     private static java.util.List<String> shards(ModelFiles files) throws IOException {
         if (files.exists(INDEX)) {

@@ -82,6 +82,17 @@ public final class ModelWeights {
         return s;
     }
 
+    /**
+     * The names of the modules LoRA can adapt (every projection: the 2-D weights other than embeddings),
+     * as {@code target_modules} match them; known from the config alone, before any weight is loaded.
+     */
+    public static java.util.List<String> projectionModules(TransformerConfig c) {
+        return expectedShapes(c).entrySet().stream()
+                .filter(e -> e.getValue().length == 2 && !e.getKey().startsWith("embeddings.") && !e.getKey().startsWith("wte.")
+                        && !e.getKey().startsWith("wpe."))
+                .map(e -> e.getKey().substring(0, e.getKey().length() - ".weight".length())).toList();
+    }
+
     /** Randomly initialized weights with every tensor a checkpoint of this config holds (N(0, 0.02), LayerNorm 1/0). */
     public static ModelWeights random(TransformerConfig c, DataType dtype, long seed) {
         java.util.SplittableRandom random = new java.util.SplittableRandom(seed);

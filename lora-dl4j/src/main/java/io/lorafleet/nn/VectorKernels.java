@@ -1,6 +1,7 @@
 package io.lorafleet.nn;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -19,6 +20,13 @@ import java.nio.ByteOrder;
  * <p>These kernels are the float32 fast path. Each caller keeps the same formula written with plain ND4J
  * ops, which is what runs in float64 — where the finite-difference gradient checks run — and what the
  * kernels are tested against.
+ *
+ * <p>Results are bit-reproducible: the JDK's vector EXP/TANH and floating-point {@code reduceLanes(ADD)}
+ * may round differently in the interpreter and in compiled code (measured: a training run and its
+ * replay in one JVM differed in the 7th digit). So exp is our own (Cody–Waite reduction and a Cephes
+ * polynomial, built from add, multiply and fma, which IEEE 754 defines exactly), tanh is derived from it,
+ * and sums of lanes run in a fixed order. Data-parallel training relies on this: a retried task must
+ * return the same bits.
  */
 final class VectorKernels {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -26,6 +34,70 @@ final class VectorKernels {
     private static final boolean PRESENT = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
 
     private VectorKernels() { }
+
+    private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    private static final float E1 = 1.9875691500e-4f, E2 = 1.3981999507e-3f, E3 = 8.3334519073e-3f, E4 = 4.1665795894e-2f,
+            E5 = 1.6666665459e-1f, E6 = 5.0000001201e-1f;
+    /** exp is evaluated on [−87, 88]: 2ⁿ stays a normal float; below, results under 1.7e-38 are irrelevant here. */
+    private static final float EXP_LO = -87f, EXP_HI = 88f;
+    /** 1.5·2²³: adding it rounds to an integer held in the low mantissa bits (no float→int conversion needed). */
+    private static final float ROUNDER = 12582912f;
+    private static final int ROUNDER_BITS = Float.floatToRawIntBits(ROUNDER);
+
+    /** e^x per lane: x = n·ln2 + r, |r| ≤ ln2/2; e^r by a degree-7 polynomial; 2ⁿ by exponent bits. */
+    static FloatVector exp(FloatVector x) {
+        x = x.max(EXP_LO).min(EXP_HI);
+        FloatVector m = x.mul(LOG2E).add(ROUNDER);
+        FloatVector n = m.sub(ROUNDER);
+        IntVector ni = (IntVector) m.reinterpretAsInts();
+        FloatVector r = n.fma(FloatVector.broadcast(S, -LN2_HI), x);
+        r = n.fma(FloatVector.broadcast(S, -LN2_LO), r);
+        FloatVector p = r.fma(FloatVector.broadcast(S, E1), FloatVector.broadcast(S, E2));
+        p = p.fma(r, FloatVector.broadcast(S, E3));
+        p = p.fma(r, FloatVector.broadcast(S, E4));
+        p = p.fma(r, FloatVector.broadcast(S, E5));
+        p = p.fma(r, FloatVector.broadcast(S, E6));
+        FloatVector er = p.mul(r).fma(r, r).add(1f); // 1 + r + r²·p
+        IntVector bits = ni.sub(ROUNDER_BITS - 127).lanewise(VectorOperators.LSHL, 23);
+        return er.mul(bits.reinterpretAsFloats());
+    }
+
+    /** The same e^x for one float, operation for operation. */
+    static float exp(float x) {
+        x = Math.min(Math.max(x, EXP_LO), EXP_HI);
+        float m = x * LOG2E + ROUNDER;
+        float n = m - ROUNDER;
+        int ni = Float.floatToRawIntBits(m);
+        float r = Math.fma(n, -LN2_HI, x);
+        r = Math.fma(n, -LN2_LO, r);
+        float p = Math.fma(r, E1, E2);
+        p = Math.fma(p, r, E3);
+        p = Math.fma(p, r, E4);
+        p = Math.fma(p, r, E5);
+        p = Math.fma(p, r, E6);
+        float er = Math.fma(p * r, r, r) + 1f;
+        return er * Float.intBitsToFloat((ni - (ROUNDER_BITS - 127)) << 23);
+    }
+
+    /** tanh(u) = sign(u)·(1 − 2/(e^{2|u|} + 1)). */
+    static FloatVector tanh(FloatVector u) {
+        FloatVector a = exp(u.abs().mul(2f)).add(1f);
+        FloatVector t = FloatVector.broadcast(S, 1f).sub(FloatVector.broadcast(S, 2f).div(a));
+        return t.blend(t.neg(), u.lt(0f));
+    }
+
+    static float tanh(float u) {
+        float t = 1f - 2f / (exp(Math.abs(u) * 2f) + 1f);
+        return u < 0 ? -t : t;
+    }
+
+    /** Σ of the lanes, left to right (reduceLanes(ADD) leaves the order open). */
+    private static float sumLanes(FloatVector v, float[] scratch) {
+        v.intoArray(scratch, 0);
+        float sum = 0;
+        for (int i = 0; i < S.length(); i++) sum += scratch[i];
+        return sum;
+    }
 
     /** True when every array is float32, in C order and contiguous, and the JVM has the vector module. */
     static boolean applicable(INDArray... arrays) {
@@ -60,7 +132,7 @@ final class VectorKernels {
         for (int bound = S.loopBound(n); i < bound; i += S.length()) {
             int off = i * Float.BYTES;
             FloatVector xv = FloatVector.fromByteBuffer(S, bx, ox + off, ORDER);
-            FloatVector g = xv.mul(xv).mul(-0.5f).lanewise(VectorOperators.EXP);            // exp(−x²/2)
+            FloatVector g = exp(xv.mul(xv).mul(-0.5f));                                         // exp(−x²/2)
             FloatVector t = FloatVector.broadcast(S, 1f).div(xv.abs().mul(invSqrt2 * P).add(1f));
             FloatVector poly = t.mul(A5).add(A4).mul(t).add(A3).mul(t).add(A2).mul(t).add(A1).mul(t);
             FloatVector erfAbs = poly.mul(g).neg().add(1f);
@@ -72,7 +144,7 @@ final class VectorKernels {
         for (; i < n; i++) {
             int off = i * Float.BYTES;
             float xi = bx.getFloat(ox + off);
-            float g = (float) Math.exp(-0.5 * xi * xi);
+            float g = exp(xi * xi * -0.5f);
             float t = 1f / (1f + P * Math.abs(xi) * invSqrt2);
             float erfAbs = 1f - t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5)))) * g;
             float cdf = 0.5f * (1 + Math.copySign(erfAbs, xi));
@@ -95,7 +167,7 @@ final class VectorKernels {
             int off = i * Float.BYTES;
             FloatVector xv = FloatVector.fromByteBuffer(S, bx, ox + off, ORDER);
             FloatVector x2 = xv.mul(xv);
-            FloatVector t = x2.mul(cf).add(1f).mul(xv).mul(k).lanewise(VectorOperators.TANH);
+            FloatVector t = tanh(x2.mul(cf).add(1f).mul(xv).mul(k));
             FloatVector half = t.add(1f).mul(0.5f);
             xv.mul(half).intoByteBuffer(by, oy + off, ORDER);
             FloatVector du = x2.mul(3 * cf).add(1f).mul(k);
@@ -104,7 +176,7 @@ final class VectorKernels {
         for (; i < n; i++) {
             int off = i * Float.BYTES;
             float xi = bx.getFloat(ox + off);
-            float t = (float) Math.tanh(k * (xi + cf * xi * xi * xi));
+            float t = tanh((xi * xi * cf + 1f) * xi * k);
             float half = 0.5f * (1 + t);
             by.putFloat(oy + off, xi * half);
             bs.putFloat(os + off, half + 0.5f * xi * (1 - t * t) * k * (1 + 3 * cf * xi * xi));
@@ -120,7 +192,7 @@ final class VectorKernels {
         ByteBuffer bs = buffer(scores), bp = buffer(probs), bb = keyBias == null ? null : buffer(keyBias);
         int os = base(scores), op = base(probs), ob = keyBias == null ? 0 : base(keyBias);
         float sc = (float) scale;
-        float[] row = new float[t];
+        float[] row = new float[t], scratch = new float[S.length()];
         for (int b = 0; b < batch; b++) {
             for (int h = 0; h < heads; h++) {
                 for (int q = 0; q < t; q++) {
@@ -145,12 +217,12 @@ final class VectorKernels {
                     float sum = 0;
                     j = 0;
                     for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
-                        FloatVector e = FloatVector.fromArray(S, row, j).sub(max).lanewise(VectorOperators.EXP);
+                        FloatVector e = exp(FloatVector.fromArray(S, row, j).sub(max));
                         e.intoArray(row, j);
-                        sum += e.reduceLanes(VectorOperators.ADD);
+                        sum += sumLanes(e, scratch);
                     }
                     for (; j < keys; j++) {
-                        row[j] = (float) Math.exp(row[j] - max);
+                        row[j] = exp(row[j] - max);
                         sum += row[j];
                     }
                     float inv = 1 / sum;
@@ -172,6 +244,7 @@ final class VectorKernels {
         ByteBuffer bp = buffer(probs), bd = buffer(dprobs);
         int op = base(probs), od = base(dprobs);
         float sc = (float) scale;
+        float[] scratch = new float[S.length()];
         for (int r = 0; r < rows; r++) {
             int rowOffset = r * t * Float.BYTES;
             FloatVector acc = FloatVector.zero(S);
@@ -180,7 +253,7 @@ final class VectorKernels {
                 int off = rowOffset + j * Float.BYTES;
                 acc = FloatVector.fromByteBuffer(S, bp, op + off, ORDER).fma(FloatVector.fromByteBuffer(S, bd, od + off, ORDER), acc);
             }
-            float dot = acc.reduceLanes(VectorOperators.ADD);
+            float dot = sumLanes(acc, scratch);
             for (int k = j; k < t; k++) dot += bp.getFloat(op + rowOffset + k * Float.BYTES) * bd.getFloat(od + rowOffset + k * Float.BYTES);
             for (j = 0; j < S.loopBound(t); j += S.length()) {
                 int off = rowOffset + j * Float.BYTES;
@@ -201,12 +274,13 @@ final class VectorKernels {
         ByteBuffer bx = buffer(x), bg = buffer(gamma), bb = buffer(beta), bh = buffer(xhat), br = buffer(rstd), by = buffer(y);
         int ox = base(x), og = base(gamma), ob = base(beta), oh = base(xhat), or = base(rstd), oy = base(y);
         int bound = S.loopBound(d);
+        float[] scratch = new float[S.length()];
         for (int r = 0; r < n; r++) {
             int row = r * d * Float.BYTES;
             FloatVector acc = FloatVector.zero(S);
             int j = 0;
             for (; j < bound; j += S.length()) acc = acc.add(FloatVector.fromByteBuffer(S, bx, ox + row + j * Float.BYTES, ORDER));
-            float sum = acc.reduceLanes(VectorOperators.ADD);
+            float sum = sumLanes(acc, scratch);
             for (; j < d; j++) sum += bx.getFloat(ox + row + j * Float.BYTES);
             float mean = sum / d;
             acc = FloatVector.zero(S);
@@ -214,7 +288,7 @@ final class VectorKernels {
                 FloatVector c = FloatVector.fromByteBuffer(S, bx, ox + row + j * Float.BYTES, ORDER).sub(mean);
                 acc = c.fma(c, acc);
             }
-            float sq = acc.reduceLanes(VectorOperators.ADD);
+            float sq = sumLanes(acc, scratch);
             for (; j < d; j++) {
                 float c = bx.getFloat(ox + row + j * Float.BYTES) - mean;
                 sq += c * c;
@@ -247,6 +321,7 @@ final class VectorKernels {
         int od = base(dy), oh = base(xhat), or = base(rstd), og = base(gamma), ox = base(dx);
         float[] dGamma = dgamma == null ? null : new float[d], dBeta = dbeta == null ? null : new float[d];
         int bound = S.loopBound(d);
+        float[] scratch = new float[S.length()];
         for (int r = 0; r < n; r++) {
             int row = r * d * Float.BYTES;
             FloatVector accG = FloatVector.zero(S), accGH = FloatVector.zero(S);
@@ -257,7 +332,7 @@ final class VectorKernels {
                 accG = accG.add(g);
                 accGH = g.fma(FloatVector.fromByteBuffer(S, bh, oh + row + off, ORDER), accGH);
             }
-            float sumG = accG.reduceLanes(VectorOperators.ADD), sumGH = accGH.reduceLanes(VectorOperators.ADD);
+            float sumG = sumLanes(accG, scratch), sumGH = sumLanes(accGH, scratch);
             for (; j < d; j++) {
                 int off = j * Float.BYTES;
                 float g = bd.getFloat(od + row + off) * bg.getFloat(og + off);

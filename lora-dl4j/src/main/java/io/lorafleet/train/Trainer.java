@@ -17,7 +17,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * workspace that is reset at the end of the step, so steady-state training allocates no memory the GC
  * must free (ND4J frees off-heap memory only when the GC runs).
  */
-public final class Trainer {
+public final class Trainer implements AutoCloseable {
     /** Sized by the first step, grown when a longer batch spills; reused from then on. */
     private static final WorkspaceConfiguration STEP_WORKSPACE = WorkspaceConfiguration.builder()
             .initialSize(0)
@@ -63,6 +63,26 @@ public final class Trainer {
         }
     }
 
+    /** Summed loss and, for classification, correct predictions over one labeled batch. */
+    public record Evaluation(double lossSum, long correct, long examples) implements java.io.Serializable {
+        public Evaluation plus(Evaluation o) {
+            return new Evaluation(lossSum + o.lossSum, correct + o.correct, examples + o.examples);
+        }
+    }
+
+    /** Scores a classification batch: mean loss × rows, and how many argmax predictions equal the label. */
+    public Evaluation score(TokenBatch batch) {
+        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP_WORKSPACE, workspaceId)) {
+            model.setTraining(false, step);
+            org.nd4j.linalg.api.ndarray.INDArray logits = model.logits(batch);
+            double loss = new io.lorafleet.nn.SoftmaxCrossEntropy().forward(logits, batch.labels());
+            long[] predicted = logits.argMax(1).toLongVector();
+            long correct = 0;
+            for (int i = 0; i < predicted.length; i++) if (predicted[i] == batch.labels()[i]) correct++;
+            return new Evaluation(loss * batch.batchSize(), correct, batch.batchSize());
+        }
+    }
+
     public int stepsDone() { return step; }
 
     /** Continue from a checkpoint taken after {@code stepsDone} steps. */
@@ -76,4 +96,11 @@ public final class Trainer {
     }
 
     public TaskModel model() { return model; }
+
+    /** Frees this trainer's step workspace (a thread keeps every workspace it opened until destroyed). */
+    @Override
+    public void close() {
+        var workspace = Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(STEP_WORKSPACE, workspaceId);
+        Nd4j.getWorkspaceManager().destroyWorkspace(workspace);
+    }
 }

@@ -81,4 +81,29 @@ class VectorKernelsTest {
             assertClose("GELU inside a workspace", inside, outside, 0);
         }
     }
+
+    @Test
+    void ownExpAndTanhAreAccurateAndTheVectorAndScalarFormsAgreeBitForBit() {
+        var species = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+        float[] xs = new float[species.length()];
+        float[] out = new float[species.length()];
+        double worstExp = 0, worstTanh = 0;
+        java.util.SplittableRandom random = new java.util.SplittableRandom(3);
+        for (int trial = 0; trial < 20_000; trial++) {
+            for (int i = 0; i < xs.length; i++) xs[i] = (float) (random.nextDouble() * 170 - 86);
+            VectorKernels.exp(jdk.incubator.vector.FloatVector.fromArray(species, xs, 0)).intoArray(out, 0);
+            for (int i = 0; i < xs.length; i++) {
+                assertTrue(Float.floatToRawIntBits(out[i]) == Float.floatToRawIntBits(VectorKernels.exp(xs[i])), "exp(" + xs[i] + ")");
+                worstExp = Math.max(worstExp, Math.abs(out[i] / Math.exp(xs[i]) - 1));
+            }
+            for (int i = 0; i < xs.length; i++) xs[i] /= 10;
+            VectorKernels.tanh(jdk.incubator.vector.FloatVector.fromArray(species, xs, 0)).intoArray(out, 0);
+            for (int i = 0; i < xs.length; i++) {
+                assertTrue(Float.floatToRawIntBits(out[i]) == Float.floatToRawIntBits(VectorKernels.tanh(xs[i])), "tanh(" + xs[i] + ")");
+                worstTanh = Math.max(worstTanh, Math.abs(out[i] - Math.tanh(xs[i])));
+            }
+        }
+        assertTrue(worstExp < 4e-7, "exp: max relative error " + worstExp);
+        assertTrue(worstTanh < 2e-7, "tanh: max absolute error " + worstTanh);
+    }
 }

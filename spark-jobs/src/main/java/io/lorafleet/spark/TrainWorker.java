@@ -1,0 +1,115 @@
+package io.lorafleet.spark;
+
+import io.lorafleet.datasets.Batches;
+import io.lorafleet.datasets.Manifest;
+import io.lorafleet.datasets.ShardRow;
+import io.lorafleet.io.PretrainedModel;
+import io.lorafleet.model.SequenceClassifier;
+import io.lorafleet.model.TaskModel;
+import io.lorafleet.train.DataOrder;
+import io.lorafleet.train.TrainState;
+import io.lorafleet.train.Trainer;
+import org.apache.hadoop.conf.Configuration;
+
+import java.io.IOException;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What one data-parallel worker (one Spark task) does in a round: take the broadcast trainable state, run
+ * K local steps on its batches over the frozen base (cached in the executor JVM), and return its state.
+ * Worker w of W in round r takes global batches r·W·K + w·K + k, k &lt; K, of the seeded {@link DataOrder}.
+ */
+final class TrainWorker {
+    private TrainWorker() { }
+
+    /** What every task of one adapter's training needs; small (no weights). */
+    record Spec(TrainConfig config, String modelHash, Manifest manifest, String adapter, int numLabels, int rounds, HadoopConf hadoop)
+            implements Serializable {
+        int totalSteps() {
+            return rounds * config.localSteps();
+        }
+    }
+
+    /** The round's broadcast: the averaged state (null before the first round) and the learning-rate scale. */
+    record RoundInput(TrainState state, double learningRateScale, int round) implements Serializable { }
+
+    /**
+     * One worker's round: its new state, examples, summed loss and tokens; or, when a loss or the state went
+     * non-finite, the global batch where it happened.
+     */
+    record RoundResult(int partition, TrainState state, long examples, double lossSum, long tokens, long badBatch, double badLoss)
+            implements Serializable {
+        boolean failed() {
+            return badBatch >= 0;
+        }
+    }
+
+    static RoundResult run(Spec spec, RoundInput input, int partition) throws IOException {
+        TrainConfig c = spec.config();
+        List<ShardRow> rows = rows(spec, c.trainSplit());
+        try (Trainer trainer = trainer(spec, input.learningRateScale())) {
+            if (input.state() != null) input.state().applyTo(trainer);
+            trainer.setStepsDone(input.round() * c.localSteps());
+            DataOrder order = new DataOrder(rows.size(), c.batchSize(), c.seed());
+            long examples = 0, tokens = 0;
+            double lossSum = 0;
+            for (int k = 0; k < c.localSteps(); k++) {
+                long g = ((long) input.round() * c.partitions() + partition) * c.localSteps() + k;
+                List<ShardRow> batch = select(rows, order.batch(g));
+                Trainer.StepResult step = trainer.step(Batches.pad(batch, false));
+                if (!Double.isFinite(step.loss()) || !Double.isFinite(step.gradNorm())) {
+                    return new RoundResult(partition, null, examples, lossSum, tokens, g, step.loss());
+                }
+                examples += batch.size();
+                lossSum += step.loss() * batch.size();
+                tokens += step.tokens();
+            }
+            TrainState state = TrainState.of(trainer);
+            if (!state.finite()) return new RoundResult(partition, null, examples, lossSum, tokens, (long) (input.round() + 1) * c.partitions() * c.localSteps() - 1, Double.NaN);
+            if (c.optimizerState() == TrainConfig.OptimizerStateMode.RESET) state = new TrainState(state.values(), new float[0], state.steps());
+            return new RoundResult(partition, state, examples, lossSum, tokens, -1, 0);
+        }
+    }
+
+    /** Loss and accuracy of the state on this worker's share (every W-th row) of the evaluation split. */
+    static Trainer.Evaluation evaluate(Spec spec, TrainState state, int partition) throws IOException {
+        TrainConfig c = spec.config();
+        List<ShardRow> rows = rows(spec, c.evalSplit());
+        Trainer.Evaluation total = new Trainer.Evaluation(0, 0, 0);
+        try (Trainer trainer = trainer(spec, 1.0)) {
+            new TrainState(state.values(), new float[0], state.steps()).applyTo(trainer);
+            List<ShardRow> batch = new ArrayList<>();
+            for (int i = partition; i < rows.size(); i += c.partitions()) {
+                batch.add(rows.get(i));
+                if (batch.size() == c.batchSize()) {
+                    total = total.plus(trainer.score(Batches.pad(batch, false)));
+                    batch.clear();
+                }
+            }
+            if (!batch.isEmpty()) total = total.plus(trainer.score(Batches.pad(batch, false)));
+        }
+        return total;
+    }
+
+    private static Trainer trainer(Spec spec, double learningRateScale) throws IOException {
+        TrainConfig c = spec.config();
+        Configuration conf = spec.hadoop().get();
+        PretrainedModel base = ExecutorCache.model(c.model(), spec.modelHash(), conf);
+        TaskModel model = SequenceClassifier.create(base.config(), base.weights(), c.lora().toConfig(), spec.numLabels(), c.head().pooling(), c.seed());
+        return new Trainer(model, c.optimizer().toConfig(spec.totalSteps(), learningRateScale));
+    }
+
+    private static List<ShardRow> rows(Spec spec, String split) throws IOException {
+        List<ShardRow> rows = ExecutorCache.rows(spec.config().shards(), spec.manifest(), spec.adapter(), split, spec.hadoop().get());
+        if (rows.isEmpty()) throw new IOException("adapter " + spec.adapter() + ": no rows in split '" + split + "' of " + spec.config().shards());
+        return rows;
+    }
+
+    private static List<ShardRow> select(List<ShardRow> rows, int[] indices) {
+        List<ShardRow> batch = new ArrayList<>(indices.length);
+        for (int i : indices) batch.add(rows.get(i));
+        return batch;
+    }
+}
