@@ -19,7 +19,7 @@ public record TrainState(float[] values, float[] optimizerState, int steps) impl
 
     /**
      * Puts this state into the trainer's model and optimizer (same shapes required); an empty optimizer
-     * state leaves the optimizer's fresh (zero) moments in place.
+     * state means fresh (zero) moments.
      */
     public void applyTo(Trainer trainer) {
         INDArray target = trainer.model().params().values();
@@ -33,6 +33,7 @@ public record TrainState(float[] values, float[] optimizerState, int steps) impl
             throw new IllegalArgumentException("state has " + optimizerState.length + " optimizer values, the optimizer " + expected);
         }
         if (state != null && optimizerState.length > 0) state.assign(Nd4j.createFromArray(optimizerState).castTo(state.dataType()).reshape(state.shape()));
+        else if (state != null) state.assign(0);
         trainer.setStepsDone(steps);
     }
 

@@ -49,56 +49,71 @@ final class TrainWorker {
     static RoundResult run(Spec spec, RoundInput input, int partition) throws IOException {
         TrainConfig c = spec.config();
         List<ShardRow> rows = rows(spec, c.trainSplit());
-        try (Trainer trainer = trainer(spec, input.learningRateScale())) {
-            if (input.state() != null) input.state().applyTo(trainer);
-            trainer.setStepsDone(input.round() * c.localSteps());
-            DataOrder order = new DataOrder(rows.size(), c.batchSize(), c.seed());
-            long examples = 0, tokens = 0;
-            double lossSum = 0;
-            for (int k = 0; k < c.localSteps(); k++) {
-                long g = ((long) input.round() * c.partitions() + partition) * c.localSteps() + k;
-                List<ShardRow> batch = select(rows, order.batch(g));
-                Trainer.StepResult step = trainer.step(Batches.pad(batch, false));
-                if (!Double.isFinite(step.loss()) || !Double.isFinite(step.gradNorm())) {
-                    return new RoundResult(partition, null, examples, lossSum, tokens, g, step.loss());
-                }
-                examples += batch.size();
-                lossSum += step.loss() * batch.size();
-                tokens += step.tokens();
+        Reusable reusable = trainer(spec, input.learningRateScale());
+        Trainer trainer = reusable.trainer();
+        (input.state() != null ? input.state() : reusable.initial()).applyTo(trainer);
+        trainer.setStepsDone(input.round() * c.localSteps());
+        DataOrder order = new DataOrder(rows.size(), c.batchSize(), c.seed());
+        long examples = 0, tokens = 0;
+        double lossSum = 0;
+        long lastBatch = -1;
+        for (int k = 0; k < c.localSteps(); k++) {
+            lastBatch = ((long) input.round() * c.partitions() + partition) * c.localSteps() + k;
+            List<ShardRow> batch = select(rows, order.batch(lastBatch));
+            Trainer.StepResult step = trainer.step(Batches.pad(batch, false));
+            if (!Double.isFinite(step.loss()) || !Double.isFinite(step.gradNorm())) {
+                return new RoundResult(partition, null, examples, lossSum, tokens, lastBatch, step.loss());
             }
-            TrainState state = TrainState.of(trainer);
-            if (!state.finite()) return new RoundResult(partition, null, examples, lossSum, tokens, (long) (input.round() + 1) * c.partitions() * c.localSteps() - 1, Double.NaN);
-            if (c.optimizerState() == TrainConfig.OptimizerStateMode.RESET) state = new TrainState(state.values(), new float[0], state.steps());
-            return new RoundResult(partition, state, examples, lossSum, tokens, -1, 0);
+            examples += batch.size();
+            lossSum += step.loss() * batch.size();
+            tokens += step.tokens();
         }
+        TrainState state = TrainState.of(trainer);
+        if (!state.finite()) return new RoundResult(partition, null, examples, lossSum, tokens, lastBatch, Double.NaN);
+        if (c.optimizerState() == TrainConfig.OptimizerStateMode.RESET) state = new TrainState(state.values(), new float[0], state.steps());
+        return new RoundResult(partition, state, examples, lossSum, tokens, -1, 0);
     }
 
     /** Loss and accuracy of the state on this worker's share (every W-th row) of the evaluation split. */
     static Trainer.Evaluation evaluate(Spec spec, TrainState state, int partition) throws IOException {
         TrainConfig c = spec.config();
         List<ShardRow> rows = rows(spec, c.evalSplit());
+        Trainer trainer = trainer(spec, 1.0).trainer();
+        new TrainState(state.values(), new float[0], state.steps()).applyTo(trainer);
         Trainer.Evaluation total = new Trainer.Evaluation(0, 0, 0);
-        try (Trainer trainer = trainer(spec, 1.0)) {
-            new TrainState(state.values(), new float[0], state.steps()).applyTo(trainer);
-            List<ShardRow> batch = new ArrayList<>();
-            for (int i = partition; i < rows.size(); i += c.partitions()) {
-                batch.add(rows.get(i));
-                if (batch.size() == c.batchSize()) {
-                    total = total.plus(trainer.score(Batches.pad(batch, false)));
-                    batch.clear();
-                }
+        List<ShardRow> batch = new ArrayList<>();
+        for (int i = partition; i < rows.size(); i += c.partitions()) {
+            batch.add(rows.get(i));
+            if (batch.size() == c.batchSize()) {
+                total = total.plus(trainer.score(Batches.pad(batch, false)));
+                batch.clear();
             }
-            if (!batch.isEmpty()) total = total.plus(trainer.score(Batches.pad(batch, false)));
         }
+        if (!batch.isEmpty()) total = total.plus(trainer.score(Batches.pad(batch, false)));
         return total;
     }
 
-    private static Trainer trainer(Spec spec, double learningRateScale) throws IOException {
+    /** A trainer kept by its task thread across rounds, with the state it started from (for round 0 and re-runs). */
+    private record Reusable(String key, Trainer trainer, TrainState initial) { }
+
+    private static final ThreadLocal<Reusable> TRAINERS = new ThreadLocal<>();
+
+    /**
+     * This thread's trainer for the spec: building one costs a model assembly and a first step that sizes
+     * its workspace (~0.4 s measured), so a thread keeps the last one and replaces it only for another spec.
+     */
+    private static Reusable trainer(Spec spec, double learningRateScale) throws IOException {
+        String key = spec.adapter() + "|" + spec.modelHash() + "|" + spec.config().hashCode() + "|" + spec.rounds() + "|" + learningRateScale;
+        Reusable kept = TRAINERS.get();
+        if (kept != null && kept.key().equals(key)) return kept;
+        if (kept != null) kept.trainer().close();
         TrainConfig c = spec.config();
-        Configuration conf = spec.hadoop().get();
-        PretrainedModel base = ExecutorCache.model(c.model(), spec.modelHash(), conf);
+        PretrainedModel base = ExecutorCache.model(c.model(), spec.modelHash(), spec.hadoop().get());
         TaskModel model = SequenceClassifier.create(base.config(), base.weights(), c.lora().toConfig(), spec.numLabels(), c.head().pooling(), c.seed());
-        return new Trainer(model, c.optimizer().toConfig(spec.totalSteps(), learningRateScale));
+        Trainer trainer = new Trainer(model, c.optimizer().toConfig(spec.totalSteps(), learningRateScale));
+        Reusable made = new Reusable(key, trainer, TrainState.of(trainer));
+        TRAINERS.set(made);
+        return made;
     }
 
     private static List<ShardRow> rows(Spec spec, String split) throws IOException {

@@ -45,7 +45,7 @@ class TrainJobTest {
         shards = tmp.resolve("shards");
         String yaml = """
                 tokenizer: %s
-                max_length: 128
+                max_length: 64
                 output: %s
                 tasks:
                   - adapter_id: imdb
@@ -127,5 +127,68 @@ class TrainJobTest {
             assertTrue(moved > 1e-3, "the step moved the parameters (" + moved + ")");
             assertTrue(worst < 2e-6, "averaged workers vs one step on the union batch: max |Δ| = " + worst);
         }
+    }
+
+    @Test
+    void realTrainingOnRealReviewsLearnsAndMovesOnlyTheAdapter() throws IOException {
+        TrainConfig c = config("real", """
+                partitions: 2
+                local_steps: 2
+                batch_size: 16
+                epochs: 2
+                optimizer: {kind: adamw, learning_rate: 0.002, warmup_steps: 4, decay: linear}
+                """);
+        TrainJob.AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
+        TrainJob.Prepared p = TrainJob.prepare(c, spark.sparkContext().hadoopConfiguration());
+        // 600 reviews cut to 64 tokens, 2 epochs, then the 100 validation reviews (50/50): chance is 0.5
+        assertEquals(100, run.evaluation().examples());
+        assertTrue(run.accuracy() >= 0.70, "validation accuracy " + run.accuracy()); // measured 0.86 at 128 tokens
+        // per round: the broadcast and each task's result hold A, B, the head and Adam's moments — not the model
+        double perBroadcast = run.broadcastBytes() / (double) (run.rounds() - 1), perResult = run.resultBytes() / (double) (run.rounds() * 2);
+        assertTrue(perBroadcast < 0.01 * p.modelBytes() && perResult < 0.01 * p.modelBytes(),
+                "bytes per broadcast " + perBroadcast + ", per result " + perResult + ", model " + p.modelBytes());
+        long trainable = run.state().values().length;
+        assertEquals(6 * 2 * (8 * 384 + 384 * 8) + 2 * 384 + 2, trainable, "LoRA r=8 on query and value in 6 layers, plus the head");
+        assertTrue(perResult >= 3 * 4 * trainable, "values and both Adam moments are returned");
+        assertTrue(Files.exists(tmp.resolve("real/_checkpoints/imdb/final/_COMPLETE")));
+        assertEquals(run.rounds(), Files.readAllLines(tmp.resolve("real/_checkpoints/imdb/metrics.jsonl")).size());
+    }
+
+    @Test
+    void badConfigurationsFailBeforeAnySparkWorkNamingTheKey() throws IOException {
+        var conf = spark.sparkContext().hadoopConfiguration();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> TrainJob.prepare(config("bad", "", "lora.target_modules=[query, qproj]"), conf));
+        assertTrue(e.getMessage().startsWith("lora.target_modules: 'qproj' matches no module"), e.getMessage());
+        IOException r = assertThrows(IOException.class, () -> config("bad", "", "lora.r=0"));
+        assertTrue(r.getMessage().contains("lora.r must be > 0"), r.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> TrainJob.prepare(config("bad", "adapters: [imdb, nope]\n"), conf));
+        assertTrue(e.getMessage().startsWith("adapters: 'nope' is not in"), e.getMessage());
+        IOException unknown = assertThrows(IOException.class, () -> config("bad", "learning_rate: 0.1\n"));
+        assertTrue(unknown.getMessage().equals("bad.yaml: learning_rate: unknown key"), unknown.getMessage());
+
+        // the same tokenizer behaviour in a different file is still another tokenizer: the shards name theirs
+        Path otherModel = tmp.resolve("other-model");
+        Files.createDirectories(otherModel);
+        for (String f : List.of("config.json", "model.safetensors")) Files.copy(MiniLm.folder().resolve(f), otherModel.resolve(f));
+        Files.writeString(otherModel.resolve("tokenizer.json"), Files.readString(MiniLm.folder().resolve("tokenizer.json")) + "\n");
+        e = assertThrows(IllegalArgumentException.class, () -> TrainJob.prepare(config("bad", "", "model=" + otherModel), conf));
+        assertTrue(e.getMessage().startsWith("shards: ") && e.getMessage().contains(otherModel + "/tokenizer.json"), e.getMessage());
+    }
+
+    @Test
+    void aRoundThatGoesNonFiniteIsRedoneAtLowerLearningRatesThenTheAdapterFails() throws IOException {
+        TrainConfig c = config("nan", """
+                partitions: 2
+                local_steps: 2
+                rounds: 4
+                checkpoint_every: 1
+                max_nan_retries: 2
+                optimizer: {kind: sgd, learning_rate: 3.0e38, max_grad_norm: 0, decay: constant}
+                """);
+        IOException e = assertThrows(IOException.class, () -> TrainJob.train(spark, c, false, false));
+        assertTrue(e.getMessage().matches("imdb: round \\d: loss \\S+ in partition \\d at global batch \\d+ \\(learning-rate scale 0\\.25\\); "
+                + "gave up after 2 retries.*"), e.getMessage());
+        assertTrue(Files.exists(tmp.resolve("nan/_checkpoints/imdb/round-000000/_COMPLETE")), "the last good checkpoint is kept");
     }
 }
