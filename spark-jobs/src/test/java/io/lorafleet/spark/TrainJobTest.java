@@ -1,7 +1,6 @@
 package io.lorafleet.spark;
 
 import io.lorafleet.datasets.Batches;
-import io.lorafleet.datasets.DatasetSpec;
 import io.lorafleet.datasets.Manifest;
 import io.lorafleet.datasets.ShardFormat;
 import io.lorafleet.datasets.ShardRow;
@@ -42,21 +41,8 @@ class TrainJobTest {
     @BeforeAll
     static void tokenize() throws IOException {
         spark = SparkTestSession.get();
-        shards = tmp.resolve("shards");
-        String yaml = """
-                tokenizer: %s
-                max_length: 64
-                output: %s
-                tasks:
-                  - adapter_id: imdb
-                    inputs: [%s]
-                    format: jsonl
-                    label: label
-                    labels: [negative, positive]
-                    split_field: split
-                """.formatted(MiniLm.folder(), shards, TokenizeJobTest.SAMPLE);
-        Manifest m = TokenizeJob.tokenize(spark, DatasetSpec.load(yaml.getBytes(StandardCharsets.UTF_8), "t.yaml", List.of()), false);
-        for (Manifest.ShardFile f : m.shards()) {
+        shards = ImdbShards.folder();
+        for (Manifest.ShardFile f : ImdbShards.manifest().shards()) {
             if (f.split().equals("train")) ShardFormat.read(new LocalInputFile(shards.resolve(f.path())), trainRows::add);
         }
         trainRows.sort(Comparator.comparingLong(ShardRow::rowId));
