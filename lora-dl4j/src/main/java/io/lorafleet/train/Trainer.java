@@ -10,6 +10,7 @@ import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
 import org.nd4j.linalg.api.memory.enums.LearningPolicy;
 import org.nd4j.linalg.api.memory.enums.ResetPolicy;
 import org.nd4j.linalg.api.memory.enums.SpillPolicy;
+import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -80,6 +81,15 @@ public final class Trainer implements AutoCloseable {
             long correct = 0;
             for (int i = 0; i < predicted.length; i++) if (predicted[i] == batch.labels()[i]) correct++;
             return new Evaluation(loss * batch.batchSize(), correct, batch.batchSize());
+        }
+    }
+
+    /** Argmax class per row of a batch ([B]). */
+    public INDArray predict(TokenBatch batch) {
+        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP_WORKSPACE, workspaceId)) {
+            model.setTraining(false, step);
+            INDArray predicted = model.logits(batch).argMax(1);
+            return predicted.detach();
         }
     }
 

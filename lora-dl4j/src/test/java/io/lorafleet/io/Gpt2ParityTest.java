@@ -25,16 +25,23 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * independent PyTorch forward on a right-padded batch at every real position.
  */
 class Gpt2ParityTest {
-    static Path folder;
     static JsonNode reference;
 
     @BeforeAll
-    static void load() throws IOException, URISyntaxException {
-        folder = Path.of(Gpt2ParityTest.class.getClassLoader().getResource("gpt2-tiny/config.json").toURI()).getParent();
-        reference = new ObjectMapper().readTree(folder.resolve("reference.json").toFile());
+    static void load() throws IOException {
+        reference = new ObjectMapper().readTree(folder().resolve("reference.json").toFile());
     }
 
-    static TokenBatch batch() {
+    static Path folder() {
+        try {
+            return Path.of(Gpt2ParityTest.class.getClassLoader().getResource("gpt2-tiny/config.json").toURI()).getParent();
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static TokenBatch batch() throws IOException {
+        if (reference == null) load();
         JsonNode ids = reference.get("input_ids"), mask = reference.get("attention_mask");
         int b = ids.size(), t = ids.get(0).size();
         int[] inputIds = new int[b * t], attention = new int[b * t];
@@ -48,7 +55,7 @@ class Gpt2ParityTest {
     }
 
     /** Largest |ours − reference| over real positions. */
-    static double maxLogitError(CausalLm model) {
+    static double maxLogitError(CausalLm model) throws IOException {
         TokenBatch batch = batch();
         INDArray logits = model.logits(batch);
         JsonNode expected = reference.get("logits");
@@ -68,7 +75,7 @@ class Gpt2ParityTest {
 
     @Test
     void logitsMatchAnIndependentPyTorchForward() throws IOException {
-        PretrainedModel model = PretrainedModel.load(new LocalModelFiles(folder));
+        PretrainedModel model = PretrainedModel.load(new LocalModelFiles(folder()));
         assertEquals("gpt2", model.config().modelType());
         assertEquals(128, model.config().intermediateSize(), "n_inner null means 4·n_embd");
         double error = maxLogitError(CausalLm.create(model.config(), model.weights(), LoraConfig.of(4, 8, List.of("c_attn")), 1));
@@ -77,11 +84,11 @@ class Gpt2ParityTest {
 
     @Test
     void roundTripsThroughOurWriterInTheSameLayout(@TempDir Path tmp) throws IOException {
-        PretrainedModel model = PretrainedModel.load(new LocalModelFiles(folder));
+        PretrainedModel model = PretrainedModel.load(new LocalModelFiles(folder()));
         Path out = tmp.resolve("gpt2-copy");
         model.writeFolder(out, "{}".getBytes(), false);
         try (SafetensorsReader written = SafetensorsReader.open(java.nio.channels.FileChannel.open(out.resolve("model.safetensors")), "copy");
-             SafetensorsReader original = SafetensorsReader.open(java.nio.channels.FileChannel.open(folder.resolve("model.safetensors")), "fixture")) {
+             SafetensorsReader original = SafetensorsReader.open(java.nio.channels.FileChannel.open(folder().resolve("model.safetensors")), "fixture")) {
             for (String name : written.tensors().keySet()) {
                 assertTrue(original.tensors().containsKey(name), name + " is a name HF's gpt2 uses");
                 assertTrue(original.read(name).equalsWithEps(written.read(name), 0.0), name + " written in HF's [in, out] layout");

@@ -64,7 +64,8 @@ public final class TrainJob {
     }
 
     /** What the driver checked before any Spark work. */
-    record Prepared(TransformerConfig modelConfig, String modelHash, long modelBytes, Manifest manifest, List<String> adapters) { }
+    record Prepared(TransformerConfig modelConfig, String modelHash, long modelBytes, Manifest manifest, String manifestSha256,
+                    List<String> adapters) { }
 
     public static List<AdapterRun> train(SparkSession spark, TrainConfig config, boolean overwrite, boolean resume) throws IOException {
         Configuration conf = spark.sparkContext().hadoopConfiguration();
@@ -90,7 +91,8 @@ public final class TrainJob {
         String manifestUri = new Path(config.shards(), Manifest.FILE).toString();
         FileSystem fs = new Path(manifestUri).getFileSystem(conf);
         if (!fs.exists(new Path(manifestUri))) throw new IOException("shards: " + manifestUri + " is missing (not a complete tokenize output)");
-        Manifest manifest = Manifest.parse(SparkJobs.readFile(manifestUri, conf), manifestUri);
+        byte[] manifestBytes = SparkJobs.readFile(manifestUri, conf);
+        Manifest manifest = Manifest.parse(manifestBytes, manifestUri);
         if (!manifest.objective().equals("classification")) {
             throw new IllegalArgumentException("shards: " + config.shards() + " hold " + manifest.objective() + " data; the train job trains "
                     + "sequence-classification adapters (causal-LM training runs in the engine, not yet in this job)");
@@ -104,6 +106,7 @@ public final class TrainJob {
         }
         List<String> adapters = config.adapters().isEmpty() ? List.copyOf(manifest.adapters().keySet()) : config.adapters();
         for (String a : adapters) {
+            if (io.lorafleet.datasets.DatasetSpec.safeName(a) == null) throw new IllegalArgumentException("adapters: '" + a + "' is not a safe folder name");
             Manifest.AdapterStats stats = manifest.adapters().get(a);
             if (stats == null) throw new IllegalArgumentException("adapters: '" + a + "' is not in " + manifestUri + " (it has " + manifest.adapters().keySet() + ")");
             if (stats.rows().getOrDefault(config.trainSplit(), 0L) == 0) {
@@ -116,7 +119,7 @@ public final class TrainJob {
         String hash = PretrainedModel.contentHash(model);
         long bytes = 4L * ModelWeights.expectedShapes(modelConfig).values().stream()
                 .mapToLong(shape -> java.util.Arrays.stream(shape).reduce(1, (x, y) -> x * y)).sum();
-        return new Prepared(modelConfig, hash, bytes, manifest, adapters);
+        return new Prepared(modelConfig, hash, bytes, manifest, TextTokenizer.sha256(manifestBytes), adapters);
     }
 
     static AdapterRun trainAdapter(SparkSession spark, TrainConfig c, Prepared p, String adapter, boolean overwrite, boolean resume)
@@ -134,6 +137,10 @@ public final class TrainJob {
 
         Path dir = new Path(c.checkpoints(), adapter);
         FileSystem fs = dir.getFileSystem(conf);
+        Path adapterOut = new Path(c.output(), adapter);
+        if (adapterOut.getFileSystem(conf).exists(adapterOut) && !overwrite) {
+            throw new IOException(adapterOut + ": an adapter exists (pass --overwrite to replace it)");
+        }
         int start = 0;
         TrainState state = null;
         double lrScale = 1.0;
@@ -232,10 +239,63 @@ public final class TrainJob {
         Checkpoints.write(conf, dir, "final", finalState, new Checkpoints.Info(adapter, rounds - 1, rounds, finalState.steps(), lrScale, fingerprint, p.modelHash()));
         double seconds = (System.nanoTime() - started) / 1e9;
         AdapterRun run = new AdapterRun(adapter, finalState, rounds, examples, tokens, lastLoss, evaluation, seconds, broadcastBytes, resultBytes);
-        SparkJobs.progress("train", "%s done: %d rounds in %.1f s, final training loss %.4f; %s: loss %.4f, accuracy %.4f on %,d rows",
+        Map<String, byte[]> files = new LinkedHashMap<>(sc.parallelize(List.of(0), 1).map(x -> TrainWorker.adapterFiles(spec, finalState)).collect().get(0));
+        files.put(io.lorafleet.io.PeftAdapter.INFO, provenance(c, p, adapter, stats));
+        files.put(io.lorafleet.io.PeftAdapter.METRICS, metricsJson(run, p, c));
+        Path written = AdapterFolder.write(adapterOut.toString(), files, conf, overwrite);
+        SparkJobs.progress("train", "%s done: %d rounds in %.1f s, final training loss %.4f; %s: loss %.4f, accuracy %.4f on %,d rows → %s",
                 adapter, rounds, seconds, lastLoss, c.evalSplit(), evaluation.examples() == 0 ? Double.NaN : evaluation.lossSum() / evaluation.examples(),
-                run.accuracy(), evaluation.examples());
+                run.accuracy(), evaluation.examples(), written);
         return run;
+    }
+
+    /** lorafleet.json: what the adapter was trained from, so eval and merge can refuse a different base. */
+    private static byte[] provenance(TrainConfig c, Prepared p, String adapter, Manifest.AdapterStats stats) throws IOException {
+        Map<String, Object> info = new LinkedHashMap<>();
+        info.put("format_version", 1);
+        info.put("adapter_id", adapter);
+        info.put("base_model", c.model());
+        info.put("base_model_sha256", p.modelHash());
+        info.put("tokenizer_sha256", p.manifest().tokenizerSha256());
+        info.put("shards", c.shards());
+        info.put("shards_manifest_sha256", p.manifestSha256());
+        info.put("labels", stats.labels());
+        info.put("pooling", c.head().pooling());
+        info.put("training", c);
+        info.put("lorafleet_version", version());
+        return YamlConfig.json().writeValueAsBytes(info);
+    }
+
+    private static byte[] metricsJson(AdapterRun run, Prepared p, TrainConfig c) throws IOException {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("adapter_id", run.adapter());
+        m.put("trainable_params", run.state().values().length);
+        m.put("total_params", p.modelBytes() / 4 + run.state().values().length);
+        m.put("examples", run.examples());
+        m.put("tokens", run.tokens());
+        m.put("rounds", run.rounds());
+        m.put("final_train_loss", run.finalLoss());
+        Map<String, Object> eval = new LinkedHashMap<>();
+        eval.put("split", c.evalSplit());
+        eval.put("examples", run.evaluation().examples());
+        eval.put("loss", run.evaluation().examples() == 0 ? null : run.evaluation().lossSum() / run.evaluation().examples());
+        eval.put("accuracy", run.evaluation().examples() == 0 ? null : run.accuracy());
+        m.put("evaluation", eval);
+        m.put("wall_seconds", run.seconds());
+        m.put("tokens_per_second", run.tokens() / run.seconds());
+        m.put("broadcast_bytes", run.broadcastBytes());
+        m.put("result_bytes", run.resultBytes());
+        return YamlConfig.json().writeValueAsBytes(m);
+    }
+
+    static String version() {
+        try (var in = TrainJob.class.getResourceAsStream("/lorafleet-version.properties")) {
+            java.util.Properties p = new java.util.Properties();
+            if (in != null) p.load(in);
+            return p.getProperty("version", "unknown");
+        } catch (IOException e) {
+            return "unknown";
+        }
     }
 
     /** Σ nᵢ·θᵢ / Σ nᵢ over the workers, summed in double in partition order. */

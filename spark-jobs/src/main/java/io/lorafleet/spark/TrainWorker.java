@@ -93,6 +93,18 @@ final class TrainWorker {
         return total;
     }
 
+    /** The adapter's PEFT files (weights and adapter_config.json) for a state, built where the model is cached. */
+    static java.util.Map<String, byte[]> adapterFiles(Spec spec, TrainState state) throws IOException {
+        Trainer trainer = trainer(spec, 1.0).trainer();
+        new TrainState(state.values(), new float[0], state.steps()).applyTo(trainer);
+        io.lorafleet.io.PeftAdapter adapter = io.lorafleet.io.PeftAdapter.of(trainer.model(), io.lorafleet.io.PeftAdapter.TaskType.SEQ_CLS,
+                spec.config().lora().toConfig(), spec.config().model());
+        java.util.Map<String, byte[]> files = new java.util.LinkedHashMap<>();
+        files.put(io.lorafleet.io.PeftAdapter.WEIGHTS, adapter.weights(trainer.model().config()));
+        files.put(io.lorafleet.io.PeftAdapter.CONFIG, adapter.configJson(trainer.model().config()));
+        return files;
+    }
+
     /** A trainer kept by its task thread across rounds, with the state it started from (for round 0 and re-runs). */
     private record Reusable(String key, Trainer trainer, TrainState initial) { }
 

@@ -1,0 +1,181 @@
+package io.lorafleet.io;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.lorafleet.model.ModelWeights;
+import io.lorafleet.model.TaskModel;
+import io.lorafleet.model.TransformerConfig;
+import io.lorafleet.nn.LoraConfig;
+import io.lorafleet.nn.Param;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A LoRA adapter in Hugging Face PEFT's format, so PEFT, vLLM and LoRAX load it:
+ * {@code adapter_model.safetensors} (F32, metadata {"format": "pt"}) and {@code adapter_config.json},
+ * plus our {@code lorafleet.json} (what it was trained from) and {@code metrics.json}, and
+ * {@code _COMPLETE} written last: a folder without it is refused.
+ *
+ * <p>Tensor names follow PEFT's {@code get_peft_model_state_dict}: the parameter's path in the PEFT-wrapped
+ * Hugging Face task model, {@code base_model.model.<module path>.lora_A.weight}, with the adapter name
+ * ({@code .default}) removed. The task model nests the body under {@code bert.} (BertForSequenceClassification)
+ * or {@code transformer.} (GPT2LMHeadModel / GPT2ForSequenceClassification). A trained head is a PEFT
+ * {@code modules_to_save} entry, saved as {@code base_model.model.classifier.weight} (PEFT strips
+ * {@code modules_to_save.<adapter>.} from those keys). lora_A is [r, in] and lora_B [out, r] in every case;
+ * GPT-2's Conv1D stores W as [in, out], which PEFT records as {@code fan_in_fan_out: true}.
+ */
+public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modulesToSave, Map<String, INDArray> tensors, String baseModel) {
+    public enum TaskType { SEQ_CLS, CAUSAL_LM }
+
+    public static final String WEIGHTS = "adapter_model.safetensors", CONFIG = "adapter_config.json", INFO = "lorafleet.json",
+            METRICS = "metrics.json", COMPLETE = "_COMPLETE";
+    private static final String ROOT = "base_model.model.";
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    /** The adapter's trainable tensors, by our names, taken from a model built with {@code lora}. */
+    public static PeftAdapter of(TaskModel model, TaskType taskType, LoraConfig lora, String baseModel) {
+        Map<String, INDArray> tensors = new LinkedHashMap<>();
+        List<String> heads = new ArrayList<>();
+        for (Param p : model.params().params()) {
+            tensors.put(p.name(), p.value().dup('c'));
+            if (!isLora(p.name())) {
+                String module = p.name().substring(0, p.name().lastIndexOf('.'));
+                if (!heads.contains(module)) heads.add(module);
+            }
+        }
+        return new PeftAdapter(taskType, lora, List.copyOf(heads), tensors, baseModel);
+    }
+
+    private static boolean isLora(String name) {
+        return name.endsWith(".lora_A.weight") || name.endsWith(".lora_B.weight");
+    }
+
+    /** The task model's prefix for body modules, as Hugging Face names them. */
+    private static String bodyPrefix(TransformerConfig c) {
+        return c.modelType().equals("bert") ? "bert." : "transformer.";
+    }
+
+    /** PEFT's key for one of our tensors. */
+    public String peftName(String ours, TransformerConfig c) {
+        boolean head = modulesToSave.stream().anyMatch(m -> ours.startsWith(m + "."));
+        return ROOT + (head ? "" : bodyPrefix(c)) + ours;
+    }
+
+    private String ourName(String peft, TransformerConfig c, String source) throws IOException {
+        if (!peft.startsWith(ROOT)) throw new IOException(source + ": tensor " + peft + " does not start with " + ROOT);
+        String rest = peft.substring(ROOT.length());
+        return rest.startsWith(bodyPrefix(c)) ? rest.substring(bodyPrefix(c).length()) : rest;
+    }
+
+    /** adapter_config.json with PEFT's LoraConfig keys only. */
+    public byte[] configJson(TransformerConfig c) throws IOException {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("peft_type", "LORA");
+        o.put("task_type", taskType.name());
+        o.put("base_model_name_or_path", baseModel);
+        o.put("r", lora.r());
+        o.put("lora_alpha", lora.alpha());
+        o.put("lora_dropout", lora.dropout());
+        ArrayNode targets = o.putArray("target_modules");
+        lora.targetModules().forEach(targets::add);
+        o.put("bias", "none");
+        if (modulesToSave.isEmpty()) o.putNull("modules_to_save");
+        else modulesToSave.forEach(o.putArray("modules_to_save")::add);
+        o.put("fan_in_fan_out", c.modelType().equals("gpt2"));
+        o.put("use_rslora", lora.rsLora());
+        if (lora.init() == LoraConfig.Init.GAUSSIAN) o.put("init_lora_weights", "gaussian");
+        else o.put("init_lora_weights", true);
+        ObjectNode ranks = o.putObject("rank_pattern");
+        lora.rankPattern().forEach(ranks::put);
+        ObjectNode alphas = o.putObject("alpha_pattern");
+        lora.alphaPattern().forEach(alphas::put);
+        o.put("inference_mode", true);
+        return JSON.writeValueAsBytes(o);
+    }
+
+    public byte[] weights(TransformerConfig c) throws IOException {
+        Map<String, INDArray> named = new LinkedHashMap<>();
+        tensors.forEach((name, value) -> named.put(peftName(name, c), value.castTo(DataType.FLOAT)));
+        return SafetensorsWriter.toBytes(named, Map.of("format", "pt"));
+    }
+
+    /** Reads an adapter folder; refuses one without its completion marker or with tensors that do not fit the model. */
+    public static PeftAdapter read(ModelFiles files, TransformerConfig c) throws IOException {
+        if (!files.exists(COMPLETE)) {
+            throw new IOException(files.describe(COMPLETE) + ": missing — the adapter folder is incomplete (a writer stopped half-way?)");
+        }
+        JsonNode config = JSON.readTree(files.readAll(CONFIG));
+        String source = files.describe(CONFIG);
+        if (!"LORA".equals(config.path("peft_type").asText())) throw new IOException(source + ": peft_type is not LORA");
+        TaskType task;
+        try {
+            task = TaskType.valueOf(config.path("task_type").asText());
+        } catch (IllegalArgumentException e) {
+            throw new IOException(source + ": task_type '" + config.path("task_type").asText() + "' is not SEQ_CLS or CAUSAL_LM");
+        }
+        List<String> targets = new ArrayList<>();
+        config.path("target_modules").forEach(t -> targets.add(t.asText()));
+        Map<String, Integer> ranks = new LinkedHashMap<>();
+        config.path("rank_pattern").fields().forEachRemaining(e -> ranks.put(e.getKey(), e.getValue().asInt()));
+        Map<String, Double> alphas = new LinkedHashMap<>();
+        config.path("alpha_pattern").fields().forEachRemaining(e -> alphas.put(e.getKey(), e.getValue().asDouble()));
+        LoraConfig lora = new LoraConfig(config.path("r").asInt(), config.path("lora_alpha").asDouble(), config.path("lora_dropout").asDouble(),
+                targets, config.path("use_rslora").asBoolean(false),
+                "gaussian".equals(config.path("init_lora_weights").asText()) ? LoraConfig.Init.GAUSSIAN : LoraConfig.Init.KAIMING_UNIFORM,
+                ranks, alphas);
+        List<String> heads = new ArrayList<>();
+        config.path("modules_to_save").forEach(m -> heads.add(m.asText()));
+        PeftAdapter empty = new PeftAdapter(task, lora, List.copyOf(heads), Map.of(), config.path("base_model_name_or_path").asText(null));
+        Map<String, INDArray> tensors = new LinkedHashMap<>();
+        try (SafetensorsReader reader = SafetensorsReader.open(files.open(WEIGHTS), files.describe(WEIGHTS))) {
+            for (String name : reader.tensors().keySet()) tensors.put(empty.ourName(name, c, files.describe(WEIGHTS)), reader.read(name));
+        }
+        return new PeftAdapter(task, lora, empty.modulesToSave(), tensors, empty.baseModel());
+    }
+
+    /** Copies the adapter's tensors into a model built with the same LoRA settings; every trainable tensor must be given. */
+    public void loadInto(TaskModel model, String source) throws IOException {
+        for (Param p : model.params().params()) {
+            INDArray t = tensors.get(p.name());
+            if (t == null) throw new IOException(source + ": has no tensor for " + p.name());
+            if (!java.util.Arrays.equals(t.shape(), p.shape())) {
+                throw new IOException(source + ": " + p.name() + " is " + java.util.Arrays.toString(t.shape()) + ", the model expects "
+                        + java.util.Arrays.toString(p.shape()));
+            }
+            p.value().assign(t.castTo(p.value().dataType()));
+        }
+    }
+
+    /**
+     * Folds W ← W + s·B·A into pretrained weights, in their Hugging Face layout ([out, in], or [in, out] for
+     * GPT-2's Conv1D): the result is a plain model with no adapter and no extra inference cost.
+     */
+    public void mergeInto(ModelWeights weights, TransformerConfig c) {
+        for (Map.Entry<String, INDArray> e : tensors.entrySet()) {
+            if (!e.getKey().endsWith(".lora_A.weight")) continue;
+            String module = e.getKey().substring(0, e.getKey().length() - ".lora_A.weight".length());
+            INDArray a = e.getValue(), b = tensors.get(module + ".lora_B.weight");
+            INDArray w = weights.asMap().get(module + ".weight");
+            INDArray delta = b.castTo(w.dataType()).mmul(a.castTo(w.dataType())).muli(lora.scaleFor(module)); // [out, in]
+            w.addi(c.modelType().equals("gpt2") ? delta.transpose() : delta);
+        }
+    }
+
+    /** Our tensors of the head (modules_to_save), e.g. classifier.weight / classifier.bias. */
+    public Map<String, INDArray> headTensors() {
+        Map<String, INDArray> head = new LinkedHashMap<>();
+        tensors.forEach((name, value) -> {
+            if (!isLora(name)) head.put(name, value);
+        });
+        return head;
+    }
+}

@@ -1,0 +1,107 @@
+package io.lorafleet.spark;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.lorafleet.datasets.Batches;
+import io.lorafleet.datasets.Manifest;
+import io.lorafleet.datasets.ShardRow;
+import io.lorafleet.datasets.YamlConfig;
+import io.lorafleet.io.PeftAdapter;
+import io.lorafleet.model.SequenceClassifier;
+import io.lorafleet.optim.OptimizerConfig;
+import io.lorafleet.train.Trainer;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.Path;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code lorafleet eval --model DIR --adapter DIR --data SHARDS [--split test] [--batch-size 32]}: applies an
+ * adapter to its base (merged: W + s·B·A, no extra inference cost), scores a split of the shards, prints
+ * loss, accuracy and macro-F1, and records them under {@code eval.<split>} in the adapter's metrics.json.
+ */
+public final class EvalAdapter {
+    public static void main(String[] args) {
+        try {
+            Map<String, Object> metrics = run(args, new Configuration());
+            System.out.println(YamlConfig.json().writeValueAsString(metrics));
+        } catch (IOException | IllegalArgumentException e) {
+            System.err.println("lorafleet eval: " + e.getMessage());
+            System.exit(1);
+        }
+    }
+
+    static Map<String, Object> run(String[] args, Configuration conf) throws IOException {
+        Map<String, String> a = MergeAdapter.options(args, List.of("--model", "--adapter", "--data"), List.of("--split", "--batch-size"),
+                "lorafleet eval --model DIR --adapter DIR --data SHARDS [--split test] [--batch-size 32]");
+        String split = a.getOrDefault("--split", "test");
+        int batchSize = Integer.parseInt(a.getOrDefault("--batch-size", "32"));
+        LoadedAdapter loaded = LoadedAdapter.load(a.get("--model"), a.get("--adapter"), conf);
+        String adapterId = loaded.info().path("adapter_id").asText();
+        Manifest manifest = Manifest.parse(SparkJobs.readFile(new Path(a.get("--data"), Manifest.FILE).toString(), conf), a.get("--data"));
+        if (!manifest.tokenizerSha256().equals(loaded.info().path("tokenizer_sha256").asText())) {
+            throw new IOException(a.get("--data") + " was tokenized with another tokenizer than the adapter was trained with");
+        }
+        List<ShardRow> rows = ExecutorCache.rows(a.get("--data"), manifest, adapterId, split, conf);
+        if (rows.isEmpty()) throw new IOException(a.get("--data") + ": no rows of adapter " + adapterId + " in split " + split);
+
+        SequenceClassifier model = loaded.classifier();
+        model.merge();
+        int labels = loaded.labels().size();
+        long[][] confusion = new long[labels][labels];
+        double lossSum = 0;
+        try (Trainer scorer = new Trainer(model, OptimizerConfig.sgd(1e-3))) {
+            for (int from = 0; from < rows.size(); from += batchSize) {
+                List<ShardRow> batch = new ArrayList<>(rows.subList(from, Math.min(rows.size(), from + batchSize)));
+                var tokens = Batches.pad(batch, false);
+                lossSum += scorer.score(tokens).lossSum();
+                INDArray predicted = predictions(scorer, tokens);
+                for (int i = 0; i < batch.size(); i++) confusion[batch.get(i).label()][predicted.getInt(i)]++;
+            }
+        }
+        Map<String, Object> metrics = metrics(confusion, lossSum / rows.size(), rows.size(), loaded.labels());
+        recordInAdapter(loaded.adapterUri(), split, metrics, conf);
+        return metrics;
+    }
+
+    private static INDArray predictions(Trainer scorer, io.lorafleet.model.TokenBatch batch) {
+        return scorer.predict(batch);
+    }
+
+    /** Accuracy and macro-F1 from a confusion matrix [true][predicted]. */
+    static Map<String, Object> metrics(long[][] confusion, double loss, long examples, List<String> labels) {
+        long correct = 0;
+        double f1Sum = 0;
+        Map<String, Object> perLabel = new LinkedHashMap<>();
+        for (int k = 0; k < confusion.length; k++) {
+            correct += confusion[k][k];
+            long predicted = 0, actual = 0;
+            for (int j = 0; j < confusion.length; j++) {
+                predicted += confusion[j][k];
+                actual += confusion[k][j];
+            }
+            double precision = predicted == 0 ? 0 : confusion[k][k] / (double) predicted, recall = actual == 0 ? 0 : confusion[k][k] / (double) actual;
+            double f1 = precision + recall == 0 ? 0 : 2 * precision * recall / (precision + recall);
+            f1Sum += f1;
+            perLabel.put(labels.get(k), Map.of("precision", precision, "recall", recall, "f1", f1, "support", actual));
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("examples", examples);
+        m.put("loss", loss);
+        m.put("accuracy", correct / (double) examples);
+        m.put("macro_f1", f1Sum / confusion.length);
+        m.put("per_label", perLabel);
+        return m;
+    }
+
+    private static void recordInAdapter(String adapterUri, String split, Map<String, Object> metrics, Configuration conf) throws IOException {
+        Path file = new Path(adapterUri, PeftAdapter.METRICS);
+        ObjectNode all = (ObjectNode) YamlConfig.json().readTree(SparkJobs.readFile(file.toString(), conf));
+        ((ObjectNode) (all.has("eval") ? all.get("eval") : all.putObject("eval"))).set(split, YamlConfig.json().valueToTree(metrics));
+        OutputFolder.writeFile(file.getFileSystem(conf), file, YamlConfig.json().writeValueAsBytes(all));
+    }
+}
