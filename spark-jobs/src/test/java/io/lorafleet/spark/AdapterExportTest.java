@@ -1,0 +1,192 @@
+package io.lorafleet.spark;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.lorafleet.datasets.Batches;
+import io.lorafleet.datasets.Manifest;
+import io.lorafleet.datasets.ShardFormat;
+import io.lorafleet.datasets.ShardRow;
+import io.lorafleet.io.LocalModelFiles;
+import io.lorafleet.io.PeftAdapter;
+import io.lorafleet.io.PretrainedModel;
+import io.lorafleet.model.SequenceClassifier;
+import io.lorafleet.model.TokenBatch;
+import io.lorafleet.nn.LoraConfig;
+import io.lorafleet.nn.Param;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.parquet.io.LocalInputFile;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.ops.transforms.Transforms;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Adapters out of the train job: the PEFT folder, eval, merge, HDFS and S3, and every refusal. */
+class AdapterExportTest {
+    @TempDir
+    static java.nio.file.Path tmp;
+    static java.nio.file.Path adapter;
+    static MiniHdfs hdfs;
+    static S3Proxy s3;
+
+    @BeforeAll
+    static void train() throws Exception {
+        String yaml = """
+                model: %s
+                shards: %s
+                output: %s
+                lora: {r: 4, alpha: 8, target_modules: [query, value]}
+                batch_size: 16
+                partitions: 2
+                local_steps: 2
+                rounds: 4
+                optimizer: {kind: adamw, learning_rate: 0.003}
+                """.formatted(MiniLm.folder(), ImdbShards.folder(), tmp.resolve("adapters"));
+        TrainJob.train(SparkTestSession.get(), TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), "t.yaml", List.of()), false, false);
+        adapter = tmp.resolve("adapters/imdb");
+        hdfs = new MiniHdfs(tmp.resolve("hdfs"));
+        s3 = new S3Proxy(tmp.resolve("s3"), "adapters");
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (s3 != null) s3.close();
+        if (hdfs != null) hdfs.close();
+    }
+
+    @Test
+    void theTrainJobWritesACompletePeftFolderWithProvenanceAndMetrics() throws IOException {
+        try (var files = Files.list(adapter)) {
+            assertEquals(List.of("_COMPLETE", "adapter_config.json", "adapter_model.safetensors", "lorafleet.json", "metrics.json"),
+                    files.map(p -> p.getFileName().toString()).filter(n -> !n.startsWith(".")).sorted().toList());
+        }
+        ObjectMapper json = new ObjectMapper();
+        JsonNode info = json.readTree(adapter.resolve("lorafleet.json").toFile());
+        assertEquals(PretrainedModel.contentHash(new LocalModelFiles(MiniLm.folder())), info.get("base_model_sha256").asText());
+        assertEquals("[\"negative\",\"positive\"]", info.get("labels").toString());
+        JsonNode metrics = json.readTree(adapter.resolve("metrics.json").toFile());
+        assertEquals(6 * 2 * (4 * 384 + 384 * 4) + 2 * 384 + 2, metrics.get("trainable_params").asInt());
+        assertEquals(100, metrics.get("evaluation").get("examples").asInt());
+        PretrainedModel base = PretrainedModel.load(new LocalModelFiles(MiniLm.folder()));
+        PeftAdapter read = PeftAdapter.read(new LocalModelFiles(adapter), base.config());
+        assertEquals(LoraConfig.of(4, 8, List.of("query", "value")), read.lora());
+        assertEquals(List.of("classifier"), read.modulesToSave());
+    }
+
+    static List<ShardRow> testRows() throws IOException {
+        List<ShardRow> rows = new ArrayList<>();
+        for (Manifest.ShardFile f : ImdbShards.manifest().shards()) {
+            if (f.split().equals("test")) ShardFormat.read(new LocalInputFile(ImdbShards.folder().resolve(f.path())), rows::add);
+        }
+        return rows;
+    }
+
+    @Test
+    void evalScoresTheMergedAdapterAndMergedEqualsUnmergedOnRealReviews() throws IOException {
+        Map<String, Object> m = EvalAdapter.run(new String[] {"--model", MiniLm.folder().toString(), "--adapter", adapter.toString(), "--data",
+                ImdbShards.folder().toString(), "--split", "test"}, new Configuration());
+        assertEquals(300L, ((Number) m.get("examples")).longValue());
+        double accuracy = (Double) m.get("accuracy");
+        assertTrue(accuracy > 0 && accuracy <= 1);
+        assertTrue(new ObjectMapper().readTree(adapter.resolve("metrics.json").toFile()).path("eval").path("test").has("macro_f1"));
+
+        LoadedAdapter loaded = LoadedAdapter.load(MiniLm.folder().toString(), adapter.toString(), new Configuration());
+        SequenceClassifier model = loaded.classifier();
+        TokenBatch batch = Batches.pad(testRows().subList(0, 24), false);
+        INDArray unmerged = model.logits(batch).dup();
+        model.merge();
+        INDArray merged = model.logits(batch).dup();
+        double worst = Transforms.abs(merged.sub(unmerged)).maxNumber().doubleValue();
+        assertTrue(worst < 1e-5, "merged vs unmerged logits on 24 real reviews: max |Δ| = " + worst);
+
+        // the merge command's folder is a plain model: no LoRA, same logits with the adapter's head
+        java.nio.file.Path out = tmp.resolve("merged");
+        MergeAdapter.run(new String[] {"--model", MiniLm.folder().toString(), "--adapter", adapter.toString(), "--out", out.toString()}, new Configuration());
+        PretrainedModel plain = PretrainedModel.load(new LocalModelFiles(out));
+        SequenceClassifier reloaded = SequenceClassifier.create(plain.config(), plain.weights(), LoraConfig.of(1, 1, List.of("key")), 2,
+                SequenceClassifier.Pooling.MEAN, 0); // LoRA with B = 0 on key: the plain model's output
+        for (Param p : reloaded.params().params()) {
+            INDArray head = loaded.adapter().headTensors().get(p.name());
+            if (head != null) p.value().assign(head);
+        }
+        double fromFolder = Transforms.abs(reloaded.logits(batch).sub(unmerged)).maxNumber().doubleValue();
+        assertTrue(fromFolder < 1e-5, "merged folder vs adapter logits: max |Δ| = " + fromFolder);
+        IOException again = assertThrows(IOException.class, () -> MergeAdapter.run(new String[] {"--model", MiniLm.folder().toString(),
+                "--adapter", adapter.toString(), "--out", out.toString()}, new Configuration()));
+        assertTrue(again.getMessage().contains("--overwrite"), again.getMessage());
+    }
+
+    Map<String, byte[]> adapterFiles() throws IOException {
+        Map<String, byte[]> files = new LinkedHashMap<>();
+        for (String f : List.of(PeftAdapter.WEIGHTS, PeftAdapter.CONFIG, PeftAdapter.INFO, PeftAdapter.METRICS)) files.put(f, Files.readAllBytes(adapter.resolve(f)));
+        return files;
+    }
+
+    void exportAndReadBack(String uri, Configuration conf) throws IOException {
+        AdapterFolder.write(uri, adapterFiles(), conf, false);
+        LoadedAdapter remote = LoadedAdapter.load(MiniLm.folder().toUri().toString(), uri, conf); // file: — the conf's default FS is HDFS
+        PeftAdapter local = PeftAdapter.read(new LocalModelFiles(adapter), remote.base().config());
+        local.tensors().forEach((k, v) -> assertTrue(v.equals(remote.adapter().tensors().get(k)), k));
+        IOException e = assertThrows(IOException.class, () -> AdapterFolder.write(uri, adapterFiles(), conf, false));
+        assertTrue(e.getMessage().contains("already exists"), e.getMessage());
+    }
+
+    @Test
+    void exportsToHdfsAndS3AndReadsBack() throws IOException {
+        exportAndReadBack(hdfs.uri() + "/adapters/imdb", hdfs.conf());
+        exportAndReadBack("s3a://adapters/runs/imdb", s3.conf());
+        assertTrue(Files.exists(s3.bucketFolder("adapters").resolve("runs/imdb/_COMPLETE")));
+    }
+
+    @Test
+    void refusalsNameWhatIsWrong() throws IOException {
+        // a writer that died half-way: files without the marker (the temp folder is hidden; a bare copy is refused)
+        java.nio.file.Path half = tmp.resolve("half");
+        Files.createDirectories(half);
+        for (var f : adapterFiles().entrySet()) Files.write(half.resolve(f.getKey()), f.getValue());
+        IOException e = assertThrows(IOException.class, () -> LoadedAdapter.load(MiniLm.folder().toString(), half.toString(), new Configuration()));
+        assertTrue(e.getMessage().contains("_COMPLETE") && e.getMessage().contains("incomplete"), e.getMessage());
+
+        // another base model (same shapes, different bytes)
+        java.nio.file.Path other = tmp.resolve("other-base");
+        Files.createDirectories(other);
+        for (String f : List.of("model.safetensors", "tokenizer.json")) Files.copy(MiniLm.folder().resolve(f), other.resolve(f));
+        Files.writeString(other.resolve("config.json"), Files.readString(MiniLm.folder().resolve("config.json")) + " ");
+        e = assertThrows(IOException.class, () -> LoadedAdapter.load(other.toString(), adapter.toString(), new Configuration()));
+        assertTrue(e.getMessage().contains("refusing to apply it to another model"), e.getMessage());
+
+        // an existing adapter is not replaced, and adapter ids cannot leave the output folder
+        String yaml = """
+                model: %s
+                shards: %s
+                output: %s
+                lora: {target_modules: [query]}
+                rounds: 1
+                """.formatted(MiniLm.folder(), ImdbShards.folder(), tmp.resolve("adapters"));
+        TrainConfig again = TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), "again.yaml", List.of());
+        e = assertThrows(IOException.class, () -> TrainJob.train(SparkTestSession.get(), again, false, true));
+        assertTrue(e.getMessage().contains("an adapter exists (pass --overwrite"), e.getMessage());
+        TrainConfig escape = TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), "escape.yaml", List.of("adapters=[../imdb]"));
+        IllegalArgumentException bad = assertThrows(IllegalArgumentException.class,
+                () -> TrainJob.prepare(escape, SparkTestSession.get().sparkContext().hadoopConfiguration()));
+        assertTrue(bad.getMessage().startsWith("adapters: '../imdb' is not a safe folder name"), bad.getMessage());
+        FileSystem fs = FileSystem.getLocal(new Configuration());
+        assertFalse(fs.exists(new Path(tmp.resolve("imdb").toString())));
+    }
+}
