@@ -231,22 +231,56 @@ public final class TrainJob {
             round++;
         }
 
-        TrainState finalState = state;
+        Broadcast<TrainState> finalState = sc.broadcast(state);
         Trainer.Evaluation evaluation = p.manifest().adapters().get(adapter).rows().getOrDefault(c.evalSplit(), 0L) == 0
                 ? new Trainer.Evaluation(0, 0, 0)
                 : sc.parallelize(IntStream.range(0, c.partitions()).boxed().toList(), c.partitions())
-                        .map(w -> TrainWorker.evaluate(spec, finalState, w)).reduce(Trainer.Evaluation::plus);
-        Checkpoints.write(conf, dir, "final", finalState, new Checkpoints.Info(adapter, rounds - 1, rounds, finalState.steps(), lrScale, fingerprint, p.modelHash()));
+                        .map(w -> TrainWorker.evaluate(spec, finalState.value(), w)).reduce(Trainer.Evaluation::plus);
+        Checkpoints.write(conf, dir, "final", state, new Checkpoints.Info(adapter, rounds - 1, rounds, state.steps(), lrScale, fingerprint, p.modelHash()));
         double seconds = (System.nanoTime() - started) / 1e9;
-        AdapterRun run = new AdapterRun(adapter, finalState, rounds, examples, tokens, lastLoss, evaluation, seconds, broadcastBytes, resultBytes);
-        Map<String, byte[]> files = new LinkedHashMap<>(sc.parallelize(List.of(0), 1).map(x -> TrainWorker.adapterFiles(spec, finalState)).collect().get(0));
-        files.put(io.lorafleet.io.PeftAdapter.INFO, provenance(c, p, adapter, stats));
-        files.put(io.lorafleet.io.PeftAdapter.METRICS, metricsJson(run, p, c));
-        Path written = AdapterFolder.write(adapterOut.toString(), files, conf, overwrite);
+        AdapterRun run = new AdapterRun(adapter, state, rounds, examples, tokens, lastLoss, evaluation, seconds, broadcastBytes, resultBytes);
+        byte[] summary = metricsJson(run, p, c);
+        OutputFolder.writeFile(fs, new Path(dir, io.lorafleet.io.PeftAdapter.METRICS), summary);
+        Path written = writeAdapter(sc, spec, finalState, p, summary, overwrite);
+        finalState.destroy();
         SparkJobs.progress("train", "%s done: %d rounds in %.1f s, final training loss %.4f; %s: loss %.4f, accuracy %.4f on %,d rows → %s",
                 adapter, rounds, seconds, lastLoss, c.evalSplit(), evaluation.examples() == 0 ? Double.NaN : evaluation.lossSum() / evaluation.examples(),
                 run.accuracy(), evaluation.examples(), written);
         return run;
+    }
+
+    /**
+     * {@code lorafleet export --config train.yaml}: writes each adapter's PEFT folder again from its final
+     * checkpoint (e.g. to another file system with {@code --set output=s3a://...}).
+     */
+    public static List<Path> export(SparkSession spark, TrainConfig c, boolean overwrite) throws IOException {
+        Configuration conf = spark.sparkContext().hadoopConfiguration();
+        JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        Prepared p = prepare(c, conf);
+        List<Path> written = new ArrayList<>();
+        for (String adapter : p.adapters()) {
+            Path dir = new Path(c.checkpoints(), adapter);
+            Checkpoints.Loaded last = Checkpoints.read(conf, new Path(dir, "final"));
+            if (!last.info().modelSha256().equals(p.modelHash())) {
+                throw new IOException(dir + "/final was trained on base SHA-256 " + last.info().modelSha256() + ", but " + c.model() + " is " + p.modelHash());
+            }
+            TrainWorker.Spec spec = new TrainWorker.Spec(c, p.modelHash(), p.manifest(), adapter, p.manifest().adapters().get(adapter).labels().size(),
+                    last.info().rounds(), new HadoopConf(conf));
+            Broadcast<TrainState> state = sc.broadcast(last.state());
+            written.add(writeAdapter(sc, spec, state, p, SparkJobs.readFile(new Path(dir, io.lorafleet.io.PeftAdapter.METRICS).toString(), conf), overwrite));
+            state.destroy();
+            SparkJobs.progress("export", "%s → %s", adapter, written.get(written.size() - 1));
+        }
+        return written;
+    }
+
+    /** The adapter folder: PEFT files built where the model is cached, plus provenance and metrics; complete or absent. */
+    private static Path writeAdapter(JavaSparkContext sc, TrainWorker.Spec spec, Broadcast<TrainState> state, Prepared p, byte[] metrics,
+                                     boolean overwrite) throws IOException {
+        Map<String, byte[]> files = new LinkedHashMap<>(sc.parallelize(List.of(0), 1).map(x -> TrainWorker.adapterFiles(spec, state.value())).collect().get(0));
+        files.put(io.lorafleet.io.PeftAdapter.INFO, provenance(spec.config(), p, spec.adapter(), p.manifest().adapters().get(spec.adapter())));
+        files.put(io.lorafleet.io.PeftAdapter.METRICS, metrics);
+        return AdapterFolder.write(new Path(spec.config().output(), spec.adapter()).toString(), files, sc.hadoopConfiguration(), overwrite);
     }
 
     /** lorafleet.json: what the adapter was trained from, so eval and merge can refuse a different base. */

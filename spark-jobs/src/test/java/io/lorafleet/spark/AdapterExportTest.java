@@ -148,6 +148,25 @@ class AdapterExportTest {
     }
 
     @Test
+    void theExportCommandRewritesTheAdapterFromItsFinalCheckpointToS3() throws IOException {
+        var conf = SparkTestSession.get().sparkContext().hadoopConfiguration();
+        s3.conf().forEach(e -> conf.set(e.getKey(), e.getValue()));
+        String yaml = """
+                model: %s
+                shards: %s
+                output: s3a://adapters/exported
+                checkpoints: %s
+                lora: {r: 4, alpha: 8, target_modules: [query, value]}
+                """.formatted(MiniLm.folder(), ImdbShards.folder(), tmp.resolve("adapters/_checkpoints"));
+        TrainJob.export(SparkTestSession.get(), TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), "export.yaml", List.of()), false);
+        java.nio.file.Path exported = s3.bucketFolder("adapters").resolve("exported/imdb");
+        assertEquals(new String(Files.readAllBytes(adapter.resolve(PeftAdapter.CONFIG))), new String(Files.readAllBytes(exported.resolve(PeftAdapter.CONFIG))));
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(adapter.resolve(PeftAdapter.WEIGHTS)), Files.readAllBytes(exported.resolve(PeftAdapter.WEIGHTS))),
+                "the same bytes as the train job's export");
+        assertTrue(Files.exists(exported.resolve(PeftAdapter.COMPLETE)));
+    }
+
+    @Test
     void exportsToHdfsAndS3AndReadsBack() throws IOException {
         exportAndReadBack(hdfs.uri() + "/adapters/imdb", hdfs.conf());
         exportAndReadBack("s3a://adapters/runs/imdb", s3.conf());
