@@ -16,11 +16,15 @@ import torch
 
 OUT = pathlib.Path(__file__).resolve().parents[1] / "resources" / "gpt2-tiny"
 CONFIG = {
-    "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "vocab_size": 67, "n_positions": 24, "n_ctx": 24,
+    "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "vocab_size": 280, "n_positions": 24, "n_ctx": 24,
     "n_embd": 32, "n_layer": 2, "n_head": 4, "n_inner": None, "activation_function": "gelu_new",
     "layer_norm_epsilon": 1e-05, "resid_pdrop": 0.1, "embd_pdrop": 0.1, "attn_pdrop": 0.1,
-    "initializer_range": 0.02, "bos_token_id": 66, "eos_token_id": 66,
+    "initializer_range": 0.02, "bos_token_id": 279, "eos_token_id": 279,
 }
+# A byte-level BPE tokenizer for it, shaped like GPT-2's tokenizer.json: GPT-2's byte-to-unicode alphabet
+# (ids 0-255), a few merges, and <|endoftext|> as the last id.
+MERGES = ["Ġ t", "h e", "Ġt he", "i n", "e r", "a n", "o n", "Ġ a", "r e", "e n", "Ġ s", "o r", "Ġ w", "i s", "Ġ o",
+          "a t", "e s", "Ġ b", "i t", "Ġ m", "l l", "o u"]
 
 
 def random_weights(seed):
@@ -93,6 +97,36 @@ def write_safetensors(path, tensors):
             f.write(t.numpy().astype("<f4").tobytes())
 
 
+def byte_alphabet():
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    chars, extra = [], 0
+    for b in range(256):
+        if b in printable:
+            chars.append(chr(b))
+        else:
+            chars.append(chr(256 + extra))
+            extra += 1
+    return chars
+
+
+def tokenizer_json():
+    vocab = {c: i for i, c in enumerate(byte_alphabet())}
+    for merge in MERGES:
+        vocab[merge.replace(" ", "")] = len(vocab)
+    eos = CONFIG["eos_token_id"]
+    assert len(vocab) <= eos, "merges must leave room for <|endoftext|>"
+    vocab["<|endoftext|>"] = eos
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    return {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": eos, "content": "<|endoftext|>", "single_word": False, "lstrip": False, "rstrip": False,
+                          "normalized": True, "special": True}],
+        "normalizer": None, "pre_tokenizer": byte_level, "post_processor": byte_level, "decoder": byte_level,
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "vocab": vocab, "merges": MERGES},
+    }
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     weights = random_weights(seed=20261128)
@@ -106,6 +140,7 @@ def main():
         ids[b, n:] = CONFIG["eos_token_id"]
     hidden, logits = forward(weights, ids, mask)
     (OUT / "config.json").write_text(json.dumps(CONFIG, indent=2) + "\n")
+    (OUT / "tokenizer.json").write_text(json.dumps(tokenizer_json(), ensure_ascii=False) + "\n")
     write_safetensors(OUT / "model.safetensors", weights)
     reference = {
         "input_ids": ids.tolist(), "attention_mask": mask.tolist(),

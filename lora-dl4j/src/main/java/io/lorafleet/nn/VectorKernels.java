@@ -8,11 +8,14 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.shape.Shape;
 
-import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
 import java.nio.ByteOrder;
 
 /**
- * Fused float32 kernels that read and write ND4J's off-heap buffers in place through the Java Vector API.
+ * Fused float32 kernels over ND4J's off-heap buffers through the Java Vector API. Rows or chunks are
+ * bulk-copied to heap arrays and the vector code runs on those: vector loads straight from a direct
+ * ByteBuffer crashed the JDK 17 JIT (SIGSEGV reading past a page end in compiled attentionSoftmax), and the
+ * copies cost little next to the arithmetic.
  * ND4J M2.1 evaluates exp, erf and tanh one scalar at a time (5–10 ns an element, measured); the JDK's
  * vector exp and tanh use SIMD intrinsics (~1 ns), and fusing a layer's elementwise steps into one pass
  * saves the memory traffic of the intermediate arrays.
@@ -108,12 +111,10 @@ final class VectorKernels {
         return true;
     }
 
-    private static ByteBuffer buffer(INDArray a) {
-        return a.data().asNio().order(ORDER);
-    }
-
-    private static int base(INDArray a) {
-        return Math.toIntExact(a.offset() * Float.BYTES);
+    /** The array's float32 buffer, positioned at its first element; bulk reads and writes copy rows in and out. */
+    private static FloatBuffer floats(INDArray a) {
+        FloatBuffer f = a.data().asNio().order(ORDER).asFloatBuffer();
+        return f.position(Math.toIntExact(a.offset())).slice();
     }
 
     // Abramowitz & Stegun 7.1.26: erf(u) = 1 − t·(a1 + t·(a2 + t·(a3 + t·(a4 + t·a5))))·exp(−u²), t = 1/(1 + p·u),
@@ -121,35 +122,41 @@ final class VectorKernels {
     // what φ(x) needs, so one exp serves both.
     private static final float P = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f,
             A4 = -1.453152027f, A5 = 1.061405429f;
+    /** Elementwise kernels work through heap chunks of this many floats (bulk copies in and out). */
+    private static final int CHUNK = 4096;
 
     /** GELU, exact form: writes y = x·Φ(x) and slope = dy/dx = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π). */
     static void geluErf(INDArray x, INDArray y, INDArray slope) {
-        ByteBuffer bx = buffer(x), by = buffer(y), bs = buffer(slope);
-        int ox = base(x), oy = base(y), os = base(slope);
+        FloatBuffer fx = floats(x), fy = floats(y), fs = floats(slope);
         int n = Math.toIntExact(x.length());
         float invSqrt2 = (float) (1 / Math.sqrt(2)), invSqrt2Pi = (float) (1 / Math.sqrt(2 * Math.PI));
-        int i = 0;
-        for (int bound = S.loopBound(n); i < bound; i += S.length()) {
-            int off = i * Float.BYTES;
-            FloatVector xv = FloatVector.fromByteBuffer(S, bx, ox + off, ORDER);
-            FloatVector g = exp(xv.mul(xv).mul(-0.5f));                                         // exp(−x²/2)
-            FloatVector t = FloatVector.broadcast(S, 1f).div(xv.abs().mul(invSqrt2 * P).add(1f));
-            FloatVector poly = t.mul(A5).add(A4).mul(t).add(A3).mul(t).add(A2).mul(t).add(A1).mul(t);
-            FloatVector erfAbs = poly.mul(g).neg().add(1f);
-            FloatVector erf = erfAbs.blend(erfAbs.neg(), xv.lt(0f));
-            FloatVector cdf = erf.add(1f).mul(0.5f);
-            xv.mul(cdf).intoByteBuffer(by, oy + off, ORDER);
-            xv.mul(g).mul(invSqrt2Pi).add(cdf).intoByteBuffer(bs, os + off, ORDER);
-        }
-        for (; i < n; i++) {
-            int off = i * Float.BYTES;
-            float xi = bx.getFloat(ox + off);
-            float g = exp(xi * xi * -0.5f);
-            float t = 1f / (1f + P * Math.abs(xi) * invSqrt2);
-            float erfAbs = 1f - t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5)))) * g;
-            float cdf = 0.5f * (1 + Math.copySign(erfAbs, xi));
-            by.putFloat(oy + off, xi * cdf);
-            bs.putFloat(os + off, cdf + xi * g * invSqrt2Pi);
+        float[] xs = new float[CHUNK], ys = new float[CHUNK], ss = new float[CHUNK];
+        for (int from = 0; from < n; from += CHUNK) {
+            int len = Math.min(CHUNK, n - from);
+            fx.get(from, xs, 0, len);
+            int i = 0;
+            for (int bound = S.loopBound(len); i < bound; i += S.length()) {
+                FloatVector xv = FloatVector.fromArray(S, xs, i);
+                FloatVector g = exp(xv.mul(xv).mul(-0.5f));                                       // exp(−x²/2)
+                FloatVector t = FloatVector.broadcast(S, 1f).div(xv.abs().mul(invSqrt2 * P).add(1f));
+                FloatVector poly = t.mul(A5).add(A4).mul(t).add(A3).mul(t).add(A2).mul(t).add(A1).mul(t);
+                FloatVector erfAbs = poly.mul(g).neg().add(1f);
+                FloatVector erf = erfAbs.blend(erfAbs.neg(), xv.lt(0f));
+                FloatVector cdf = erf.add(1f).mul(0.5f);
+                xv.mul(cdf).intoArray(ys, i);
+                xv.mul(g).mul(invSqrt2Pi).add(cdf).intoArray(ss, i);
+            }
+            for (; i < len; i++) {
+                float xi = xs[i];
+                float g = exp(xi * xi * -0.5f);
+                float t = 1f / (1f + P * Math.abs(xi) * invSqrt2);
+                float erfAbs = 1f - t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5)))) * g;
+                float cdf = 0.5f * (1 + Math.copySign(erfAbs, xi));
+                ys[i] = xi * cdf;
+                ss[i] = cdf + xi * g * invSqrt2Pi;
+            }
+            fy.put(from, ys, 0, len);
+            fs.put(from, ss, 0, len);
         }
     }
 
@@ -158,28 +165,32 @@ final class VectorKernels {
      * slope = (1+t)/2 + x·(1−t²)/2·√(2/π)(1 + 3c·x²).
      */
     static void geluTanh(INDArray x, INDArray y, INDArray slope, double c) {
-        ByteBuffer bx = buffer(x), by = buffer(y), bs = buffer(slope);
-        int ox = base(x), oy = base(y), os = base(slope);
+        FloatBuffer fx = floats(x), fy = floats(y), fs = floats(slope);
         int n = Math.toIntExact(x.length());
         float k = (float) Math.sqrt(2 / Math.PI), cf = (float) c;
-        int i = 0;
-        for (int bound = S.loopBound(n); i < bound; i += S.length()) {
-            int off = i * Float.BYTES;
-            FloatVector xv = FloatVector.fromByteBuffer(S, bx, ox + off, ORDER);
-            FloatVector x2 = xv.mul(xv);
-            FloatVector t = tanh(x2.mul(cf).add(1f).mul(xv).mul(k));
-            FloatVector half = t.add(1f).mul(0.5f);
-            xv.mul(half).intoByteBuffer(by, oy + off, ORDER);
-            FloatVector du = x2.mul(3 * cf).add(1f).mul(k);
-            t.mul(t).neg().add(1f).mul(0.5f).mul(xv).fma(du, half).intoByteBuffer(bs, os + off, ORDER);
-        }
-        for (; i < n; i++) {
-            int off = i * Float.BYTES;
-            float xi = bx.getFloat(ox + off);
-            float t = tanh((xi * xi * cf + 1f) * xi * k);
-            float half = 0.5f * (1 + t);
-            by.putFloat(oy + off, xi * half);
-            bs.putFloat(os + off, half + 0.5f * xi * (1 - t * t) * k * (1 + 3 * cf * xi * xi));
+        float[] xs = new float[CHUNK], ys = new float[CHUNK], ss = new float[CHUNK];
+        for (int from = 0; from < n; from += CHUNK) {
+            int len = Math.min(CHUNK, n - from);
+            fx.get(from, xs, 0, len);
+            int i = 0;
+            for (int bound = S.loopBound(len); i < bound; i += S.length()) {
+                FloatVector xv = FloatVector.fromArray(S, xs, i);
+                FloatVector x2 = xv.mul(xv);
+                FloatVector t = tanh(x2.mul(cf).add(1f).mul(xv).mul(k));
+                FloatVector half = t.add(1f).mul(0.5f);
+                xv.mul(half).intoArray(ys, i);
+                FloatVector du = x2.mul(3 * cf).add(1f).mul(k);
+                t.mul(t).neg().add(1f).mul(0.5f).mul(xv).fma(du, half).intoArray(ss, i);
+            }
+            for (; i < len; i++) {
+                float xi = xs[i];
+                float t = tanh((xi * xi * cf + 1f) * xi * k);
+                float half = 0.5f * (1 + t);
+                ys[i] = xi * half;
+                ss[i] = Math.fma((1 - t * t) * 0.5f * xi, (xi * xi * (3 * cf) + 1f) * k, half);
+            }
+            fy.put(from, ys, 0, len);
+            fs.put(from, ss, 0, len);
         }
     }
 
@@ -189,28 +200,28 @@ final class VectorKernels {
      */
     static void attentionSoftmax(INDArray scores, INDArray probs, double scale, INDArray keyBias, boolean causal) {
         int batch = (int) scores.size(0), heads = (int) scores.size(1), t = (int) scores.size(2);
-        ByteBuffer bs = buffer(scores), bp = buffer(probs), bb = keyBias == null ? null : buffer(keyBias);
-        int os = base(scores), op = base(probs), ob = keyBias == null ? 0 : base(keyBias);
+        FloatBuffer fs = floats(scores), fp = floats(probs), fb = keyBias == null ? null : floats(keyBias);
         float sc = (float) scale;
-        float[] row = new float[t], scratch = new float[S.length()];
+        float[] row = new float[t], bias = new float[t], scratch = new float[S.length()];
         for (int b = 0; b < batch; b++) {
+            if (fb != null) fb.get(b * t, bias, 0, t);
             for (int h = 0; h < heads; h++) {
                 for (int q = 0; q < t; q++) {
-                    int rowOffset = ((b * heads + h) * t + q) * t * Float.BYTES;
+                    int rowStart = ((b * heads + h) * t + q) * t;
                     int keys = causal ? q + 1 : t;
-                    int biasOffset = ob + b * t * Float.BYTES;
+                    fs.get(rowStart, row, 0, keys);
                     FloatVector maxv = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
                     int j = 0;
                     for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
-                        FloatVector v = FloatVector.fromByteBuffer(S, bs, os + rowOffset + j * Float.BYTES, ORDER).mul(sc);
-                        if (bb != null) v = v.add(FloatVector.fromByteBuffer(S, bb, biasOffset + j * Float.BYTES, ORDER));
+                        FloatVector v = FloatVector.fromArray(S, row, j).mul(sc);
+                        if (fb != null) v = v.add(FloatVector.fromArray(S, bias, j));
                         v.intoArray(row, j);
                         maxv = maxv.max(v);
                     }
                     float max = maxv.reduceLanes(VectorOperators.MAX);
                     for (; j < keys; j++) {
-                        float v = sc * bs.getFloat(os + rowOffset + j * Float.BYTES);
-                        if (bb != null) v += bb.getFloat(biasOffset + j * Float.BYTES);
+                        float v = sc * row[j];
+                        if (fb != null) v += bias[j];
                         row[j] = v;
                         max = Math.max(max, v);
                     }
@@ -227,11 +238,10 @@ final class VectorKernels {
                     }
                     float inv = 1 / sum;
                     j = 0;
-                    for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
-                        FloatVector.fromArray(S, row, j).mul(inv).intoByteBuffer(bp, op + rowOffset + j * Float.BYTES, ORDER);
-                    }
-                    for (; j < keys; j++) bp.putFloat(op + rowOffset + j * Float.BYTES, row[j] * inv);
-                    for (; j < t; j++) bp.putFloat(op + rowOffset + j * Float.BYTES, 0f);
+                    for (int bound = S.loopBound(keys); j < bound; j += S.length()) FloatVector.fromArray(S, row, j).mul(inv).intoArray(row, j);
+                    for (; j < keys; j++) row[j] *= inv;
+                    java.util.Arrays.fill(row, keys, t, 0f);
+                    fp.put(rowStart, row, 0, t);
                 }
             }
         }
@@ -241,73 +251,64 @@ final class VectorKernels {
     static void softmaxBackward(INDArray probs, INDArray dprobs, double scale) {
         int t = (int) probs.size(probs.rank() - 1);
         int rows = Math.toIntExact(probs.length() / t);
-        ByteBuffer bp = buffer(probs), bd = buffer(dprobs);
-        int op = base(probs), od = base(dprobs);
+        FloatBuffer fp = floats(probs), fd = floats(dprobs);
         float sc = (float) scale;
-        float[] scratch = new float[S.length()];
+        float[] p = new float[t], d = new float[t], scratch = new float[S.length()];
         for (int r = 0; r < rows; r++) {
-            int rowOffset = r * t * Float.BYTES;
+            fp.get(r * t, p, 0, t);
+            fd.get(r * t, d, 0, t);
             FloatVector acc = FloatVector.zero(S);
             int j = 0;
-            for (int bound = S.loopBound(t); j < bound; j += S.length()) {
-                int off = rowOffset + j * Float.BYTES;
-                acc = FloatVector.fromByteBuffer(S, bp, op + off, ORDER).fma(FloatVector.fromByteBuffer(S, bd, od + off, ORDER), acc);
-            }
+            for (int bound = S.loopBound(t); j < bound; j += S.length()) acc = FloatVector.fromArray(S, p, j).fma(FloatVector.fromArray(S, d, j), acc);
             float dot = sumLanes(acc, scratch);
-            for (int k = j; k < t; k++) dot += bp.getFloat(op + rowOffset + k * Float.BYTES) * bd.getFloat(od + rowOffset + k * Float.BYTES);
+            for (int k = j; k < t; k++) dot += p[k] * d[k];
             for (j = 0; j < S.loopBound(t); j += S.length()) {
-                int off = rowOffset + j * Float.BYTES;
-                FloatVector p = FloatVector.fromByteBuffer(S, bp, op + off, ORDER);
-                FloatVector d = FloatVector.fromByteBuffer(S, bd, od + off, ORDER);
-                d.sub(dot).mul(p).mul(sc).intoByteBuffer(bd, od + off, ORDER);
+                FloatVector.fromArray(S, d, j).sub(dot).mul(FloatVector.fromArray(S, p, j)).mul(sc).intoArray(d, j);
             }
-            for (; j < t; j++) {
-                int off = rowOffset + j * Float.BYTES;
-                bd.putFloat(od + off, sc * bp.getFloat(op + off) * (bd.getFloat(od + off) - dot));
-            }
+            for (; j < t; j++) d[j] = sc * p[j] * (d[j] - dot);
+            fd.put(r * t, d, 0, t);
         }
     }
 
     /** LayerNorm over rows of x [N, d]: writes xhat = (x − mean)·rstd, rstd [N] and y = xhat·gamma + beta. */
     static void layerNormForward(INDArray x, INDArray gamma, INDArray beta, double eps, INDArray xhat, INDArray rstd, INDArray y) {
         int n = (int) x.size(0), d = (int) x.size(1);
-        ByteBuffer bx = buffer(x), bg = buffer(gamma), bb = buffer(beta), bh = buffer(xhat), br = buffer(rstd), by = buffer(y);
-        int ox = base(x), og = base(gamma), ob = base(beta), oh = base(xhat), or = base(rstd), oy = base(y);
+        FloatBuffer fx = floats(x), fh = floats(xhat), fr = floats(rstd), fy = floats(y);
+        float[] g = new float[d], bt = new float[d], row = new float[d], h = new float[d], out = new float[d], scratch = new float[S.length()];
+        floats(gamma).get(0, g, 0, d);
+        floats(beta).get(0, bt, 0, d);
         int bound = S.loopBound(d);
-        float[] scratch = new float[S.length()];
         for (int r = 0; r < n; r++) {
-            int row = r * d * Float.BYTES;
+            fx.get(r * d, row, 0, d);
             FloatVector acc = FloatVector.zero(S);
             int j = 0;
-            for (; j < bound; j += S.length()) acc = acc.add(FloatVector.fromByteBuffer(S, bx, ox + row + j * Float.BYTES, ORDER));
+            for (; j < bound; j += S.length()) acc = acc.add(FloatVector.fromArray(S, row, j));
             float sum = sumLanes(acc, scratch);
-            for (; j < d; j++) sum += bx.getFloat(ox + row + j * Float.BYTES);
+            for (; j < d; j++) sum += row[j];
             float mean = sum / d;
             acc = FloatVector.zero(S);
             for (j = 0; j < bound; j += S.length()) {
-                FloatVector c = FloatVector.fromByteBuffer(S, bx, ox + row + j * Float.BYTES, ORDER).sub(mean);
+                FloatVector c = FloatVector.fromArray(S, row, j).sub(mean);
                 acc = c.fma(c, acc);
             }
             float sq = sumLanes(acc, scratch);
             for (; j < d; j++) {
-                float c = bx.getFloat(ox + row + j * Float.BYTES) - mean;
+                float c = row[j] - mean;
                 sq += c * c;
             }
             float rs = (float) (1 / Math.sqrt(sq / d + eps));
-            br.putFloat(or + r * Float.BYTES, rs);
+            fr.put(r, rs);
             for (j = 0; j < bound; j += S.length()) {
-                int off = j * Float.BYTES;
-                FloatVector h = FloatVector.fromByteBuffer(S, bx, ox + row + off, ORDER).sub(mean).mul(rs);
-                h.intoByteBuffer(bh, oh + row + off, ORDER);
-                h.fma(FloatVector.fromByteBuffer(S, bg, og + off, ORDER), FloatVector.fromByteBuffer(S, bb, ob + off, ORDER))
-                        .intoByteBuffer(by, oy + row + off, ORDER);
+                FloatVector hv = FloatVector.fromArray(S, row, j).sub(mean).mul(rs);
+                hv.intoArray(h, j);
+                hv.fma(FloatVector.fromArray(S, g, j), FloatVector.fromArray(S, bt, j)).intoArray(out, j);
             }
             for (; j < d; j++) {
-                int off = j * Float.BYTES;
-                float h = (bx.getFloat(ox + row + off) - mean) * rs;
-                bh.putFloat(oh + row + off, h);
-                by.putFloat(oy + row + off, h * bg.getFloat(og + off) + bb.getFloat(ob + off));
+                h[j] = (row[j] - mean) * rs;
+                out[j] = Math.fma(h[j], g[j], bt[j]);
             }
+            fh.put(r * d, h, 0, d);
+            fy.put(r * d, out, 0, d);
         }
     }
 
@@ -317,47 +318,38 @@ final class VectorKernels {
      */
     static void layerNormBackward(INDArray dy, INDArray xhat, INDArray rstd, INDArray gamma, INDArray dx, INDArray dgamma, INDArray dbeta) {
         int n = (int) dy.size(0), d = (int) dy.size(1);
-        ByteBuffer bd = buffer(dy), bh = buffer(xhat), br = buffer(rstd), bg = buffer(gamma), bx = buffer(dx);
-        int od = base(dy), oh = base(xhat), or = base(rstd), og = base(gamma), ox = base(dx);
+        FloatBuffer fd = floats(dy), fh = floats(xhat), fr = floats(rstd), fx = floats(dx);
+        float[] g = new float[d], dyRow = new float[d], h = new float[d], out = new float[d], scratch = new float[S.length()];
+        floats(gamma).get(0, g, 0, d);
         float[] dGamma = dgamma == null ? null : new float[d], dBeta = dbeta == null ? null : new float[d];
         int bound = S.loopBound(d);
-        float[] scratch = new float[S.length()];
         for (int r = 0; r < n; r++) {
-            int row = r * d * Float.BYTES;
+            fd.get(r * d, dyRow, 0, d);
+            fh.get(r * d, h, 0, d);
             FloatVector accG = FloatVector.zero(S), accGH = FloatVector.zero(S);
             int j = 0;
             for (; j < bound; j += S.length()) {
-                int off = j * Float.BYTES;
-                FloatVector g = FloatVector.fromByteBuffer(S, bd, od + row + off, ORDER).mul(FloatVector.fromByteBuffer(S, bg, og + off, ORDER));
-                accG = accG.add(g);
-                accGH = g.fma(FloatVector.fromByteBuffer(S, bh, oh + row + off, ORDER), accGH);
+                FloatVector gv = FloatVector.fromArray(S, dyRow, j).mul(FloatVector.fromArray(S, g, j));
+                accG = accG.add(gv);
+                accGH = gv.fma(FloatVector.fromArray(S, h, j), accGH);
             }
             float sumG = sumLanes(accG, scratch), sumGH = sumLanes(accGH, scratch);
             for (; j < d; j++) {
-                int off = j * Float.BYTES;
-                float g = bd.getFloat(od + row + off) * bg.getFloat(og + off);
-                sumG += g;
-                sumGH += g * bh.getFloat(oh + row + off);
+                float gj = dyRow[j] * g[j];
+                sumG += gj;
+                sumGH += gj * h[j];
             }
-            float meanG = sumG / d, meanGH = sumGH / d, rs = br.getFloat(or + r * Float.BYTES);
+            float meanG = sumG / d, meanGH = sumGH / d, rs = fr.get(r);
             for (j = 0; j < bound; j += S.length()) {
-                int off = j * Float.BYTES;
-                FloatVector h = FloatVector.fromByteBuffer(S, bh, oh + row + off, ORDER);
-                FloatVector g = FloatVector.fromByteBuffer(S, bd, od + row + off, ORDER).mul(FloatVector.fromByteBuffer(S, bg, og + off, ORDER));
-                g.sub(meanG).sub(h.mul(meanGH)).mul(rs).intoByteBuffer(bx, ox + row + off, ORDER);
+                FloatVector hv = FloatVector.fromArray(S, h, j);
+                FloatVector gv = FloatVector.fromArray(S, dyRow, j).mul(FloatVector.fromArray(S, g, j));
+                gv.sub(meanG).sub(hv.mul(meanGH)).mul(rs).intoArray(out, j);
             }
-            for (; j < d; j++) {
-                int off = j * Float.BYTES;
-                float h = bh.getFloat(oh + row + off);
-                float g = bd.getFloat(od + row + off) * bg.getFloat(og + off);
-                bx.putFloat(ox + row + off, rs * (g - meanG - h * meanGH));
-            }
-            if (dGamma != null || dBeta != null) {
-                for (j = 0; j < d; j++) {
-                    float dyj = bd.getFloat(od + row + j * Float.BYTES);
-                    if (dGamma != null) dGamma[j] += dyj * bh.getFloat(oh + row + j * Float.BYTES);
-                    if (dBeta != null) dBeta[j] += dyj;
-                }
+            for (; j < d; j++) out[j] = rs * (dyRow[j] * g[j] - meanG - h[j] * meanGH);
+            fx.put(r * d, out, 0, d);
+            for (j = 0; j < d; j++) {
+                if (dGamma != null) dGamma[j] += dyRow[j] * h[j];
+                if (dBeta != null) dBeta[j] += dyRow[j];
             }
         }
         if (dGamma != null) dgamma.addi(org.nd4j.linalg.factory.Nd4j.createFromArray(dGamma));

@@ -49,6 +49,13 @@ public final class EvalAdapter {
         List<ShardRow> rows = ExecutorCache.rows(a.get("--data"), manifest, adapterId, split, conf);
         if (rows.isEmpty()) throw new IOException(a.get("--data") + ": no rows of adapter " + adapterId + " in split " + split);
 
+        Map<String, Object> metrics = loaded.adapter().taskType() == PeftAdapter.TaskType.CAUSAL_LM
+                ? languageModelMetrics(loaded, rows, batchSize) : classificationMetrics(loaded, rows, batchSize);
+        recordInAdapter(loaded.adapterUri(), split, metrics, conf);
+        return metrics;
+    }
+
+    private static Map<String, Object> classificationMetrics(LoadedAdapter loaded, List<ShardRow> rows, int batchSize) throws IOException {
         SequenceClassifier model = loaded.classifier();
         model.merge();
         int labels = loaded.labels().size();
@@ -59,17 +66,30 @@ public final class EvalAdapter {
                 List<ShardRow> batch = new ArrayList<>(rows.subList(from, Math.min(rows.size(), from + batchSize)));
                 var tokens = Batches.pad(batch, false);
                 lossSum += scorer.score(tokens).lossSum();
-                INDArray predicted = predictions(scorer, tokens);
+                INDArray predicted = scorer.predict(tokens);
                 for (int i = 0; i < batch.size(); i++) confusion[batch.get(i).label()][predicted.getInt(i)]++;
             }
         }
-        Map<String, Object> metrics = metrics(confusion, lossSum / rows.size(), rows.size(), loaded.labels());
-        recordInAdapter(loaded.adapterUri(), split, metrics, conf);
-        return metrics;
+        return metrics(confusion, lossSum / rows.size(), rows.size(), loaded.labels());
     }
 
-    private static INDArray predictions(Trainer scorer, io.lorafleet.model.TokenBatch batch) {
-        return scorer.predict(batch);
+    /** Token-weighted mean loss of a causal LM over the split and its perplexity, exp(loss). */
+    private static Map<String, Object> languageModelMetrics(LoadedAdapter loaded, List<ShardRow> rows, int batchSize) throws IOException {
+        io.lorafleet.model.CausalLm model = loaded.causalLm();
+        model.merge();
+        Trainer.Evaluation total = new Trainer.Evaluation(0, 0, 0);
+        try (Trainer scorer = new Trainer(model, OptimizerConfig.sgd(1e-3))) {
+            for (int from = 0; from < rows.size(); from += batchSize) {
+                total = total.plus(TrainWorker.score(scorer, rows.subList(from, Math.min(rows.size(), from + batchSize)), true));
+            }
+        }
+        double loss = total.lossSum() / total.examples();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("examples", rows.size());
+        m.put("predicted_tokens", total.examples());
+        m.put("loss", loss);
+        m.put("perplexity", Math.exp(loss));
+        return m;
     }
 
     /** Accuracy and macro-F1 from a confusion matrix [true][predicted]. */

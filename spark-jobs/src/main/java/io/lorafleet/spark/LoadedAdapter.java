@@ -43,6 +43,13 @@ record LoadedAdapter(PretrainedModel base, HadoopModelFiles baseFiles, PeftAdapt
         return SequenceClassifier.Pooling.valueOf(info.path("pooling").asText("MEAN"));
     }
 
+    /** A causal LM with the adapter's tensors in place (unmerged). */
+    io.lorafleet.model.CausalLm causalLm() throws IOException {
+        io.lorafleet.model.CausalLm model = io.lorafleet.model.CausalLm.create(base.config(), base.weights(), adapter.lora(), 0);
+        adapter.loadInto(model, adapterUri);
+        return model;
+    }
+
     /** The classifier with the adapter's tensors in place (unmerged). */
     SequenceClassifier classifier() throws IOException {
         SequenceClassifier model = SequenceClassifier.create(base.config(), base.weights(), adapter.lora(), labels().size(), pooling(), 0);

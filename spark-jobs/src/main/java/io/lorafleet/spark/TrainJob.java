@@ -93,9 +93,9 @@ public final class TrainJob {
         if (!fs.exists(new Path(manifestUri))) throw new IOException("shards: " + manifestUri + " is missing (not a complete tokenize output)");
         byte[] manifestBytes = SparkJobs.readFile(manifestUri, conf);
         Manifest manifest = Manifest.parse(manifestBytes, manifestUri);
-        if (!manifest.objective().equals("classification")) {
-            throw new IllegalArgumentException("shards: " + config.shards() + " hold " + manifest.objective() + " data; the train job trains "
-                    + "sequence-classification adapters (causal-LM training runs in the engine, not yet in this job)");
+        if (manifest.objective().equals("causal_lm") && !modelConfig.modelType().equals("gpt2")) {
+            throw new IllegalArgumentException("shards: " + config.shards() + " hold causal-LM blocks, which need a decoder (gpt2 family); "
+                    + config.model() + " is " + modelConfig.modelType());
         }
         if (!model.exists(PretrainedModel.TOKENIZER)) throw new IOException("model: " + model.describe(PretrainedModel.TOKENIZER) + " is missing");
         String modelTokenizer = TextTokenizer.sha256(model.readAll(PretrainedModel.TOKENIZER));
@@ -243,9 +243,10 @@ public final class TrainJob {
         OutputFolder.writeFile(fs, new Path(dir, io.lorafleet.io.PeftAdapter.METRICS), summary);
         Path written = writeAdapter(sc, spec, finalState, p, summary, overwrite);
         finalState.destroy();
-        SparkJobs.progress("train", "%s done: %d rounds in %.1f s, final training loss %.4f; %s: loss %.4f, accuracy %.4f on %,d rows → %s",
-                adapter, rounds, seconds, lastLoss, c.evalSplit(), evaluation.examples() == 0 ? Double.NaN : evaluation.lossSum() / evaluation.examples(),
-                run.accuracy(), evaluation.examples(), written);
+        double evalLoss = evaluation.examples() == 0 ? Double.NaN : evaluation.lossSum() / evaluation.examples();
+        SparkJobs.progress("train", "%s done: %d rounds in %.1f s, final training loss %.4f; %s: loss %.4f, %s → %s", adapter, rounds, seconds,
+                lastLoss, c.evalSplit(), evalLoss, spec.causalLm() ? String.format("perplexity %.2f over %,d tokens", Math.exp(evalLoss), evaluation.examples())
+                        : String.format("accuracy %.4f on %,d rows", run.accuracy(), evaluation.examples()), written);
         return run;
     }
 
@@ -310,10 +311,13 @@ public final class TrainJob {
         m.put("rounds", run.rounds());
         m.put("final_train_loss", run.finalLoss());
         Map<String, Object> eval = new LinkedHashMap<>();
+        boolean lm = p.manifest().objective().equals("causal_lm");
+        Double loss = run.evaluation().examples() == 0 ? null : run.evaluation().lossSum() / run.evaluation().examples();
         eval.put("split", c.evalSplit());
-        eval.put("examples", run.evaluation().examples());
-        eval.put("loss", run.evaluation().examples() == 0 ? null : run.evaluation().lossSum() / run.evaluation().examples());
-        eval.put("accuracy", run.evaluation().examples() == 0 ? null : run.accuracy());
+        eval.put(lm ? "predicted_tokens" : "examples", run.evaluation().examples());
+        eval.put("loss", loss);
+        if (lm) eval.put("perplexity", loss == null ? null : Math.exp(loss));
+        else eval.put("accuracy", loss == null ? null : run.accuracy());
         m.put("evaluation", eval);
         m.put("wall_seconds", run.seconds());
         m.put("tokens_per_second", run.tokens() / run.seconds());

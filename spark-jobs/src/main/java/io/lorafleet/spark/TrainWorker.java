@@ -30,6 +30,11 @@ final class TrainWorker {
         int totalSteps() {
             return rounds * config.localSteps();
         }
+
+        /** Causal-LM blocks (a GPT-2 LM with its tied head) rather than labeled sequences. */
+        boolean causalLm() {
+            return manifest.objective().equals("causal_lm");
+        }
     }
 
     /** The round's broadcast: the averaged state (null before the first round) and the learning-rate scale. */
@@ -60,7 +65,7 @@ final class TrainWorker {
         for (int k = 0; k < c.localSteps(); k++) {
             lastBatch = ((long) input.round() * c.partitions() + partition) * c.localSteps() + k;
             List<ShardRow> batch = select(rows, order.batch(lastBatch));
-            Trainer.StepResult step = trainer.step(Batches.pad(batch, false));
+            Trainer.StepResult step = trainer.step(Batches.pad(batch, spec.causalLm()));
             if (!Double.isFinite(step.loss()) || !Double.isFinite(step.gradNorm())) {
                 return new RoundResult(partition, null, examples, lossSum, tokens, lastBatch, step.loss());
             }
@@ -74,7 +79,10 @@ final class TrainWorker {
         return new RoundResult(partition, state, examples, lossSum, tokens, -1, 0);
     }
 
-    /** Loss and accuracy of the state on this worker's share (every W-th row) of the evaluation split. */
+    /**
+     * Loss and accuracy of the state on this worker's share (every W-th row) of the evaluation split; for a
+     * causal LM, the summed token loss over the predicted tokens (accuracy stays 0).
+     */
     static Trainer.Evaluation evaluate(Spec spec, TrainState state, int partition) throws IOException {
         TrainConfig c = spec.config();
         List<ShardRow> rows = rows(spec, c.evalSplit());
@@ -85,19 +93,27 @@ final class TrainWorker {
         for (int i = partition; i < rows.size(); i += c.partitions()) {
             batch.add(rows.get(i));
             if (batch.size() == c.batchSize()) {
-                total = total.plus(trainer.score(Batches.pad(batch, false)));
+                total = total.plus(score(trainer, batch, spec.causalLm()));
                 batch.clear();
             }
         }
-        if (!batch.isEmpty()) total = total.plus(trainer.score(Batches.pad(batch, false)));
+        if (!batch.isEmpty()) total = total.plus(score(trainer, batch, spec.causalLm()));
         return total;
+    }
+
+    static Trainer.Evaluation score(Trainer trainer, List<ShardRow> rows, boolean causalLm) {
+        if (!causalLm) return trainer.score(Batches.pad(rows, false));
+        long predicted = 0;
+        for (ShardRow r : rows) predicted += r.length() - 1; // position t predicts token t+1
+        return new Trainer.Evaluation(trainer.evaluate(Batches.pad(rows, true)) * predicted, 0, predicted);
     }
 
     /** The adapter's PEFT files (weights and adapter_config.json) for a state, built where the model is cached. */
     static java.util.Map<String, byte[]> adapterFiles(Spec spec, TrainState state) throws IOException {
         Trainer trainer = trainer(spec, 1.0).trainer();
         new TrainState(state.values(), new float[0], state.steps()).applyTo(trainer);
-        io.lorafleet.io.PeftAdapter adapter = io.lorafleet.io.PeftAdapter.of(trainer.model(), io.lorafleet.io.PeftAdapter.TaskType.SEQ_CLS,
+        io.lorafleet.io.PeftAdapter adapter = io.lorafleet.io.PeftAdapter.of(trainer.model(),
+                spec.causalLm() ? io.lorafleet.io.PeftAdapter.TaskType.CAUSAL_LM : io.lorafleet.io.PeftAdapter.TaskType.SEQ_CLS,
                 spec.config().lora().toConfig(), spec.config().model());
         java.util.Map<String, byte[]> files = new java.util.LinkedHashMap<>();
         files.put(io.lorafleet.io.PeftAdapter.WEIGHTS, adapter.weights(trainer.model().config()));
@@ -121,7 +137,8 @@ final class TrainWorker {
         if (kept != null) kept.trainer().close();
         TrainConfig c = spec.config();
         PretrainedModel base = ExecutorCache.model(c.model(), spec.modelHash(), spec.hadoop().get());
-        TaskModel model = SequenceClassifier.create(base.config(), base.weights(), c.lora().toConfig(), spec.numLabels(), c.head().pooling(), c.seed());
+        TaskModel model = spec.causalLm() ? io.lorafleet.model.CausalLm.create(base.config(), base.weights(), c.lora().toConfig(), c.seed())
+                : SequenceClassifier.create(base.config(), base.weights(), c.lora().toConfig(), spec.numLabels(), c.head().pooling(), c.seed());
         Trainer trainer = new Trainer(model, c.optimizer().toConfig(spec.totalSteps(), learningRateScale));
         Reusable made = new Reusable(key, trainer, TrainState.of(trainer));
         TRAINERS.set(made);
