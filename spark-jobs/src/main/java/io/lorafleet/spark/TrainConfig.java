@@ -115,6 +115,20 @@ public record TrainConfig(String model, String shards, List<String> adapters, St
         }
     }
 
+    /**
+     * The same config with every path made absolute on the driver's file system: executors run in other
+     * working directories (a relative "runs/demo/shards" means nothing there).
+     */
+    public TrainConfig qualified(org.apache.hadoop.conf.Configuration conf) throws IOException {
+        return new TrainConfig(qualify(model, conf), qualify(shards, conf), adapters, qualify(output, conf), qualify(checkpoints, conf), checkpointEvery,
+                lora, head, optimizer, batchSize, partitions, localSteps, epochs, rounds, seed, optimizerState, maxNanRetries, trainSplit, evalSplit);
+    }
+
+    private static String qualify(String uri, org.apache.hadoop.conf.Configuration conf) throws IOException {
+        org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(uri);
+        return p.getFileSystem(conf).makeQualified(p).toString();
+    }
+
     public static TrainConfig load(byte[] yaml, String source, List<String> overrides) throws IOException {
         return YamlConfig.load(yaml, source, overrides, TrainConfig.class);
     }

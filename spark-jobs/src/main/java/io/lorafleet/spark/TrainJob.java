@@ -67,8 +67,9 @@ public final class TrainJob {
     record Prepared(TransformerConfig modelConfig, String modelHash, long modelBytes, Manifest manifest, String manifestSha256,
                     List<String> adapters) { }
 
-    public static List<AdapterRun> train(SparkSession spark, TrainConfig config, boolean overwrite, boolean resume) throws IOException {
+    public static List<AdapterRun> train(SparkSession spark, TrainConfig given, boolean overwrite, boolean resume) throws IOException {
         Configuration conf = spark.sparkContext().hadoopConfiguration();
+        TrainConfig config = given.qualified(conf);
         Prepared prepared = prepare(config, conf);
         List<AdapterRun> runs = new ArrayList<>();
         for (String adapter : prepared.adapters()) runs.add(trainAdapter(spark, config, prepared, adapter, overwrite, resume));
@@ -254,8 +255,9 @@ public final class TrainJob {
      * {@code lorafleet export --config train.yaml}: writes each adapter's PEFT folder again from its final
      * checkpoint (e.g. to another file system with {@code --set output=s3a://...}).
      */
-    public static List<Path> export(SparkSession spark, TrainConfig c, boolean overwrite) throws IOException {
+    public static List<Path> export(SparkSession spark, TrainConfig given, boolean overwrite) throws IOException {
         Configuration conf = spark.sparkContext().hadoopConfiguration();
+        TrainConfig c = given.qualified(conf);
         JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         Prepared p = prepare(c, conf);
         List<Path> written = new ArrayList<>();

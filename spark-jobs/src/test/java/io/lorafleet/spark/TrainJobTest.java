@@ -177,4 +177,16 @@ class TrainJobTest {
                 + "gave up after 2 retries.*"), e.getMessage());
         assertTrue(Files.exists(tmp.resolve("nan/_checkpoints/imdb/round-000000/_COMPLETE")), "the last good checkpoint is kept");
     }
+
+    @Test
+    void relativePathsAreMadeAbsoluteOnTheDriverForExecutorsElsewhere() throws IOException {
+        String yaml = "model: runs/models/m\nshards: runs/s\noutput: out\nlora: {target_modules: [query]}\n";
+        TrainConfig c = TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), "rel.yaml", List.of())
+                .qualified(spark.sparkContext().hadoopConfiguration());
+        String cwd = Path.of("").toAbsolutePath().toUri().getPath();
+        assertEquals("file:" + cwd + "runs/s", c.shards());
+        assertEquals("file:" + cwd + "out/_checkpoints", c.checkpoints());
+        assertEquals("hdfs://nn:8020/x", TrainConfig.load(yaml.replace("runs/s", "hdfs://nn:8020/x").getBytes(StandardCharsets.UTF_8), "h.yaml",
+                List.of()).shards(), "URIs with a scheme stay as given");
+    }
 }
