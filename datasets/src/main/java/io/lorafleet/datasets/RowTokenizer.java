@@ -4,8 +4,6 @@ import io.lorafleet.datasets.DatasetSpec.Objective;
 import io.lorafleet.datasets.DatasetSpec.TaskSpec;
 
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -153,10 +151,6 @@ public final class RowTokenizer {
     }
 
     private static byte[] sha256(String s) {
-        try {
-            return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return io.lorafleet.io.Sha256.digest().digest(s.getBytes(StandardCharsets.UTF_8));
     }
 }

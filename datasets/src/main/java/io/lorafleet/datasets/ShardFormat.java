@@ -18,8 +18,6 @@ import org.apache.parquet.schema.MessageTypeParser;
 
 import java.io.IOException;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.function.Consumer;
 
@@ -96,15 +94,11 @@ public final class ShardFormat {
 
         HashingOutputFile(OutputFile delegate) {
             this.delegate = delegate;
-            try {
-                this.digest = MessageDigest.getInstance("SHA-256");
-            } catch (NoSuchAlgorithmException e) {
-                throw new IllegalStateException(e);
-            }
+            this.digest = io.lorafleet.io.Sha256.digest();
         }
 
         String hex() {
-            return HexFormat.of().formatHex(digest.digest());
+            return io.lorafleet.io.Sha256.hex(digest);
         }
 
         @Override

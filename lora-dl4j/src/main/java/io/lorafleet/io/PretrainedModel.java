@@ -48,20 +48,14 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
      * Jobs pin it on the driver and executors check that what they loaded is the same.
      */
     public static String contentHash(ModelFiles files) throws IOException {
-        java.security.MessageDigest digest;
-        try {
-            digest = java.security.MessageDigest.getInstance("SHA-256");
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        java.security.MessageDigest digest = Sha256.digest();
         digest.update(files.readAll(CONFIG));
-        java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(1 << 20);
         for (String shard : shards(files)) {
             try (var channel = files.open(shard)) {
-                while (channel.read(buffer.clear()) > 0) digest.update(buffer.flip());
+                Sha256.update(digest, channel);
             }
         }
-        return java.util.HexFormat.of().formatHex(digest.digest());
+        return Sha256.hex(digest);
     }
 
     /** The weight files: the index's shards in name order, or the single model.safetensors. */

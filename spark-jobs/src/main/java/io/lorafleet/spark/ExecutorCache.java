@@ -5,6 +5,7 @@ import io.lorafleet.datasets.ShardFormat;
 import io.lorafleet.datasets.ShardRow;
 import io.lorafleet.datasets.TextTokenizer;
 import io.lorafleet.io.PretrainedModel;
+import io.lorafleet.io.Sha256;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.Path;
@@ -13,7 +14,6 @@ import org.apache.parquet.hadoop.util.HadoopInputFile;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -27,7 +27,7 @@ final class ExecutorCache {
     private ExecutorCache() { }
 
     static TextTokenizer tokenizer(byte[] json, int maxLength, String source) throws IOException {
-        String key = TextTokenizer.sha256(json) + "/" + maxLength;
+        String key = Sha256.of(json) + "/" + maxLength;
         TextTokenizer cached = TOKENIZERS.get(key);
         if (cached != null) return cached;
         synchronized (TOKENIZERS) {
@@ -88,17 +88,8 @@ final class ExecutorCache {
     }
 
     private static String sha256(Path path, Configuration conf) throws IOException {
-        java.security.MessageDigest digest;
-        try {
-            digest = java.security.MessageDigest.getInstance("SHA-256");
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
-        byte[] buffer = new byte[1 << 16];
         try (FSDataInputStream in = path.getFileSystem(conf).open(path)) {
-            int n;
-            while ((n = in.read(buffer)) > 0) digest.update(buffer, 0, n);
+            return Sha256.of(in);
         }
-        return HexFormat.of().formatHex(digest.digest());
     }
 }

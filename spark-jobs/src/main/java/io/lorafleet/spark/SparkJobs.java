@@ -67,4 +67,33 @@ public final class SparkJobs {
     public interface JobBody {
         int run(JobArgs args) throws Exception;
     }
+
+    /** Reads a job's config: YAML bytes, their source, and the --set overrides. */
+    @FunctionalInterface
+    public interface ConfigLoader<C> {
+        C load(byte[] yaml, String source, java.util.List<String> overrides) throws java.io.IOException;
+    }
+
+    @FunctionalInterface
+    public interface SessionBody<C> {
+        void run(SparkSession spark, C config, JobArgs args) throws Exception;
+    }
+
+    /** A job main over one YAML config: --dry-run prints the resolved config; otherwise the body runs in a session. */
+    public static <C> void configMain(String job, String[] args, ConfigLoader<C> loader, SessionBody<C> body) {
+        main(job, args, parsed -> {
+            C config = loader.load(readFile(parsed.config(), new Configuration()), parsed.config(), parsed.overrides());
+            if (parsed.dryRun()) {
+                System.out.print(io.lorafleet.datasets.YamlConfig.toYaml(config));
+                return 0;
+            }
+            SparkSession spark = session(job);
+            try {
+                body.run(spark, config, parsed);
+            } finally {
+                spark.stop();
+            }
+            return 0;
+        });
+    }
 }

@@ -12,6 +12,7 @@ import io.lorafleet.datasets.ShardRow;
 import io.lorafleet.datasets.TextTokenizer;
 import io.lorafleet.io.HfConfig;
 import io.lorafleet.io.PretrainedModel;
+import io.lorafleet.io.Sha256;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -50,20 +51,7 @@ public final class TokenizeJob {
     private static final int LENGTH_BINS = 16;
 
     public static void main(String[] args) {
-        SparkJobs.main("tokenize", args, parsed -> {
-            DatasetSpec spec = DatasetSpec.load(SparkJobs.readFile(parsed.config(), new Configuration()), parsed.config(), parsed.overrides());
-            if (parsed.dryRun()) {
-                System.out.print(io.lorafleet.datasets.YamlConfig.toYaml(spec));
-                return 0;
-            }
-            SparkSession spark = SparkJobs.session("tokenize");
-            try {
-                tokenize(spark, spec, parsed.overwrite());
-            } finally {
-                spark.stop();
-            }
-            return 0;
-        });
+        SparkJobs.configMain("tokenize", args, DatasetSpec::load, (spark, spec, parsed) -> tokenize(spark, spec, parsed.overwrite()));
     }
 
     /** One input file (or one byte range of a large line-based file) of one task. */
@@ -173,7 +161,7 @@ public final class TokenizeJob {
             if (!fs.exists(path)) throw new IOException("tokenizer: " + fs.makeQualified(path) + " does not exist");
             if (!fs.getFileStatus(path).isDirectory()) {
                 byte[] json = SparkJobs.readFile(uri, conf);
-                return new Tokenizer(json, fs.makeQualified(path).toString(), TextTokenizer.sha256(json));
+                return new Tokenizer(json, fs.makeQualified(path).toString(), Sha256.of(json));
             }
             HadoopModelFiles model = new HadoopModelFiles(uri, conf);
             if (!model.exists(PretrainedModel.TOKENIZER)) throw new IOException(model.describe(PretrainedModel.TOKENIZER) + ": missing");
@@ -185,7 +173,7 @@ public final class TokenizeJob {
                     t.checkFits(vocab, model.describe(PretrainedModel.CONFIG));
                 }
             }
-            return new Tokenizer(json, source, TextTokenizer.sha256(json));
+            return new Tokenizer(json, source, Sha256.of(json));
         }
     }
 

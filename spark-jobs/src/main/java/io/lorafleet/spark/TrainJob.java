@@ -1,10 +1,10 @@
 package io.lorafleet.spark;
 
 import io.lorafleet.datasets.Manifest;
-import io.lorafleet.datasets.TextTokenizer;
 import io.lorafleet.datasets.YamlConfig;
 import io.lorafleet.io.HfConfig;
 import io.lorafleet.io.PretrainedModel;
+import io.lorafleet.io.Sha256;
 import io.lorafleet.model.ModelWeights;
 import io.lorafleet.model.TransformerConfig;
 import io.lorafleet.nn.LoraConfig;
@@ -39,20 +39,7 @@ import java.util.stream.IntStream;
  */
 public final class TrainJob {
     public static void main(String[] args) {
-        SparkJobs.main("train", args, parsed -> {
-            TrainConfig config = TrainConfig.load(SparkJobs.readFile(parsed.config(), new Configuration()), parsed.config(), parsed.overrides());
-            if (parsed.dryRun()) {
-                System.out.print(YamlConfig.toYaml(config));
-                return 0;
-            }
-            SparkSession spark = SparkJobs.session("train");
-            try {
-                train(spark, config, parsed.overwrite(), parsed.resume());
-            } finally {
-                spark.stop();
-            }
-            return 0;
-        });
+        SparkJobs.configMain("train", args, TrainConfig::load, (spark, config, parsed) -> train(spark, config, parsed.overwrite(), parsed.resume()));
     }
 
     /** One adapter's outcome. */
@@ -99,7 +86,7 @@ public final class TrainJob {
                     + config.model() + " is " + modelConfig.modelType());
         }
         if (!model.exists(PretrainedModel.TOKENIZER)) throw new IOException("model: " + model.describe(PretrainedModel.TOKENIZER) + " is missing");
-        String modelTokenizer = TextTokenizer.sha256(model.readAll(PretrainedModel.TOKENIZER));
+        String modelTokenizer = Sha256.of(model.readAll(PretrainedModel.TOKENIZER));
         if (!modelTokenizer.equals(manifest.tokenizerSha256())) {
             throw new IllegalArgumentException("shards: " + config.shards() + " were tokenized with " + manifest.tokenizer() + " (SHA-256 "
                     + manifest.tokenizerSha256() + "), but " + model.describe(PretrainedModel.TOKENIZER) + " is another tokenizer (SHA-256 "
@@ -120,7 +107,7 @@ public final class TrainJob {
         String hash = PretrainedModel.contentHash(model);
         long bytes = 4L * ModelWeights.expectedShapes(modelConfig).values().stream()
                 .mapToLong(shape -> java.util.Arrays.stream(shape).reduce(1, (x, y) -> x * y)).sum();
-        return new Prepared(modelConfig, hash, bytes, manifest, TextTokenizer.sha256(manifestBytes), adapters);
+        return new Prepared(modelConfig, hash, bytes, manifest, Sha256.of(manifestBytes), adapters);
     }
 
     static AdapterRun trainAdapter(SparkSession spark, TrainConfig c, Prepared p, String adapter, boolean overwrite, boolean resume)
@@ -376,7 +363,7 @@ public final class TrainJob {
         what.put("model", p.modelHash());
         what.put("adapter", adapter);
         what.put("shards", p.manifest().shards().stream().filter(f -> f.adapterId().equals(adapter)).map(Manifest.ShardFile::sha256).toList());
-        return TextTokenizer.sha256(YamlConfig.json().writeValueAsBytes(what));
+        return Sha256.of(YamlConfig.json().writeValueAsBytes(what));
     }
 
     private static void writeMetrics(Configuration conf, Path dir, List<Map<String, Object>> metrics) throws IOException {
