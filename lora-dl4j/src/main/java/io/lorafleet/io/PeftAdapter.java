@@ -110,9 +110,7 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
 
     /** Reads an adapter folder; refuses one without its completion marker or with tensors that do not fit the model. */
     public static PeftAdapter read(ModelFiles files, TransformerConfig c) throws IOException {
-        if (!files.exists(COMPLETE)) {
-            throw new IOException(files.describe(COMPLETE) + ": missing — the adapter folder is incomplete (a writer stopped half-way?)");
-        }
+        requireComplete(files);
         JsonNode config = JSON.readTree(files.readAll(CONFIG));
         String source = files.describe(CONFIG);
         if (!"LORA".equals(config.path("peft_type").asText())) throw new IOException(source + ": peft_type is not LORA");
@@ -140,6 +138,13 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
             for (String name : reader.tensors().keySet()) tensors.put(empty.ourName(name, c, files.describe(WEIGHTS)), reader.read(name));
         }
         return new PeftAdapter(task, lora, empty.modulesToSave(), tensors, empty.baseModel());
+    }
+
+    /** Refuses a folder whose writer did not finish: the marker is written after every other file. */
+    public static void requireComplete(ModelFiles files) throws IOException {
+        if (!files.exists(COMPLETE)) {
+            throw new IOException(files.describe(COMPLETE) + ": missing — the adapter folder is incomplete (a writer stopped half-way?)");
+        }
     }
 
     /** Copies the adapter's tensors into a model built with the same LoRA settings; every trainable tensor must be given. */

@@ -71,26 +71,24 @@ public final class Trainer implements AutoCloseable {
         }
     }
 
-    /** Scores a classification batch: mean loss × rows, and how many argmax predictions equal the label. */
-    public Evaluation score(TokenBatch batch) {
+    /** A labeled classification batch's mean loss and the argmax class of each row, from one forward pass. */
+    public record Classified(double meanLoss, long[] predicted) { }
+
+    public Classified classify(TokenBatch batch) {
         try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP_WORKSPACE, workspaceId)) {
             model.setTraining(false, step);
-            org.nd4j.linalg.api.ndarray.INDArray logits = model.logits(batch);
+            INDArray logits = model.logits(batch);
             double loss = new io.lorafleet.nn.SoftmaxCrossEntropy().forward(logits, batch.labels());
-            long[] predicted = logits.argMax(1).toLongVector();
-            long correct = 0;
-            for (int i = 0; i < predicted.length; i++) if (predicted[i] == batch.labels()[i]) correct++;
-            return new Evaluation(loss * batch.batchSize(), correct, batch.batchSize());
+            return new Classified(loss, logits.argMax(1).toLongVector());
         }
     }
 
-    /** Argmax class per row of a batch ([B]). */
-    public INDArray predict(TokenBatch batch) {
-        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP_WORKSPACE, workspaceId)) {
-            model.setTraining(false, step);
-            INDArray predicted = model.logits(batch).argMax(1);
-            return predicted.detach();
-        }
+    /** Scores a classification batch: mean loss × rows, and how many argmax predictions equal the label. */
+    public Evaluation score(TokenBatch batch) {
+        Classified c = classify(batch);
+        long correct = 0;
+        for (int i = 0; i < c.predicted().length; i++) if (c.predicted()[i] == batch.labels()[i]) correct++;
+        return new Evaluation(c.meanLoss() * batch.batchSize(), correct, batch.batchSize());
     }
 
     public int stepsDone() { return step; }

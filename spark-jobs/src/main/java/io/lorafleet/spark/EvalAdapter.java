@@ -11,7 +11,6 @@ import io.lorafleet.optim.OptimizerConfig;
 import io.lorafleet.train.Trainer;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
-import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.io.IOException;
 import java.util.ArrayList;
@@ -64,10 +63,9 @@ public final class EvalAdapter {
         try (Trainer scorer = new Trainer(model, OptimizerConfig.sgd(1e-3))) {
             for (int from = 0; from < rows.size(); from += batchSize) {
                 List<ShardRow> batch = new ArrayList<>(rows.subList(from, Math.min(rows.size(), from + batchSize)));
-                var tokens = Batches.pad(batch, false);
-                lossSum += scorer.score(tokens).lossSum();
-                INDArray predicted = scorer.predict(tokens);
-                for (int i = 0; i < batch.size(); i++) confusion[batch.get(i).label()][predicted.getInt(i)]++;
+                Trainer.Classified classified = scorer.classify(Batches.pad(batch, false));
+                lossSum += classified.meanLoss() * batch.size();
+                for (int i = 0; i < batch.size(); i++) confusion[batch.get(i).label()][(int) classified.predicted()[i]]++;
             }
         }
         return metrics(confusion, lossSum / rows.size(), rows.size(), loaded.labels());

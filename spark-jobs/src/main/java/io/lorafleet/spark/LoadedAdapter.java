@@ -19,9 +19,7 @@ record LoadedAdapter(PretrainedModel base, HadoopModelFiles baseFiles, PeftAdapt
     static LoadedAdapter load(String modelUri, String adapterUri, Configuration conf) throws IOException {
         HadoopModelFiles model = new HadoopModelFiles(modelUri, conf);
         HadoopModelFiles files = new HadoopModelFiles(adapterUri, conf);
-        if (!files.exists(PeftAdapter.COMPLETE)) {
-            throw new IOException(files.describe(PeftAdapter.COMPLETE) + ": missing — the adapter folder is incomplete (a writer stopped half-way?)");
-        }
+        PeftAdapter.requireComplete(files); // before lorafleet.json is trusted
         JsonNode info = YamlConfig.json().readTree(files.readAll(PeftAdapter.INFO));
         String expected = info.path("base_model_sha256").asText();
         String actual = PretrainedModel.contentHash(model);

@@ -19,22 +19,26 @@ final class ImdbShards {
         if (folder == null) {
             Path dir = Files.createTempDirectory("lorafleet-imdb-shards-");
             Path out = dir.resolve("shards");
-            String yaml = """
-                    tokenizer: %s
-                    max_length: 64
-                    output: %s
-                    tasks:
-                      - adapter_id: imdb
-                        inputs: [%s]
-                        format: jsonl
-                        label: label
-                        labels: [negative, positive]
-                        split_field: split
-                    """.formatted(MiniLm.folder(), out, TokenizeJobTest.SAMPLE);
-            TokenizeJob.tokenize(SparkTestSession.get(), DatasetSpec.load(yaml.getBytes(StandardCharsets.UTF_8), "imdb.yaml", List.of()), false);
+            TokenizeJob.tokenize(SparkTestSession.get(), DatasetSpec.load(spec(out, 64).getBytes(StandardCharsets.UTF_8), "imdb.yaml", List.of()), false);
             folder = out;
         }
         return folder;
+    }
+
+    /** The dataset spec for the sample: one adapter "imdb", the sample's own split column. */
+    static String spec(Path output, int maxLength) throws IOException {
+        return """
+                tokenizer: %s
+                max_length: %d
+                output: %s
+                tasks:
+                  - adapter_id: imdb
+                    inputs: [%s]
+                    format: jsonl
+                    label: label
+                    labels: [negative, positive]
+                    split_field: split
+                """.formatted(MiniLm.folder(), maxLength, output, TokenizeJobTest.SAMPLE);
     }
 
     static Manifest manifest() throws IOException {

@@ -35,17 +35,7 @@ class LauncherClusterIT {
     void clusterUpSubmitAndDown() throws Exception {
         String port = Integer.toString(StandaloneCluster.freePort());
         Path spec = tmp.resolve("tokenize.yaml");
-        Files.writeString(spec, """
-                tokenizer: %s
-                output: %s
-                tasks:
-                  - adapter_id: imdb
-                    inputs: [%s]
-                    format: jsonl
-                    label: label
-                    labels: [negative, positive]
-                    split_field: split
-                """.formatted(MiniLm.folder(), tmp.resolve("shards"), TokenizeJobTest.SAMPLE));
+        Files.writeString(spec, ImdbShards.spec(tmp.resolve("shards"), 128));
         try {
             assertTrue(run(LAUNCHER.toString(), "cluster", "up", "--workers", "1", "--memory", "1500m", "--port", port, "--ui-port", "0")
                     .contains("cluster up: spark://127.0.0.1:" + port));
