@@ -8,16 +8,18 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.shape.Shape;
 
+import java.lang.ref.Reference;
 import java.nio.FloatBuffer;
 import java.nio.ByteOrder;
 
 /**
  * Fused float32 kernels over ND4J's off-heap buffers through the Java Vector API. Rows or chunks are
- * bulk-copied to heap arrays and the vector code runs on those: vector loads straight from a direct
- * ByteBuffer crashed the JDK 17 JIT (SIGSEGV reading past a page end in compiled attentionSoftmax), and the
- * copies cost little next to the arithmetic.
- * ND4J M2.1 evaluates exp, erf and tanh one scalar at a time (5–10 ns an element, measured); the JDK's
- * vector exp and tanh use SIMD intrinsics (~1 ns), and fusing a layer's elementwise steps into one pass
+ * bulk-copied to heap arrays and the vector code runs on those. Each kernel keeps its arrays reachable
+ * until it returns ({@link Reference#reachabilityFence}): the NIO view of an ND4J buffer does not hold the
+ * buffer, and once compiled code no longer uses the INDArray the GC may collect it and ND4J free the
+ * memory under the view (seen twice in CI as SIGSEGV in compiled attentionSoftmax).
+ * ND4J M2.1 evaluates exp, erf and tanh one scalar at a time (5–10 ns an element, measured); SIMD
+ * exp and tanh take ~1 ns, and fusing a layer's elementwise steps into one pass
  * saves the memory traffic of the intermediate arrays.
  *
  * <p>These kernels are the float32 fast path. Each caller keeps the same formula written with plain ND4J
@@ -127,232 +129,268 @@ final class VectorKernels {
 
     /** GELU, exact form: writes y = x·Φ(x) and slope = dy/dx = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π). */
     static void geluErf(INDArray x, INDArray y, INDArray slope) {
-        FloatBuffer fx = floats(x), fy = floats(y), fs = floats(slope);
-        int n = Math.toIntExact(x.length());
-        float invSqrt2 = (float) (1 / Math.sqrt(2)), invSqrt2Pi = (float) (1 / Math.sqrt(2 * Math.PI));
-        float[] xs = new float[CHUNK], ys = new float[CHUNK], ss = new float[CHUNK];
-        for (int from = 0; from < n; from += CHUNK) {
-            int len = Math.min(CHUNK, n - from);
-            fx.get(from, xs, 0, len);
-            int i = 0;
-            for (int bound = S.loopBound(len); i < bound; i += S.length()) {
-                FloatVector xv = FloatVector.fromArray(S, xs, i);
-                FloatVector g = exp(xv.mul(xv).mul(-0.5f));                                       // exp(−x²/2)
-                FloatVector t = FloatVector.broadcast(S, 1f).div(xv.abs().mul(invSqrt2 * P).add(1f));
-                FloatVector poly = t.mul(A5).add(A4).mul(t).add(A3).mul(t).add(A2).mul(t).add(A1).mul(t);
-                FloatVector erfAbs = poly.mul(g).neg().add(1f);
-                FloatVector erf = erfAbs.blend(erfAbs.neg(), xv.lt(0f));
-                FloatVector cdf = erf.add(1f).mul(0.5f);
-                xv.mul(cdf).intoArray(ys, i);
-                xv.mul(g).mul(invSqrt2Pi).add(cdf).intoArray(ss, i);
+        try {
+            FloatBuffer fx = floats(x), fy = floats(y), fs = floats(slope);
+            int n = Math.toIntExact(x.length());
+            float invSqrt2 = (float) (1 / Math.sqrt(2)), invSqrt2Pi = (float) (1 / Math.sqrt(2 * Math.PI));
+            float[] xs = new float[CHUNK], ys = new float[CHUNK], ss = new float[CHUNK];
+            for (int from = 0; from < n; from += CHUNK) {
+                int len = Math.min(CHUNK, n - from);
+                fx.get(from, xs, 0, len);
+                int i = 0;
+                for (int bound = S.loopBound(len); i < bound; i += S.length()) {
+                    FloatVector xv = FloatVector.fromArray(S, xs, i);
+                    FloatVector g = exp(xv.mul(xv).mul(-0.5f));                                       // exp(−x²/2)
+                    FloatVector t = FloatVector.broadcast(S, 1f).div(xv.abs().mul(invSqrt2 * P).add(1f));
+                    FloatVector poly = t.mul(A5).add(A4).mul(t).add(A3).mul(t).add(A2).mul(t).add(A1).mul(t);
+                    FloatVector erfAbs = poly.mul(g).neg().add(1f);
+                    FloatVector erf = erfAbs.blend(erfAbs.neg(), xv.lt(0f));
+                    FloatVector cdf = erf.add(1f).mul(0.5f);
+                    xv.mul(cdf).intoArray(ys, i);
+                    xv.mul(g).mul(invSqrt2Pi).add(cdf).intoArray(ss, i);
+                }
+                for (; i < len; i++) {
+                    float xi = xs[i];
+                    float g = exp(xi * xi * -0.5f);
+                    float t = 1f / (1f + P * Math.abs(xi) * invSqrt2);
+                    float erfAbs = 1f - t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5)))) * g;
+                    float cdf = 0.5f * (1 + Math.copySign(erfAbs, xi));
+                    ys[i] = xi * cdf;
+                    ss[i] = cdf + xi * g * invSqrt2Pi;
+                }
+                fy.put(from, ys, 0, len);
+                fs.put(from, ss, 0, len);
             }
-            for (; i < len; i++) {
-                float xi = xs[i];
-                float g = exp(xi * xi * -0.5f);
-                float t = 1f / (1f + P * Math.abs(xi) * invSqrt2);
-                float erfAbs = 1f - t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5)))) * g;
-                float cdf = 0.5f * (1 + Math.copySign(erfAbs, xi));
-                ys[i] = xi * cdf;
-                ss[i] = cdf + xi * g * invSqrt2Pi;
-            }
-            fy.put(from, ys, 0, len);
-            fs.put(from, ss, 0, len);
-        }
-    }
+        } finally {
+            Reference.reachabilityFence(x);
+            Reference.reachabilityFence(y);
+            Reference.reachabilityFence(slope);
+        }    }
 
     /**
      * GELU, tanh form: with u = √(2/π)(x + c·x³) and t = tanh(u), writes y = x·(1+t)/2 and
      * slope = (1+t)/2 + x·(1−t²)/2·√(2/π)(1 + 3c·x²).
      */
     static void geluTanh(INDArray x, INDArray y, INDArray slope, double c) {
-        FloatBuffer fx = floats(x), fy = floats(y), fs = floats(slope);
-        int n = Math.toIntExact(x.length());
-        float k = (float) Math.sqrt(2 / Math.PI), cf = (float) c;
-        float[] xs = new float[CHUNK], ys = new float[CHUNK], ss = new float[CHUNK];
-        for (int from = 0; from < n; from += CHUNK) {
-            int len = Math.min(CHUNK, n - from);
-            fx.get(from, xs, 0, len);
-            int i = 0;
-            for (int bound = S.loopBound(len); i < bound; i += S.length()) {
-                FloatVector xv = FloatVector.fromArray(S, xs, i);
-                FloatVector x2 = xv.mul(xv);
-                FloatVector t = tanh(x2.mul(cf).add(1f).mul(xv).mul(k));
-                FloatVector half = t.add(1f).mul(0.5f);
-                xv.mul(half).intoArray(ys, i);
-                FloatVector du = x2.mul(3 * cf).add(1f).mul(k);
-                t.mul(t).neg().add(1f).mul(0.5f).mul(xv).fma(du, half).intoArray(ss, i);
+        try {
+            FloatBuffer fx = floats(x), fy = floats(y), fs = floats(slope);
+            int n = Math.toIntExact(x.length());
+            float k = (float) Math.sqrt(2 / Math.PI), cf = (float) c;
+            float[] xs = new float[CHUNK], ys = new float[CHUNK], ss = new float[CHUNK];
+            for (int from = 0; from < n; from += CHUNK) {
+                int len = Math.min(CHUNK, n - from);
+                fx.get(from, xs, 0, len);
+                int i = 0;
+                for (int bound = S.loopBound(len); i < bound; i += S.length()) {
+                    FloatVector xv = FloatVector.fromArray(S, xs, i);
+                    FloatVector x2 = xv.mul(xv);
+                    FloatVector t = tanh(x2.mul(cf).add(1f).mul(xv).mul(k));
+                    FloatVector half = t.add(1f).mul(0.5f);
+                    xv.mul(half).intoArray(ys, i);
+                    FloatVector du = x2.mul(3 * cf).add(1f).mul(k);
+                    t.mul(t).neg().add(1f).mul(0.5f).mul(xv).fma(du, half).intoArray(ss, i);
+                }
+                for (; i < len; i++) {
+                    float xi = xs[i];
+                    float t = tanh((xi * xi * cf + 1f) * xi * k);
+                    float half = 0.5f * (1 + t);
+                    ys[i] = xi * half;
+                    ss[i] = Math.fma((1 - t * t) * 0.5f * xi, (xi * xi * (3 * cf) + 1f) * k, half);
+                }
+                fy.put(from, ys, 0, len);
+                fs.put(from, ss, 0, len);
             }
-            for (; i < len; i++) {
-                float xi = xs[i];
-                float t = tanh((xi * xi * cf + 1f) * xi * k);
-                float half = 0.5f * (1 + t);
-                ys[i] = xi * half;
-                ss[i] = Math.fma((1 - t * t) * 0.5f * xi, (xi * xi * (3 * cf) + 1f) * k, half);
-            }
-            fy.put(from, ys, 0, len);
-            fs.put(from, ss, 0, len);
-        }
-    }
+        } finally {
+            Reference.reachabilityFence(x);
+            Reference.reachabilityFence(y);
+            Reference.reachabilityFence(slope);
+        }    }
 
     /**
      * Row softmax of attention scores [B, H, T, T] into probs: p = softmax(scale·s + keyBias[b]) over each
      * row's keys, with keys after the query cut off when causal. keyBias is [B, T] (0 or −1e9) or null.
      */
     static void attentionSoftmax(INDArray scores, INDArray probs, double scale, INDArray keyBias, boolean causal) {
-        int batch = (int) scores.size(0), heads = (int) scores.size(1), t = (int) scores.size(2);
-        FloatBuffer fs = floats(scores), fp = floats(probs), fb = keyBias == null ? null : floats(keyBias);
-        float sc = (float) scale;
-        float[] row = new float[t], bias = new float[t], scratch = new float[S.length()];
-        for (int b = 0; b < batch; b++) {
-            if (fb != null) fb.get(b * t, bias, 0, t);
-            for (int h = 0; h < heads; h++) {
-                for (int q = 0; q < t; q++) {
-                    int rowStart = ((b * heads + h) * t + q) * t;
-                    int keys = causal ? q + 1 : t;
-                    fs.get(rowStart, row, 0, keys);
-                    FloatVector maxv = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-                    int j = 0;
-                    for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
-                        FloatVector v = FloatVector.fromArray(S, row, j).mul(sc);
-                        if (fb != null) v = v.add(FloatVector.fromArray(S, bias, j));
-                        v.intoArray(row, j);
-                        maxv = maxv.max(v);
+        try {
+            int batch = (int) scores.size(0), heads = (int) scores.size(1), t = (int) scores.size(2);
+            FloatBuffer fs = floats(scores), fp = floats(probs), fb = keyBias == null ? null : floats(keyBias);
+            float sc = (float) scale;
+            float[] row = new float[t], bias = new float[t], scratch = new float[S.length()];
+            for (int b = 0; b < batch; b++) {
+                if (fb != null) fb.get(b * t, bias, 0, t);
+                for (int h = 0; h < heads; h++) {
+                    for (int q = 0; q < t; q++) {
+                        int rowStart = ((b * heads + h) * t + q) * t;
+                        int keys = causal ? q + 1 : t;
+                        fs.get(rowStart, row, 0, keys);
+                        FloatVector maxv = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+                        int j = 0;
+                        for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
+                            FloatVector v = FloatVector.fromArray(S, row, j).mul(sc);
+                            if (fb != null) v = v.add(FloatVector.fromArray(S, bias, j));
+                            v.intoArray(row, j);
+                            maxv = maxv.max(v);
+                        }
+                        float max = maxv.reduceLanes(VectorOperators.MAX);
+                        for (; j < keys; j++) {
+                            float v = sc * row[j];
+                            if (fb != null) v += bias[j];
+                            row[j] = v;
+                            max = Math.max(max, v);
+                        }
+                        float sum = 0;
+                        j = 0;
+                        for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
+                            FloatVector e = exp(FloatVector.fromArray(S, row, j).sub(max));
+                            e.intoArray(row, j);
+                            sum += sumLanes(e, scratch);
+                        }
+                        for (; j < keys; j++) {
+                            row[j] = exp(row[j] - max);
+                            sum += row[j];
+                        }
+                        float inv = 1 / sum;
+                        j = 0;
+                        for (int bound = S.loopBound(keys); j < bound; j += S.length()) FloatVector.fromArray(S, row, j).mul(inv).intoArray(row, j);
+                        for (; j < keys; j++) row[j] *= inv;
+                        java.util.Arrays.fill(row, keys, t, 0f);
+                        fp.put(rowStart, row, 0, t);
                     }
-                    float max = maxv.reduceLanes(VectorOperators.MAX);
-                    for (; j < keys; j++) {
-                        float v = sc * row[j];
-                        if (fb != null) v += bias[j];
-                        row[j] = v;
-                        max = Math.max(max, v);
-                    }
-                    float sum = 0;
-                    j = 0;
-                    for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
-                        FloatVector e = exp(FloatVector.fromArray(S, row, j).sub(max));
-                        e.intoArray(row, j);
-                        sum += sumLanes(e, scratch);
-                    }
-                    for (; j < keys; j++) {
-                        row[j] = exp(row[j] - max);
-                        sum += row[j];
-                    }
-                    float inv = 1 / sum;
-                    j = 0;
-                    for (int bound = S.loopBound(keys); j < bound; j += S.length()) FloatVector.fromArray(S, row, j).mul(inv).intoArray(row, j);
-                    for (; j < keys; j++) row[j] *= inv;
-                    java.util.Arrays.fill(row, keys, t, 0f);
-                    fp.put(rowStart, row, 0, t);
                 }
             }
-        }
-    }
+        } finally {
+            Reference.reachabilityFence(scores);
+            Reference.reachabilityFence(probs);
+            Reference.reachabilityFence(keyBias);
+        }    }
 
     /** Softmax backward over rows of length T, in place: dprobs ← scale·p ⊙ (dp − Σ_j p_j·dp_j). */
     static void softmaxBackward(INDArray probs, INDArray dprobs, double scale) {
-        int t = (int) probs.size(probs.rank() - 1);
-        int rows = Math.toIntExact(probs.length() / t);
-        FloatBuffer fp = floats(probs), fd = floats(dprobs);
-        float sc = (float) scale;
-        float[] p = new float[t], d = new float[t], scratch = new float[S.length()];
-        for (int r = 0; r < rows; r++) {
-            fp.get(r * t, p, 0, t);
-            fd.get(r * t, d, 0, t);
-            FloatVector acc = FloatVector.zero(S);
-            int j = 0;
-            for (int bound = S.loopBound(t); j < bound; j += S.length()) acc = FloatVector.fromArray(S, p, j).fma(FloatVector.fromArray(S, d, j), acc);
-            float dot = sumLanes(acc, scratch);
-            for (int k = j; k < t; k++) dot += p[k] * d[k];
-            for (j = 0; j < S.loopBound(t); j += S.length()) {
-                FloatVector.fromArray(S, d, j).sub(dot).mul(FloatVector.fromArray(S, p, j)).mul(sc).intoArray(d, j);
+        try {
+            int t = (int) probs.size(probs.rank() - 1);
+            int rows = Math.toIntExact(probs.length() / t);
+            FloatBuffer fp = floats(probs), fd = floats(dprobs);
+            float sc = (float) scale;
+            float[] p = new float[t], d = new float[t], scratch = new float[S.length()];
+            for (int r = 0; r < rows; r++) {
+                fp.get(r * t, p, 0, t);
+                fd.get(r * t, d, 0, t);
+                FloatVector acc = FloatVector.zero(S);
+                int j = 0;
+                for (int bound = S.loopBound(t); j < bound; j += S.length()) acc = FloatVector.fromArray(S, p, j).fma(FloatVector.fromArray(S, d, j), acc);
+                float dot = sumLanes(acc, scratch);
+                for (int k = j; k < t; k++) dot += p[k] * d[k];
+                for (j = 0; j < S.loopBound(t); j += S.length()) {
+                    FloatVector.fromArray(S, d, j).sub(dot).mul(FloatVector.fromArray(S, p, j)).mul(sc).intoArray(d, j);
+                }
+                for (; j < t; j++) d[j] = sc * p[j] * (d[j] - dot);
+                fd.put(r * t, d, 0, t);
             }
-            for (; j < t; j++) d[j] = sc * p[j] * (d[j] - dot);
-            fd.put(r * t, d, 0, t);
-        }
-    }
+        } finally {
+            Reference.reachabilityFence(probs);
+            Reference.reachabilityFence(dprobs);
+        }    }
 
     /** LayerNorm over rows of x [N, d]: writes xhat = (x − mean)·rstd, rstd [N] and y = xhat·gamma + beta. */
     static void layerNormForward(INDArray x, INDArray gamma, INDArray beta, double eps, INDArray xhat, INDArray rstd, INDArray y) {
-        int n = (int) x.size(0), d = (int) x.size(1);
-        FloatBuffer fx = floats(x), fh = floats(xhat), fr = floats(rstd), fy = floats(y);
-        float[] g = new float[d], bt = new float[d], row = new float[d], h = new float[d], out = new float[d], scratch = new float[S.length()];
-        floats(gamma).get(0, g, 0, d);
-        floats(beta).get(0, bt, 0, d);
-        int bound = S.loopBound(d);
-        for (int r = 0; r < n; r++) {
-            fx.get(r * d, row, 0, d);
-            FloatVector acc = FloatVector.zero(S);
-            int j = 0;
-            for (; j < bound; j += S.length()) acc = acc.add(FloatVector.fromArray(S, row, j));
-            float sum = sumLanes(acc, scratch);
-            for (; j < d; j++) sum += row[j];
-            float mean = sum / d;
-            acc = FloatVector.zero(S);
-            for (j = 0; j < bound; j += S.length()) {
-                FloatVector c = FloatVector.fromArray(S, row, j).sub(mean);
-                acc = c.fma(c, acc);
+        try {
+            int n = (int) x.size(0), d = (int) x.size(1);
+            FloatBuffer fx = floats(x), fh = floats(xhat), fr = floats(rstd), fy = floats(y);
+            float[] g = new float[d], bt = new float[d], row = new float[d], h = new float[d], out = new float[d], scratch = new float[S.length()];
+            floats(gamma).get(0, g, 0, d);
+            floats(beta).get(0, bt, 0, d);
+            int bound = S.loopBound(d);
+            for (int r = 0; r < n; r++) {
+                fx.get(r * d, row, 0, d);
+                FloatVector acc = FloatVector.zero(S);
+                int j = 0;
+                for (; j < bound; j += S.length()) acc = acc.add(FloatVector.fromArray(S, row, j));
+                float sum = sumLanes(acc, scratch);
+                for (; j < d; j++) sum += row[j];
+                float mean = sum / d;
+                acc = FloatVector.zero(S);
+                for (j = 0; j < bound; j += S.length()) {
+                    FloatVector c = FloatVector.fromArray(S, row, j).sub(mean);
+                    acc = c.fma(c, acc);
+                }
+                float sq = sumLanes(acc, scratch);
+                for (; j < d; j++) {
+                    float c = row[j] - mean;
+                    sq += c * c;
+                }
+                float rs = (float) (1 / Math.sqrt(sq / d + eps));
+                fr.put(r, rs);
+                for (j = 0; j < bound; j += S.length()) {
+                    FloatVector hv = FloatVector.fromArray(S, row, j).sub(mean).mul(rs);
+                    hv.intoArray(h, j);
+                    hv.fma(FloatVector.fromArray(S, g, j), FloatVector.fromArray(S, bt, j)).intoArray(out, j);
+                }
+                for (; j < d; j++) {
+                    h[j] = (row[j] - mean) * rs;
+                    out[j] = Math.fma(h[j], g[j], bt[j]);
+                }
+                fh.put(r * d, h, 0, d);
+                fy.put(r * d, out, 0, d);
             }
-            float sq = sumLanes(acc, scratch);
-            for (; j < d; j++) {
-                float c = row[j] - mean;
-                sq += c * c;
-            }
-            float rs = (float) (1 / Math.sqrt(sq / d + eps));
-            fr.put(r, rs);
-            for (j = 0; j < bound; j += S.length()) {
-                FloatVector hv = FloatVector.fromArray(S, row, j).sub(mean).mul(rs);
-                hv.intoArray(h, j);
-                hv.fma(FloatVector.fromArray(S, g, j), FloatVector.fromArray(S, bt, j)).intoArray(out, j);
-            }
-            for (; j < d; j++) {
-                h[j] = (row[j] - mean) * rs;
-                out[j] = Math.fma(h[j], g[j], bt[j]);
-            }
-            fh.put(r * d, h, 0, d);
-            fy.put(r * d, out, 0, d);
-        }
-    }
+        } finally {
+            Reference.reachabilityFence(x);
+            Reference.reachabilityFence(gamma);
+            Reference.reachabilityFence(beta);
+            Reference.reachabilityFence(xhat);
+            Reference.reachabilityFence(rstd);
+            Reference.reachabilityFence(y);
+        }    }
 
     /**
      * LayerNorm backward: dx = rstd·(dxhat − mean(dxhat) − xhat·mean(dxhat·xhat)) with dxhat = dy·gamma;
      * adds Σ dy·xhat into dgamma and Σ dy into dbeta when those are not null.
      */
     static void layerNormBackward(INDArray dy, INDArray xhat, INDArray rstd, INDArray gamma, INDArray dx, INDArray dgamma, INDArray dbeta) {
-        int n = (int) dy.size(0), d = (int) dy.size(1);
-        FloatBuffer fd = floats(dy), fh = floats(xhat), fr = floats(rstd), fx = floats(dx);
-        float[] g = new float[d], dyRow = new float[d], h = new float[d], out = new float[d], scratch = new float[S.length()];
-        floats(gamma).get(0, g, 0, d);
-        float[] dGamma = dgamma == null ? null : new float[d], dBeta = dbeta == null ? null : new float[d];
-        int bound = S.loopBound(d);
-        for (int r = 0; r < n; r++) {
-            fd.get(r * d, dyRow, 0, d);
-            fh.get(r * d, h, 0, d);
-            FloatVector accG = FloatVector.zero(S), accGH = FloatVector.zero(S);
-            int j = 0;
-            for (; j < bound; j += S.length()) {
-                FloatVector gv = FloatVector.fromArray(S, dyRow, j).mul(FloatVector.fromArray(S, g, j));
-                accG = accG.add(gv);
-                accGH = gv.fma(FloatVector.fromArray(S, h, j), accGH);
+        try {
+            int n = (int) dy.size(0), d = (int) dy.size(1);
+            FloatBuffer fd = floats(dy), fh = floats(xhat), fr = floats(rstd), fx = floats(dx);
+            float[] g = new float[d], dyRow = new float[d], h = new float[d], out = new float[d], scratch = new float[S.length()];
+            floats(gamma).get(0, g, 0, d);
+            float[] dGamma = dgamma == null ? null : new float[d], dBeta = dbeta == null ? null : new float[d];
+            int bound = S.loopBound(d);
+            for (int r = 0; r < n; r++) {
+                fd.get(r * d, dyRow, 0, d);
+                fh.get(r * d, h, 0, d);
+                FloatVector accG = FloatVector.zero(S), accGH = FloatVector.zero(S);
+                int j = 0;
+                for (; j < bound; j += S.length()) {
+                    FloatVector gv = FloatVector.fromArray(S, dyRow, j).mul(FloatVector.fromArray(S, g, j));
+                    accG = accG.add(gv);
+                    accGH = gv.fma(FloatVector.fromArray(S, h, j), accGH);
+                }
+                float sumG = sumLanes(accG, scratch), sumGH = sumLanes(accGH, scratch);
+                for (; j < d; j++) {
+                    float gj = dyRow[j] * g[j];
+                    sumG += gj;
+                    sumGH += gj * h[j];
+                }
+                float meanG = sumG / d, meanGH = sumGH / d, rs = fr.get(r);
+                for (j = 0; j < bound; j += S.length()) {
+                    FloatVector hv = FloatVector.fromArray(S, h, j);
+                    FloatVector gv = FloatVector.fromArray(S, dyRow, j).mul(FloatVector.fromArray(S, g, j));
+                    gv.sub(meanG).sub(hv.mul(meanGH)).mul(rs).intoArray(out, j);
+                }
+                for (; j < d; j++) out[j] = rs * (dyRow[j] * g[j] - meanG - h[j] * meanGH);
+                fx.put(r * d, out, 0, d);
+                for (j = 0; j < d; j++) {
+                    if (dGamma != null) dGamma[j] += dyRow[j] * h[j];
+                    if (dBeta != null) dBeta[j] += dyRow[j];
+                }
             }
-            float sumG = sumLanes(accG, scratch), sumGH = sumLanes(accGH, scratch);
-            for (; j < d; j++) {
-                float gj = dyRow[j] * g[j];
-                sumG += gj;
-                sumGH += gj * h[j];
-            }
-            float meanG = sumG / d, meanGH = sumGH / d, rs = fr.get(r);
-            for (j = 0; j < bound; j += S.length()) {
-                FloatVector hv = FloatVector.fromArray(S, h, j);
-                FloatVector gv = FloatVector.fromArray(S, dyRow, j).mul(FloatVector.fromArray(S, g, j));
-                gv.sub(meanG).sub(hv.mul(meanGH)).mul(rs).intoArray(out, j);
-            }
-            for (; j < d; j++) out[j] = rs * (dyRow[j] * g[j] - meanG - h[j] * meanGH);
-            fx.put(r * d, out, 0, d);
-            for (j = 0; j < d; j++) {
-                if (dGamma != null) dGamma[j] += dyRow[j] * h[j];
-                if (dBeta != null) dBeta[j] += dyRow[j];
-            }
-        }
-        if (dGamma != null) dgamma.addi(org.nd4j.linalg.factory.Nd4j.createFromArray(dGamma));
-        if (dBeta != null) dbeta.addi(org.nd4j.linalg.factory.Nd4j.createFromArray(dBeta));
-    }
+            if (dGamma != null) dgamma.addi(org.nd4j.linalg.factory.Nd4j.createFromArray(dGamma));
+            if (dBeta != null) dbeta.addi(org.nd4j.linalg.factory.Nd4j.createFromArray(dBeta));
+        } finally {
+            Reference.reachabilityFence(dy);
+            Reference.reachabilityFence(xhat);
+            Reference.reachabilityFence(rstd);
+            Reference.reachabilityFence(gamma);
+            Reference.reachabilityFence(dx);
+            Reference.reachabilityFence(dgamma);
+            Reference.reachabilityFence(dbeta);
+        }    }
 }
