@@ -50,6 +50,7 @@ public final class SafetensorsWriter {
             ByteBuffer data = c.data().asNio().duplicate().order(ByteOrder.LITTLE_ENDIAN);
             data.position(0).limit(Math.toIntExact(c.length() * c.dataType().width()));
             writeFully(out, data);
+            java.lang.ref.Reference.reachabilityFence(c); // the NIO view does not keep the (possibly fresh) copy alive
         }
     }
 
