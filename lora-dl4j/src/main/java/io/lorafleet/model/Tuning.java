@@ -1,8 +1,12 @@
 package io.lorafleet.model;
 
+import io.lorafleet.nn.AdapterRows;
+import io.lorafleet.nn.Initializer;
 import io.lorafleet.nn.Linear;
 import io.lorafleet.nn.LoraConfig;
+import io.lorafleet.nn.LoraDelta;
 import io.lorafleet.nn.LoraLinear;
+import io.lorafleet.nn.MultiLoraLinear;
 import io.lorafleet.nn.Param;
 import io.lorafleet.nn.ParamRegistry;
 import io.lorafleet.nn.Projection;
@@ -13,68 +17,100 @@ import java.util.Collections;
 import java.util.List;
 
 /**
- * Decides, while a model is built, which pretrained tensors stay frozen and what is trained:
- * LoRA adapters on the target modules (everything pretrained frozen), or full fine-tuning
- * (every pretrained tensor trainable). Trainable tensors go into the model's {@link ParamRegistry}.
+ * Decides, while a model is built, which pretrained tensors stay frozen and what is trained: one LoRA
+ * adapter, several adapters sharing one frozen body (each on its own rows of a fused batch), or full
+ * fine-tuning (every pretrained tensor trainable). Each adapter's tensors go into its own
+ * {@link ParamRegistry}, named as they would be in a single-adapter model.
  */
 public final class Tuning {
-    private final LoraConfig lora;          // null for full fine-tuning
-    private final ParamRegistry registry;
-    private final long seed;
+    /** One adapter: its settings, its trainable tensors, its seed, and its deltas in module order. */
+    private record Adapter(LoraConfig lora, ParamRegistry registry, long seed, List<LoraDelta> deltas) { }
+
+    private final List<Adapter> adapters;     // empty for full fine-tuning
+    private final ParamRegistry fullRegistry; // full fine-tuning only
+    private final AdapterRows rows;           // set when several adapters share the body
     private final List<LoraLinear> loraLayers = new ArrayList<>();
     private final List<String> modules = new ArrayList<>();
 
-    private Tuning(LoraConfig lora, ParamRegistry registry, long seed) {
-        this.lora = lora;
-        this.registry = registry;
-        this.seed = seed;
+    private Tuning(List<Adapter> adapters, ParamRegistry fullRegistry, AdapterRows rows) {
+        this.adapters = adapters;
+        this.fullRegistry = fullRegistry;
+        this.rows = rows;
     }
 
     public static Tuning lora(LoraConfig lora, ParamRegistry registry, long seed) {
-        return new Tuning(lora, registry, seed);
+        return new Tuning(List.of(new Adapter(lora, registry, seed, new ArrayList<>())), null, null);
+    }
+
+    /** Adapter k gets {@code loras[k]}, {@code registries[k]} and {@code seeds[k]}; {@code rows} says which rows are whose. */
+    public static Tuning multiLora(List<LoraConfig> loras, List<ParamRegistry> registries, long[] seeds, AdapterRows rows) {
+        if (loras.size() != registries.size() || loras.size() != seeds.length || loras.size() != rows.adapters()) {
+            throw new IllegalArgumentException("per-adapter lists differ in length");
+        }
+        List<Adapter> adapters = new ArrayList<>();
+        for (int k = 0; k < loras.size(); k++) adapters.add(new Adapter(loras.get(k), registries.get(k), seeds[k], new ArrayList<>()));
+        return new Tuning(adapters, null, rows);
     }
 
     public static Tuning fullFineTuning(ParamRegistry registry, long seed) {
-        return new Tuning(null, registry, seed);
+        return new Tuning(List.of(), registry, null);
     }
 
     /** A pretrained tensor: frozen under LoRA, trainable under full fine-tuning. */
     public Param pretrained(String name, INDArray value) {
-        return lora == null ? registry.trainableCopyOf(name, value) : Param.frozen(name, value);
+        return fullRegistry != null ? fullRegistry.trainableCopyOf(name, value) : Param.frozen(name, value);
     }
 
     /** The projection of module {@code module}: weight [out, in] and bias [out] (bias may be null). */
     public Projection projection(String module, INDArray weight, INDArray bias) {
         modules.add(module);
         Linear base = new Linear(pretrained(module + ".weight", weight), bias == null ? null : pretrained(module + ".bias", bias));
-        if (lora == null || !lora.targets(module)) return base;
-        int r = lora.rankFor(module);
-        Param a = registry.trainable(module + ".lora_A.weight", new long[] {r, weight.size(1)}, lora.initializerOfA(module));
-        Param b = registry.trainable(module + ".lora_B.weight", new long[] {weight.size(0), r}, io.lorafleet.nn.Initializer.ZEROS);
-        LoraLinear layer = new LoraLinear(base, a, b, lora.scaleFor(module), lora.dropout(), seed ^ module.hashCode());
+        List<LoraDelta> deltas = new ArrayList<>();
+        for (Adapter adapter : adapters) deltas.add(adapter.lora().targets(module) ? delta(adapter, module, weight) : null);
+        if (deltas.stream().allMatch(java.util.Objects::isNull)) return base;
+        if (rows != null) return new MultiLoraLinear(base, deltas, rows);
+        LoraLinear layer = new LoraLinear(base, deltas.get(0));
         loraLayers.add(layer);
         return layer;
     }
 
-    /** A freshly initialized trainable tensor (a task head). */
-    public Param head(String name, long[] shape, io.lorafleet.nn.Initializer init) {
-        return registry.trainable(name, shape, init);
+    private static LoraDelta delta(Adapter adapter, String module, INDArray weight) {
+        LoraConfig lora = adapter.lora();
+        int r = lora.rankFor(module);
+        Param a = adapter.registry().trainable(module + ".lora_A.weight", new long[] {r, weight.size(1)}, lora.initializerOfA(module));
+        Param b = adapter.registry().trainable(module + ".lora_B.weight", new long[] {weight.size(0), r}, Initializer.ZEROS);
+        LoraDelta delta = new LoraDelta(a, b, lora.scaleFor(module), lora.dropout(), adapter.seed() ^ module.hashCode());
+        adapter.deltas().add(delta);
+        return delta;
+    }
+
+    /** A freshly initialized trainable tensor of adapter {@code adapter} (0 when there is one): a task head. */
+    public Param head(int adapter, String name, long[] shape, Initializer init) {
+        return registry(adapter).trainable(name, shape, init);
     }
 
     /** Fails, naming the target, when a LoRA target module matched no module of the model. */
     public void checkTargetsMatched() {
-        if (lora == null) return;
-        for (String target : lora.targetModules()) {
-            if (modules.stream().noneMatch(m -> LoraConfig.matches(m, target))) {
-                throw new IllegalArgumentException("lora.target_modules: '" + target + "' matches no module of the model; modules are e.g. "
-                        + modules.subList(0, Math.min(8, modules.size())));
+        for (int k = 0; k < adapters.size(); k++) {
+            for (String target : adapters.get(k).lora().targetModules()) {
+                if (modules.stream().noneMatch(m -> LoraConfig.matches(m, target))) {
+                    throw new IllegalArgumentException((rows == null ? "" : "adapter " + k + ": ") + "lora.target_modules: '" + target
+                            + "' matches no module of the model; modules are e.g. " + modules.subList(0, Math.min(8, modules.size())));
+                }
             }
         }
     }
 
+    /** The single-adapter model's LoRA layers (empty when several adapters share the body). */
     public List<LoraLinear> loraLayers() { return Collections.unmodifiableList(loraLayers); }
 
-    public LoraConfig loraConfig() { return lora; }
+    /** Adapter k's deltas, in module order. */
+    public List<LoraDelta> deltas(int adapter) { return Collections.unmodifiableList(adapters.get(adapter).deltas()); }
 
-    public ParamRegistry registry() { return registry; }
+    /** The trainable tensors: of the one adapter, or of full fine-tuning. */
+    public ParamRegistry registry() { return registry(0); }
+
+    public ParamRegistry registry(int adapter) {
+        return fullRegistry != null ? fullRegistry : adapters.get(adapter).registry();
+    }
 }

@@ -1,5 +1,7 @@
 package io.lorafleet.train;
 
+import io.lorafleet.nn.ParamRegistry;
+import io.lorafleet.optim.Optimizer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -12,9 +14,12 @@ import java.io.Serializable;
  */
 public record TrainState(float[] values, float[] optimizerState, int steps) implements Serializable {
     public static TrainState of(Trainer trainer) {
-        INDArray state = trainer.optimizer().state();
-        return new TrainState(trainer.model().params().values().toFloatVector(),
-                state == null ? new float[0] : state.toFloatVector(), trainer.stepsDone());
+        return of(trainer.model().params(), trainer.optimizer(), trainer.stepsDone());
+    }
+
+    public static TrainState of(ParamRegistry params, Optimizer optimizer, int steps) {
+        INDArray state = optimizer.state();
+        return new TrainState(params.values().toFloatVector(), state == null ? new float[0] : state.toFloatVector(), steps);
     }
 
     /**
@@ -22,19 +27,24 @@ public record TrainState(float[] values, float[] optimizerState, int steps) impl
      * state means fresh (zero) moments.
      */
     public void applyTo(Trainer trainer) {
-        INDArray target = trainer.model().params().values();
+        applyTo(trainer.model().params(), trainer.optimizer());
+        trainer.setStepsDone(steps);
+    }
+
+    /** Puts the values and optimizer state (not the step count) into a registry and its optimizer. */
+    public void applyTo(ParamRegistry params, Optimizer optimizer) {
+        INDArray target = params.values();
         if (target.length() != values.length) {
             throw new IllegalArgumentException("state has " + values.length + " trainable values, the model " + target.length());
         }
         target.assign(Nd4j.createFromArray(values).castTo(target.dataType()));
-        INDArray state = trainer.optimizer().state();
+        INDArray state = optimizer.state();
         long expected = state == null ? 0 : state.length();
         if (optimizerState.length > 0 && expected != optimizerState.length) {
             throw new IllegalArgumentException("state has " + optimizerState.length + " optimizer values, the optimizer " + expected);
         }
         if (state != null && optimizerState.length > 0) state.assign(Nd4j.createFromArray(optimizerState).castTo(state.dataType()).reshape(state.shape()));
         else if (state != null) state.assign(0);
-        trainer.setStepsDone(steps);
     }
 
     public boolean finite() {

@@ -5,33 +5,16 @@ import io.lorafleet.model.TokenBatch;
 import io.lorafleet.optim.Optimizer;
 import io.lorafleet.optim.OptimizerConfig;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
-import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
-import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
-import org.nd4j.linalg.api.memory.enums.LearningPolicy;
-import org.nd4j.linalg.api.memory.enums.ResetPolicy;
-import org.nd4j.linalg.api.memory.enums.SpillPolicy;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Single-machine training: one optimizer step per batch. Every activation of a step lives in one ND4J
- * workspace that is reset at the end of the step, so steady-state training allocates no memory the GC
- * must free (ND4J frees off-heap memory only when the GC runs).
+ * Single-machine training: one optimizer step per batch, every activation of a step in one
+ * {@link StepWorkspace}.
  */
 public final class Trainer implements AutoCloseable {
-    /** Sized by the first step, grown when a longer batch spills; reused from then on. */
-    private static final WorkspaceConfiguration STEP_WORKSPACE = WorkspaceConfiguration.builder()
-            .initialSize(0)
-            .policyAllocation(AllocationPolicy.OVERALLOCATE)
-            .overallocationLimit(0.1)
-            .policyLearning(LearningPolicy.FIRST_LOOP)
-            .policyReset(ResetPolicy.BLOCK_LEFT)
-            .policySpill(SpillPolicy.REALLOCATE)
-            .build();
-
     private final TaskModel model;
     private final Optimizer optimizer;
-    private final String workspaceId = "lorafleet-step-" + Integer.toHexString(System.identityHashCode(this));
+    private final StepWorkspace workspace = new StepWorkspace(this);
     private int step;
 
     /** One step's outcome. */
@@ -45,7 +28,7 @@ public final class Trainer implements AutoCloseable {
     public StepResult step(TokenBatch batch) {
         double loss;
         double norm;
-        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP_WORKSPACE, workspaceId)) {
+        try (MemoryWorkspace ignored = workspace.open()) {
             model.setTraining(true, step);
             model.params().zeroGrads();
             loss = model.forwardBackward(batch);
@@ -58,12 +41,11 @@ public final class Trainer implements AutoCloseable {
 
     /** Mean loss of a labeled batch without training, in the same workspace discipline. */
     public double evaluate(TokenBatch batch) {
-        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP_WORKSPACE, workspaceId)) {
+        try (MemoryWorkspace ignored = workspace.open()) {
             model.setTraining(false, step);
             return model.loss(batch);
         }
     }
-
     /** Summed loss and, for classification, correct predictions over one labeled batch. */
     public record Evaluation(double lossSum, long correct, long examples) implements java.io.Serializable {
         public Evaluation plus(Evaluation o) {
@@ -75,7 +57,7 @@ public final class Trainer implements AutoCloseable {
     public record Classified(double meanLoss, long[] predicted) { }
 
     public Classified classify(TokenBatch batch) {
-        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP_WORKSPACE, workspaceId)) {
+        try (MemoryWorkspace ignored = workspace.open()) {
             model.setTraining(false, step);
             INDArray logits = model.logits(batch);
             double loss = new io.lorafleet.nn.SoftmaxCrossEntropy().forward(logits, batch.labels());
@@ -100,7 +82,7 @@ public final class Trainer implements AutoCloseable {
 
     /** The workspace that holds a step's activations; for memory accounting. */
     org.nd4j.linalg.api.memory.abstracts.Nd4jWorkspace stepWorkspace() {
-        return (org.nd4j.linalg.api.memory.abstracts.Nd4jWorkspace) Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(STEP_WORKSPACE, workspaceId);
+        return workspace.current();
     }
 
     public TaskModel model() { return model; }
@@ -108,7 +90,6 @@ public final class Trainer implements AutoCloseable {
     /** Frees this trainer's step workspace (a thread keeps every workspace it opened until destroyed). */
     @Override
     public void close() {
-        var workspace = Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(STEP_WORKSPACE, workspaceId);
-        Nd4j.getWorkspaceManager().destroyWorkspace(workspace);
+        workspace.close();
     }
 }

@@ -136,6 +136,6 @@ class ModelGradientTest {
     void lmTargetsAreShiftedAndIgnorePadding() {
         TokenBatch b = new TokenBatch(1, 4, new int[] {5, 6, 7, 0}, null, new int[] {1, 1, 1, 0}, new int[] {5, 6, 7, 0});
         int ignore = SoftmaxCrossEntropy.IGNORE_INDEX;
-        org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {6, 7, ignore, ignore}, CausalLm.shiftedTargets(b));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {6, 7, ignore, ignore}, new LmHead(null).targets(b));
     }
 }

@@ -74,6 +74,32 @@ class LayerGradientTest {
     }
 
     @Test
+    void multiLoraLinearGivesEachAdapterItsOwnRows() {
+        // three adapters over one frozen base: adapter 0 owns rows 0-2, adapter 1 does not adapt this module, adapter 2 owns rows 5-6
+        ParamRegistry reg = new ParamRegistry();
+        Linear base = new Linear(frozen("q.weight", 1, 6, 5), frozen("q.bias", 2, 6));
+        LoraDelta first = new LoraDelta(reg.trainable("0.lora_A.weight", new long[] {3, 5}, Initializer.KAIMING_UNIFORM),
+                reg.trainable("0.lora_B.weight", new long[] {6, 3}, Initializer.gaussian(1)), 2.0 / 3, 0.2, 11);
+        LoraDelta last = new LoraDelta(reg.trainable("2.lora_A.weight", new long[] {2, 5}, Initializer.KAIMING_UNIFORM),
+                reg.trainable("2.lora_B.weight", new long[] {6, 2}, Initializer.gaussian(1)), 1.5, 0, 12);
+        AdapterRows rows = new AdapterRows(3);
+        MultiLoraLinear multi = new MultiLoraLinear(base, java.util.Arrays.asList(first, null, last), rows);
+        reg.allocate(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 5);
+        rows.set(new long[] {0, 3, 5}, new long[] {3, 5, 7});
+        first.setTraining(true, 3);
+        INDArray x = randn(3, 7, 5), r = randn(4, 7, 6);
+        multi.forward(x);
+        INDArray dx = multi.backward(r, true);
+        assertGradient("MultiLoraLinear dx", maxRelativeError(x, dx, () -> multi.forward(x), r));
+        for (Param p : reg.params()) assertGradient("MultiLoraLinear d" + p.name(), maxRelativeError(p.value(), p.grad(), () -> multi.forward(x), r));
+        // rows of the adapter without a delta get exactly the base output
+        INDArray y = multi.forward(x);
+        INDArray plain = base.forward(x);
+        assertTrue(y.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(3, 5), org.nd4j.linalg.indexing.NDArrayIndex.all())
+                .equals(plain.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(3, 5), org.nd4j.linalg.indexing.NDArrayIndex.all())));
+    }
+
+    @Test
     void loraLinear() {
         checkLora(0.0, false);
         checkLora(0.0, true);

@@ -1,0 +1,155 @@
+package io.lorafleet.model;
+
+import io.lorafleet.nn.AdapterRows;
+import io.lorafleet.nn.LoraConfig;
+import io.lorafleet.nn.LoraDelta;
+import io.lorafleet.nn.ParamRegistry;
+import io.lorafleet.nn.SoftmaxCrossEntropy;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Several adapters trained at once over one frozen body (mLoRA, arXiv 2312.02515). A step's batches, one
+ * per adapter, are padded to one length and stacked into one fused batch; the frozen weights run once
+ * over all of it, each adapter's LoRA deltas and head only over its own rows. The loss is the sum of the
+ * adapters' mean losses, and since no computation mixes rows of different sequences, each adapter's
+ * gradient is exactly the gradient of its own loss: what it would get if trained alone.
+ */
+public final class MultiAdapterModel {
+    /**
+     * One adapter.
+     *
+     * @param numLabels classes of its classifier head, or 0 for a causal LM (the decoder's tied LM head)
+     * @param pooling   how its classifier pools a sequence (ignored for a causal LM)
+     * @param seed      seeds its initial A and head and its dropout masks, as in a single-adapter model
+     */
+    public record AdapterSpec(LoraConfig lora, int numLabels, SequenceClassifier.Pooling pooling, long seed) {
+        public boolean causalLm() { return numLabels == 0; }
+    }
+
+    private final Body body;
+    private final AdapterRows rows;
+    private final List<TaskHead> heads;
+    private final Tuning tuning;
+    private final SoftmaxCrossEntropy loss = new SoftmaxCrossEntropy();
+
+    private MultiAdapterModel(Body body, AdapterRows rows, List<TaskHead> heads, Tuning tuning) {
+        this.body = body;
+        this.rows = rows;
+        this.heads = heads;
+        this.tuning = tuning;
+    }
+
+    public static MultiAdapterModel create(TransformerConfig config, ModelWeights weights, List<AdapterSpec> adapters) {
+        if (adapters.isEmpty()) throw new IllegalArgumentException("no adapters");
+        List<ParamRegistry> registries = new ArrayList<>();
+        adapters.forEach(a -> registries.add(new ParamRegistry()));
+        long[] seeds = adapters.stream().mapToLong(AdapterSpec::seed).toArray();
+        AdapterRows rows = new AdapterRows(adapters.size());
+        Tuning tuning = Tuning.multiLora(adapters.stream().map(AdapterSpec::lora).toList(), registries, seeds, rows);
+        Body body = SequenceClassifier.body(config, weights, tuning);
+        tuning.checkTargetsMatched();
+        List<TaskHead> heads = new ArrayList<>();
+        for (int k = 0; k < adapters.size(); k++) {
+            AdapterSpec a = adapters.get(k);
+            if (a.causalLm() && !(body instanceof Gpt2Decoder)) throw new IllegalArgumentException("adapter " + k + ": a causal LM needs a gpt2 decoder");
+            heads.add(a.causalLm() ? new LmHead(((Gpt2Decoder) body).tokenEmbedding())
+                    : SequenceClassifier.head(config, tuning, k, a.numLabels(), a.pooling()));
+        }
+        for (int k = 0; k < adapters.size(); k++) registries.get(k).allocate(weights.dataType(), seeds[k]);
+        return new MultiAdapterModel(body, rows, heads, tuning);
+    }
+
+    /**
+     * One fused forward and backward: {@code batches.get(k)} is adapter k's batch, or null when it sits this
+     * step out. Adds each present adapter's gradients into its registry and returns its mean loss (NaN
+     * for absent adapters).
+     */
+    public double[] forwardBackward(List<TokenBatch> batches) {
+        if (batches.size() != heads.size()) throw new IllegalArgumentException(batches.size() + " batches for " + heads.size() + " adapters");
+        Fused fused = fuse(batches);
+        for (int k = 0; k < heads.size(); k++) for (LoraDelta d : tuning.deltas(k)) d.setSequenceLength(fused.batch().seqLen());
+        INDArray hidden = body.forward(fused.batch());
+        double[] losses = new double[heads.size()];
+        Arrays.fill(losses, Double.NaN);
+        INDArray dHidden = null;
+        for (int k = 0; k < heads.size(); k++) {
+            TokenBatch own = fused.parts().get(k);
+            if (own == null) continue;
+            TaskHead head = heads.get(k);
+            losses[k] = loss.forward(head.logits(rows.of(hidden, k), own), head.targets(own));
+            INDArray dOwn = head.backward(loss.backward());
+            if (rows.of(hidden, k) == hidden) {
+                dHidden = dOwn;
+            } else {
+                if (dHidden == null) dHidden = Nd4j.zeros(hidden.dataType(), hidden.shape());
+                rows.of(dHidden, k).assign(dOwn);
+            }
+        }
+        body.backward(dHidden);
+        return losses;
+    }
+
+    /** The fused batch and each adapter's part of it, padded to the fused length (null for absent adapters). */
+    private record Fused(TokenBatch batch, List<TokenBatch> parts) { }
+
+    private Fused fuse(List<TokenBatch> batches) {
+        int seqLen = 0, sequences = 0;
+        for (TokenBatch b : batches) {
+            if (b == null) continue;
+            seqLen = Math.max(seqLen, b.seqLen());
+            sequences += b.batchSize();
+        }
+        if (sequences == 0) throw new IllegalArgumentException("every adapter sits this step out");
+        long[] start = new long[batches.size()], end = new long[batches.size()];
+        List<TokenBatch> parts = new ArrayList<>();
+        int[] ids = new int[sequences * seqLen], types = new int[sequences * seqLen], mask = new int[sequences * seqLen];
+        int at = 0;
+        for (int k = 0; k < batches.size(); k++) {
+            TokenBatch part = batches.get(k) == null ? null : padTo(batches.get(k), seqLen);
+            parts.add(part);
+            if (part == null) continue;
+            start[k] = (long) at * seqLen;
+            end[k] = (long) (at + part.batchSize()) * seqLen;
+            System.arraycopy(part.inputIds(), 0, ids, (int) start[k], part.rows());
+            if (part.tokenTypeIds() != null) System.arraycopy(part.tokenTypeIds(), 0, types, (int) start[k], part.rows());
+            System.arraycopy(part.attentionMask(), 0, mask, (int) start[k], part.rows());
+            at += part.batchSize();
+        }
+        rows.set(start, end);
+        List<TokenBatch> present = parts.stream().filter(java.util.Objects::nonNull).toList();
+        TokenBatch batch = present.size() == 1 ? present.get(0) : new TokenBatch(sequences, seqLen, ids, types, mask, null);
+        return new Fused(batch, parts);
+    }
+
+    /** The same sequences padded at the end to {@code seqLen} tokens (masked out, so nothing they compute changes). */
+    static TokenBatch padTo(TokenBatch b, int seqLen) {
+        if (b.seqLen() == seqLen) return b;
+        int n = b.batchSize(), t = b.seqLen();
+        int[] ids = new int[n * seqLen], types = new int[n * seqLen], mask = new int[n * seqLen];
+        boolean tokenLabels = b.labels() != null && b.labels().length == b.rows();
+        int[] labels = tokenLabels ? new int[n * seqLen] : b.labels();
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(b.inputIds(), i * t, ids, i * seqLen, t);
+            if (b.tokenTypeIds() != null) System.arraycopy(b.tokenTypeIds(), i * t, types, i * seqLen, t);
+            System.arraycopy(b.attentionMask(), i * t, mask, i * seqLen, t);
+            if (tokenLabels) System.arraycopy(b.labels(), i * t, labels, i * seqLen, t);
+        }
+        return new TokenBatch(n, seqLen, ids, types, mask, labels);
+    }
+
+    /** Training mode turns adapter k's LoRA dropout on; its own step number seeds its masks. */
+    public void setTraining(int adapter, boolean training, long step) {
+        for (LoraDelta d : tuning.deltas(adapter)) d.setTraining(training, step);
+    }
+
+    public ParamRegistry params(int adapter) { return tuning.registry(adapter); }
+
+    public int adapters() { return heads.size(); }
+
+    public TransformerConfig config() { return body.config(); }
+}

@@ -1,0 +1,157 @@
+package io.lorafleet.train;
+
+import io.lorafleet.model.CausalLm;
+import io.lorafleet.model.ModelWeights;
+import io.lorafleet.model.MultiAdapterModel;
+import io.lorafleet.model.SequenceClassifier;
+import io.lorafleet.model.TaskModel;
+import io.lorafleet.model.TokenBatch;
+import io.lorafleet.model.TransformerConfig;
+import io.lorafleet.nn.LoraConfig;
+import io.lorafleet.optim.OptimizerConfig;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Adapters trained together over one frozen body end where each ends when trained alone on the same batches. */
+class BulkTrainerTest {
+    static final TransformerConfig BERT = TransformerConfig.bert(31, 16, 2, 2, 24, 16);
+    static final TransformerConfig GPT2 = TransformerConfig.gpt2(29, 16, 2, 2, 16);
+
+    private record Adapter(MultiAdapterModel.AdapterSpec spec, OptimizerConfig optimizer, int batchSize) { }
+
+    private static LoraConfig lora(int r, double alpha, double dropout, String... targets) {
+        return new LoraConfig(r, alpha, dropout, List.of(targets), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of());
+    }
+
+    /** Three adapters that differ in rank, target modules, dropout, head, pooling, optimizer and batch size. */
+    private static List<Adapter> encoderAdapters() {
+        return List.of(
+                new Adapter(new MultiAdapterModel.AdapterSpec(lora(2, 4, 0, "query", "value"), 3, SequenceClassifier.Pooling.MEAN, 11),
+                        new OptimizerConfig(OptimizerConfig.Kind.ADAMW, 1e-2, 0.9, 0.999, 1e-8, 0.01, 1.0, 1, 6, OptimizerConfig.Decay.LINEAR), 3),
+                new Adapter(new MultiAdapterModel.AdapterSpec(lora(4, 8, 0.2, "query"), 2, SequenceClassifier.Pooling.CLS, 12),
+                        OptimizerConfig.adam(5e-3), 2),
+                new Adapter(new MultiAdapterModel.AdapterSpec(lora(1, 2, 0, "value", "attention.output.dense"), 4, SequenceClassifier.Pooling.MEAN, 13),
+                        OptimizerConfig.sgd(0.1), 4));
+    }
+
+    /** Step s of adapter k: random sequences of varying lengths, right-padded; null where the adapter sits the step out. */
+    private static List<List<TokenBatch>> schedule(List<Adapter> adapters, TransformerConfig config, int steps) {
+        List<List<TokenBatch>> out = new ArrayList<>();
+        SplittableRandom random = new SplittableRandom(99);
+        for (int s = 0; s < steps; s++) {
+            List<TokenBatch> step = new ArrayList<>();
+            for (int k = 0; k < adapters.size(); k++) {
+                boolean sitsOut = adapters.size() > 2 && ((s == 1 && k == 2) || (s == 2 && k == 0));
+                step.add(sitsOut ? null : batch(random, adapters.get(k), config));
+            }
+            out.add(step);
+        }
+        return out;
+    }
+
+    private static TokenBatch batch(SplittableRandom random, Adapter adapter, TransformerConfig config) {
+        int b = adapter.batchSize(), t = 4 + random.nextInt(6);
+        int[] ids = new int[b * t], mask = new int[b * t];
+        int[] labels = adapter.spec().causalLm() ? new int[b * t] : new int[b];
+        for (int i = 0; i < b; i++) {
+            int length = i == 0 ? t : 2 + random.nextInt(t - 1);
+            for (int j = 0; j < length; j++) {
+                ids[i * t + j] = 1 + random.nextInt(config.vocabSize() - 1);
+                mask[i * t + j] = 1;
+            }
+            if (adapter.spec().causalLm()) System.arraycopy(ids, i * t, labels, i * t, t);
+            else labels[i] = random.nextInt(adapter.spec().numLabels());
+        }
+        return new TokenBatch(b, t, ids, null, mask, labels);
+    }
+
+    private static TaskModel alone(TransformerConfig config, ModelWeights weights, MultiAdapterModel.AdapterSpec spec) {
+        return spec.causalLm() ? CausalLm.create(config, weights, spec.lora(), spec.seed())
+                : SequenceClassifier.create(config, weights, spec.lora(), spec.numLabels(), spec.pooling(), spec.seed());
+    }
+
+    /** Largest |together − alone| over every adapter's values and optimizer state, after training. */
+    private static double trainBothWays(TransformerConfig config, DataType dtype, List<Adapter> adapters, int steps) {
+        ModelWeights weights = ModelWeights.random(config, dtype, 5);
+        List<List<TokenBatch>> schedule = schedule(adapters, config, steps);
+        MultiAdapterModel model = MultiAdapterModel.create(config, weights, adapters.stream().map(Adapter::spec).toList());
+        double worst = 0;
+        try (BulkTrainer together = new BulkTrainer(model, adapters.stream().map(Adapter::optimizer).toList())) {
+            for (List<TokenBatch> step : schedule) {
+                Trainer.StepResult[] results = together.step(step);
+                for (int k = 0; k < step.size(); k++) assertEquals(step.get(k) == null, results[k] == null);
+            }
+            for (int k = 0; k < adapters.size(); k++) {
+                try (Trainer alone = new Trainer(alone(config, weights, adapters.get(k).spec()), adapters.get(k).optimizer())) {
+                    for (List<TokenBatch> step : schedule) if (step.get(k) != null) alone.step(step.get(k));
+                    TrainState a = TrainState.of(alone), t = together.state(k);
+                    assertEquals(a.steps(), t.steps());
+                    assertEquals(a.values().length, t.values().length, "adapter " + k + " has the same trainable tensors");
+                    double moved = maxAbs(a.values(), TrainState.of(new Trainer(alone(config, weights, adapters.get(k).spec()),
+                            adapters.get(k).optimizer())).values());
+                    assertTrue(moved > 1e-4, "adapter " + k + " trained (moved " + moved + ")");
+                    System.out.printf("adapter %d: values %.2e, optimizer %.2e%n", k, maxAbs(a.values(), t.values()), maxAbs(a.optimizerState(), t.optimizerState()));
+                    worst = Math.max(worst, Math.max(maxAbs(a.values(), t.values()), maxAbs(a.optimizerState(), t.optimizerState())));
+                }
+            }
+        }
+        return worst;
+    }
+
+    private static double maxAbs(float[] a, float[] b) {
+        assertEquals(a.length, b.length);
+        double m = 0;
+        for (int i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+        return m;
+    }
+
+    @Test
+    void threeEncoderAdaptersTogetherEqualEachAloneInFloat64() {
+        double worst = trainBothWays(BERT, DataType.DOUBLE, encoderAdapters(), 4);
+        System.out.printf("encoder, float64: max |together - alone| = %.2e%n", worst);
+        assertTrue(worst < 1e-6, "float64 states differ by " + worst); // stored as float32: equal up to one float32 rounding
+    }
+
+    @Test
+    void threeEncoderAdaptersTogetherEqualEachAloneInFloat32() {
+        double worst = trainBothWays(BERT, DataType.FLOAT, encoderAdapters(), 4);
+        System.out.printf("encoder, float32: max |together - alone| = %.2e%n", worst);
+        assertTrue(worst < 2e-5, "float32 states differ by " + worst);
+    }
+
+    @Test
+    void causalLmAndClassifierShareOneDecoder() {
+        List<Adapter> adapters = List.of(
+                new Adapter(new MultiAdapterModel.AdapterSpec(lora(2, 4, 0, "c_attn"), 0, SequenceClassifier.Pooling.MEAN, 21), OptimizerConfig.adam(1e-2), 2),
+                new Adapter(new MultiAdapterModel.AdapterSpec(lora(3, 3, 0.1, "c_proj", "c_fc"), 3, SequenceClassifier.Pooling.MEAN, 22),
+                        OptimizerConfig.adam(1e-2), 3));
+        double worst = trainBothWays(GPT2, DataType.DOUBLE, adapters, 3);
+        System.out.printf("decoder, float64: max |together - alone| = %.2e%n", worst);
+        assertTrue(worst < 1e-6, "states differ by " + worst);
+    }
+
+    @Test
+    void oneAdapterAloneInABulkTrainerIsBitIdenticalToTheTrainer() {
+        Adapter a = encoderAdapters().get(0);
+        ModelWeights weights = ModelWeights.random(BERT, DataType.FLOAT, 5);
+        List<List<TokenBatch>> schedule = schedule(List.of(a), BERT, 3);
+        try (BulkTrainer bulk = new BulkTrainer(MultiAdapterModel.create(BERT, weights, List.of(a.spec())), List.of(a.optimizer()));
+             Trainer alone = new Trainer(alone(BERT, weights, a.spec()), a.optimizer())) {
+            for (List<TokenBatch> step : schedule) {
+                bulk.step(step);
+                alone.step(step.get(0));
+            }
+            assertTrue(Arrays.equals(TrainState.of(alone).values(), bulk.state(0).values()));
+            assertTrue(Arrays.equals(TrainState.of(alone).optimizerState(), bulk.state(0).optimizerState()));
+        }
+    }
+}
