@@ -48,6 +48,16 @@ public final class BulkTrainer implements AutoCloseable {
         return results;
     }
 
+    /**
+     * Float32 activation memory a step holds for {@code sequences} sequences of {@code seqLen} tokens: per
+     * layer and token about 16 hidden-width vectors (inputs, q/k/v, context, norms and their gradients),
+     * 3 FFN-width ones and 3 rows of attention scores, as the workspace of a step keeps them all until backward.
+     */
+    public static long stepBytes(io.lorafleet.model.TransformerConfig c, int sequences, int seqLen) {
+        long perToken = 16L * c.hiddenSize() + 3L * c.intermediateSize() + 3L * c.numHeads() * seqLen;
+        return 4L * c.numLayers() * sequences * seqLen * perToken;
+    }
+
     /** Adapter k's trainable values, optimizer state and steps taken. */
     public TrainState state(int adapter) {
         return TrainState.of(model.params(adapter), optimizers.get(adapter), steps[adapter]);

@@ -42,6 +42,9 @@ public final class SparkJobs {
         System.out.flush();
     }
 
+    /** Exit code of a run where some parts (adapters) failed and the others are complete. */
+    public static final int PARTIAL_FAILURE = 3;
+
     /** Runs a job body and turns its failure into one clear line and exit code 1 (2 for usage errors). */
     public static void main(String job, String[] args, JobBody body) {
         JobArgs parsed;
@@ -74,9 +77,10 @@ public final class SparkJobs {
         C load(byte[] yaml, String source, java.util.List<String> overrides) throws java.io.IOException;
     }
 
+    /** A job's work in a session; returns the process exit code (0 success, 3 partial failure). */
     @FunctionalInterface
     public interface SessionBody<C> {
-        void run(SparkSession spark, C config, JobArgs args) throws Exception;
+        int run(SparkSession spark, C config, JobArgs args) throws Exception;
     }
 
     /** A job main over one YAML config: --dry-run prints the resolved config; otherwise the body runs in a session. */
@@ -89,11 +93,10 @@ public final class SparkJobs {
             }
             SparkSession spark = session(job);
             try {
-                body.run(spark, config, parsed);
+                return body.run(spark, config, parsed);
             } finally {
                 spark.stop();
             }
-            return 0;
         });
     }
 }

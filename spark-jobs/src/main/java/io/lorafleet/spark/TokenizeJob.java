@@ -51,7 +51,10 @@ public final class TokenizeJob {
     private static final int LENGTH_BINS = 16;
 
     public static void main(String[] args) {
-        SparkJobs.configMain("tokenize", args, DatasetSpec::load, (spark, spec, parsed) -> tokenize(spark, spec, parsed.overwrite()));
+        SparkJobs.configMain("tokenize", args, DatasetSpec::load, (spark, spec, parsed) -> {
+            tokenize(spark, spec, parsed.overwrite());
+            return 0;
+        });
     }
 
     /** One input file (or one byte range of a large line-based file) of one task. */

@@ -1,5 +1,8 @@
 package io.lorafleet.spark;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.lorafleet.datasets.YamlConfig;
 import io.lorafleet.model.SequenceClassifier;
 import io.lorafleet.nn.LoraConfig;
@@ -7,18 +10,29 @@ import io.lorafleet.optim.OptimizerConfig;
 
 import java.io.IOException;
 import java.io.Serializable;
+import java.util.Collection;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * What the train job does, from one YAML file:
  * <pre>
  * model: runs/models/all-minilm-l6-v2       # HF model folder, any Hadoop URI
  * shards: runs/demo/shards                  # the tokenize job's output (made with this model's tokenizer)
- * adapters: [imdb]                          # default: every adapter in the shards' manifest
+ * adapters:                                 # default: every adapter in the shards' manifest, with the settings below
+ *   - imdb
+ *   - id: brown                             # per-adapter overrides of lora, head, optimizer, epochs/rounds, seed
+ *     lora: {r: 4, target_modules: [query]}
+ *     optimizer: {learning_rate: 3e-3}
+ *     epochs: 3
  * output: runs/demo/adapters
+ * report: runs/demo                         # summary.json and report.html; default: output
+ * waves: {max_adapters: 8, memory_mb: 4096} # adapters trained together per wave, bounded by activation memory
  * checkpoints: runs/demo/checkpoints        # default: &lt;output&gt;/_checkpoints
  * checkpoint_every: 5                       # rounds; 0 = only the final state
+ * eval_every: 5                             # rounds between evaluations for the report's curves; 0 = only at the end
  * lora: {r: 8, alpha: 16, dropout: 0.1, target_modules: [query, value]}
  * head: {pooling: mean}
  * optimizer: {kind: adamw, learning_rate: 1e-3, weight_decay: 0.01, warmup_steps: 10, decay: linear, max_grad_norm: 1.0}
@@ -30,10 +44,10 @@ import java.util.Map;
  * optimizer_state: average                  # average (default) or reset: Adam moments restart each round and never move
  * </pre>
  */
-public record TrainConfig(String model, String shards, List<String> adapters, String output, String checkpoints, Integer checkpointEvery,
-                          Lora lora, Head head, Optim optimizer, Integer batchSize, Integer partitions, Integer localSteps, Double epochs,
-                          Integer rounds, Long seed, OptimizerStateMode optimizerState, Integer maxNanRetries, String trainSplit,
-                          String evalSplit) implements Serializable {
+public record TrainConfig(String model, String shards, List<AdapterEntry> adapters, String output, String report, String checkpoints,
+                          Integer checkpointEvery, Integer evalEvery, Lora lora, Head head, Optim optimizer, Integer batchSize, Integer partitions, Integer localSteps,
+                          Double epochs, Integer rounds, Long seed, OptimizerStateMode optimizerState, Integer maxNanRetries, String trainSplit,
+                          String evalSplit, Waves waves) implements Serializable {
     public enum OptimizerStateMode { AVERAGE, RESET }
 
     public TrainConfig {
@@ -41,9 +55,12 @@ public record TrainConfig(String model, String shards, List<String> adapters, St
         require(shards, "shards");
         require(output, "output");
         adapters = adapters == null ? List.of() : List.copyOf(adapters);
+        Set<String> seen = new HashSet<>();
+        for (AdapterEntry a : adapters) if (!seen.add(a.id())) throw new IllegalArgumentException("adapters: '" + a.id() + "' is listed twice");
+        report = report == null ? output : report;
         checkpoints = checkpoints == null ? output.replaceAll("/+$", "") + "/_checkpoints" : checkpoints;
         checkpointEvery = positiveOrZero(checkpointEvery == null ? 0 : checkpointEvery, "checkpoint_every");
-        if (lora == null) throw new IllegalArgumentException("lora: required (at least lora.target_modules)");
+        evalEvery = positiveOrZero(evalEvery == null ? 0 : evalEvery, "eval_every");
         head = head == null ? new Head(null) : head;
         optimizer = optimizer == null ? new Optim(null, null, null, null, null, null, null, null, null) : optimizer;
         batchSize = positive(batchSize == null ? 16 : batchSize, "batch_size");
@@ -58,6 +75,82 @@ public record TrainConfig(String model, String shards, List<String> adapters, St
         maxNanRetries = positiveOrZero(maxNanRetries == null ? 3 : maxNanRetries, "max_nan_retries");
         trainSplit = trainSplit == null ? "train" : trainSplit;
         evalSplit = evalSplit == null ? "validation" : evalSplit;
+        waves = waves == null ? new Waves(null, null) : waves;
+    }
+
+    /**
+     * One adapter of the run: its id, and settings that replace the run's defaults for it alone. Written as a
+     * plain id or as a mapping; override blocks are merged key by key into the defaults.
+     */
+    public record AdapterEntry(String id, JsonNode lora, JsonNode head,
+                               JsonNode optimizer, Double epochs, Integer rounds, Long seed) implements Serializable {
+        public AdapterEntry {
+            if (id == null || id.isBlank()) throw new IllegalArgumentException("id: required");
+            if (epochs != null && rounds != null) throw new IllegalArgumentException("give epochs or rounds, not both");
+        }
+
+        @JsonCreator(mode = JsonCreator.Mode.DELEGATING)
+        public static AdapterEntry of(String id) {
+            return new AdapterEntry(id, null, null, null, null, null, null);
+        }
+    }
+
+    /**
+     * How many adapters train together. A wave's fused batch holds batch_size sequences of every adapter in
+     * it, so its activations grow with the wave; a wave takes as many adapters as fit {@code memoryMb}.
+     */
+    public record Waves(Integer maxAdapters, Integer memoryMb) implements Serializable {
+        public Waves {
+            maxAdapters = positive(maxAdapters == null ? 8 : maxAdapters, "waves.max_adapters");
+            memoryMb = positive(memoryMb == null ? 4096 : memoryMb, "waves.memory_mb");
+        }
+    }
+
+    /** The adapter ids of the run: as listed, or every adapter of the shards. */
+    public List<String> adapterIds(Collection<String> inShards) {
+        return adapters.isEmpty() ? List.copyOf(inShards) : adapters.stream().map(AdapterEntry::id).toList();
+    }
+
+    /**
+     * The settings adapter {@code id} trains with: the run's, with its own overrides merged in. Fails, naming
+     * the adapter and the key, when the merged settings are invalid; other adapters are not affected.
+     */
+    public TrainConfig forAdapter(String id) throws IOException {
+        ObjectNode tree = YamlConfig.json().valueToTree(this);
+        int index = -1;
+        for (int i = 0; i < adapters.size(); i++) if (adapters.get(i).id().equals(id)) index = i;
+        String source = index < 0 ? "adapter " + id : "adapters[" + index + "] (" + id + ")";
+        if (index >= 0) {
+            AdapterEntry a = adapters.get(index);
+            merge(tree, "lora", a.lora());
+            merge(tree, "head", a.head());
+            merge(tree, "optimizer", a.optimizer());
+            if (a.epochs() != null) {
+                tree.put("epochs", a.epochs());
+                tree.remove("rounds");
+            }
+            if (a.rounds() != null) {
+                tree.put("rounds", a.rounds());
+                tree.remove("epochs");
+            }
+            if (a.seed() != null) tree.put("seed", a.seed());
+        }
+        tree.putArray("adapters").add(id);
+        TrainConfig c = YamlConfig.bind(tree, TrainConfig.class, source);
+        if (c.lora() == null) throw new IOException(source + ": lora: required (at least lora.target_modules), at the top level or for the adapter");
+        return c;
+    }
+
+    private static void merge(ObjectNode tree, String key, JsonNode override) {
+        if (override == null || override.isNull()) return;
+        JsonNode base = tree.get(key);
+        if (base instanceof ObjectNode object && override.isObject()) {
+            ObjectNode merged = object.deepCopy();
+            override.fields().forEachRemaining(e -> merged.set(e.getKey(), e.getValue()));
+            tree.set(key, merged);
+        } else {
+            tree.set(key, override);
+        }
     }
 
     /** LoRA settings as PEFT names them. */
@@ -120,8 +213,9 @@ public record TrainConfig(String model, String shards, List<String> adapters, St
      * working directories (a relative "runs/demo/shards" means nothing there).
      */
     public TrainConfig qualified(org.apache.hadoop.conf.Configuration conf) throws IOException {
-        return new TrainConfig(qualify(model, conf), qualify(shards, conf), adapters, qualify(output, conf), qualify(checkpoints, conf), checkpointEvery,
-                lora, head, optimizer, batchSize, partitions, localSteps, epochs, rounds, seed, optimizerState, maxNanRetries, trainSplit, evalSplit);
+        return new TrainConfig(qualify(model, conf), qualify(shards, conf), adapters, qualify(output, conf), qualify(report, conf), qualify(checkpoints, conf),
+                checkpointEvery, evalEvery, lora, head, optimizer, batchSize, partitions, localSteps, epochs, rounds, seed, optimizerState, maxNanRetries, trainSplit,
+                evalSplit, waves);
     }
 
     private static String qualify(String uri, org.apache.hadoop.conf.Configuration conf) throws IOException {

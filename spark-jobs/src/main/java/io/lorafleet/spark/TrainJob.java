@@ -2,12 +2,7 @@ package io.lorafleet.spark;
 
 import io.lorafleet.datasets.Manifest;
 import io.lorafleet.datasets.YamlConfig;
-import io.lorafleet.io.HfConfig;
-import io.lorafleet.io.PretrainedModel;
-import io.lorafleet.io.Sha256;
-import io.lorafleet.model.ModelWeights;
-import io.lorafleet.model.TransformerConfig;
-import io.lorafleet.nn.LoraConfig;
+import io.lorafleet.io.PeftAdapter;
 import io.lorafleet.train.TrainState;
 import io.lorafleet.train.Trainer;
 import org.apache.hadoop.conf.Configuration;
@@ -30,212 +25,359 @@ import java.util.Optional;
 import java.util.stream.IntStream;
 
 /**
- * {@code lorafleet train --config train.yaml}: data-parallel LoRA over Spark. Each round the driver
- * broadcasts the trainable state (A, B, head, optimizer state — never a frozen weight), each of W tasks runs
- * K local steps over the frozen base its executor JVM loaded once, and the driver averages what they return,
- * weighted by examples, in partition order (so a re-run, a retried task or a resumed run gives the same
- * bits). Checkpoints every N rounds; a round with NaN/Inf is redone from the last good state at half the
- * learning rate.
+ * {@code lorafleet train --config train.yaml}: data-parallel LoRA over Spark, for one adapter or hundreds.
+ * Adapters train in waves over one frozen base: each round the driver broadcasts the trainable state of
+ * every adapter of the wave (A, B, head, optimizer state — never a frozen weight), each of W tasks runs K
+ * local steps with all of them in each fused batch, and the driver averages each adapter's states,
+ * weighted by that adapter's examples, in partition order (so a re-run, a retried task or a resumed run gives
+ * the same bits). Adapters finish independently; one that fails (no data, a bad override, NaN after
+ * retries at lower learning rates) is reported in the run summary and does not stop the others.
  */
 public final class TrainJob {
     public static void main(String[] args) {
-        SparkJobs.configMain("train", args, TrainConfig::load, (spark, config, parsed) -> train(spark, config, parsed.overwrite(), parsed.resume()));
+        SparkJobs.configMain("train", args, TrainConfig::load, (spark, config, parsed) -> exitCode(train(spark, config, parsed.overwrite(), parsed.resume())));
     }
 
-    /** One adapter's outcome. */
-    public record AdapterRun(String adapter, TrainState state, int rounds, long examples, long tokens, double finalLoss,
-                             Trainer.Evaluation evaluation, double seconds, long broadcastBytes, long resultBytes) implements Serializable {
+    public enum Status { DONE, FAILED, EXISTING }
+
+    /** One adapter's outcome; {@code state} and the numbers are absent for a failed or already exported adapter. */
+    public record AdapterRun(String adapter, Status status, String failure, int wave, TrainConfig config, TrainState state, int rounds,
+                             long examples, long tokens, double finalLoss, Trainer.Evaluation evaluation, double seconds, long broadcastBytes,
+                             long resultBytes, String path, List<Map<String, Object>> history) implements Serializable {
         public double accuracy() {
-            return evaluation.examples() == 0 ? Double.NaN : evaluation.correct() / (double) evaluation.examples();
+            return evaluation == null || evaluation.examples() == 0 ? Double.NaN : evaluation.correct() / (double) evaluation.examples();
+        }
+
+        static AdapterRun failed(String adapter, int wave, TrainConfig config, String reason) {
+            return new AdapterRun(adapter, Status.FAILED, reason, wave, config, null, 0, 0, 0, Double.NaN, null, 0, 0, 0, null, List.of());
         }
     }
 
-    /** What the driver checked before any Spark work. */
-    record Prepared(TransformerConfig modelConfig, String modelHash, long modelBytes, Manifest manifest, String manifestSha256,
-                    List<String> adapters) { }
+    /** 0 when every adapter is done, {@link SparkJobs#PARTIAL_FAILURE} when some failed, 1 when all did. */
+    static int exitCode(List<AdapterRun> runs) {
+        long failed = runs.stream().filter(r -> r.status() == Status.FAILED).count();
+        return failed == 0 ? 0 : failed == runs.size() ? 1 : SparkJobs.PARTIAL_FAILURE;
+    }
 
     public static List<AdapterRun> train(SparkSession spark, TrainConfig given, boolean overwrite, boolean resume) throws IOException {
+        long started = System.nanoTime();
         Configuration conf = spark.sparkContext().hadoopConfiguration();
         TrainConfig config = given.qualified(conf);
-        Prepared prepared = prepare(config, conf);
+        TrainPlan.Prepared prepared = TrainPlan.prepare(config, conf);
         List<AdapterRun> runs = new ArrayList<>();
-        for (String adapter : prepared.adapters()) runs.add(trainAdapter(spark, config, prepared, adapter, overwrite, resume));
+        List<TrainWorker.Spec> trainable = new ArrayList<>();
+        for (TrainPlan.Planned planned : TrainPlan.plan(config, prepared, conf)) {
+            if (planned.failure() != null) {
+                SparkJobs.progress("train", "%s: FAILED before training: %s", planned.adapter(), planned.failure());
+                runs.add(AdapterRun.failed(planned.adapter(), -1, config, planned.failure()));
+            } else if (exported(planned.spec(), conf, overwrite, resume)) {
+                SparkJobs.progress("train", "%s: already exported to %s (--resume keeps it)", planned.adapter(), adapterPath(planned.spec()));
+                runs.add(new AdapterRun(planned.adapter(), Status.EXISTING, null, -1, planned.spec().config(), null, planned.spec().rounds(), 0, 0,
+                        Double.NaN, null, 0, 0, 0, adapterPath(planned.spec()).toString(), List.of()));
+            } else {
+                trainable.add(planned.spec());
+            }
+        }
+        List<TrainWorker.Wave> waves = trainable.isEmpty() ? List.of() : TrainPlan.waves(trainable, config, prepared);
+        for (TrainWorker.Spec s : trainable) checkpointsUsable(s, conf, overwrite, resume);
+        long wavesStarted = System.nanoTime();
+        for (TrainWorker.Wave wave : waves) {
+            runs.addAll(new WaveDriver(spark, prepared, wave, waves.size(), overwrite, resume).run());
+            int done = wave.index() + 1;
+            double perWave = (System.nanoTime() - wavesStarted) / 1e9 / done;
+            SparkJobs.progress("train", "run: %d/%d waves; adapters %d done, %d failed, %d queued; ETA %s", done, waves.size(),
+                    runs.stream().filter(r -> r.status() == Status.DONE).count(), runs.stream().filter(r -> r.status() == Status.FAILED).count(),
+                    waves.stream().skip(done).mapToInt(w -> w.adapters().size()).sum(), eta(perWave * (waves.size() - done)));
+        }
+        runs.sort(Comparator.comparingInt(r -> config.adapterIds(prepared.manifest().adapters().keySet()).indexOf(r.adapter())));
+        RunReport.write(config, prepared, runs, (System.nanoTime() - started) / 1e9, conf);
+        long failed = runs.stream().filter(r -> r.status() == Status.FAILED).count();
+        SparkJobs.progress("train", "run done: %d adapter(s) trained, %d failed, %d already exported; summary in %s", runs.stream()
+                .filter(r -> r.status() == Status.DONE).count(), failed, runs.stream().filter(r -> r.status() == Status.EXISTING).count(),
+                new Path(config.report(), RunReport.SUMMARY));
         return runs;
     }
 
-    /** Every check that needs no Spark work: the model's config, LoRA targets, the shards, their tokenizer, the adapters. */
-    static Prepared prepare(TrainConfig config, Configuration conf) throws IOException {
-        HadoopModelFiles model = new HadoopModelFiles(config.model(), conf);
-        if (!model.exists(PretrainedModel.CONFIG)) throw new IOException("model: " + model.describe(PretrainedModel.CONFIG) + " is missing");
-        TransformerConfig modelConfig = HfConfig.parse(model.readAll(PretrainedModel.CONFIG), model.describe(PretrainedModel.CONFIG));
-        LoraConfig lora = config.lora().toConfig();
-        List<String> modules = ModelWeights.projectionModules(modelConfig);
-        for (String target : lora.targetModules()) {
-            if (modules.stream().noneMatch(m -> LoraConfig.matches(m, target))) {
-                throw new IllegalArgumentException("lora.target_modules: '" + target + "' matches no module of " + config.model() + "; its modules are e.g. "
-                        + modules.subList(0, Math.min(6, modules.size())));
-            }
-        }
-        String manifestUri = new Path(config.shards(), Manifest.FILE).toString();
-        FileSystem fs = new Path(manifestUri).getFileSystem(conf);
-        if (!fs.exists(new Path(manifestUri))) throw new IOException("shards: " + manifestUri + " is missing (not a complete tokenize output)");
-        byte[] manifestBytes = SparkJobs.readFile(manifestUri, conf);
-        Manifest manifest = Manifest.parse(manifestBytes, manifestUri);
-        if (manifest.objective().equals("causal_lm") && !modelConfig.modelType().equals("gpt2")) {
-            throw new IllegalArgumentException("shards: " + config.shards() + " hold causal-LM blocks, which need a decoder (gpt2 family); "
-                    + config.model() + " is " + modelConfig.modelType());
-        }
-        if (!model.exists(PretrainedModel.TOKENIZER)) throw new IOException("model: " + model.describe(PretrainedModel.TOKENIZER) + " is missing");
-        String modelTokenizer = Sha256.of(model.readAll(PretrainedModel.TOKENIZER));
-        if (!modelTokenizer.equals(manifest.tokenizerSha256())) {
-            throw new IllegalArgumentException("shards: " + config.shards() + " were tokenized with " + manifest.tokenizer() + " (SHA-256 "
-                    + manifest.tokenizerSha256() + "), but " + model.describe(PretrainedModel.TOKENIZER) + " is another tokenizer (SHA-256 "
-                    + modelTokenizer + ")");
-        }
-        List<String> adapters = config.adapters().isEmpty() ? List.copyOf(manifest.adapters().keySet()) : config.adapters();
-        for (String a : adapters) {
-            if (io.lorafleet.datasets.DatasetSpec.safeName(a) == null) throw new IllegalArgumentException("adapters: '" + a + "' is not a safe folder name");
-            Manifest.AdapterStats stats = manifest.adapters().get(a);
-            if (stats == null) throw new IllegalArgumentException("adapters: '" + a + "' is not in " + manifestUri + " (it has " + manifest.adapters().keySet() + ")");
-            if (stats.rows().getOrDefault(config.trainSplit(), 0L) == 0) {
-                throw new IllegalArgumentException("train_split: adapter '" + a + "' has no rows in split '" + config.trainSplit() + "' (" + stats.rows() + ")");
-            }
-            if (manifest.objective().equals("classification") && stats.labels().size() < 2) {
-                throw new IllegalArgumentException("adapters: '" + a + "' has " + stats.labels().size() + " label(s); classification needs 2 or more");
-            }
-        }
-        String hash = PretrainedModel.contentHash(model);
-        long bytes = 4L * ModelWeights.expectedShapes(modelConfig).values().stream()
-                .mapToLong(shape -> java.util.Arrays.stream(shape).reduce(1, (x, y) -> x * y)).sum();
-        return new Prepared(modelConfig, hash, bytes, manifest, Sha256.of(manifestBytes), adapters);
+    private static Path adapterPath(TrainWorker.Spec spec) {
+        return new Path(spec.config().output(), spec.adapter());
     }
 
-    static AdapterRun trainAdapter(SparkSession spark, TrainConfig c, Prepared p, String adapter, boolean overwrite, boolean resume)
-            throws IOException {
-        long started = System.nanoTime();
-        Configuration conf = spark.sparkContext().hadoopConfiguration();
-        JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-        Manifest.AdapterStats stats = p.manifest().adapters().get(adapter);
-        long trainRows = stats.rows().get(c.trainSplit());
-        long batchesPerEpoch = (trainRows + c.batchSize() - 1) / c.batchSize();
-        long perRound = (long) c.partitions() * c.localSteps();
-        int rounds = c.rounds() != null ? c.rounds() : (int) Math.max(1, Math.ceil(c.epochs() * batchesPerEpoch / perRound));
-        TrainWorker.Spec spec = new TrainWorker.Spec(c, p.modelHash(), p.manifest(), adapter, stats.labels().size(), rounds, new HadoopConf(conf));
-        String fingerprint = fingerprint(c, p, adapter, rounds);
+    /** True when the adapter was exported by an earlier run and --resume keeps it; refuses to replace it without --overwrite. */
+    private static boolean exported(TrainWorker.Spec spec, Configuration conf, boolean overwrite, boolean resume) throws IOException {
+        Path out = adapterPath(spec);
+        if (!out.getFileSystem(conf).exists(out) || overwrite) return false;
+        if (resume && out.getFileSystem(conf).exists(new Path(out, PeftAdapter.COMPLETE))) return true;
+        throw new IOException(out + ": an adapter exists (pass --overwrite to replace it)");
+    }
 
-        Path dir = new Path(c.checkpoints(), adapter);
-        FileSystem fs = dir.getFileSystem(conf);
-        Path adapterOut = new Path(c.output(), adapter);
-        if (adapterOut.getFileSystem(conf).exists(adapterOut) && !overwrite) {
-            throw new IOException(adapterOut + ": an adapter exists (pass --overwrite to replace it)");
+    private static void checkpointsUsable(TrainWorker.Spec spec, Configuration conf, boolean overwrite, boolean resume) throws IOException {
+        Path dir = new Path(spec.config().checkpoints(), spec.adapter());
+        if (dir.getFileSystem(conf).exists(dir) && !resume && !overwrite) {
+            throw new IOException(dir + ": checkpoints exist (pass --resume to continue, or --overwrite to start over)");
         }
-        int start = 0;
-        TrainState state = null;
-        double lrScale = 1.0;
-        List<Map<String, Object>> metrics = new ArrayList<>();
-        if (fs.exists(dir)) {
-            if (resume) {
-                Optional<Checkpoints.Loaded> last = Checkpoints.latest(conf, dir);
-                if (last.isPresent()) {
-                    Checkpoints.Info info = last.get().info();
-                    if (!info.fingerprint().equals(fingerprint)) {
-                        throw new IllegalArgumentException("--resume: " + dir + " holds checkpoints of a different configuration, model or data; "
-                                + "start over with --overwrite or point checkpoints elsewhere");
-                    }
-                    state = last.get().state();
-                    start = info.round() + 1;
-                    lrScale = info.learningRateScale();
-                    metrics.addAll(readMetrics(conf, dir, start));
-                    SparkJobs.progress("train", "%s: resuming after round %d of %d from %s", adapter, info.round() + 1, rounds, dir);
-                }
-            } else if (overwrite) {
-                fs.delete(dir, true);
-            } else {
-                throw new IOException(dir + ": checkpoints exist (pass --resume to continue, or --overwrite to start over)");
+    }
+
+    /** The driver's side of one wave: rounds until each adapter is done or failed, then evaluation and export. */
+    private static final class WaveDriver {
+        /** One adapter's bookkeeping on the driver. */
+        private static final class Adapter {
+            final TrainWorker.Spec spec;
+            final String fingerprint;
+            final Path dir;
+            final List<Map<String, Object>> metrics = new ArrayList<>();
+            int nextRound;
+            TrainState state;
+            double lrScale = 1.0;
+            int retries;
+            String failure;
+            long examples, tokens, broadcastBytes, resultBytes;
+            double lastLoss = Double.NaN;
+
+            Adapter(TrainWorker.Spec spec, String fingerprint) {
+                this.spec = spec;
+                this.fingerprint = fingerprint;
+                this.dir = new Path(spec.config().checkpoints(), spec.adapter());
+            }
+
+            boolean training() {
+                return failure == null && nextRound < spec.rounds();
+            }
+
+            String id() {
+                return spec.adapter();
             }
         }
-        SparkJobs.progress("train", "%s: %,d training rows, %d rounds × %d partitions × %d local steps × batch %d (%.2f epochs), model %s",
-                adapter, trainRows, rounds, c.partitions(), c.localSteps(), c.batchSize(), rounds * perRound * c.batchSize() / (double) trainRows,
-                p.modelHash().substring(0, 12));
 
-        long examples = 0, tokens = 0, broadcastBytes = 0, resultBytes = 0;
-        double lastLoss = Double.NaN;
-        int retries = 0;
-        long loopStarted = System.nanoTime();
-        for (int round = start; round < rounds; ) {
+        private final JavaSparkContext sc;
+        private final Configuration conf;
+        private final TrainPlan.Prepared p;
+        private final TrainWorker.Wave wave;
+        private final int waves;
+        private final boolean overwrite;
+        private final List<Adapter> adapters = new ArrayList<>();
+        private final TrainConfig shared;
+
+        WaveDriver(SparkSession spark, TrainPlan.Prepared p, TrainWorker.Wave wave, int waves, boolean overwrite, boolean resume) throws IOException {
+            this.sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+            this.conf = spark.sparkContext().hadoopConfiguration();
+            this.p = p;
+            this.wave = wave;
+            this.waves = waves;
+            this.overwrite = overwrite;
+            this.shared = wave.shared();
+            for (TrainWorker.Spec spec : wave.adapters()) {
+                Adapter a = new Adapter(spec, TrainPlan.fingerprint(spec, p));
+                start(a, resume);
+                adapters.add(a);
+            }
+        }
+
+        /** Picks up the adapter's latest checkpoint with --resume, or clears old ones with --overwrite. */
+        private void start(Adapter a, boolean resume) throws IOException {
+            FileSystem fs = a.dir.getFileSystem(conf);
+            if (!fs.exists(a.dir)) return;
+            if (!resume) {
+                fs.delete(a.dir, true);
+                return;
+            }
+            Optional<Checkpoints.Loaded> last = Checkpoints.latest(conf, a.dir);
+            if (last.isEmpty()) return;
+            Checkpoints.Info info = last.get().info();
+            if (!info.fingerprint().equals(a.fingerprint)) {
+                a.failure = "--resume: " + a.dir + " holds checkpoints of a different configuration, model or data; start over with --overwrite or "
+                        + "point checkpoints elsewhere";
+                return;
+            }
+            a.state = last.get().state();
+            a.nextRound = info.round() + 1;
+            a.lrScale = info.learningRateScale();
+            a.metrics.addAll(readMetrics(conf, a.dir, a.nextRound));
+            SparkJobs.progress("train", "%s: resuming after round %d of %d from %s", a.id(), a.nextRound, a.spec.rounds(), a.dir);
+        }
+
+        List<AdapterRun> run() throws IOException {
+            long started = System.nanoTime();
+            for (Adapter a : adapters) {
+                long trainRows = p.manifest().adapters().get(a.id()).rows().get(shared.trainSplit());
+                SparkJobs.progress("train", "wave %d/%d: %s: %,d training rows, %d rounds × %d partitions × %d local steps × batch %d (%.2f epochs), r=%d on %s",
+                        wave.index() + 1, waves, a.id(), trainRows, a.spec.rounds(), shared.partitions(), shared.localSteps(), shared.batchSize(),
+                        a.spec.rounds() * (double) shared.partitions() * shared.localSteps() * shared.batchSize() / trainRows,
+                        a.spec.config().lora().toConfig().r(), a.spec.config().lora().targetModules());
+            }
+            int sparkRounds = 0;
+            int evalEvery = shared.evalEvery();
+            while (adapters.stream().anyMatch(Adapter::training)) {
+                round();
+                sparkRounds++;
+                if (evalEvery > 0 && sparkRounds % evalEvery == 0) evaluateForCurves();
+                double perRound = (System.nanoTime() - started) / 1e9 / sparkRounds;
+                int left = adapters.stream().filter(Adapter::training).mapToInt(a -> a.spec.rounds() - a.nextRound).max().orElse(0);
+                SparkJobs.progress("train", "wave %d/%d: %d training, %d trained, %d failed; wave ETA %s", wave.index() + 1, waves,
+                        adapters.stream().filter(Adapter::training).count(), adapters.stream().filter(a -> a.failure == null && !a.training()).count(),
+                        adapters.stream().filter(a -> a.failure != null).count(), eta(perRound * left));
+            }
+            return finish((System.nanoTime() - started) / 1e9);
+        }
+
+        /** One Spark round: every adapter still training does its own next round. */
+        private void round() throws IOException {
             long roundStarted = System.nanoTime();
-            TrainWorker.RoundInput input = new TrainWorker.RoundInput(state, lrScale, round);
+            Map<String, TrainWorker.AdapterInput> training = new LinkedHashMap<>();
+            Map<String, Double> scales = new LinkedHashMap<>();
+            for (Adapter a : adapters) {
+                scales.put(a.id(), a.lrScale);
+                if (a.training()) training.put(a.id(), new TrainWorker.AdapterInput(a.state, a.lrScale, a.nextRound));
+            }
+            TrainWorker.RoundInput input = new TrainWorker.RoundInput(training, scales);
             Broadcast<TrainWorker.RoundInput> broadcast = sc.broadcast(input);
-            List<TrainWorker.RoundResult> results = new ArrayList<>(sc.parallelize(IntStream.range(0, c.partitions()).boxed().toList(), c.partitions())
-                    .map(w -> TrainWorker.run(spec, broadcast.value(), w)).collect());
+            TrainWorker.Wave w = wave;
+            List<TrainWorker.RoundResult> results = new ArrayList<>(sc.parallelize(IntStream.range(0, shared.partitions()).boxed().toList(), shared.partitions())
+                    .map(part -> TrainWorker.run(w, broadcast.value(), part)).collect());
             broadcast.destroy();
             results.sort(Comparator.comparingInt(TrainWorker.RoundResult::partition));
-            Optional<TrainWorker.RoundResult> bad = results.stream().filter(TrainWorker.RoundResult::failed).findFirst();
-            if (bad.isPresent()) {
-                retries++;
-                String what = String.format("%s: round %d: loss %s in partition %d at global batch %d (learning-rate scale %s)", adapter, round + 1,
-                        bad.get().badLoss(), bad.get().partition(), bad.get().badBatch(), lrScale);
-                if (retries > c.maxNanRetries()) {
-                    throw new IOException(what + "; gave up after " + c.maxNanRetries() + " retries at lower learning rates. The last good checkpoint "
-                            + "(if any) is kept in " + dir);
-                }
-                lrScale *= 0.5;
-                SparkJobs.progress("train", "%s; update rejected, redoing the round from the last good state at learning-rate scale %s", what, lrScale);
-                continue;
-            }
-            long sent = serializedSize(input), returned = 0;
-            for (TrainWorker.RoundResult r : results) returned += serializedSize(r);
-            broadcastBytes += sent;
-            resultBytes += returned;
-            state = average(results);
-            long roundExamples = results.stream().mapToLong(TrainWorker.RoundResult::examples).sum();
-            long roundTokens = results.stream().mapToLong(TrainWorker.RoundResult::tokens).sum();
-            lastLoss = results.stream().mapToDouble(TrainWorker.RoundResult::lossSum).sum() / roundExamples;
-            examples += roundExamples;
-            tokens += roundTokens;
             double seconds = (System.nanoTime() - roundStarted) / 1e9;
-            double perRoundSoFar = (System.nanoTime() - loopStarted) / 1e9 / (round - start + 1);
-            SparkJobs.progress("train", "%s round %d/%d: loss %.4f, %,.0f examples/s, %,.0f tokens/s, moved %s out + %s back (%.2f%% of the model), ETA %s",
-                    adapter, round + 1, rounds, lastLoss, roundExamples / seconds, roundTokens / seconds, mb(sent), mb(returned),
-                    100.0 * Math.max(sent, returned / c.partitions()) / p.modelBytes(), eta(perRoundSoFar * (rounds - round - 1)));
+            for (Adapter a : adapters) {
+                if (training.containsKey(a.id())) update(a, results, training.get(a.id()), seconds);
+            }
+        }
+
+        /** Evaluates every adapter that is still training and adds the result to its latest metrics line. */
+        private void evaluateForCurves() throws IOException {
+            Map<String, TrainState> states = new LinkedHashMap<>();
+            for (Adapter a : adapters) if (a.failure == null && a.state != null && !a.metrics.isEmpty()) states.put(a.id(), a.state);
+            if (states.isEmpty()) return;
+            for (Map.Entry<String, Trainer.Evaluation> e : evaluate(states).entrySet()) {
+                Adapter a = adapters.stream().filter(x -> x.id().equals(e.getKey())).findFirst().orElseThrow();
+                Map<String, Object> line = a.metrics.get(a.metrics.size() - 1);
+                RunReport.putEvaluation(line, e.getValue(), a.spec.causalLm());
+                writeMetrics(conf, a.dir, a.metrics);
+            }
+        }
+
+        /** Each state's evaluation on its adapter's evaluation split, all adapters in one Spark job. */
+        private Map<String, Trainer.Evaluation> evaluate(Map<String, TrainState> states) {
+            Broadcast<Map<String, TrainState>> broadcast = sc.broadcast(states);
+            TrainWorker.Wave w = wave;
+            Map<String, Trainer.Evaluation> out = new LinkedHashMap<>();
+            for (Map<String, Trainer.Evaluation> part : sc.parallelize(IntStream.range(0, shared.partitions()).boxed().toList(), shared.partitions())
+                    .map(i -> TrainWorker.evaluate(w, broadcast.value(), i)).collect()) {
+                part.forEach((id, e) -> out.merge(id, e, Trainer.Evaluation::plus));
+            }
+            broadcast.destroy();
+            return out;
+        }
+
+        private void update(Adapter a, List<TrainWorker.RoundResult> all, TrainWorker.AdapterInput sent, double seconds) throws IOException {
+            List<TrainWorker.AdapterResult> results = all.stream().map(r -> r.adapters().get(a.id())).toList();
+            Optional<String> error = results.stream().map(TrainWorker.AdapterResult::error).filter(java.util.Objects::nonNull).findFirst();
+            if (error.isPresent()) {
+                a.failure = error.get();
+                SparkJobs.progress("train", "%s: FAILED: %s", a.id(), a.failure);
+                return;
+            }
+            int round = sent.round();
+            for (int part = 0; part < results.size(); part++) {
+                TrainWorker.AdapterResult bad = results.get(part);
+                if (!bad.nonFinite()) continue;
+                a.retries++;
+                String what = String.format("round %d: loss %s in partition %d at global batch %d (learning-rate scale %s)", round + 1, bad.badLoss(),
+                        part, bad.badBatch(), a.lrScale);
+                if (a.retries > a.spec.config().maxNanRetries()) {
+                    a.failure = what + "; gave up after " + a.spec.config().maxNanRetries() + " retries at lower learning rates. The last good checkpoint "
+                            + "(if any) is kept in " + a.dir;
+                    SparkJobs.progress("train", "%s: FAILED: %s", a.id(), a.failure);
+                } else {
+                    a.lrScale *= 0.5;
+                    SparkJobs.progress("train", "%s: %s; update rejected, redoing the round from the last good state at learning-rate scale %s", a.id(), what,
+                            a.lrScale);
+                }
+                return;
+            }
+            long sent0 = serializedSize(sent), returned = 0;
+            for (TrainWorker.AdapterResult r : results) returned += serializedSize(r);
+            a.broadcastBytes += sent0;
+            a.resultBytes += returned;
+            a.state = average(results);
+            long roundExamples = results.stream().mapToLong(TrainWorker.AdapterResult::examples).sum();
+            long roundTokens = results.stream().mapToLong(TrainWorker.AdapterResult::tokens).sum();
+            a.lastLoss = results.stream().mapToDouble(TrainWorker.AdapterResult::lossSum).sum() / roundExamples;
+            a.examples += roundExamples;
+            a.tokens += roundTokens;
+            SparkJobs.progress("train", "%s round %d/%d: loss %.4f, %,.0f tokens/s, moved %s out + %s back (%.2f%% of the model)", a.id(), round + 1,
+                    a.spec.rounds(), a.lastLoss, roundTokens / seconds, mb(sent0), mb(returned),
+                    100.0 * Math.max(sent0, returned / shared.partitions()) / p.modelBytes());
             Map<String, Object> line = new LinkedHashMap<>();
             line.put("round", round + 1);
-            line.put("loss", lastLoss);
+            line.put("loss", a.lastLoss);
             line.put("examples", roundExamples);
             line.put("tokens", roundTokens);
             line.put("seconds", seconds);
             line.put("examples_per_second", roundExamples / seconds);
             line.put("tokens_per_second", roundTokens / seconds);
-            line.put("broadcast_bytes", sent);
+            line.put("broadcast_bytes", sent0);
             line.put("result_bytes", returned);
-            line.put("learning_rate_scale", lrScale);
-            metrics.add(line);
-            writeMetrics(conf, dir, metrics);
-            if (c.checkpointEvery() > 0 && (round + 1) % c.checkpointEvery() == 0 && round + 1 < rounds) {
-                Checkpoints.write(conf, dir, Checkpoints.roundName(round), state,
-                        new Checkpoints.Info(adapter, round, rounds, state.steps(), lrScale, fingerprint, p.modelHash()));
+            line.put("learning_rate_scale", a.lrScale);
+            a.metrics.add(line);
+            writeMetrics(conf, a.dir, a.metrics);
+            int every = a.spec.config().checkpointEvery();
+            if (every > 0 && (round + 1) % every == 0 && round + 1 < a.spec.rounds()) {
+                Checkpoints.write(conf, a.dir, Checkpoints.roundName(round), a.state, info(a, round));
             }
-            retries = 0;
-            round++;
+            a.retries = 0;
+            a.nextRound = round + 1;
         }
 
-        Broadcast<TrainState> finalState = sc.broadcast(state);
-        Trainer.Evaluation evaluation = p.manifest().adapters().get(adapter).rows().getOrDefault(c.evalSplit(), 0L) == 0
-                ? new Trainer.Evaluation(0, 0, 0)
-                : sc.parallelize(IntStream.range(0, c.partitions()).boxed().toList(), c.partitions())
-                        .map(w -> TrainWorker.evaluate(spec, finalState.value(), w)).reduce(Trainer.Evaluation::plus);
-        Checkpoints.write(conf, dir, "final", state, new Checkpoints.Info(adapter, rounds - 1, rounds, state.steps(), lrScale, fingerprint, p.modelHash()));
-        double seconds = (System.nanoTime() - started) / 1e9;
-        AdapterRun run = new AdapterRun(adapter, state, rounds, examples, tokens, lastLoss, evaluation, seconds, broadcastBytes, resultBytes);
-        byte[] summary = metricsJson(run, p, c);
-        OutputFolder.writeFile(fs, new Path(dir, io.lorafleet.io.PeftAdapter.METRICS), summary);
-        Path written = writeAdapter(sc, spec, finalState, p, summary, overwrite);
-        finalState.destroy();
-        double evalLoss = evaluation.examples() == 0 ? Double.NaN : evaluation.lossSum() / evaluation.examples();
-        SparkJobs.progress("train", "%s done: %d rounds in %.1f s, final training loss %.4f; %s: loss %.4f, %s → %s", adapter, rounds, seconds,
-                lastLoss, c.evalSplit(), evalLoss, spec.causalLm() ? String.format("perplexity %.2f over %,d tokens", Math.exp(evalLoss), evaluation.examples())
-                        : String.format("accuracy %.4f on %,d rows", run.accuracy(), evaluation.examples()), written);
-        return run;
+        private Checkpoints.Info info(Adapter a, int round) {
+            return new Checkpoints.Info(a.id(), round, a.spec.rounds(), a.state.steps(), a.lrScale, a.fingerprint, p.modelHash());
+        }
+
+        /** Evaluates and exports the wave's trained adapters (one Spark job each for all of them). */
+        private List<AdapterRun> finish(double seconds) throws IOException {
+            Map<String, TrainState> states = new LinkedHashMap<>();
+            for (Adapter a : adapters) if (a.failure == null) states.put(a.id(), a.state);
+            Map<String, Trainer.Evaluation> evaluations = new LinkedHashMap<>();
+            Map<String, Map<String, byte[]>> files = new LinkedHashMap<>();
+            if (!states.isEmpty()) {
+                evaluations.putAll(evaluate(states));
+                Broadcast<Map<String, TrainState>> finalStates = sc.broadcast(states);
+                List<TrainWorker.Spec> done = wave.adapters().stream().filter(s -> states.containsKey(s.adapter())).toList();
+                files.putAll(sc.parallelize(done, Math.max(1, Math.min(done.size(), shared.partitions())))
+                        .mapToPair(s -> new scala.Tuple2<>(s.adapter(), TrainWorker.adapterFiles(s, finalStates.value().get(s.adapter())))).collectAsMap());
+                finalStates.destroy();
+            }
+            List<AdapterRun> runs = new ArrayList<>();
+            for (Adapter a : adapters) {
+                if (a.failure != null) {
+                    runs.add(new AdapterRun(a.id(), Status.FAILED, a.failure, wave.index(), a.spec.config(), null, a.spec.rounds(), a.examples, a.tokens,
+                            a.lastLoss, null, seconds, a.broadcastBytes, a.resultBytes, null, List.copyOf(a.metrics)));
+                    continue;
+                }
+                Trainer.Evaluation evaluation = evaluations.getOrDefault(a.id(), new Trainer.Evaluation(0, 0, 0));
+                if (!a.metrics.isEmpty()) {
+                    RunReport.putEvaluation(a.metrics.get(a.metrics.size() - 1), evaluation, a.spec.causalLm());
+                    writeMetrics(conf, a.dir, a.metrics);
+                }
+                AdapterRun run = new AdapterRun(a.id(), Status.DONE, null, wave.index(), a.spec.config(), a.state, a.spec.rounds(), a.examples,
+                        a.tokens, a.lastLoss, evaluation, seconds, a.broadcastBytes, a.resultBytes, adapterPath(a.spec).toString(), List.copyOf(a.metrics));
+                try {
+                    Checkpoints.write(conf, a.dir, "final", a.state, info(a, a.spec.rounds() - 1));
+                    byte[] metrics = RunReport.metricsJson(run, p);
+                    OutputFolder.writeFile(a.dir.getFileSystem(conf), new Path(a.dir, PeftAdapter.METRICS), metrics);
+                    byte[] html = RunReport.adapterHtml(run, a.spec.causalLm());
+                    OutputFolder.writeFile(a.dir.getFileSystem(conf), new Path(a.dir, RunReport.HTML), html);
+                    Map<String, byte[]> folder = new LinkedHashMap<>(files.get(a.id()));
+                    folder.put(RunReport.HTML, html);
+                    writeAdapter(a.spec, folder, p, metrics, conf, overwrite);
+                    runs.add(run);
+                    SparkJobs.progress("train", "%s done: %d rounds, final training loss %.4f; %s → %s", a.id(), a.spec.rounds(), a.lastLoss,
+                            RunReport.describe(run, a.spec.causalLm()), run.path());
+                } catch (IOException e) {
+                    runs.add(AdapterRun.failed(a.id(), wave.index(), a.spec.config(), "export: " + e.getMessage()));
+                    SparkJobs.progress("train", "%s: FAILED to export: %s", a.id(), e.getMessage());
+                }
+            }
+            return runs;
+        }
     }
 
     /**
@@ -246,35 +388,37 @@ public final class TrainJob {
         Configuration conf = spark.sparkContext().hadoopConfiguration();
         TrainConfig c = given.qualified(conf);
         JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-        Prepared p = prepare(c, conf);
+        TrainPlan.Prepared p = TrainPlan.prepare(c, conf);
         List<Path> written = new ArrayList<>();
-        for (String adapter : p.adapters()) {
-            Path dir = new Path(c.checkpoints(), adapter);
+        for (TrainPlan.Planned planned : TrainPlan.plan(c, p, conf)) {
+            if (planned.failure() != null) throw new IllegalArgumentException(planned.adapter() + ": " + planned.failure());
+            TrainWorker.Spec spec = planned.spec();
+            Path dir = new Path(spec.config().checkpoints(), spec.adapter());
             Checkpoints.Loaded last = Checkpoints.read(conf, new Path(dir, "final"));
             if (!last.info().modelSha256().equals(p.modelHash())) {
                 throw new IOException(dir + "/final was trained on base SHA-256 " + last.info().modelSha256() + ", but " + c.model() + " is " + p.modelHash());
             }
-            TrainWorker.Spec spec = new TrainWorker.Spec(c, p.modelHash(), p.manifest(), adapter, p.manifest().adapters().get(adapter).labels().size(),
-                    last.info().rounds(), new HadoopConf(conf));
-            Broadcast<TrainState> state = sc.broadcast(last.state());
-            written.add(writeAdapter(sc, spec, state, p, SparkJobs.readFile(new Path(dir, io.lorafleet.io.PeftAdapter.METRICS).toString(), conf), overwrite));
-            state.destroy();
-            SparkJobs.progress("export", "%s → %s", adapter, written.get(written.size() - 1));
+            TrainState state = last.state();
+            Map<String, byte[]> files = new LinkedHashMap<>(sc.parallelize(List.of(spec), 1).map(s -> TrainWorker.adapterFiles(s, state)).collect().get(0));
+            Path report = new Path(dir, RunReport.HTML);
+            if (report.getFileSystem(conf).exists(report)) files.put(RunReport.HTML, SparkJobs.readFile(report.toString(), conf));
+            written.add(writeAdapter(spec, files, p, SparkJobs.readFile(new Path(dir, PeftAdapter.METRICS).toString(), conf), conf, overwrite));
+            SparkJobs.progress("export", "%s → %s", spec.adapter(), written.get(written.size() - 1));
         }
         return written;
     }
 
-    /** The adapter folder: PEFT files built where the model is cached, plus provenance and metrics; complete or absent. */
-    private static Path writeAdapter(JavaSparkContext sc, TrainWorker.Spec spec, Broadcast<TrainState> state, Prepared p, byte[] metrics,
+    /** The adapter folder: its PEFT files, provenance and metrics; complete or absent. */
+    private static Path writeAdapter(TrainWorker.Spec spec, Map<String, byte[]> peftFiles, TrainPlan.Prepared p, byte[] metrics, Configuration conf,
                                      boolean overwrite) throws IOException {
-        Map<String, byte[]> files = new LinkedHashMap<>(sc.parallelize(List.of(0), 1).map(x -> TrainWorker.adapterFiles(spec, state.value())).collect().get(0));
-        files.put(io.lorafleet.io.PeftAdapter.INFO, provenance(spec.config(), p, spec.adapter(), p.manifest().adapters().get(spec.adapter())));
-        files.put(io.lorafleet.io.PeftAdapter.METRICS, metrics);
-        return AdapterFolder.write(new Path(spec.config().output(), spec.adapter()).toString(), files, sc.hadoopConfiguration(), overwrite);
+        Map<String, byte[]> files = new LinkedHashMap<>(peftFiles);
+        files.put(PeftAdapter.INFO, provenance(spec.config(), p, spec.adapter(), p.manifest().adapters().get(spec.adapter())));
+        files.put(PeftAdapter.METRICS, metrics);
+        return AdapterFolder.write(adapterPath(spec).toString(), files, conf, overwrite);
     }
 
     /** lorafleet.json: what the adapter was trained from, so eval and merge can refuse a different base. */
-    private static byte[] provenance(TrainConfig c, Prepared p, String adapter, Manifest.AdapterStats stats) throws IOException {
+    private static byte[] provenance(TrainConfig c, TrainPlan.Prepared p, String adapter, Manifest.AdapterStats stats) throws IOException {
         Map<String, Object> info = new LinkedHashMap<>();
         info.put("format_version", 1);
         info.put("adapter_id", adapter);
@@ -290,31 +434,6 @@ public final class TrainJob {
         return YamlConfig.json().writeValueAsBytes(info);
     }
 
-    private static byte[] metricsJson(AdapterRun run, Prepared p, TrainConfig c) throws IOException {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("adapter_id", run.adapter());
-        m.put("trainable_params", run.state().values().length);
-        m.put("total_params", p.modelBytes() / 4 + run.state().values().length);
-        m.put("examples", run.examples());
-        m.put("tokens", run.tokens());
-        m.put("rounds", run.rounds());
-        m.put("final_train_loss", run.finalLoss());
-        Map<String, Object> eval = new LinkedHashMap<>();
-        boolean lm = p.manifest().objective().equals("causal_lm");
-        Double loss = run.evaluation().examples() == 0 ? null : run.evaluation().lossSum() / run.evaluation().examples();
-        eval.put("split", c.evalSplit());
-        eval.put(lm ? "predicted_tokens" : "examples", run.evaluation().examples());
-        eval.put("loss", loss);
-        if (lm) eval.put("perplexity", loss == null ? null : Math.exp(loss));
-        else eval.put("accuracy", loss == null ? null : run.accuracy());
-        m.put("evaluation", eval);
-        m.put("wall_seconds", run.seconds());
-        m.put("tokens_per_second", run.tokens() / run.seconds());
-        m.put("broadcast_bytes", run.broadcastBytes());
-        m.put("result_bytes", run.resultBytes());
-        return YamlConfig.json().writeValueAsBytes(m);
-    }
-
     static String version() {
         try (var in = TrainJob.class.getResourceAsStream("/lorafleet-version.properties")) {
             java.util.Properties p = new java.util.Properties();
@@ -326,18 +445,18 @@ public final class TrainJob {
     }
 
     /** Σ nᵢ·θᵢ / Σ nᵢ over the workers, summed in double in partition order. */
-    static TrainState average(List<TrainWorker.RoundResult> results) {
-        double total = results.stream().mapToLong(TrainWorker.RoundResult::examples).sum();
+    static TrainState average(List<TrainWorker.AdapterResult> results) {
+        double total = results.stream().mapToLong(TrainWorker.AdapterResult::examples).sum();
         float[] values = weightedMean(results, total, r -> r.state().values());
         float[] optimizer = results.get(0).state().optimizerState().length == 0 ? new float[0]
                 : weightedMean(results, total, r -> r.state().optimizerState());
         return new TrainState(values, optimizer, results.get(0).state().steps());
     }
 
-    private static float[] weightedMean(List<TrainWorker.RoundResult> results, double total,
-                                        java.util.function.Function<TrainWorker.RoundResult, float[]> part) {
+    private static float[] weightedMean(List<TrainWorker.AdapterResult> results, double total,
+                                        java.util.function.Function<TrainWorker.AdapterResult, float[]> part) {
         double[] sum = new double[part.apply(results.get(0)).length];
-        for (TrainWorker.RoundResult r : results) {
+        for (TrainWorker.AdapterResult r : results) {
             float[] v = part.apply(r);
             double w = r.examples();
             for (int i = 0; i < sum.length; i++) sum[i] += w * v[i];
@@ -345,25 +464,6 @@ public final class TrainJob {
         float[] mean = new float[sum.length];
         for (int i = 0; i < sum.length; i++) mean[i] = (float) (sum[i] / total);
         return mean;
-    }
-
-    /** What a resumed run must share with the run that wrote the checkpoints for the result to be the same. */
-    private static String fingerprint(TrainConfig c, Prepared p, String adapter, int rounds) throws IOException {
-        Map<String, Object> what = new LinkedHashMap<>();
-        what.put("lora", c.lora());
-        what.put("head", c.head());
-        what.put("optimizer", c.optimizer());
-        what.put("batch_size", c.batchSize());
-        what.put("partitions", c.partitions());
-        what.put("local_steps", c.localSteps());
-        what.put("rounds", rounds);
-        what.put("seed", c.seed());
-        what.put("optimizer_state", c.optimizerState());
-        what.put("train_split", c.trainSplit());
-        what.put("model", p.modelHash());
-        what.put("adapter", adapter);
-        what.put("shards", p.manifest().shards().stream().filter(f -> f.adapterId().equals(adapter)).map(Manifest.ShardFile::sha256).toList());
-        return Sha256.of(YamlConfig.json().writeValueAsBytes(what));
     }
 
     private static void writeMetrics(Configuration conf, Path dir, List<Map<String, Object>> metrics) throws IOException {
@@ -376,7 +476,7 @@ public final class TrainJob {
     }
 
     @SuppressWarnings("unchecked")
-    private static List<Map<String, Object>> readMetrics(Configuration conf, Path dir, int rounds) throws IOException {
+    static List<Map<String, Object>> readMetrics(Configuration conf, Path dir, int rounds) throws IOException {
         Path file = new Path(dir, "metrics.jsonl");
         List<Map<String, Object>> kept = new ArrayList<>();
         if (!file.getFileSystem(conf).exists(file)) return kept;
@@ -400,7 +500,7 @@ public final class TrainJob {
         return String.format("%.2f MB", bytes / 1e6);
     }
 
-    private static String eta(double seconds) {
+    static String eta(double seconds) {
         long s = Math.round(seconds);
         return s >= 3600 ? String.format("%dh%02dm", s / 3600, s % 3600 / 60) : String.format("%dm%02ds", s / 60, s % 60);
     }

@@ -3,28 +3,36 @@ package io.lorafleet.spark;
 import io.lorafleet.datasets.Batches;
 import io.lorafleet.datasets.Manifest;
 import io.lorafleet.datasets.ShardRow;
+import io.lorafleet.io.PeftAdapter;
 import io.lorafleet.io.PretrainedModel;
+import io.lorafleet.model.CausalLm;
+import io.lorafleet.model.MultiAdapterModel;
 import io.lorafleet.model.SequenceClassifier;
 import io.lorafleet.model.TaskModel;
+import io.lorafleet.model.TokenBatch;
+import io.lorafleet.optim.OptimizerConfig;
+import io.lorafleet.train.BulkTrainer;
 import io.lorafleet.train.DataOrder;
 import io.lorafleet.train.TrainState;
 import io.lorafleet.train.Trainer;
-import org.apache.hadoop.conf.Configuration;
 
 import java.io.IOException;
 import java.io.Serializable;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
- * What one data-parallel worker (one Spark task) does in a round: take the broadcast trainable state, run
- * K local steps on its batches over the frozen base (cached in the executor JVM), and return its state.
- * Worker w of W in round r takes global batches r·W·K + w·K + k, k &lt; K, of the seeded {@link DataOrder}.
+ * What one data-parallel worker (one Spark task) does in a round: take the broadcast state of every adapter
+ * of its wave that trains this round, run K local steps over the frozen base (cached in the executor JVM)
+ * with all of them in each fused batch, and return each adapter's new state. Worker w of W takes, for each
+ * adapter in its round r, global batches r·W·K + w·K + k, k &lt; K, of that adapter's seeded {@link DataOrder}.
  */
 final class TrainWorker {
     private TrainWorker() { }
 
-    /** What every task of one adapter's training needs; small (no weights). */
+    /** What every task of one adapter's training needs; small (no weights). {@code config} is the adapter's own. */
     record Spec(TrainConfig config, String modelHash, Manifest manifest, String adapter, int numLabels, int rounds, HadoopConf hadoop)
             implements Serializable {
         int totalSteps() {
@@ -35,70 +43,148 @@ final class TrainWorker {
         boolean causalLm() {
             return manifest.objective().equals("causal_lm");
         }
+
+        MultiAdapterModel.AdapterSpec modelSpec() {
+            return new MultiAdapterModel.AdapterSpec(config.lora().toConfig(), causalLm() ? 0 : numLabels, config.head().pooling(), config.seed());
+        }
+
+        OptimizerConfig optimizer(double learningRateScale) {
+            return config.optimizer().toConfig(totalSteps(), learningRateScale);
+        }
     }
 
-    /** The round's broadcast: the averaged state (null before the first round) and the learning-rate scale. */
-    record RoundInput(TrainState state, double learningRateScale, int round) implements Serializable { }
+    /**
+     * Adapters trained together. They share the model, shards, batch size, partitions and local steps
+     * (the round's shape); everything else is each adapter's own.
+     */
+    record Wave(int index, List<Spec> adapters) implements Serializable {
+        TrainConfig shared() {
+            return adapters.get(0).config();
+        }
+    }
+
+    /** One adapter's part of a round's broadcast: its state (null before its first round), learning-rate scale and round. */
+    record AdapterInput(TrainState state, double learningRateScale, int round) implements Serializable { }
 
     /**
-     * One worker's round: its new state, examples, summed loss and tokens; or, when a loss or the state went
-     * non-finite, the global batch where it happened.
+     * The round's broadcast: the adapters that train this round, and the learning-rate scale of every adapter
+     * of the wave (which decides the optimizers a worker builds, so it changes only after a NaN).
      */
-    record RoundResult(int partition, TrainState state, long examples, double lossSum, long tokens, long badBatch, double badLoss)
+    record RoundInput(Map<String, AdapterInput> training, Map<String, Double> learningRateScales) implements Serializable { }
+
+    /**
+     * One adapter's outcome in one worker's round: its new state, examples, summed loss and tokens; or, when
+     * a loss or the state went non-finite, the global batch where it happened; or an error.
+     */
+    record AdapterResult(TrainState state, long examples, double lossSum, long tokens, long badBatch, double badLoss, String error)
             implements Serializable {
-        boolean failed() {
+        boolean nonFinite() {
             return badBatch >= 0;
         }
     }
 
-    static RoundResult run(Spec spec, RoundInput input, int partition) throws IOException {
-        TrainConfig c = spec.config();
-        List<ShardRow> rows = rows(spec, c.trainSplit());
-        Reusable reusable = trainer(spec, input.learningRateScale());
-        Trainer trainer = reusable.trainer();
-        (input.state() != null ? input.state() : reusable.initial()).applyTo(trainer);
-        trainer.setStepsDone(input.round() * c.localSteps());
-        DataOrder order = new DataOrder(rows.size(), c.batchSize(), c.seed());
-        long examples = 0, tokens = 0;
-        double lossSum = 0;
-        long lastBatch = -1;
-        for (int k = 0; k < c.localSteps(); k++) {
-            lastBatch = ((long) input.round() * c.partitions() + partition) * c.localSteps() + k;
-            List<ShardRow> batch = select(rows, order.batch(lastBatch));
-            Trainer.StepResult step = trainer.step(Batches.pad(batch, spec.causalLm()));
-            if (!Double.isFinite(step.loss()) || !Double.isFinite(step.gradNorm())) {
-                return new RoundResult(partition, null, examples, lossSum, tokens, lastBatch, step.loss());
+    record RoundResult(int partition, Map<String, AdapterResult> adapters) implements Serializable { }
+
+    static RoundResult run(Wave wave, RoundInput input, int partition) throws IOException {
+        TaskGpu.bindCurrentTask();
+        TrainConfig c = wave.shared();
+        Reusable reusable = bulkTrainer(wave, input.learningRateScales());
+        BulkTrainer trainer = reusable.trainer();
+        List<Spec> specs = wave.adapters();
+        Map<String, AdapterResult> out = new LinkedHashMap<>();
+        List<List<ShardRow>> rows = new ArrayList<>();
+        List<DataOrder> orders = new ArrayList<>();
+        boolean[] training = new boolean[specs.size()];
+        long[] examples = new long[specs.size()], tokens = new long[specs.size()];
+        double[] lossSums = new double[specs.size()];
+        for (int a = 0; a < specs.size(); a++) {
+            Spec spec = specs.get(a);
+            AdapterInput in = input.training().get(spec.adapter());
+            List<ShardRow> own = null;
+            if (in != null) {
+                try {
+                    own = rows(spec, c.trainSplit());
+                    trainer.restore(a, in.state() != null ? in.state() : reusable.initial().get(a));
+                    trainer.setStepsDone(a, in.round() * c.localSteps());
+                    training[a] = true;
+                } catch (IOException | RuntimeException e) {
+                    out.put(spec.adapter(), new AdapterResult(null, 0, 0, 0, -1, 0, e.getMessage()));
+                }
             }
-            examples += batch.size();
-            lossSum += step.loss() * batch.size();
-            tokens += step.tokens();
+            rows.add(own);
+            orders.add(own == null ? null : new DataOrder(own.size(), c.batchSize(), spec.config().seed()));
         }
-        TrainState state = TrainState.of(trainer);
-        if (!state.finite()) return new RoundResult(partition, null, examples, lossSum, tokens, lastBatch, Double.NaN);
-        if (c.optimizerState() == TrainConfig.OptimizerStateMode.RESET) state = new TrainState(state.values(), new float[0], state.steps());
-        return new RoundResult(partition, state, examples, lossSum, tokens, -1, 0);
+        for (int k = 0; k < c.localSteps(); k++) {
+            List<TokenBatch> batches = new ArrayList<>();
+            List<List<ShardRow>> selected = new ArrayList<>();
+            long[] global = new long[specs.size()];
+            for (int a = 0; a < specs.size(); a++) {
+                List<ShardRow> batch = null;
+                if (training[a]) {
+                    global[a] = ((long) input.training().get(specs.get(a).adapter()).round() * c.partitions() + partition) * c.localSteps() + k;
+                    batch = select(rows.get(a), orders.get(a).batch(global[a]));
+                }
+                selected.add(batch);
+                batches.add(batch == null ? null : Batches.pad(batch, specs.get(a).causalLm()));
+            }
+            if (batches.stream().allMatch(java.util.Objects::isNull)) break;
+            Trainer.StepResult[] steps = trainer.step(batches);
+            for (int a = 0; a < specs.size(); a++) {
+                if (steps[a] == null) continue;
+                if (!Double.isFinite(steps[a].loss()) || !Double.isFinite(steps[a].gradNorm())) {
+                    out.put(specs.get(a).adapter(), new AdapterResult(null, examples[a], lossSums[a], tokens[a], global[a], steps[a].loss(), null));
+                    training[a] = false;
+                    continue;
+                }
+                examples[a] += selected.get(a).size();
+                lossSums[a] += steps[a].loss() * selected.get(a).size();
+                tokens[a] += steps[a].tokens();
+            }
+        }
+        for (int a = 0; a < specs.size(); a++) {
+            if (!training[a]) continue;
+            TrainState state = trainer.state(a);
+            String id = specs.get(a).adapter();
+            if (!state.finite()) {
+                out.put(id, new AdapterResult(null, examples[a], lossSums[a], tokens[a], Long.MAX_VALUE, Double.NaN, null));
+                continue;
+            }
+            if (c.optimizerState() == TrainConfig.OptimizerStateMode.RESET) state = new TrainState(state.values(), new float[0], state.steps());
+            out.put(id, new AdapterResult(state, examples[a], lossSums[a], tokens[a], -1, 0, null));
+        }
+        return new RoundResult(partition, out);
     }
 
     /**
-     * Loss and accuracy of the state on this worker's share (every W-th row) of the evaluation split; for a
-     * causal LM, the summed token loss over the predicted tokens (accuracy stays 0).
+     * Loss and accuracy of each adapter's state on this worker's share (every W-th row) of its evaluation
+     * split; for a causal LM, the summed token loss over the predicted tokens (accuracy stays 0).
      */
+    static Map<String, Trainer.Evaluation> evaluate(Wave wave, Map<String, TrainState> states, int partition) throws IOException {
+        Map<String, Trainer.Evaluation> out = new LinkedHashMap<>();
+        for (Spec spec : wave.adapters()) {
+            TrainState state = states.get(spec.adapter());
+            boolean hasRows = spec.manifest().adapters().get(spec.adapter()).rows().getOrDefault(spec.config().evalSplit(), 0L) > 0;
+            if (state != null && hasRows) out.put(spec.adapter(), evaluate(spec, state, partition));
+        }
+        return out;
+    }
+
     static Trainer.Evaluation evaluate(Spec spec, TrainState state, int partition) throws IOException {
         TrainConfig c = spec.config();
         List<ShardRow> rows = rows(spec, c.evalSplit());
-        Trainer trainer = trainer(spec, 1.0).trainer();
-        new TrainState(state.values(), new float[0], state.steps()).applyTo(trainer);
-        Trainer.Evaluation total = new Trainer.Evaluation(0, 0, 0);
-        List<ShardRow> batch = new ArrayList<>();
-        for (int i = partition; i < rows.size(); i += c.partitions()) {
-            batch.add(rows.get(i));
-            if (batch.size() == c.batchSize()) {
-                total = total.plus(score(trainer, batch, spec.causalLm()));
-                batch.clear();
+        try (Trainer trainer = trainer(spec, state)) {
+            Trainer.Evaluation total = new Trainer.Evaluation(0, 0, 0);
+            List<ShardRow> batch = new ArrayList<>();
+            for (int i = partition; i < rows.size(); i += c.partitions()) {
+                batch.add(rows.get(i));
+                if (batch.size() == c.batchSize()) {
+                    total = total.plus(score(trainer, batch, spec.causalLm()));
+                    batch.clear();
+                }
             }
+            if (!batch.isEmpty()) total = total.plus(score(trainer, batch, spec.causalLm()));
+            return total;
         }
-        if (!batch.isEmpty()) total = total.plus(score(trainer, batch, spec.causalLm()));
-        return total;
     }
 
     static Trainer.Evaluation score(Trainer trainer, List<ShardRow> rows, boolean causalLm) {
@@ -109,38 +195,53 @@ final class TrainWorker {
     }
 
     /** The adapter's PEFT files (weights and adapter_config.json) for a state, built where the model is cached. */
-    static java.util.Map<String, byte[]> adapterFiles(Spec spec, TrainState state) throws IOException {
-        Trainer trainer = trainer(spec, 1.0).trainer();
-        new TrainState(state.values(), new float[0], state.steps()).applyTo(trainer);
-        io.lorafleet.io.PeftAdapter adapter = io.lorafleet.io.PeftAdapter.of(trainer.model(),
-                spec.causalLm() ? io.lorafleet.io.PeftAdapter.TaskType.CAUSAL_LM : io.lorafleet.io.PeftAdapter.TaskType.SEQ_CLS,
-                spec.config().lora().toConfig(), spec.config().model());
-        java.util.Map<String, byte[]> files = new java.util.LinkedHashMap<>();
-        files.put(io.lorafleet.io.PeftAdapter.WEIGHTS, adapter.weights(trainer.model().config()));
-        files.put(io.lorafleet.io.PeftAdapter.CONFIG, adapter.configJson(trainer.model().config()));
-        return files;
+    static Map<String, byte[]> adapterFiles(Spec spec, TrainState state) throws IOException {
+        try (Trainer trainer = trainer(spec, state)) {
+            PeftAdapter adapter = PeftAdapter.of(trainer.model(), spec.causalLm() ? PeftAdapter.TaskType.CAUSAL_LM : PeftAdapter.TaskType.SEQ_CLS,
+                    spec.config().lora().toConfig(), spec.config().model());
+            Map<String, byte[]> files = new LinkedHashMap<>();
+            files.put(PeftAdapter.WEIGHTS, adapter.weights(trainer.model().config()));
+            files.put(PeftAdapter.CONFIG, adapter.configJson(trainer.model().config()));
+            return files;
+        }
     }
 
-    /** A trainer kept by its task thread across rounds, with the state it started from (for round 0 and re-runs). */
-    private record Reusable(String key, Trainer trainer, TrainState initial) { }
+    /** A single-adapter trainer holding {@code state} (without optimizer moments), for evaluation and export. */
+    private static Trainer trainer(Spec spec, TrainState state) throws IOException {
+        TaskGpu.bindCurrentTask();
+        TrainConfig c = spec.config();
+        PretrainedModel base = ExecutorCache.model(c.model(), spec.modelHash(), spec.hadoop().get());
+        TaskModel model = spec.causalLm() ? CausalLm.create(base.config(), base.weights(), c.lora().toConfig(), c.seed())
+                : SequenceClassifier.create(base.config(), base.weights(), c.lora().toConfig(), spec.numLabels(), c.head().pooling(), c.seed());
+        Trainer trainer = new Trainer(model, spec.optimizer(1.0));
+        new TrainState(state.values(), new float[0], state.steps()).applyTo(trainer);
+        return trainer;
+    }
+
+    /** A wave's trainer kept by its task thread across rounds, with each adapter's initial state (for its first round and re-runs). */
+    private record Reusable(String key, BulkTrainer trainer, List<TrainState> initial) { }
 
     private static final ThreadLocal<Reusable> TRAINERS = new ThreadLocal<>();
 
     /**
-     * This thread's trainer for the spec: building one costs a model assembly and a first step that sizes
-     * its workspace (~0.4 s measured), so a thread keeps the last one and replaces it only for another spec.
+     * This thread's trainer for the wave: building one costs a model assembly and a first step that sizes
+     * its workspace (~0.4 s measured for one adapter), so a thread keeps the last one and replaces it only
+     * for another wave or after a learning rate changed.
      */
-    private static Reusable trainer(Spec spec, double learningRateScale) throws IOException {
-        String key = spec.adapter() + "|" + spec.modelHash() + "|" + spec.config().hashCode() + "|" + spec.rounds() + "|" + learningRateScale;
+    private static Reusable bulkTrainer(Wave wave, Map<String, Double> learningRateScales) throws IOException {
+        String key = wave.adapters().stream().map(s -> s.adapter() + "@" + s.config().hashCode() + "/" + s.rounds()).toList() + "|"
+                + wave.adapters().get(0).modelHash() + "|" + learningRateScales;
         Reusable kept = TRAINERS.get();
         if (kept != null && kept.key().equals(key)) return kept;
         if (kept != null) kept.trainer().close();
-        TrainConfig c = spec.config();
-        PretrainedModel base = ExecutorCache.model(c.model(), spec.modelHash(), spec.hadoop().get());
-        TaskModel model = spec.causalLm() ? io.lorafleet.model.CausalLm.create(base.config(), base.weights(), c.lora().toConfig(), c.seed())
-                : SequenceClassifier.create(base.config(), base.weights(), c.lora().toConfig(), spec.numLabels(), c.head().pooling(), c.seed());
-        Trainer trainer = new Trainer(model, c.optimizer().toConfig(spec.totalSteps(), learningRateScale));
-        Reusable made = new Reusable(key, trainer, TrainState.of(trainer));
+        TrainConfig c = wave.shared();
+        PretrainedModel base = ExecutorCache.model(c.model(), wave.adapters().get(0).modelHash(), wave.adapters().get(0).hadoop().get());
+        MultiAdapterModel model = MultiAdapterModel.create(base.config(), base.weights(), wave.adapters().stream().map(Spec::modelSpec).toList());
+        BulkTrainer trainer = new BulkTrainer(model, wave.adapters().stream()
+                .map(s -> s.optimizer(learningRateScales.getOrDefault(s.adapter(), 1.0))).toList());
+        List<TrainState> initial = new ArrayList<>();
+        for (int a = 0; a < wave.adapters().size(); a++) initial.add(trainer.state(a));
+        Reusable made = new Reusable(key, trainer, initial);
         TRAINERS.set(made);
         return made;
     }

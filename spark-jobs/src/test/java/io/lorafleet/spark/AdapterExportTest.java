@@ -73,7 +73,7 @@ class AdapterExportTest {
     @Test
     void theTrainJobWritesACompletePeftFolderWithProvenanceAndMetrics() throws IOException {
         try (var files = Files.list(adapter)) {
-            assertEquals(List.of("_COMPLETE", "adapter_config.json", "adapter_model.safetensors", "lorafleet.json", "metrics.json"),
+            assertEquals(List.of("_COMPLETE", "adapter_config.json", "adapter_model.safetensors", "lorafleet.json", "metrics.json", "report.html"),
                     files.map(p -> p.getFileName().toString()).filter(n -> !n.startsWith(".")).sorted().toList());
         }
         ObjectMapper json = new ObjectMapper();
@@ -199,12 +199,14 @@ class AdapterExportTest {
                 rounds: 1
                 """.formatted(MiniLm.folder(), ImdbShards.folder(), tmp.resolve("adapters"));
         TrainConfig again = TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), "again.yaml", List.of());
-        e = assertThrows(IOException.class, () -> TrainJob.train(SparkTestSession.get(), again, false, true));
+        e = assertThrows(IOException.class, () -> TrainJob.train(SparkTestSession.get(), again, false, false));
         assertTrue(e.getMessage().contains("an adapter exists (pass --overwrite"), e.getMessage());
+        assertEquals(TrainJob.Status.EXISTING, TrainJob.train(SparkTestSession.get(), again, false, true).get(0).status(),
+                "--resume keeps an exported adapter");
         TrainConfig escape = TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), "escape.yaml", List.of("adapters=[../imdb]"));
-        IllegalArgumentException bad = assertThrows(IllegalArgumentException.class,
-                () -> TrainJob.prepare(escape, SparkTestSession.get().sparkContext().hadoopConfiguration()));
-        assertTrue(bad.getMessage().startsWith("adapters: '../imdb' is not a safe folder name"), bad.getMessage());
+        Configuration hadoop = SparkTestSession.get().sparkContext().hadoopConfiguration();
+        TrainPlan.Planned escaped = TrainPlan.plan(escape, TrainPlan.prepare(escape, hadoop), hadoop).get(0);
+        assertTrue(escaped.failure().startsWith("adapters: '../imdb' is not a safe folder name"), escaped.failure());
         FileSystem fs = FileSystem.getLocal(new Configuration());
         assertFalse(fs.exists(new Path(tmp.resolve("imdb").toString())));
     }

@@ -13,8 +13,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The launcher as a user drives it: {@code lorafleet cluster up}, the spark-submit line that
- * {@code lorafleet submit tokenize --dry-run} prints (run as printed, with the shaded jar), {@code cluster down}.
+ * The launcher as a user drives it: {@code lorafleet cluster up}, the spark-submit lines that
+ * {@code lorafleet submit tokenize|train --dry-run} print (run as printed, with the shaded jar), {@code cluster down}.
  */
 class LauncherClusterIT {
     static final Path LAUNCHER = Path.of("../deploy/bin/lorafleet").toAbsolutePath().normalize();
@@ -46,6 +46,24 @@ class LauncherClusterIT {
             String out = run("bash", "-c", line);
             assertTrue(out.contains("wrote 1 shard files") || out.contains("wrote 3 shard files"), out);
             assertEquals(1000, Manifest.parse(Files.readAllBytes(tmp.resolve("shards/manifest.json")), "manifest").rowsRead());
+
+            Path train = tmp.resolve("train.yaml");
+            Files.writeString(train, """
+                    model: %s
+                    shards: %s
+                    output: %s
+                    lora: {r: 4, alpha: 8, target_modules: [query, value]}
+                    batch_size: 4
+                    partitions: 1
+                    local_steps: 2
+                    rounds: 2
+                    """.formatted(MiniLm.folder(), tmp.resolve("shards"), tmp.resolve("adapters")));
+            String trainLine = run(LAUNCHER.toString(), "submit", "train", "--master", "spark://127.0.0.1:" + port, "--executor-memory", "1g",
+                    "--dry-run", "--", "--config", train.toString()).strip();
+            assertTrue(trainLine.contains("--class io.lorafleet.spark.TrainJob"), trainLine);
+            String trained = run("bash", "-c", trainLine);
+            assertTrue(trained.contains("imdb done: 2 rounds"), trained);
+            assertTrue(Files.exists(tmp.resolve("adapters/imdb/_COMPLETE")) && Files.exists(tmp.resolve("adapters/summary.json")));
             assertTrue(run(LAUNCHER.toString(), "cluster", "status").contains("worker-1: running"));
         } finally {
             run(LAUNCHER.toString(), "cluster", "down");

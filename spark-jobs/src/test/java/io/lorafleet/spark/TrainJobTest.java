@@ -125,7 +125,7 @@ class TrainJobTest {
                 optimizer: {kind: adamw, learning_rate: 0.002, warmup_steps: 4, decay: linear}
                 """);
         TrainJob.AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
-        TrainJob.Prepared p = TrainJob.prepare(c, spark.sparkContext().hadoopConfiguration());
+        TrainPlan.Prepared p = TrainPlan.prepare(c, spark.sparkContext().hadoopConfiguration());
         // 600 reviews cut to 64 tokens, 2 epochs, then the 100 validation reviews (50/50): chance is 0.5
         assertEquals(100, run.evaluation().examples());
         assertTrue(run.accuracy() >= 0.70, "validation accuracy " + run.accuracy()); // measured 0.86 at 128 tokens
@@ -144,12 +144,14 @@ class TrainJobTest {
     void badConfigurationsFailBeforeAnySparkWorkNamingTheKey() throws IOException {
         var conf = spark.sparkContext().hadoopConfiguration();
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> TrainJob.prepare(config("bad", "", "lora.target_modules=[query, qproj]"), conf));
+                () -> TrainPlan.prepare(config("bad", "", "lora.target_modules=[query, qproj]"), conf));
         assertTrue(e.getMessage().startsWith("lora.target_modules: 'qproj' matches no module"), e.getMessage());
         IOException r = assertThrows(IOException.class, () -> config("bad", "", "lora.r=0"));
         assertTrue(r.getMessage().contains("lora.r must be > 0"), r.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> TrainJob.prepare(config("bad", "adapters: [imdb, nope]\n"), conf));
-        assertTrue(e.getMessage().startsWith("adapters: 'nope' is not in"), e.getMessage());
+        TrainConfig nope = config("bad", "adapters: [imdb, nope]\n");
+        List<TrainPlan.Planned> planned = TrainPlan.plan(nope, TrainPlan.prepare(nope, conf), conf);
+        assertEquals(null, planned.get(0).failure());
+        assertTrue(planned.get(1).failure().startsWith("adapters: 'nope' is not in"), planned.get(1).failure());
         IOException unknown = assertThrows(IOException.class, () -> config("bad", "learning_rate: 0.1\n"));
         assertTrue(unknown.getMessage().equals("bad.yaml: learning_rate: unknown key"), unknown.getMessage());
 
@@ -158,7 +160,7 @@ class TrainJobTest {
         Files.createDirectories(otherModel);
         for (String f : List.of("config.json", "model.safetensors")) Files.copy(MiniLm.folder().resolve(f), otherModel.resolve(f));
         Files.writeString(otherModel.resolve("tokenizer.json"), Files.readString(MiniLm.folder().resolve("tokenizer.json")) + "\n");
-        e = assertThrows(IllegalArgumentException.class, () -> TrainJob.prepare(config("bad", "", "model=" + otherModel), conf));
+        e = assertThrows(IllegalArgumentException.class, () -> TrainPlan.prepare(config("bad", "", "model=" + otherModel), conf));
         assertTrue(e.getMessage().startsWith("shards: ") && e.getMessage().contains(otherModel + "/tokenizer.json"), e.getMessage());
     }
 
@@ -172,9 +174,11 @@ class TrainJobTest {
                 max_nan_retries: 2
                 optimizer: {kind: sgd, learning_rate: 3.0e38, max_grad_norm: 0, decay: constant}
                 """);
-        IOException e = assertThrows(IOException.class, () -> TrainJob.train(spark, c, false, false));
-        assertTrue(e.getMessage().matches("imdb: round \\d: loss \\S+ in partition \\d at global batch \\d+ \\(learning-rate scale 0\\.25\\); "
-                + "gave up after 2 retries.*"), e.getMessage());
+        TrainJob.AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
+        assertEquals(TrainJob.Status.FAILED, run.status());
+        assertEquals(1, TrainJob.exitCode(List.of(run)), "every adapter failed");
+        assertTrue(run.failure().matches("round \\d: loss \\S+ in partition \\d at global batch \\d+ \\(learning-rate scale 0\\.25\\); "
+                + "gave up after 2 retries.*"), run.failure());
         assertTrue(Files.exists(tmp.resolve("nan/_checkpoints/imdb/round-000000/_COMPLETE")), "the last good checkpoint is kept");
     }
 

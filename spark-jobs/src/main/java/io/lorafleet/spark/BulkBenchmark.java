@@ -1,0 +1,126 @@
+package io.lorafleet.spark;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.lorafleet.bench.BenchmarkReport;
+import io.lorafleet.datasets.DatasetSpec;
+import io.lorafleet.datasets.YamlConfig;
+import org.apache.spark.sql.SparkSession;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * {@code lorafleet bench bulk}: N adapters trained in one job (one wave over one frozen base) against the
+ * same N adapters trained by N jobs one after another, on the same data and settings. The launcher runs
+ * each job as its own process (JVM start, Spark session, model load and all) and times it with
+ * /usr/bin/time; this class prepares the data ({@code prepare}) and writes the comparison ({@code report}).
+ */
+public final class BulkBenchmark {
+    static final int ADAPTERS = 8;
+
+    public static void main(String[] args) throws Exception {
+        Path root = Path.of(args[1]), work = Path.of(args[2]);
+        switch (args[0]) {
+            case "prepare" -> prepare(root, work);
+            case "report" -> report(root, args[3], work);
+            default -> throw new IllegalArgumentException("usage: BulkBenchmark prepare|report ROOT WORK [COMMAND]");
+        }
+    }
+
+    /** The real IMDB sample dealt round-robin to tasks t0…t7 (125 reviews each), tokenized; and the train config for all of them. */
+    static void prepare(Path root, Path work) throws Exception {
+        Files.createDirectories(work);
+        dealIntoTasks(root.resolve("datasets/imdb/sample/imdb-sample.jsonl"), ADAPTERS, work.resolve("tasks.jsonl"), (task, row) -> { });
+        Path model = root.resolve("runs/models/all-minilm-l6-v2");
+        String spec = """
+                tokenizer: %s
+                max_length: 128
+                output: %s
+                tasks:
+                  - adapter_id_field: task
+                    inputs: [%s]
+                    format: jsonl
+                    label: label
+                    labels: [negative, positive]
+                    split_field: split
+                """.formatted(model, work.resolve("shards"), work.resolve("tasks.jsonl"));
+        SparkSession spark = SparkSession.builder().master("local[2]").appName("lorafleet bench bulk").config("spark.ui.enabled", "false").getOrCreate();
+        TokenizeJob.tokenize(spark, DatasetSpec.load(spec.getBytes(StandardCharsets.UTF_8), "bulk-bench", List.of()), true);
+        spark.stop();
+        Files.writeString(work.resolve("train.yaml"), """
+                # %d adapters, each 6 rounds × 2 partitions × 2 local steps × batch 8 (~1.3 epochs of its 75 training reviews)
+                model: %s
+                shards: %s
+                output: %s
+                adapters: [%s]
+                lora: {r: 8, alpha: 16, dropout: 0.1, target_modules: [query, value]}
+                optimizer: {kind: adamw, learning_rate: 0.002, warmup_steps: 2}
+                batch_size: 8
+                partitions: 2
+                local_steps: 2
+                rounds: 6
+                waves: {max_adapters: %d, memory_mb: 4096}
+                """.formatted(ADAPTERS, model, work.resolve("shards"), work.resolve("bulk"),
+                String.join(", ", java.util.stream.IntStream.range(0, ADAPTERS).mapToObj(k -> "t" + k).toList()), ADAPTERS));
+    }
+
+    /**
+     * Copies a JSONL file, adding to each row a "task" field t0, t1, … dealt round-robin over {@code tasks}, after
+     * {@code edit} has seen the row with its task number.
+     */
+    static void dealIntoTasks(Path jsonl, int tasks, Path out, java.util.function.BiConsumer<Integer, ObjectNode> edit) throws java.io.IOException {
+        StringBuilder dealt = new StringBuilder();
+        int i = 0;
+        for (String line : Files.readAllLines(jsonl)) {
+            ObjectNode row = (ObjectNode) YamlConfig.json().readTree(line);
+            int task = i++ % tasks;
+            row.put("task", "t" + task);
+            edit.accept(task, row);
+            dealt.append(YamlConfig.json().writer().without(SerializationFeature.INDENT_OUTPUT).writeValueAsString(row)).append('\n');
+        }
+        Files.writeString(out, dealt);
+    }
+
+    /** Reads the runs' summaries and the time files (wall seconds, max RSS KiB) and writes the BENCHMARKS.md section. */
+    static void report(Path root, String command, Path work) throws Exception {
+        Run bulk = run(work.resolve("bulk"), work.resolve("time-bulk.txt"));
+        double seqSeconds = 0, seqTrainSeconds = 0;
+        long seqTokens = 0, seqRss = 0;
+        for (int k = 0; k < ADAPTERS; k++) {
+            Run r = run(work.resolve("seq-t" + k), work.resolve("time-seq-t" + k + ".txt"));
+            seqSeconds += r.seconds();
+            seqTrainSeconds += r.trainSeconds();
+            seqTokens += r.tokens();
+            seqRss = Math.max(seqRss, r.rssMb());
+        }
+        StringBuilder s = new StringBuilder("## Bulk: " + ADAPTERS + " adapters in one job vs " + ADAPTERS + " jobs one after another\n\n");
+        s.append(BenchmarkReport.machine()).append(".\n\nCommand: `").append(command).append("`. ").append(String.format(Locale.ROOT,
+                "The real IMDB sample dealt to %d tasks (125 reviews each, 128 tokens), all-MiniLM-L6-v2, LoRA r=8 on query and value, "
+                        + "each adapter 6 rounds × 2 partitions × 2 local steps × batch 8, local[*] Spark on this machine. Every job is its own "
+                        + "process started by the launcher and timed by /usr/bin/time from start to exit (JVM, Spark session, model load, "
+                        + "training, evaluation, export); the in-job time is the train job's own wall clock.\n\n", ADAPTERS));
+        s.append("| what | processes | tokens trained | wall s (process) | tokens/s (process) | wall s (in job) | peak RSS MB |\n|---|---|---|---|---|---|---|\n");
+        s.append(String.format(Locale.ROOT, "| %d jobs one after another (reference) | %d | %,d | %.1f | %,.0f | %.1f | %,d |%n", ADAPTERS, ADAPTERS, seqTokens,
+                seqSeconds, seqTokens / seqSeconds, seqTrainSeconds, seqRss));
+        s.append(String.format(Locale.ROOT, "| one job, %d adapters in one wave | 1 | %,d | %.1f | %,.0f | %.1f | %,d |%n", ADAPTERS, bulk.tokens(),
+                bulk.seconds(), bulk.tokens() / bulk.seconds(), bulk.trainSeconds(), bulk.rssMb()));
+        s.append(String.format(Locale.ROOT, "%nThroughput, one job / sequential jobs: **%.2f×** end to end (target ≥ 1.5×), %.2f× inside the jobs.%n",
+                (bulk.tokens() / bulk.seconds()) / (seqTokens / seqSeconds), (bulk.tokens() / bulk.trainSeconds()) / (seqTokens / seqTrainSeconds)));
+        System.out.print(s);
+        BenchmarkReport.writeSection(root.resolve("BENCHMARKS.md"), "bulk", s.toString());
+    }
+
+    private record Run(double seconds, double trainSeconds, long tokens, long rssMb) { }
+
+    private static Run run(Path output, Path timeFile) throws Exception {
+        JsonNode summary = YamlConfig.json().readTree(output.resolve(RunReport.SUMMARY).toFile()).get("run");
+        if (summary.get("done").asInt() != summary.get("adapters").asInt()) throw new IllegalStateException(output + ": not every adapter trained");
+        String[] time = Files.readString(timeFile).trim().split("\\s+");
+        return new Run(Double.parseDouble(time[0]), summary.get("wall_seconds").asDouble(), summary.get("tokens").asLong(), Long.parseLong(time[1]) / 1024);
+    }
+}

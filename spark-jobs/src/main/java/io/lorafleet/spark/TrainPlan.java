@@ -1,0 +1,143 @@
+package io.lorafleet.spark;
+
+import io.lorafleet.datasets.DatasetSpec;
+import io.lorafleet.datasets.Manifest;
+import io.lorafleet.datasets.YamlConfig;
+import io.lorafleet.io.HfConfig;
+import io.lorafleet.io.PretrainedModel;
+import io.lorafleet.io.Sha256;
+import io.lorafleet.model.ModelWeights;
+import io.lorafleet.model.TransformerConfig;
+import io.lorafleet.nn.LoraConfig;
+import io.lorafleet.train.BulkTrainer;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Everything the train job decides before any Spark work: the checks every adapter shares (model config,
+ * shards, tokenizer) fail the job; an adapter's own problems (not in the shards, no rows, a bad override)
+ * fail only that adapter. Then the adapters that can train are grouped into waves.
+ */
+final class TrainPlan {
+    private TrainPlan() { }
+
+    /** What the shared checks found. */
+    record Prepared(TransformerConfig modelConfig, String modelHash, long modelBytes, Manifest manifest, String manifestUri, String manifestSha256) { }
+
+    /** An adapter that can train ({@code spec}), or the reason it cannot ({@code failure}). */
+    record Planned(String adapter, TrainWorker.Spec spec, String failure) { }
+
+    static Prepared prepare(TrainConfig config, Configuration conf) throws IOException {
+        HadoopModelFiles model = new HadoopModelFiles(config.model(), conf);
+        if (!model.exists(PretrainedModel.CONFIG)) throw new IOException("model: " + model.describe(PretrainedModel.CONFIG) + " is missing");
+        TransformerConfig modelConfig = HfConfig.parse(model.readAll(PretrainedModel.CONFIG), model.describe(PretrainedModel.CONFIG));
+        if (config.lora() != null) checkTargets(config.lora().toConfig(), modelConfig, config.model());
+        String manifestUri = new Path(config.shards(), Manifest.FILE).toString();
+        FileSystem fs = new Path(manifestUri).getFileSystem(conf);
+        if (!fs.exists(new Path(manifestUri))) throw new IOException("shards: " + manifestUri + " is missing (not a complete tokenize output)");
+        byte[] manifestBytes = SparkJobs.readFile(manifestUri, conf);
+        Manifest manifest = Manifest.parse(manifestBytes, manifestUri);
+        if (manifest.objective().equals("causal_lm") && !modelConfig.modelType().equals("gpt2")) {
+            throw new IllegalArgumentException("shards: " + config.shards() + " hold causal-LM blocks, which need a decoder (gpt2 family); "
+                    + config.model() + " is " + modelConfig.modelType());
+        }
+        if (!model.exists(PretrainedModel.TOKENIZER)) throw new IOException("model: " + model.describe(PretrainedModel.TOKENIZER) + " is missing");
+        String modelTokenizer = Sha256.of(model.readAll(PretrainedModel.TOKENIZER));
+        if (!modelTokenizer.equals(manifest.tokenizerSha256())) {
+            throw new IllegalArgumentException("shards: " + config.shards() + " were tokenized with " + manifest.tokenizer() + " (SHA-256 "
+                    + manifest.tokenizerSha256() + "), but " + model.describe(PretrainedModel.TOKENIZER) + " is another tokenizer (SHA-256 "
+                    + modelTokenizer + ")");
+        }
+        String hash = PretrainedModel.contentHash(model);
+        long bytes = 4L * ModelWeights.expectedShapes(modelConfig).values().stream()
+                .mapToLong(shape -> java.util.Arrays.stream(shape).reduce(1, (x, y) -> x * y)).sum();
+        return new Prepared(modelConfig, hash, bytes, manifest, manifestUri, Sha256.of(manifestBytes));
+    }
+
+    private static void checkTargets(LoraConfig lora, TransformerConfig modelConfig, String model) {
+        List<String> modules = ModelWeights.projectionModules(modelConfig);
+        for (String target : lora.targetModules()) {
+            if (modules.stream().noneMatch(m -> LoraConfig.matches(m, target))) {
+                throw new IllegalArgumentException("lora.target_modules: '" + target + "' matches no module of " + model + "; its modules are e.g. "
+                        + modules.subList(0, Math.min(6, modules.size())));
+            }
+        }
+    }
+
+    static List<Planned> plan(TrainConfig config, Prepared p, Configuration conf) {
+        List<Planned> out = new ArrayList<>();
+        for (String adapter : config.adapterIds(p.manifest().adapters().keySet())) {
+            try {
+                out.add(new Planned(adapter, spec(config, p, adapter, conf), null));
+            } catch (IOException | IllegalArgumentException e) {
+                out.add(new Planned(adapter, null, e.getMessage()));
+            }
+        }
+        return out;
+    }
+
+    private static TrainWorker.Spec spec(TrainConfig config, Prepared p, String adapter, Configuration conf) throws IOException {
+        if (DatasetSpec.safeName(adapter) == null) throw new IllegalArgumentException("adapters: '" + adapter + "' is not a safe folder name");
+        Manifest.AdapterStats stats = p.manifest().adapters().get(adapter);
+        if (stats == null) {
+            throw new IllegalArgumentException("adapters: '" + adapter + "' is not in " + p.manifestUri() + " (it has " + p.manifest().adapters().keySet()
+                    + ")" + (p.manifest().quarantine() == null ? "" : "; if its rows were all rejected, they are in "
+                    + new Path(new Path(p.manifestUri()).getParent(), p.manifest().quarantine())));
+        }
+        TrainConfig c = config.forAdapter(adapter);
+        long trainRows = stats.rows().getOrDefault(c.trainSplit(), 0L);
+        if (trainRows == 0) throw new IllegalArgumentException("train_split: adapter '" + adapter + "' has no rows in split '" + c.trainSplit() + "' (" + stats.rows() + ")");
+        if (p.manifest().objective().equals("classification") && stats.labels().size() < 2) {
+            throw new IllegalArgumentException("adapters: '" + adapter + "' has " + stats.labels().size() + " label(s); classification needs 2 or more");
+        }
+        checkTargets(c.lora().toConfig(), p.modelConfig(), c.model());
+        long batchesPerEpoch = (trainRows + c.batchSize() - 1) / c.batchSize();
+        long perRound = (long) c.partitions() * c.localSteps();
+        int rounds = c.rounds() != null ? c.rounds() : (int) Math.max(1, Math.ceil(c.epochs() * batchesPerEpoch / perRound));
+        TrainWorker.Spec spec = new TrainWorker.Spec(c, p.modelHash(), p.manifest(), adapter, stats.labels().size(), rounds, new HadoopConf(conf));
+        spec.optimizer(1.0); // validates the schedule against this adapter's step count
+        return spec;
+    }
+
+    /**
+     * Consecutive adapters in waves of at most {@code waves.max_adapters}, and no more than fit
+     * {@code waves.memory_mb} of step activations (each adapter adds batch_size sequences of up to
+     * max_length tokens to the fused batch).
+     */
+    static List<TrainWorker.Wave> waves(List<TrainWorker.Spec> specs, TrainConfig c, Prepared p) {
+        long perAdapter = BulkTrainer.stepBytes(p.modelConfig(), c.batchSize(), p.manifest().maxLength());
+        int size = (int) Math.max(1, Math.min(c.waves().maxAdapters(), (c.waves().memoryMb() * (1L << 20)) / perAdapter));
+        List<TrainWorker.Wave> waves = new ArrayList<>();
+        for (int i = 0; i < specs.size(); i += size) waves.add(new TrainWorker.Wave(waves.size(), List.copyOf(specs.subList(i, Math.min(specs.size(), i + size)))));
+        SparkJobs.progress("train", "%d adapter(s) in %d wave(s) of up to %d (≈%d MB of step activations per adapter at batch %d × %d tokens; waves.memory_mb %d)",
+                specs.size(), waves.size(), size, perAdapter >> 20, c.batchSize(), p.manifest().maxLength(), c.waves().memoryMb());
+        return waves;
+    }
+
+    /** What a resumed run must share with the run that wrote the checkpoints for the result to be the same. */
+    static String fingerprint(TrainWorker.Spec spec, Prepared p) throws IOException {
+        TrainConfig c = spec.config();
+        Map<String, Object> what = new LinkedHashMap<>();
+        what.put("lora", c.lora());
+        what.put("head", c.head());
+        what.put("optimizer", c.optimizer());
+        what.put("batch_size", c.batchSize());
+        what.put("partitions", c.partitions());
+        what.put("local_steps", c.localSteps());
+        what.put("rounds", spec.rounds());
+        what.put("seed", c.seed());
+        what.put("optimizer_state", c.optimizerState());
+        what.put("train_split", c.trainSplit());
+        what.put("model", p.modelHash());
+        what.put("adapter", spec.adapter());
+        what.put("shards", p.manifest().shards().stream().filter(f -> f.adapterId().equals(spec.adapter())).map(Manifest.ShardFile::sha256).toList());
+        return Sha256.of(YamlConfig.json().writeValueAsBytes(what));
+    }
+}
