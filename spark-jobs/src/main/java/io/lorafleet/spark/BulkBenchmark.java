@@ -64,7 +64,7 @@ public final class BulkBenchmark {
                 partitions: 2
                 local_steps: 2
                 rounds: 6
-                waves: {max_adapters: %d, memory_mb: 4096}
+                waves: {max_adapters: %d, memory_mb: 6144}
                 """.formatted(ADAPTERS, model, work.resolve("shards"), work.resolve("bulk"),
                 String.join(", ", java.util.stream.IntStream.range(0, ADAPTERS).mapToObj(k -> "t" + k).toList()), ADAPTERS));
     }

@@ -29,7 +29,7 @@ import java.util.Set;
  *     epochs: 3
  * output: runs/demo/adapters
  * report: runs/demo                         # summary.json and report.html; default: output
- * waves: {max_adapters: 8, memory_mb: 4096} # adapters trained together per wave, bounded by activation memory
+ * waves: {max_adapters: 8, memory_mb: 4096} # adapters trained together per wave, bounded by step memory per task slot
  * checkpoints: runs/demo/checkpoints        # default: &lt;output&gt;/_checkpoints
  * checkpoint_every: 5                       # rounds; 0 = only the final state
  * eval_every: 5                             # rounds between evaluations for the report's curves; 0 = only at the end
@@ -97,7 +97,8 @@ public record TrainConfig(String model, String shards, List<AdapterEntry> adapte
 
     /**
      * How many adapters train together. A wave's fused batch holds batch_size sequences of every adapter in
-     * it, so its activations grow with the wave; a wave takes as many adapters as fit {@code memoryMb}.
+     * it, so a task's step memory grows with the wave; a wave takes as many adapters as fit {@code memoryMb}
+     * per task slot (about 1.4 GB per adapter at batch 16 × 128 tokens on MiniLM, measured).
      */
     public record Waves(Integer maxAdapters, Integer memoryMb) implements Serializable {
         public Waves {
