@@ -83,7 +83,7 @@ public final class MultiAdapterModel {
             TaskHead head = heads.get(k);
             losses[k] = loss.forward(head.logits(rows.of(hidden, k), own), head.targets(own));
             INDArray dOwn = head.backward(loss.backward());
-            if (rows.of(hidden, k) == hidden) {
+            if (rows.of(hidden, k) == hidden) { // one adapter owns every row: its gradient is the whole dHidden, no copy
                 dHidden = dOwn;
             } else {
                 if (dHidden == null) dHidden = Nd4j.zeros(hidden.dataType(), hidden.shape());

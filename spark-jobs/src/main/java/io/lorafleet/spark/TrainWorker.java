@@ -83,7 +83,8 @@ final class TrainWorker {
         }
     }
 
-    record RoundResult(int partition, Map<String, AdapterResult> adapters) implements Serializable { }
+    /** One task's round: each adapter's outcome, and the seconds its training steps took (the compute, without Spark's part). */
+    record RoundResult(int partition, Map<String, AdapterResult> adapters, double stepSeconds) implements Serializable { }
 
     static RoundResult run(Wave wave, RoundInput input, int partition) throws IOException {
         TaskGpu.bindCurrentTask();
@@ -97,6 +98,7 @@ final class TrainWorker {
         boolean[] training = new boolean[specs.size()];
         long[] examples = new long[specs.size()], tokens = new long[specs.size()];
         double[] lossSums = new double[specs.size()];
+        long stepNanos = 0;
         for (int a = 0; a < specs.size(); a++) {
             Spec spec = specs.get(a);
             AdapterInput in = input.training().get(spec.adapter());
@@ -128,7 +130,9 @@ final class TrainWorker {
                 batches.add(batch == null ? null : Batches.pad(batch, specs.get(a).causalLm()));
             }
             if (batches.stream().allMatch(java.util.Objects::isNull)) break;
+            long stepStarted = System.nanoTime();
             Trainer.StepResult[] steps = trainer.step(batches);
+            stepNanos += System.nanoTime() - stepStarted;
             for (int a = 0; a < specs.size(); a++) {
                 if (steps[a] == null) continue;
                 if (!Double.isFinite(steps[a].loss()) || !Double.isFinite(steps[a].gradNorm())) {
@@ -152,7 +156,7 @@ final class TrainWorker {
             if (c.optimizerState() == TrainConfig.OptimizerStateMode.RESET) state = new TrainState(state.values(), new float[0], state.steps());
             out.put(id, new AdapterResult(state, examples[a], lossSums[a], tokens[a], -1, 0, null));
         }
-        return new RoundResult(partition, out);
+        return new RoundResult(partition, out, stepNanos / 1e9);
     }
 
     /**

@@ -1,0 +1,351 @@
+package io.lorafleet.spark;
+
+import io.lorafleet.datasets.YamlConfig;
+import io.lorafleet.io.PeftAdapter;
+import io.lorafleet.train.TrainState;
+import io.lorafleet.train.Trainer;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.SparkSession;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.ObjectOutputStream;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.stream.IntStream;
+
+/** The driver's side of one wave: rounds until each adapter is done or failed, then evaluation and export. */
+final class WaveDriver {
+    /** One adapter's bookkeeping on the driver. */
+    private static final class Adapter {
+        final TrainWorker.Spec spec;
+        final String fingerprint;
+        final Path dir;
+        final List<Map<String, Object>> metrics = new ArrayList<>();
+        int nextRound;
+        TrainState state;
+        double lrScale = 1.0;
+        int retries;
+        String failure;
+        long examples, tokens, broadcastBytes, resultBytes;
+        double lastLoss = Double.NaN;
+
+        Adapter(TrainWorker.Spec spec, String fingerprint) {
+            this.spec = spec;
+            this.fingerprint = fingerprint;
+            this.dir = new Path(spec.config().checkpoints(), spec.adapter());
+        }
+
+        boolean training() {
+            return failure == null && nextRound < spec.rounds();
+        }
+
+        String id() {
+            return spec.adapter();
+        }
+    }
+
+    private final JavaSparkContext sc;
+    private final Configuration conf;
+    private final TrainPlan.Prepared p;
+    private final TrainWorker.Wave wave;
+    private final int waves;
+    private final boolean overwrite;
+    private final List<Adapter> adapters = new ArrayList<>();
+    private final TrainConfig shared;
+
+    WaveDriver(SparkSession spark, TrainPlan.Prepared p, TrainWorker.Wave wave, int waves, boolean overwrite, boolean resume) throws IOException {
+        this.sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        this.conf = spark.sparkContext().hadoopConfiguration();
+        this.p = p;
+        this.wave = wave;
+        this.waves = waves;
+        this.overwrite = overwrite;
+        this.shared = wave.shared();
+        for (TrainWorker.Spec spec : wave.adapters()) {
+            Adapter a = new Adapter(spec, TrainPlan.fingerprint(spec, p));
+            start(a, resume);
+            adapters.add(a);
+        }
+    }
+
+    /** Picks up the adapter's latest checkpoint with --resume, or clears old ones with --overwrite. */
+    private void start(Adapter a, boolean resume) throws IOException {
+        FileSystem fs = a.dir.getFileSystem(conf);
+        if (!fs.exists(a.dir)) return;
+        if (!resume) {
+            fs.delete(a.dir, true);
+            return;
+        }
+        Optional<Checkpoints.Loaded> last = Checkpoints.latest(conf, a.dir);
+        if (last.isEmpty()) return;
+        Checkpoints.Info info = last.get().info();
+        if (!info.fingerprint().equals(a.fingerprint)) {
+            a.failure = "--resume: " + a.dir + " holds checkpoints of a different configuration, model or data; start over with --overwrite or "
+                    + "point checkpoints elsewhere";
+            return;
+        }
+        a.state = last.get().state();
+        a.nextRound = info.round() + 1;
+        a.lrScale = info.learningRateScale();
+        a.metrics.addAll(readMetrics(conf, a.dir, a.nextRound));
+        SparkJobs.progress("train", "%s: resuming after round %d of %d from %s", a.id(), a.nextRound, a.spec.rounds(), a.dir);
+    }
+
+    List<TrainJob.AdapterRun> run() throws IOException {
+        long started = System.nanoTime();
+        for (Adapter a : adapters) {
+            long trainRows = p.manifest().adapters().get(a.id()).rows().get(shared.trainSplit());
+            SparkJobs.progress("train", "wave %d/%d: %s: %,d training rows, %d rounds × %d partitions × %d local steps × batch %d (%.2f epochs), r=%d on %s",
+                    wave.index() + 1, waves, a.id(), trainRows, a.spec.rounds(), shared.partitions(), shared.localSteps(), shared.batchSize(),
+                    a.spec.rounds() * (double) shared.partitions() * shared.localSteps() * shared.batchSize() / trainRows,
+                    a.spec.config().lora().toConfig().r(), a.spec.config().lora().targetModules());
+        }
+        int sparkRounds = 0;
+        int evalEvery = shared.evalEvery();
+        while (adapters.stream().anyMatch(Adapter::training)) {
+            round();
+            sparkRounds++;
+            if (evalEvery > 0 && sparkRounds % evalEvery == 0) evaluateForCurves();
+            double perRound = (System.nanoTime() - started) / 1e9 / sparkRounds;
+            int left = adapters.stream().filter(Adapter::training).mapToInt(a -> a.spec.rounds() - a.nextRound).max().orElse(0);
+            SparkJobs.progress("train", "wave %d/%d: %d training, %d trained, %d failed; wave ETA %s", wave.index() + 1, waves,
+                    adapters.stream().filter(Adapter::training).count(), adapters.stream().filter(a -> a.failure == null && !a.training()).count(),
+                    adapters.stream().filter(a -> a.failure != null).count(), eta(perRound * left));
+        }
+        return finish((System.nanoTime() - started) / 1e9);
+    }
+
+    /** One Spark round: every adapter still training does its own next round. */
+    private void round() throws IOException {
+        long roundStarted = System.nanoTime();
+        Map<String, TrainWorker.AdapterInput> training = new LinkedHashMap<>();
+        Map<String, Double> scales = new LinkedHashMap<>();
+        for (Adapter a : adapters) {
+            scales.put(a.id(), a.lrScale);
+            if (a.training()) training.put(a.id(), new TrainWorker.AdapterInput(a.state, a.lrScale, a.nextRound));
+        }
+        TrainWorker.RoundInput input = new TrainWorker.RoundInput(training, scales);
+        Broadcast<TrainWorker.RoundInput> broadcast = sc.broadcast(input);
+        TrainWorker.Wave w = wave;
+        List<TrainWorker.RoundResult> results = new ArrayList<>(sc.parallelize(IntStream.range(0, shared.partitions()).boxed().toList(), shared.partitions())
+                .map(part -> TrainWorker.run(w, broadcast.value(), part)).collect());
+        broadcast.destroy();
+        results.sort(Comparator.comparingInt(TrainWorker.RoundResult::partition));
+        double seconds = (System.nanoTime() - roundStarted) / 1e9;
+        double compute = results.stream().mapToDouble(TrainWorker.RoundResult::stepSeconds).max().orElse(0);
+        for (Adapter a : adapters) {
+            if (training.containsKey(a.id())) update(a, results, training.get(a.id()), seconds, compute);
+        }
+    }
+
+    /** Evaluates every adapter that is still training and adds the result to its latest metrics line (the final evaluation comes in {@link #finish}). */
+    private void evaluateForCurves() throws IOException {
+        Map<String, TrainState> states = new LinkedHashMap<>();
+        for (Adapter a : adapters) if (a.training() && a.state != null && !a.metrics.isEmpty()) states.put(a.id(), a.state);
+        if (states.isEmpty()) return;
+        for (Map.Entry<String, Trainer.Evaluation> e : evaluate(states).entrySet()) {
+            Adapter a = adapters.stream().filter(x -> x.id().equals(e.getKey())).findFirst().orElseThrow();
+            Map<String, Object> line = a.metrics.get(a.metrics.size() - 1);
+            RunReport.putEvaluation(line, e.getValue(), a.spec.causalLm());
+            writeMetrics(conf, a.dir, a.metrics);
+        }
+    }
+
+    /** Each state's evaluation on its adapter's evaluation split, all adapters in one Spark job. */
+    private Map<String, Trainer.Evaluation> evaluate(Map<String, TrainState> states) {
+        Broadcast<Map<String, TrainState>> broadcast = sc.broadcast(states);
+        TrainWorker.Wave w = wave;
+        Map<String, Trainer.Evaluation> out = new LinkedHashMap<>();
+        for (Map<String, Trainer.Evaluation> part : sc.parallelize(IntStream.range(0, shared.partitions()).boxed().toList(), shared.partitions())
+                .map(i -> TrainWorker.evaluate(w, broadcast.value(), i)).collect()) {
+            part.forEach((id, e) -> out.merge(id, e, Trainer.Evaluation::plus));
+        }
+        broadcast.destroy();
+        return out;
+    }
+
+    /** @param compute the slowest task's seconds in training steps; the rest of {@code seconds} is Spark's and ours around it */
+    private void update(Adapter a, List<TrainWorker.RoundResult> all, TrainWorker.AdapterInput sent, double seconds, double compute) throws IOException {
+        List<TrainWorker.AdapterResult> results = all.stream().map(r -> r.adapters().get(a.id())).toList();
+        Optional<String> error = results.stream().map(TrainWorker.AdapterResult::error).filter(java.util.Objects::nonNull).findFirst();
+        if (error.isPresent()) {
+            a.failure = error.get();
+            SparkJobs.progress("train", "%s: FAILED: %s", a.id(), a.failure);
+            return;
+        }
+        int round = sent.round();
+        for (int part = 0; part < results.size(); part++) {
+            TrainWorker.AdapterResult bad = results.get(part);
+            if (!bad.nonFinite()) continue;
+            a.retries++;
+            String what = String.format("round %d: loss %s in partition %d at global batch %d (learning-rate scale %s)", round + 1, bad.badLoss(),
+                    part, bad.badBatch(), a.lrScale);
+            if (a.retries > a.spec.config().maxNanRetries()) {
+                a.failure = what + "; gave up after " + a.spec.config().maxNanRetries() + " retries at lower learning rates. The last good checkpoint "
+                        + "(if any) is kept in " + a.dir;
+                SparkJobs.progress("train", "%s: FAILED: %s", a.id(), a.failure);
+            } else {
+                a.lrScale *= 0.5;
+                SparkJobs.progress("train", "%s: %s; update rejected, redoing the round from the last good state at learning-rate scale %s", a.id(), what,
+                        a.lrScale);
+            }
+            return;
+        }
+        long sent0 = serializedSize(sent), returned = 0;
+        for (TrainWorker.AdapterResult r : results) returned += serializedSize(r);
+        a.broadcastBytes += sent0;
+        a.resultBytes += returned;
+        a.state = average(results);
+        long roundExamples = results.stream().mapToLong(TrainWorker.AdapterResult::examples).sum();
+        long roundTokens = results.stream().mapToLong(TrainWorker.AdapterResult::tokens).sum();
+        a.lastLoss = results.stream().mapToDouble(TrainWorker.AdapterResult::lossSum).sum() / roundExamples;
+        a.examples += roundExamples;
+        a.tokens += roundTokens;
+        SparkJobs.progress("train", "%s round %d/%d: loss %.4f, %,.0f tokens/s, moved %s out + %s back (%.2f%% of the model)", a.id(), round + 1,
+                a.spec.rounds(), a.lastLoss, roundTokens / seconds, mb(sent0), mb(returned),
+                100.0 * Math.max(sent0, returned / shared.partitions()) / p.modelBytes());
+        Map<String, Object> line = new LinkedHashMap<>();
+        line.put("round", round + 1);
+        line.put("loss", a.lastLoss);
+        line.put("examples", roundExamples);
+        line.put("tokens", roundTokens);
+        line.put("seconds", seconds);
+        line.put("compute_seconds", compute);
+        line.put("overhead_seconds", seconds - compute);
+        line.put("examples_per_second", roundExamples / seconds);
+        line.put("tokens_per_second", roundTokens / seconds);
+        line.put("broadcast_bytes", sent0);
+        line.put("result_bytes", returned);
+        line.put("learning_rate_scale", a.lrScale);
+        a.metrics.add(line);
+        writeMetrics(conf, a.dir, a.metrics);
+        int every = a.spec.config().checkpointEvery();
+        if (every > 0 && (round + 1) % every == 0 && round + 1 < a.spec.rounds()) {
+            Checkpoints.write(conf, a.dir, Checkpoints.roundName(round), a.state, info(a, round));
+        }
+        a.retries = 0;
+        a.nextRound = round + 1;
+    }
+
+    private Checkpoints.Info info(Adapter a, int round) {
+        return new Checkpoints.Info(a.id(), round, a.spec.rounds(), a.state.steps(), a.lrScale, a.fingerprint, p.modelHash());
+    }
+
+    /** Evaluates and exports the wave's trained adapters (one Spark job each for all of them). */
+    private List<TrainJob.AdapterRun> finish(double seconds) throws IOException {
+        Map<String, TrainState> states = new LinkedHashMap<>();
+        for (Adapter a : adapters) if (a.failure == null) states.put(a.id(), a.state);
+        Map<String, Trainer.Evaluation> evaluations = new LinkedHashMap<>();
+        Map<String, Map<String, byte[]>> files = new LinkedHashMap<>();
+        if (!states.isEmpty()) {
+            evaluations.putAll(evaluate(states));
+            Broadcast<Map<String, TrainState>> finalStates = sc.broadcast(states);
+            List<TrainWorker.Spec> done = wave.adapters().stream().filter(s -> states.containsKey(s.adapter())).toList();
+            files.putAll(sc.parallelize(done, Math.max(1, Math.min(done.size(), shared.partitions())))
+                    .mapToPair(s -> new scala.Tuple2<>(s.adapter(), TrainWorker.adapterFiles(s, finalStates.value().get(s.adapter())))).collectAsMap());
+            finalStates.destroy();
+        }
+        List<TrainJob.AdapterRun> runs = new ArrayList<>();
+        for (Adapter a : adapters) {
+            if (a.failure != null) {
+                runs.add(new TrainJob.AdapterRun(a.id(), TrainJob.Status.FAILED, a.failure, wave.index(), a.spec.config(), null, a.spec.rounds(), a.examples, a.tokens,
+                        a.lastLoss, null, seconds, a.broadcastBytes, a.resultBytes, null, List.copyOf(a.metrics)));
+                continue;
+            }
+            Trainer.Evaluation evaluation = evaluations.getOrDefault(a.id(), new Trainer.Evaluation(0, 0, 0));
+            if (!a.metrics.isEmpty()) {
+                RunReport.putEvaluation(a.metrics.get(a.metrics.size() - 1), evaluation, a.spec.causalLm());
+                writeMetrics(conf, a.dir, a.metrics);
+            }
+            TrainJob.AdapterRun run = new TrainJob.AdapterRun(a.id(), TrainJob.Status.DONE, null, wave.index(), a.spec.config(), a.state, a.spec.rounds(), a.examples,
+                    a.tokens, a.lastLoss, evaluation, seconds, a.broadcastBytes, a.resultBytes, TrainJob.adapterPath(a.spec).toString(), List.copyOf(a.metrics));
+            try {
+                Checkpoints.write(conf, a.dir, "final", a.state, info(a, a.spec.rounds() - 1));
+                byte[] metrics = RunReport.metricsJson(run, p);
+                OutputFolder.writeFile(a.dir.getFileSystem(conf), new Path(a.dir, PeftAdapter.METRICS), metrics);
+                byte[] html = RunReport.adapterHtml(run, a.spec.causalLm());
+                OutputFolder.writeFile(a.dir.getFileSystem(conf), new Path(a.dir, RunReport.HTML), html);
+                Map<String, byte[]> folder = new LinkedHashMap<>(files.get(a.id()));
+                folder.put(RunReport.HTML, html);
+                TrainJob.writeAdapter(a.spec, folder, p, metrics, conf, overwrite);
+                runs.add(run);
+                SparkJobs.progress("train", "%s done: %d rounds, final training loss %.4f; %s → %s", a.id(), a.spec.rounds(), a.lastLoss,
+                        RunReport.describe(run, a.spec.causalLm()), run.path());
+            } catch (IOException e) {
+                runs.add(TrainJob.AdapterRun.failed(a.id(), wave.index(), a.spec.config(), "export: " + e.getMessage()));
+                SparkJobs.progress("train", "%s: FAILED to export: %s", a.id(), e.getMessage());
+            }
+        }
+        return runs;
+    }
+
+    /** Σ nᵢ·θᵢ / Σ nᵢ over the workers, summed in double in partition order. */
+    static TrainState average(List<TrainWorker.AdapterResult> results) {
+        double total = results.stream().mapToLong(TrainWorker.AdapterResult::examples).sum();
+        float[] values = weightedMean(results, total, r -> r.state().values());
+        float[] optimizer = results.get(0).state().optimizerState().length == 0 ? new float[0]
+                : weightedMean(results, total, r -> r.state().optimizerState());
+        return new TrainState(values, optimizer, results.get(0).state().steps());
+    }
+
+    private static float[] weightedMean(List<TrainWorker.AdapterResult> results, double total,
+                                        java.util.function.Function<TrainWorker.AdapterResult, float[]> part) {
+        double[] sum = new double[part.apply(results.get(0)).length];
+        for (TrainWorker.AdapterResult r : results) {
+            float[] v = part.apply(r);
+            double w = r.examples();
+            for (int i = 0; i < sum.length; i++) sum[i] += w * v[i];
+        }
+        float[] mean = new float[sum.length];
+        for (int i = 0; i < sum.length; i++) mean[i] = (float) (sum[i] / total);
+        return mean;
+    }
+
+    private static void writeMetrics(Configuration conf, Path dir, List<Map<String, Object>> metrics) throws IOException {
+        StringBuilder lines = new StringBuilder();
+        for (Map<String, Object> m : metrics) lines.append(YamlConfig.json().writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
+                .writeValueAsString(m)).append('\n');
+        FileSystem fs = dir.getFileSystem(conf);
+        fs.mkdirs(dir);
+        OutputFolder.writeFile(fs, new Path(dir, "metrics.jsonl"), lines.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    @SuppressWarnings("unchecked")
+    static List<Map<String, Object>> readMetrics(Configuration conf, Path dir, int rounds) throws IOException {
+        Path file = new Path(dir, "metrics.jsonl");
+        List<Map<String, Object>> kept = new ArrayList<>();
+        if (!file.getFileSystem(conf).exists(file)) return kept;
+        for (String line : new String(SparkJobs.readFile(file.toString(), conf), java.nio.charset.StandardCharsets.UTF_8).split("\n")) {
+            if (line.isBlank()) continue;
+            Map<String, Object> m = YamlConfig.json().readValue(line, Map.class);
+            if (((Number) m.get("round")).intValue() <= rounds) kept.add(m);
+        }
+        return kept;
+    }
+
+    static long serializedSize(Object o) throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+            out.writeObject(o);
+        }
+        return bytes.size();
+    }
+
+    private static String mb(long bytes) {
+        return String.format("%.2f MB", bytes / 1e6);
+    }
+
+    static String eta(double seconds) {
+        long s = Math.round(seconds);
+        return s >= 3600 ? String.format("%dh%02dm", s / 3600, s % 3600 / 60) : String.format("%dm%02ds", s / 60, s % 60);
+    }
+}

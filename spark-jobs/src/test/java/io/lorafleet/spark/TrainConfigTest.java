@@ -1,0 +1,83 @@
+package io.lorafleet.spark;
+
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Per-adapter settings: merged key by key over the run's defaults, validated per adapter. */
+class TrainConfigTest {
+    static TrainConfig load(String adapters, String... overrides) throws IOException {
+        String yaml = """
+                model: m
+                shards: s
+                output: o
+                lora: {r: 8, alpha: 16, dropout: 0.1, target_modules: [query, value]}
+                optimizer: {kind: adamw, learning_rate: 0.002, warmup_steps: 4}
+                epochs: 2
+                seed: 42
+                """ + adapters;
+        return TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), "t.yaml", List.of(overrides));
+    }
+
+    @Test
+    void overridesMergeKeyByKeyOverTheDefaults() throws IOException {
+        TrainConfig c = load("""
+                adapters:
+                  - plain
+                  - id: tuned
+                    lora: {r: 4, target_modules: [query]}
+                    optimizer: {learning_rate: 0.01}
+                    rounds: 7
+                    seed: 9
+                """);
+        assertEquals(List.of("plain", "tuned"), c.adapterIds(List.of("ignored")));
+        TrainConfig plain = c.forAdapter("plain");
+        assertEquals(8, plain.lora().toConfig().r());
+        assertEquals(Double.valueOf(2.0), plain.epochs());
+        assertEquals(Long.valueOf(42), plain.seed());
+
+        TrainConfig tuned = c.forAdapter("tuned");
+        assertEquals(4, tuned.lora().toConfig().r());
+        assertEquals(16.0, tuned.lora().toConfig().alpha(), "alpha kept from the defaults");
+        assertEquals(0.1, tuned.lora().toConfig().dropout(), "dropout kept from the defaults");
+        assertEquals(List.of("query"), tuned.lora().targetModules());
+        assertEquals(Double.valueOf(0.01), tuned.optimizer().learningRate());
+        assertEquals(Integer.valueOf(4), tuned.optimizer().warmupSteps(), "warm-up kept from the defaults");
+        assertEquals(Integer.valueOf(7), tuned.rounds());
+        assertNull(tuned.epochs(), "rounds replace the default epochs");
+        assertEquals(Long.valueOf(9), tuned.seed());
+        assertEquals(List.of("tuned"), tuned.adapterIds(List.of()));
+
+        assertEquals(List.of("a", "b"), load("").adapterIds(List.of("a", "b")), "no list: every adapter of the shards");
+        assertEquals(3, load("adapters: [{id: x, lora: {r: 4}}]\n", "adapters.0.lora.r=3").forAdapter("x").lora().toConfig().r(), "--set reaches overrides");
+    }
+
+    @Test
+    void aBadOverrideFailsOnlyThatAdapterNamingItAndTheKey() throws IOException {
+        TrainConfig c = load("""
+                adapters:
+                  - good
+                  - id: bad
+                    lora: {r: 0}
+                  - id: typo
+                    optimizer: {learning_rat: 0.1}
+                """);
+        assertEquals(8, c.forAdapter("good").lora().toConfig().r());
+        IOException bad = assertThrows(IOException.class, () -> c.forAdapter("bad"));
+        assertTrue(bad.getMessage().startsWith("adapters[1] (bad): ") && bad.getMessage().contains("lora.r must be > 0"), bad.getMessage());
+        IOException typo = assertThrows(IOException.class, () -> c.forAdapter("typo"));
+        assertEquals("adapters[2] (typo): optimizer.learning_rat: unknown key", typo.getMessage());
+
+        IOException twice = assertThrows(IOException.class, () -> load("adapters: [a, {id: a}]\n"));
+        assertTrue(twice.getMessage().contains("'a' is listed twice"), twice.getMessage());
+        IOException both = assertThrows(IOException.class, () -> load("adapters: [{id: a, epochs: 1, rounds: 2}]\n"));
+        assertTrue(both.getMessage().contains("give epochs or rounds, not both"), both.getMessage());
+    }
+}
