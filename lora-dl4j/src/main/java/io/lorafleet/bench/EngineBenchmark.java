@@ -52,7 +52,9 @@ public final class EngineBenchmark {
                     ref == null ? "n/a" : fmt(ref.get("tokens_per_s").asDouble()),
                     ref == null ? "n/a" : String.format(Locale.ROOT, "%.2f×", ref.get("ms_per_step").asDouble() / o.get("ms_per_step").asDouble()),
                     String.format(Locale.ROOT, "%.0f%%", 100 * floorMs / o.get("ms_per_step").asDouble()),
-                    o.get("peak_rss_mb").asText(), ref == null ? "n/a" : ref.get("peak_rss_mb").asText()};
+                    o.get("peak_rss_mb").asText(), ref == null ? "n/a" : ref.get("peak_rss_mb").asText(),
+                    String.format(Locale.ROOT, "%,d", o.get("trainable_params").asLong()),
+                    String.format(Locale.ROOT, "%.2f", o.get("optimizer_state_bytes").asLong() / 1e6)};
             rows.add(row);
             System.out.println(String.join(" | ", row));
         }
@@ -75,8 +77,8 @@ public final class EngineBenchmark {
                 + "B=16, T=128, LoRA r=8 on query and value; `gpt2-block` = one GPT-2-width block (d=768, 12 heads, causal), B=4, T=128, "
                 + "LoRA r=8 on the fused c_attn; `full` = every weight trainable. \"Floor\" = analytic matrix-product FLOPs at "
                 + (int) GEMM_GFLOPS_PER_THREAD + " GFLOP/s per thread (one thread's fp32 gemm here): 100% would be pure gemm.\n\n");
-        s.append("| workload | mode | threads | LoRAFleet ms/step | LoRAFleet tokens/s | PyTorch ms/step | PyTorch tokens/s | speed-up vs PyTorch | % of gemm floor | LoRAFleet peak RSS MiB | PyTorch peak RSS MiB |\n");
-        s.append("|---|---|---|---|---|---|---|---|---|---|---|\n");
+        s.append("| workload | mode | threads | LoRAFleet ms/step | LoRAFleet tokens/s | PyTorch ms/step | PyTorch tokens/s | speed-up vs PyTorch | % of gemm floor | LoRAFleet peak RSS MiB | PyTorch peak RSS MiB | trainable params | Adam state MB |\n");
+        s.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (String[] r : rows) s.append("| ").append(String.join(" | ", r)).append(" |\n");
         BenchmarkReport.writeSection(file, "engine", s.toString());
     }

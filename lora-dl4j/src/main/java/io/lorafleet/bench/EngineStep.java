@@ -39,7 +39,8 @@ public final class EngineStep {
             default -> throw new IllegalArgumentException("mode must be lora or full, got " + args[1]);
         };
         int warmup = Integer.parseInt(args[2]), steps = Integer.parseInt(args[3]);
-        Runnable step = shape.name().equals("minilm") ? classifierStep(shape, full) : blockStep(shape, full);
+        Workload workload = shape.name().equals("minilm") ? classifierStep(shape, full) : blockStep(shape, full);
+        Runnable step = workload.step();
         for (int i = 0; i < warmup; i++) step.run();
         double[] ms = new double[steps];
         for (int i = 0; i < steps; i++) {
@@ -53,22 +54,30 @@ public final class EngineStep {
         double gflops = shape.flopsPerStep(full) / (median / 1e3) / 1e9;
         System.out.printf(java.util.Locale.ROOT,
                 "{\"engine\":\"lorafleet\",\"shape\":\"%s\",\"mode\":\"%s\",\"threads\":\"%s\",\"ms_per_step\":%.1f,\"min_ms\":%.1f,"
-                        + "\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"peak_rss_mb\":%d}%n",
+                        + "\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"peak_rss_mb\":%d,\"trainable_params\":%d,\"optimizer_state_bytes\":%d}%n",
                 shape.name(), args[1], System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), median, ms[0], tokensPerSecond, gflops,
-                peakRssMb());
+                peakRssMb(), workload.trainable(), workload.optimizerStateBytes());
     }
 
-    private static Runnable classifierStep(EngineShape shape, boolean full) {
+    /** One training step to time, and what it trains: trainable parameters and the optimizer state's bytes. */
+    private record Workload(Runnable step, long trainable, long optimizerStateBytes) {
+        static Workload of(Runnable step, ParamRegistry params, Optimizer optimizer) {
+            INDArray state = optimizer.state();
+            return new Workload(step, params.size(), state == null ? 0 : state.length() * state.dataType().width());
+        }
+    }
+
+    private static Workload classifierStep(EngineShape shape, boolean full) {
         LoraConfig lora = full ? null : LoraConfig.of(shape.rank(), 2.0 * shape.rank(), List.of("query", "value"));
         SequenceClassifier model = SequenceClassifier.create(shape.config(), ModelWeights.random(shape.config(), DataType.FLOAT, 1),
                 lora, 2, SequenceClassifier.Pooling.MEAN, 1);
         Trainer trainer = new Trainer(model, OptimizerConfig.adam(1e-4));
         TokenBatch batch = randomBatch(shape);
-        return () -> trainer.step(batch);
+        return Workload.of(() -> trainer.step(batch), model.params(), trainer.optimizer());
     }
 
     /** One decoder block on random hidden states with loss Σ y ⊙ r: the block's cost alone. */
-    private static Runnable blockStep(EngineShape shape, boolean full) {
+    private static Workload blockStep(EngineShape shape, boolean full) {
         ParamRegistry registry = new ParamRegistry();
         Tuning tuning = full ? Tuning.fullFineTuning(registry, 1)
                 : Tuning.lora(new LoraConfig(shape.rank(), 2.0 * shape.rank(), 0, List.of("c_attn"), false, LoraConfig.Init.KAIMING_UNIFORM,
@@ -82,14 +91,14 @@ public final class EngineStep {
         WorkspaceConfiguration ws = WorkspaceConfiguration.builder().policyAllocation(AllocationPolicy.OVERALLOCATE)
                 .policyLearning(LearningPolicy.FIRST_LOOP).build();
         int[] step = {0};
-        return () -> {
+        return Workload.of(() -> {
             try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(ws, "bench-block")) {
                 registry.zeroGrads();
                 block.forward(x, shape.batch(), shape.seqLen(), mask);
                 block.backward(r, false); // the random input needs no gradient, as in the PyTorch reference
                 adam.step(step[0]++);
             }
-        };
+        }, registry, adam);
     }
 
     private static TokenBatch randomBatch(EngineShape shape) {
