@@ -37,18 +37,7 @@ public final class BulkBenchmark {
         Files.createDirectories(work);
         dealIntoTasks(root.resolve("datasets/imdb/sample/imdb-sample.jsonl"), ADAPTERS, work.resolve("tasks.jsonl"), (task, row) -> { });
         Path model = root.resolve("runs/models/all-minilm-l6-v2");
-        String spec = """
-                tokenizer: %s
-                max_length: 128
-                output: %s
-                tasks:
-                  - adapter_id_field: task
-                    inputs: [%s]
-                    format: jsonl
-                    label: label
-                    labels: [negative, positive]
-                    split_field: split
-                """.formatted(model, work.resolve("shards"), work.resolve("tasks.jsonl"));
+        String spec = ImdbSpec.yaml(model, 128, work.resolve("shards"), work.resolve("tasks.jsonl"), null);
         SparkSession spark = SparkSession.builder().master("local[2]").appName("lorafleet bench bulk").config("spark.ui.enabled", "false").getOrCreate();
         TokenizeJob.tokenize(spark, DatasetSpec.load(spec.getBytes(StandardCharsets.UTF_8), "bulk-bench", List.of()), true);
         spark.stop();

@@ -72,7 +72,8 @@ public final class QualityStudy {
         for (Run run : runs) futures.add(pool.submit(() -> train(run.method(), run.seed(), base, data.get("train"), data.get("test"), epochs)));
         List<Result> results = new ArrayList<>();
         for (Future<Result> f : futures) results.add(f.get());
-        results.sort(Comparator.comparingInt(r -> methods().stream().map(Method::name).toList().indexOf(r.method().name())));
+        List<String> order = methods().stream().map(Method::name).toList();
+        results.sort(Comparator.comparingInt(r -> order.indexOf(r.method().name())));
         pool.shutdown();
         double hours = (System.nanoTime() - started) / 3.6e12;
         String report = report(args[1], results, trainRows, data.get("test").size(), epochs, seeds, hours);
@@ -100,18 +101,7 @@ public final class QualityStudy {
         }
         Path subset = work.resolve("subset.jsonl");
         Files.write(subset, concat(train, test));
-        String spec = """
-                tokenizer: %s
-                max_length: 128
-                output: %s
-                tasks:
-                  - adapter_id: imdb
-                    inputs: [%s]
-                    format: jsonl
-                    label: label
-                    labels: [negative, positive]
-                    split_field: split
-                """.formatted(model, work.resolve("shards"), subset);
+        String spec = ImdbSpec.yaml(model, 128, work.resolve("shards"), subset, "imdb");
         SparkSession spark = SparkSession.builder().master("local[2]").appName("lorafleet bench quality").config("spark.ui.enabled", "false").getOrCreate();
         Manifest manifest = TokenizeJob.tokenize(spark, DatasetSpec.load(spec.getBytes(StandardCharsets.UTF_8), "quality", List.of()), true);
         spark.stop();

@@ -150,7 +150,7 @@ final class RunReport {
             params.put("seed", c.seed());
             e.put("params", params);
         }
-        if (run.status() == TrainJob.Status.DONE) e.putAll(YamlConfig.json().readValue(metricsJson(run, p), Map.class));
+        if (run.status() == TrainJob.Status.DONE) e.putAll(metrics(run, p));
         if (run.path() != null) {
             e.put("path", run.path());
             Path weights = new Path(run.path(), PeftAdapter.WEIGHTS);
@@ -161,6 +161,10 @@ final class RunReport {
 
     /** metrics.json of one trained adapter. */
     static byte[] metricsJson(TrainJob.AdapterRun run, TrainPlan.Prepared p) throws IOException {
+        return YamlConfig.json().writeValueAsBytes(metrics(run, p));
+    }
+
+    private static Map<String, Object> metrics(TrainJob.AdapterRun run, TrainPlan.Prepared p) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("adapter_id", run.adapter());
         m.put("trainable_params", run.state().values().length);
@@ -182,7 +186,7 @@ final class RunReport {
         m.put("tokens_per_second", run.tokens() / run.seconds());
         m.put("broadcast_bytes", run.broadcastBytes());
         m.put("result_bytes", run.resultBytes());
-        return YamlConfig.json().writeValueAsBytes(m);
+        return m;
     }
 
     /** "split: loss L, accuracy A on N rows" (or perplexity over N tokens for a causal LM). */

@@ -36,20 +36,8 @@ public final class TokenizeBenchmark {
         double refSeconds = (System.nanoTime() - t0) / 1e9;
 
         SparkSession spark = SparkSession.builder().master("local[2]").appName("lorafleet bench tokenize").config("spark.ui.enabled", "false").getOrCreate();
-        String yaml = """
-                tokenizer: %s
-                max_length: %d
-                output: %s
-                bytes_per_split: 8388608
-                tasks:
-                  - adapter_id: imdb
-                    inputs: [%s]
-                    format: jsonl
-                    label: label
-                    labels: [negative, positive]
-                    split_field: split
-                """.formatted(model.toAbsolutePath(), maxLength, output, imdb.toAbsolutePath());
-        DatasetSpec spec = DatasetSpec.load(yaml.getBytes(StandardCharsets.UTF_8), "bench", List.of());
+        String yaml = ImdbSpec.yaml(model.toAbsolutePath(), maxLength, Path.of(output), imdb.toAbsolutePath(), "imdb");
+        DatasetSpec spec = DatasetSpec.load(yaml.getBytes(StandardCharsets.UTF_8), "bench", List.of("bytes_per_split=8388608"));
         t0 = System.nanoTime();
         Manifest m = TokenizeJob.tokenize(spark, spec, true);
         double jobSeconds = (System.nanoTime() - t0) / 1e9;

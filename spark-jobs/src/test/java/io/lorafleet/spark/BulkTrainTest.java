@@ -48,20 +48,8 @@ class BulkTrainTest {
             if (task == 4) row.put("label", "unsure");
         });
         shards = tmp.resolve("shards");
-        String spec = """
-                tokenizer: %s
-                max_length: 48
-                output: %s
-                max_bad_fraction: 0.25
-                tasks:
-                  - adapter_id_field: task
-                    inputs: [%s]
-                    format: jsonl
-                    label: label
-                    labels: [negative, positive]
-                    split_field: split
-                """.formatted(MiniLm.folder(), shards, input);
-        TokenizeJob.tokenize(SparkTestSession.get(), DatasetSpec.load(spec.getBytes(StandardCharsets.UTF_8), "five.yaml", List.of()), false);
+        String spec = ImdbSpec.yaml(MiniLm.folder(), 48, shards, input, null);
+        TokenizeJob.tokenize(SparkTestSession.get(), DatasetSpec.load(spec.getBytes(StandardCharsets.UTF_8), "five.yaml", List.of("max_bad_fraction=0.25")), false);
     }
 
     static TrainConfig config() throws IOException {

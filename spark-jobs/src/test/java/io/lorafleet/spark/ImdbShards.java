@@ -27,18 +27,7 @@ final class ImdbShards {
 
     /** The dataset spec for the sample: one adapter "imdb", the sample's own split column. */
     static String spec(Path output, int maxLength) throws IOException {
-        return """
-                tokenizer: %s
-                max_length: %d
-                output: %s
-                tasks:
-                  - adapter_id: imdb
-                    inputs: [%s]
-                    format: jsonl
-                    label: label
-                    labels: [negative, positive]
-                    split_field: split
-                """.formatted(MiniLm.folder(), maxLength, output, TokenizeJobTest.SAMPLE);
+        return ImdbSpec.yaml(MiniLm.folder(), maxLength, output, TokenizeJobTest.SAMPLE, "imdb");
     }
 
     static Manifest manifest() throws IOException {
