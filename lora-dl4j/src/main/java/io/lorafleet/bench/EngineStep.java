@@ -87,14 +87,15 @@ public final class EngineStep {
         Optimizer adam = new Optimizer(OptimizerConfig.adam(1e-4), registry);
         int n = shape.batch() * shape.seqLen(), d = shape.config().hiddenSize();
         INDArray x = Nd4j.rand(DataType.FLOAT, n, d), r = Nd4j.rand(DataType.FLOAT, n, d);
-        INDArray mask = Nd4j.ones(DataType.FLOAT, shape.batch(), shape.seqLen());
+        int[] starts = new int[shape.batch() + 1];
+        for (int b = 0; b <= shape.batch(); b++) starts[b] = b * shape.seqLen();
         WorkspaceConfiguration ws = WorkspaceConfiguration.builder().policyAllocation(AllocationPolicy.OVERALLOCATE)
                 .policyLearning(LearningPolicy.FIRST_LOOP).build();
         int[] step = {0};
         return Workload.of(() -> {
             try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(ws, "bench-block")) {
                 registry.zeroGrads();
-                block.forward(x, shape.batch(), shape.seqLen(), mask);
+                block.forward(x, starts);
                 block.backward(r, false); // the random input needs no gradient, as in the PyTorch reference
                 adam.step(step[0]++);
             }

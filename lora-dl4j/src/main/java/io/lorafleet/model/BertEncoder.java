@@ -31,16 +31,13 @@ public final class BertEncoder implements Body {
     }
 
     @Override
-    public INDArray forward(TokenBatch batch) {
-        if (batch.seqLen() > config.maxPositions()) {
-            throw new IllegalArgumentException("sequence length " + batch.seqLen() + " exceeds max_position_embeddings " + config.maxPositions());
-        }
+    public INDArray forward(PackedBatch batch) {
+        checkPositions(batch, config, "max_position_embeddings");
         INDArray x = words.forward(batch.inputIds())
-                .addi(positions.forward(positionIds(batch)))
-                .addi(tokenTypes.forward(batch.tokenTypeIds() != null ? batch.tokenTypeIds() : new int[batch.rows()]));
+                .addi(positions.forward(batch.positionIds()))
+                .addi(tokenTypes.forward(batch.tokenTypeIds()));
         x = embeddingNorm.forward(x);
-        INDArray mask = batch.maskArray(x.dataType());
-        for (EncoderBlock layer : layers) x = layer.forward(x, batch.batchSize(), batch.seqLen(), mask);
+        for (EncoderBlock layer : layers) x = layer.forward(x, batch.starts());
         return x;
     }
 
@@ -58,10 +55,10 @@ public final class BertEncoder implements Body {
     @Override
     public TransformerConfig config() { return config; }
 
-    static int[] positionIds(TokenBatch batch) {
-        int[] ids = new int[batch.rows()];
-        for (int i = 0; i < ids.length; i++) ids[i] = i % batch.seqLen();
-        return ids;
+    static void checkPositions(PackedBatch batch, TransformerConfig config, String key) {
+        for (int p : batch.positionIds()) {
+            if (p >= config.maxPositions()) throw new IllegalArgumentException("token position " + p + " exceeds " + key + " " + config.maxPositions());
+        }
     }
 
     static Embedding embedding(ModelWeights w, Tuning t, String name, int rows, int d) {

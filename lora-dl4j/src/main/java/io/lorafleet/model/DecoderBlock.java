@@ -27,12 +27,13 @@ public final class DecoderBlock {
         proj = conv1d(w, tuning, p + "mlp.c_proj", f, d);
     }
 
-    public INDArray forward(INDArray x, int batch, int seqLen, INDArray attentionMask) {
-        INDArray h = attention.forward(norm1.forward(x), batch, seqLen, attentionMask).addi(x);
+    /** x [N, d], the tokens of packed sequences delimited by {@code starts} → [N, d]. */
+    public INDArray forward(INDArray x, int[] starts) {
+        INDArray h = attention.forward(norm1.forward(x), starts).addi(x);
         return proj.forward(gelu.forward(fc.forward(norm2.forward(h)))).addi(h);
     }
 
-    /** dy [B·T, d] → dx, or null when the block's input needs no gradient (frozen embeddings below). */
+    /** dy [N, d] → dx, or null when the block's input needs no gradient (frozen embeddings below). */
     public INDArray backward(INDArray dy, boolean inputGradient) {
         INDArray dh = norm2.backward(fc.backward(gelu.backward(proj.backward(dy, true)), true)).addi(dy);
         boolean normGradient = inputGradient || norm1.trainable();

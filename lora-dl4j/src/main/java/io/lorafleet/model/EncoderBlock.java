@@ -31,13 +31,14 @@ public final class EncoderBlock {
         outputNorm = norm(w, tuning, p + "output.LayerNorm", d, c.layerNormEps());
     }
 
-    public INDArray forward(INDArray x, int batch, int seqLen, INDArray attentionMask) {
-        INDArray h = attentionNorm.forward(attention.forward(x, batch, seqLen, attentionMask).addi(x));
+    /** x [N, d], the tokens of packed sequences delimited by {@code starts} → [N, d]. */
+    public INDArray forward(INDArray x, int[] starts) {
+        INDArray h = attentionNorm.forward(attention.forward(x, starts).addi(x));
         INDArray ffn = output.forward(gelu.forward(intermediate.forward(h)));
         return outputNorm.forward(ffn.addi(h));
     }
 
-    /** dy [B·T, d] → dx, or null when the block's input needs no gradient (frozen embeddings below). */
+    /** dy [N, d] → dx, or null when the block's input needs no gradient (frozen embeddings below). */
     public INDArray backward(INDArray dy, boolean inputGradient) {
         INDArray dSum2 = outputNorm.backward(dy);
         INDArray dh = intermediate.backward(gelu.backward(output.backward(dSum2, true)), true).addi(dSum2);

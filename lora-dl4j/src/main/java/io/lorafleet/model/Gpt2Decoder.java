@@ -29,13 +29,10 @@ public final class Gpt2Decoder implements Body {
     }
 
     @Override
-    public INDArray forward(TokenBatch batch) {
-        if (batch.seqLen() > config.maxPositions()) {
-            throw new IllegalArgumentException("sequence length " + batch.seqLen() + " exceeds n_positions " + config.maxPositions());
-        }
-        INDArray x = tokens.forward(batch.inputIds()).addi(positions.forward(BertEncoder.positionIds(batch)));
-        INDArray mask = batch.maskArray(x.dataType());
-        for (DecoderBlock block : blocks) x = block.forward(x, batch.batchSize(), batch.seqLen(), mask);
+    public INDArray forward(PackedBatch batch) {
+        BertEncoder.checkPositions(batch, config, "n_positions");
+        INDArray x = tokens.forward(batch.inputIds()).addi(positions.forward(batch.positionIds()));
+        for (DecoderBlock block : blocks) x = block.forward(x, batch.starts());
         return finalNorm.forward(x);
     }
 

@@ -24,19 +24,24 @@ abstract class HeadedModel implements TaskModel {
 
     @Override
     public double forwardBackward(TokenBatch batch) {
-        double value = loss.forward(logits(batch), head.targets(batch));
+        PackedBatch packed = PackedBatch.of(batch);
+        double value = loss.forward(logits(packed), head.targets(packed));
         body.backward(head.backward(loss.backward()));
         return value;
     }
 
     @Override
     public double loss(TokenBatch batch) {
-        return new SoftmaxCrossEntropy().forward(logits(batch), head.targets(batch));
+        PackedBatch packed = PackedBatch.of(batch);
+        return new SoftmaxCrossEntropy().forward(logits(packed), head.targets(packed));
     }
 
     @Override
     public INDArray logits(TokenBatch batch) {
-        for (LoraLinear layer : loraLayers) layer.setSequenceLength(batch.seqLen());
+        return logits(PackedBatch.of(batch));
+    }
+
+    private INDArray logits(PackedBatch batch) {
         return head.logits(body.forward(batch), batch);
     }
 

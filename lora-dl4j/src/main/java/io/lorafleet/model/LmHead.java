@@ -11,34 +11,32 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class LmHead implements TaskHead {
     private final Param wte; // [vocab, d], the decoder's token embedding
-    private INDArray hidden; // [B·T, d], kept only when wte is trainable
+    private INDArray hidden; // [N, d], kept only when wte is trainable
 
     public LmHead(Param wte) {
         this.wte = wte;
     }
 
     @Override
-    public INDArray logits(INDArray hidden, TokenBatch batch) {
+    public INDArray logits(INDArray hidden, PackedBatch batch) {
         this.hidden = wte.trainable() ? hidden : null;
         INDArray logits = Nd4j.create(hidden.dataType(), hidden.rows(), wte.shape()[0]);
         Nd4j.gemm(hidden, wte.value(), logits, false, true, 1.0, 0.0);
         return logits;
     }
 
-    /** Target of position t is label t+1 of the same sequence; the last position and padding are ignored. */
+    /** Target of a sequence's token t is its token t+1; its last token has none. */
     @Override
-    public int[] targets(TokenBatch batch) {
+    public int[] targets(PackedBatch batch) {
         int[] labels = batch.labels();
         if (labels == null || labels.length != batch.rows()) {
             throw new IllegalArgumentException("a causal LM batch needs one label per token (" + batch.rows() + ")");
         }
         int[] targets = new int[labels.length];
-        for (int b = 0; b < batch.batchSize(); b++) {
-            for (int t = 0; t < batch.seqLen(); t++) {
-                int i = b * batch.seqLen() + t;
-                boolean last = t == batch.seqLen() - 1;
-                targets[i] = last || batch.attentionMask()[i + 1] == 0 ? SoftmaxCrossEntropy.IGNORE_INDEX : labels[i + 1];
-            }
+        for (int s = 0; s < batch.sequences(); s++) {
+            int last = batch.start(s + 1) - 1;
+            for (int i = batch.start(s); i < last; i++) targets[i] = labels[i + 1];
+            targets[last] = SoftmaxCrossEntropy.IGNORE_INDEX;
         }
         return targets;
     }

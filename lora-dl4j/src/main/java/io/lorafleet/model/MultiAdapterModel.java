@@ -14,7 +14,7 @@ import java.util.List;
 
 /**
  * Several adapters trained at once over one frozen body (mLoRA, arXiv 2312.02515). A step's batches, one
- * per adapter, are padded to one length and stacked into one fused batch; the frozen weights run once
+ * per adapter, are packed (real tokens only) and stacked into one fused batch; the frozen weights run once
  * over all of it, each adapter's LoRA deltas and head only over its own rows. The loss is the sum of the
  * adapters' mean losses, and since no computation mixes rows of different sequences, each adapter's
  * gradient is exactly the gradient of its own loss: what it would get if trained alone.
@@ -71,14 +71,25 @@ public final class MultiAdapterModel {
      */
     public double[] forwardBackward(List<TokenBatch> batches) {
         if (batches.size() != heads.size()) throw new IllegalArgumentException(batches.size() + " batches for " + heads.size() + " adapters");
-        Fused fused = fuse(batches);
-        for (int k = 0; k < heads.size(); k++) for (LoraDelta d : tuning.deltas(k)) d.setSequenceLength(fused.batch().seqLen());
-        INDArray hidden = body.forward(fused.batch());
+        List<PackedBatch> parts = new ArrayList<>();
+        long[] start = new long[batches.size()], end = new long[batches.size()];
+        long at = 0;
+        for (int k = 0; k < batches.size(); k++) {
+            PackedBatch part = batches.get(k) == null ? null : PackedBatch.of(batches.get(k));
+            parts.add(part);
+            start[k] = at;
+            at += part == null ? 0 : part.rows();
+            end[k] = at;
+        }
+        List<PackedBatch> present = parts.stream().filter(java.util.Objects::nonNull).toList();
+        if (present.isEmpty()) throw new IllegalArgumentException("every adapter sits this step out");
+        rows.set(start, end);
+        INDArray hidden = body.forward(PackedBatch.concat(present));
         double[] losses = new double[heads.size()];
         Arrays.fill(losses, Double.NaN);
         INDArray dHidden = null;
         for (int k = 0; k < heads.size(); k++) {
-            TokenBatch own = fused.parts().get(k);
+            PackedBatch own = parts.get(k);
             if (own == null) continue;
             TaskHead head = heads.get(k);
             losses[k] = loss.forward(head.logits(rows.of(hidden, k), own), head.targets(own));
@@ -92,54 +103,6 @@ public final class MultiAdapterModel {
         }
         body.backward(dHidden);
         return losses;
-    }
-
-    /** The fused batch and each adapter's part of it, padded to the fused length (null for absent adapters). */
-    private record Fused(TokenBatch batch, List<TokenBatch> parts) { }
-
-    private Fused fuse(List<TokenBatch> batches) {
-        int seqLen = 0, sequences = 0;
-        for (TokenBatch b : batches) {
-            if (b == null) continue;
-            seqLen = Math.max(seqLen, b.seqLen());
-            sequences += b.batchSize();
-        }
-        if (sequences == 0) throw new IllegalArgumentException("every adapter sits this step out");
-        long[] start = new long[batches.size()], end = new long[batches.size()];
-        List<TokenBatch> parts = new ArrayList<>();
-        int[] ids = new int[sequences * seqLen], types = new int[sequences * seqLen], mask = new int[sequences * seqLen];
-        int at = 0;
-        for (int k = 0; k < batches.size(); k++) {
-            TokenBatch part = batches.get(k) == null ? null : padTo(batches.get(k), seqLen);
-            parts.add(part);
-            if (part == null) continue;
-            start[k] = (long) at * seqLen;
-            end[k] = (long) (at + part.batchSize()) * seqLen;
-            System.arraycopy(part.inputIds(), 0, ids, (int) start[k], part.rows());
-            if (part.tokenTypeIds() != null) System.arraycopy(part.tokenTypeIds(), 0, types, (int) start[k], part.rows());
-            System.arraycopy(part.attentionMask(), 0, mask, (int) start[k], part.rows());
-            at += part.batchSize();
-        }
-        rows.set(start, end);
-        List<TokenBatch> present = parts.stream().filter(java.util.Objects::nonNull).toList();
-        TokenBatch batch = present.size() == 1 ? present.get(0) : new TokenBatch(sequences, seqLen, ids, types, mask, null);
-        return new Fused(batch, parts);
-    }
-
-    /** The same sequences padded at the end to {@code seqLen} tokens (masked out, so nothing they compute changes). */
-    static TokenBatch padTo(TokenBatch b, int seqLen) {
-        if (b.seqLen() == seqLen) return b;
-        int n = b.batchSize(), t = b.seqLen();
-        int[] ids = new int[n * seqLen], types = new int[n * seqLen], mask = new int[n * seqLen];
-        boolean tokenLabels = b.labels() != null && b.labels().length == b.rows();
-        int[] labels = tokenLabels ? new int[n * seqLen] : b.labels();
-        for (int i = 0; i < n; i++) {
-            System.arraycopy(b.inputIds(), i * t, ids, i * seqLen, t);
-            if (b.tokenTypeIds() != null) System.arraycopy(b.tokenTypeIds(), i * t, types, i * seqLen, t);
-            System.arraycopy(b.attentionMask(), i * t, mask, i * seqLen, t);
-            if (tokenLabels) System.arraycopy(b.labels(), i * t, labels, i * seqLen, t);
-        }
-        return new TokenBatch(n, seqLen, ids, types, mask, labels);
     }
 
     /** Training mode turns adapter k's LoRA dropout on; its own step number seeds its masks. */

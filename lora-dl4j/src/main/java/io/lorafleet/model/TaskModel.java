@@ -14,7 +14,7 @@ public interface TaskModel {
     /** Forward only: the mean loss of a labeled batch, no gradients. */
     double loss(TokenBatch batch);
 
-    /** Inference logits: [B, labels] for classification, [B·T, vocab] for a causal LM. */
+    /** Inference logits: [B, labels] for classification; for a causal LM [N, vocab], one row per real token in order (see {@link PackedBatch}). */
     INDArray logits(TokenBatch batch);
 
     /** Every trainable tensor, as one flat vector. */

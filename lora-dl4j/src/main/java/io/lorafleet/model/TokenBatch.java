@@ -1,11 +1,8 @@
 package io.lorafleet.model;
 
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
-
 /**
- * B sequences of T tokens, row-major (token t of sequence b at b·T + t).
+ * B sequences of T tokens, row-major (token t of sequence b at b·T + t): the padded form in which batches
+ * arrive. The model packs it ({@link PackedBatch}) and never computes on the padding.
  *
  * @param inputIds      [B·T] token ids, padding included
  * @param tokenTypeIds  [B·T] segment ids, or null for all zeros
@@ -20,6 +17,11 @@ public record TokenBatch(int batchSize, int seqLen, int[] inputIds, int[] tokenT
         if (inputIds.length != n) throw new IllegalArgumentException("input_ids has " + inputIds.length + " entries, expected " + n);
         if (tokenTypeIds != null && tokenTypeIds.length != n) throw new IllegalArgumentException("token_type_ids has " + tokenTypeIds.length + " entries, expected " + n);
         if (attentionMask.length != n) throw new IllegalArgumentException("attention_mask has " + attentionMask.length + " entries, expected " + n);
+        for (int i = 0; i < n; i++) {
+            if (attentionMask[i] != 0 && attentionMask[i] != 1) {
+                throw new IllegalArgumentException("attention_mask[" + i + "] is " + attentionMask[i] + ", must be 0 or 1");
+            }
+        }
     }
 
     public int rows() { return batchSize * seqLen; }
@@ -29,9 +31,5 @@ public record TokenBatch(int batchSize, int seqLen, int[] inputIds, int[] tokenT
         long c = 0;
         for (int m : attentionMask) c += m;
         return c;
-    }
-
-    public INDArray maskArray(DataType dtype) { // [B, T]
-        return Nd4j.createFromArray(attentionMask).castTo(dtype).reshape(batchSize, seqLen);
     }
 }

@@ -4,93 +4,133 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.factory.Broadcast;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import java.util.ArrayList;
+import java.util.List;
 
 /**
- * Scaled dot-product attention over already-projected q, k, v: ctx = softmax(q·kᵀ/√d_head + mask)·v,
- * per head. Padding keys (attention mask 0) and, when causal, future keys get a bias of −1e9.
- * Rows are token positions of B sequences of T tokens: row b·T + t.
+ * Scaled dot-product attention over already-projected q, k, v: ctx = softmax(q·kᵀ/√d_head)·v per head,
+ * each sequence attending only to itself (and, when causal, to earlier positions). Rows are the tokens of
+ * packed sequences (no padding): sequence s owns rows [starts[s], starts[s+1]). Consecutive sequences of
+ * one length are computed together as one batched product, so a batch of equal lengths is one call.
  */
 public final class AttentionCore {
     private static final double MASKED = -1e9;
 
     private final int heads;
     private final boolean causal;
-    private INDArray qh, kh, vh; // [B, H, T, dh]
-    private INDArray probs;      // [B, H, T, T]
-    private int batch, seqLen;
+    private final List<Run> runs = new ArrayList<>();
     private double scale;
+
+    /** Sequences [firstRow, firstRow + count·length) of one length, split into heads. */
+    private record Run(long firstRow, int count, int length, INDArray qh, INDArray kh, INDArray vh, INDArray probs) { }
 
     public AttentionCore(int heads, boolean causal) {
         this.heads = heads;
         this.causal = causal;
     }
 
-    /** q, k, v [B·T, d]; attentionMask [B, T] with 1 for real tokens and 0 for padding, or null → ctx [B·T, d]. */
-    public INDArray forward(INDArray q, INDArray k, INDArray v, int batch, int seqLen, INDArray attentionMask) {
-        this.batch = batch;
-        this.seqLen = seqLen;
+    /** q, k, v [N, d] for the sequences that {@code starts} delimits → ctx [N, d]. */
+    public INDArray forward(INDArray q, INDArray k, INDArray v, int[] starts) {
         long d = q.columns();
         if (d % heads != 0) throw new IllegalArgumentException("hidden size " + d + " is not divisible by " + heads + " heads");
+        if (q.rows() != starts[starts.length - 1]) throw new IllegalArgumentException(q.rows() + " rows for sequences of " + starts[starts.length - 1] + " tokens");
         scale = 1.0 / Math.sqrt((double) d / heads);
-        qh = splitHeads(q);
-        kh = splitHeads(k);
-        vh = splitHeads(v);
-        INDArray scores = Nd4j.create(q.dataType(), batch, heads, seqLen, seqLen);
+        runs.clear();
+        INDArray ctx = null;
+        for (int s = 0; s < starts.length - 1; ) {
+            int length = starts[s + 1] - starts[s], count = 1;
+            while (s + count < starts.length - 1 && starts[s + count + 1] - starts[s + count] == length) count++;
+            INDArray runCtx = forwardRun(q, k, v, starts[s], count, length);
+            if (runCtx.rows() == q.rows()) return runCtx; // one run: every sequence has the same length
+            if (ctx == null) ctx = q.ulike();
+            rows(ctx, starts[s], count, length).assign(runCtx);
+            s += count;
+        }
+        return ctx;
+    }
+
+    /** Attention of {@code count} sequences of {@code length} tokens from {@code firstRow} on → their ctx rows. */
+    private INDArray forwardRun(INDArray q, INDArray k, INDArray v, long firstRow, int count, int length) {
+        INDArray qh = splitHeads(rows(q, firstRow, count, length), count, length);
+        INDArray kh = splitHeads(rows(k, firstRow, count, length), count, length);
+        INDArray vh = splitHeads(rows(v, firstRow, count, length), count, length);
+        INDArray scores = Nd4j.create(q.dataType(), count, heads, length, length);
         Nd4j.matmul(qh, kh, scores, false, true, false);
-        INDArray keyBias = attentionMask == null ? null
-                : attentionMask.castTo(q.dataType()).sub(1.0).muli(-MASKED).reshape('c', batch, seqLen); // 0 for tokens, −1e9 for padding
-        probs = scores.ulike();
-        if (VectorKernels.applicable(scores) && (keyBias == null || VectorKernels.applicable(keyBias))) {
-            VectorKernels.attentionSoftmax(scores, probs, scale, keyBias, causal);
+        INDArray probs = scores.ulike();
+        if (VectorKernels.applicable(scores)) {
+            VectorKernels.attentionSoftmax(scores, probs, scale, causal);
         } else {
             scores.muli(scale);
-            if (keyBias != null) Broadcast.add(scores, keyBias, scores, 0, 3);
-            if (causal) Broadcast.add(scores, causalBias(q), scores, 2, 3);
+            if (causal) Broadcast.add(scores, causalBias(q, length), scores, 2, 3);
             Nd4j.exec(new SoftMax(scores, probs, 3));
         }
-        INDArray ctx = Nd4j.create(q.dataType(), batch, heads, seqLen, d / heads);
+        INDArray ctx = Nd4j.create(q.dataType(), count, heads, length, q.columns() / heads);
         Nd4j.matmul(probs, vh, ctx, false, false, false);
+        runs.add(new Run(firstRow, count, length, qh, kh, vh, probs));
         return mergeHeads(ctx);
     }
 
-    /** dctx [B·T, d] → {dq, dk, dv}, each [B·T, d]. */
+    /** dctx [N, d] → {dq, dk, dv}, each [N, d]. */
     public INDArray[] backward(INDArray dctx) {
-        INDArray dctxh = splitHeads(dctx);
-        INDArray dprobs = probs.ulike();
-        Nd4j.matmul(dctxh, vh, dprobs, false, true, false);
-        INDArray dvh = vh.ulike();
-        Nd4j.matmul(probs, dctxh, dvh, true, false, false);
-        // softmax backward: ds = p ⊙ (dp − Σ_j dp_j p_j), then the 1/√d_head of the scores
-        INDArray dscores;
-        if (VectorKernels.applicable(probs, dprobs)) {
-            VectorKernels.softmaxBackward(probs, dprobs, scale);
-            dscores = dprobs;
-        } else {
-            INDArray rowDot = dprobs.mul(probs).sum(3);
-            Broadcast.sub(dprobs, rowDot, dprobs, 0, 1, 2);
-            dscores = dprobs.muli(probs).muli(scale);
+        INDArray dq = null, dk = null, dv = null;
+        for (Run run : runs) {
+            INDArray dctxh = splitHeads(rows(dctx, run.firstRow, run.count, run.length), run.count, run.length);
+            INDArray dprobs = run.probs.ulike();
+            Nd4j.matmul(dctxh, run.vh, dprobs, false, true, false);
+            INDArray dvh = run.vh.ulike();
+            Nd4j.matmul(run.probs, dctxh, dvh, true, false, false);
+            // softmax backward: ds = p ⊙ (dp − Σ_j dp_j p_j), then the 1/√d_head of the scores
+            INDArray dscores;
+            if (VectorKernels.applicable(run.probs, dprobs)) {
+                VectorKernels.softmaxBackward(run.probs, dprobs, scale);
+                dscores = dprobs;
+            } else {
+                INDArray rowDot = dprobs.mul(run.probs).sum(3);
+                Broadcast.sub(dprobs, rowDot, dprobs, 0, 1, 2);
+                dscores = dprobs.muli(run.probs).muli(scale);
+            }
+            INDArray dqh = run.qh.ulike();
+            Nd4j.matmul(dscores, run.kh, dqh, false, false, false);
+            INDArray dkh = run.kh.ulike();
+            Nd4j.matmul(dscores, run.qh, dkh, true, false, false);
+            if (runs.size() == 1) return new INDArray[] {mergeHeads(dqh), mergeHeads(dkh), mergeHeads(dvh)};
+            if (dq == null) {
+                dq = dctx.ulike();
+                dk = dctx.ulike();
+                dv = dctx.ulike();
+            }
+            rows(dq, run.firstRow, run.count, run.length).assign(mergeHeads(dqh));
+            rows(dk, run.firstRow, run.count, run.length).assign(mergeHeads(dkh));
+            rows(dv, run.firstRow, run.count, run.length).assign(mergeHeads(dvh));
         }
-        INDArray dqh = qh.ulike();
-        Nd4j.matmul(dscores, kh, dqh, false, false, false);
-        INDArray dkh = kh.ulike();
-        Nd4j.matmul(dscores, qh, dkh, true, false, false);
-        return new INDArray[] {mergeHeads(dqh), mergeHeads(dkh), mergeHeads(dvh)};
+        return new INDArray[] {dq, dk, dv};
     }
 
-    private INDArray splitHeads(INDArray x) { // [B·T, d] → [B, H, T, dh]
+    /**
+     * Rows [firstRow, firstRow + count·length) of x [N, d], as a view. Built from x's buffer and strides:
+     * ND4J M2.1's get(interval, all) returns an empty array for a column view with an offset (fused q, k, v).
+     */
+    private static INDArray rows(INDArray x, long firstRow, int count, int length) {
+        long n = (long) count * length;
+        if (firstRow == 0 && n == x.rows()) return x;
+        return Nd4j.create(x.data(), new long[] {n, x.columns()}, x.stride(), x.offset() + firstRow * x.stride(0), x.ordering());
+    }
+
+    private INDArray splitHeads(INDArray x, int count, int length) { // [count·L, d] → [count, H, L, dh]
         long dh = x.columns() / heads;
-        return x.reshape('c', batch, seqLen, heads, dh).permute(0, 2, 1, 3).dup('c');
+        return x.reshape('c', count, length, heads, dh).permute(0, 2, 1, 3).dup('c');
     }
 
-    private INDArray mergeHeads(INDArray x) { // [B, H, T, dh] → [B·T, d]
-        return x.permute(0, 2, 1, 3).dup('c').reshape('c', (long) batch * seqLen, x.size(1) * x.size(3));
+    private static INDArray mergeHeads(INDArray x) { // [count, H, L, dh] → [count·L, d]
+        return x.permute(0, 2, 1, 3).dup('c').reshape('c', x.size(0) * x.size(2), x.size(1) * x.size(3));
     }
 
-    private INDArray causalBias(INDArray like) { // [T, T], −1e9 where key > query
-        INDArray bias = Nd4j.create(like.dataType(), seqLen, seqLen);
-        for (int query = 0; query < seqLen - 1; query++) {
-            bias.get(org.nd4j.linalg.indexing.NDArrayIndex.point(query),
-                    org.nd4j.linalg.indexing.NDArrayIndex.interval(query + 1, seqLen)).assign(MASKED);
+    private static INDArray causalBias(INDArray like, int length) { // [L, L], −1e9 where key > query
+        INDArray bias = Nd4j.create(like.dataType(), length, length);
+        for (int query = 0; query < length - 1; query++) {
+            bias.get(NDArrayIndex.point(query), NDArrayIndex.interval(query + 1, length)).assign(MASKED);
         }
         return bias;
     }

@@ -19,15 +19,15 @@ public final class FusedSelfAttention {
         this.core = new AttentionCore(heads, causal);
     }
 
-    /** x [B·T, d], attentionMask [B, T] or null → [B·T, d]. */
-    public INDArray forward(INDArray x, int batch, int seqLen, INDArray attentionMask) {
+    /** x [N, d], the tokens of packed sequences delimited by {@code starts} (see {@link AttentionCore}) → [N, d]. */
+    public INDArray forward(INDArray x, int[] starts) {
         INDArray y = qkv.forward(x);
         long d = x.columns();
-        INDArray ctx = core.forward(columns(y, 0, d), columns(y, d, 2 * d), columns(y, 2 * d, 3 * d), batch, seqLen, attentionMask);
+        INDArray ctx = core.forward(columns(y, 0, d), columns(y, d, 2 * d), columns(y, 2 * d, 3 * d), starts);
         return output.forward(ctx);
     }
 
-    /** dy [B·T, d] → dx [B·T, d], or null when {@code inputGradient} is false (see {@link Projection#backward}). */
+    /** dy [N, d] → dx [N, d], or null when {@code inputGradient} is false (see {@link Projection#backward}). */
     public INDArray backward(INDArray dy, boolean inputGradient) {
         INDArray[] dqkv = core.backward(output.backward(dy, true));
         return qkv.backward(Nd4j.hstack(dqkv), inputGradient);

@@ -19,7 +19,6 @@ public final class LoraDelta {
     private final Random dropoutRandom;
     private boolean training;
     private long step;
-    private int seqLen = 1;
 
     private INDArray xa;   // [N, in]  input of A after dropout
     private INDArray mask; // [N, in]  dropout mask scaled by 1/(1-p), or null
@@ -45,26 +44,18 @@ public final class LoraDelta {
     }
 
     /**
-     * Rows are B sequences of this many tokens. Dropout masks are drawn position-major ([T, B, in]), so a
-     * real token's mask does not depend on how much padding follows its sequence: the same adapter step
-     * drops the same inputs whether its batch is padded to its own length or to a fused batch's.
+     * y += s·(drop(x)·Aᵀ)·Bᵀ for x [N, in], y [N, out] (views are fine); caches what backward needs. Rows are
+     * real tokens only (packed), so a step's dropout mask depends on its sequences alone, never on padding
+     * or on other adapters' rows in a fused batch.
      */
-    public void setSequenceLength(int seqLen) {
-        if (seqLen <= 0) throw new IllegalArgumentException("sequence length " + seqLen);
-        this.seqLen = seqLen;
-    }
-
-    /** y += s·(drop(x)·Aᵀ)·Bᵀ for x [N, in], y [N, out] (views are fine); caches what backward needs. */
     public void addForward(INDArray x, INDArray y) {
         xa = x;
         mask = null;
         if (training && dropout > 0) {
-            long rows = x.rows(), in = x.columns();
-            if (rows % seqLen != 0) throw new IllegalStateException(rows + " rows are not sequences of " + seqLen + " tokens");
-            INDArray positionMajor = Nd4j.create(x.dataType(), seqLen, rows / seqLen, in);
+            mask = Nd4j.create(x.dataType(), x.rows(), x.columns());
             dropoutRandom.setSeed(dropoutSeed * 6364136223846793005L + step);
-            Nd4j.getExecutioner().exec(new BernoulliDistribution(positionMajor, 1.0 - dropout), dropoutRandom);
-            mask = positionMajor.permute(1, 0, 2).dup('c').reshape(rows, in).muli(1.0 / (1.0 - dropout));
+            Nd4j.getExecutioner().exec(new BernoulliDistribution(mask, 1.0 - dropout), dropoutRandom);
+            mask.muli(1.0 / (1.0 - dropout));
             xa = x.mul(mask);
         }
         h = Nd4j.create(x.dataType(), x.rows(), rank());

@@ -35,11 +35,6 @@ public final class LoraLinear implements Projection {
         delta.setTraining(training, step);
     }
 
-    /** Rows are sequences of this many tokens (see {@link LoraDelta#setSequenceLength}). */
-    public void setSequenceLength(int seqLen) {
-        delta.setSequenceLength(seqLen);
-    }
-
     @Override
     public INDArray forward(INDArray x) {
         INDArray y = base.forward(x);

@@ -15,13 +15,13 @@ public final class SelfAttention {
         this.core = new AttentionCore(heads, causal);
     }
 
-    /** x [B·T, d], attentionMask [B, T] or null → [B·T, d]. */
-    public INDArray forward(INDArray x, int batch, int seqLen, INDArray attentionMask) {
-        INDArray ctx = core.forward(query.forward(x), key.forward(x), value.forward(x), batch, seqLen, attentionMask);
+    /** x [N, d], the tokens of packed sequences delimited by {@code starts} (see {@link AttentionCore}) → [N, d]. */
+    public INDArray forward(INDArray x, int[] starts) {
+        INDArray ctx = core.forward(query.forward(x), key.forward(x), value.forward(x), starts);
         return output.forward(ctx);
     }
 
-    /** dy [B·T, d] → dx [B·T, d], or null when {@code inputGradient} is false (see {@link Projection#backward}). */
+    /** dy [N, d] → dx [N, d], or null when {@code inputGradient} is false (see {@link Projection#backward}). */
     public INDArray backward(INDArray dy, boolean inputGradient) {
         INDArray[] dqkv = core.backward(output.backward(dy, true));
         INDArray dq = query.backward(dqkv[0], inputGradient);

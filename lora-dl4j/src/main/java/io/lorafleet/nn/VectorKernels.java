@@ -46,8 +46,9 @@ final class VectorKernels {
             E5 = 1.6666665459e-1f, E6 = 5.0000001201e-1f;
     /**
      * exp is evaluated on [−87, 88], where 2ⁿ stays a normal float; below −87 it is exactly 0. Results under
-     * 1.7e-38 are irrelevant here, and a subnormal instead of 0 is ruinous: masked attention keys (bias −1e9)
-     * then get subnormal probabilities, and every gemm they reach runs ~8× slower (measured on padded batches).
+     * 1.7e-38 are irrelevant here, and a subnormal instead of 0 is ruinous: far-off attention scores then get
+     * subnormal probabilities, and every gemm they reach runs ~8× slower (measured when padding keys were
+     * masked with a −1e9 bias).
      */
     private static final float EXP_LO = -87f, EXP_HI = 88f;
     /** 1.5·2²³: adding it rounds to an integer held in the low mantissa bits (no float→int conversion needed). */
@@ -172,7 +173,8 @@ final class VectorKernels {
             Reference.reachabilityFence(x);
             Reference.reachabilityFence(y);
             Reference.reachabilityFence(slope);
-        }    }
+        }
+    }
 
     /**
      * GELU, tanh form: with u = √(2/π)(x + c·x³) and t = tanh(u), writes y = x·(1+t)/2 and
@@ -211,20 +213,20 @@ final class VectorKernels {
             Reference.reachabilityFence(x);
             Reference.reachabilityFence(y);
             Reference.reachabilityFence(slope);
-        }    }
+        }
+    }
 
     /**
-     * Row softmax of attention scores [B, H, T, T] into probs: p = softmax(scale·s + keyBias[b]) over each
-     * row's keys, with keys after the query cut off when causal. keyBias is [B, T] (0 or −1e9) or null.
+     * Row softmax of attention scores [B, H, T, T] into probs: p = softmax(scale·s) over each row's keys,
+     * with keys after the query cut off (probability 0) when causal.
      */
-    static void attentionSoftmax(INDArray scores, INDArray probs, double scale, INDArray keyBias, boolean causal) {
+    static void attentionSoftmax(INDArray scores, INDArray probs, double scale, boolean causal) {
         try {
             int batch = (int) scores.size(0), heads = (int) scores.size(1), t = (int) scores.size(2);
-            FloatBuffer fs = floats(scores), fp = floats(probs), fb = keyBias == null ? null : floats(keyBias);
+            FloatBuffer fs = floats(scores), fp = floats(probs);
             float sc = (float) scale;
-            float[] row = new float[t], bias = new float[t], scratch = new float[S.length()];
+            float[] row = new float[t], scratch = new float[S.length()];
             for (int b = 0; b < batch; b++) {
-                if (fb != null) fb.get(b * t, bias, 0, t);
                 for (int h = 0; h < heads; h++) {
                     for (int q = 0; q < t; q++) {
                         int rowStart = ((b * heads + h) * t + q) * t;
@@ -234,14 +236,12 @@ final class VectorKernels {
                         int j = 0;
                         for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
                             FloatVector v = FloatVector.fromArray(S, row, j).mul(sc);
-                            if (fb != null) v = v.add(FloatVector.fromArray(S, bias, j));
                             v.intoArray(row, j);
                             maxv = maxv.max(v);
                         }
                         float max = maxv.reduceLanes(VectorOperators.MAX);
                         for (; j < keys; j++) {
                             float v = sc * row[j];
-                            if (fb != null) v += bias[j];
                             row[j] = v;
                             max = Math.max(max, v);
                         }
@@ -268,8 +268,8 @@ final class VectorKernels {
         } finally {
             Reference.reachabilityFence(scores);
             Reference.reachabilityFence(probs);
-            Reference.reachabilityFence(keyBias);
-        }    }
+        }
+    }
 
     /** Softmax backward over rows of length T, in place: dprobs ← scale·p ⊙ (dp − Σ_j p_j·dp_j). */
     static void softmaxBackward(INDArray probs, INDArray dprobs, double scale) {
@@ -296,7 +296,8 @@ final class VectorKernels {
         } finally {
             Reference.reachabilityFence(probs);
             Reference.reachabilityFence(dprobs);
-        }    }
+        }
+    }
 
     /** LayerNorm over rows of x [N, d]: writes xhat = (x − mean)·rstd, rstd [N] and y = xhat·gamma + beta. */
     static void layerNormForward(INDArray x, INDArray gamma, INDArray beta, double eps, INDArray xhat, INDArray rstd, INDArray y) {
@@ -346,7 +347,8 @@ final class VectorKernels {
             Reference.reachabilityFence(xhat);
             Reference.reachabilityFence(rstd);
             Reference.reachabilityFence(y);
-        }    }
+        }
+    }
 
     /**
      * LayerNorm backward: dx = rstd·(dxhat − mean(dxhat) − xhat·mean(dxhat·xhat)) with dxhat = dy·gamma;
@@ -399,5 +401,6 @@ final class VectorKernels {
             Reference.reachabilityFence(dx);
             Reference.reachabilityFence(dgamma);
             Reference.reachabilityFence(dbeta);
-        }    }
+        }
+    }
 }

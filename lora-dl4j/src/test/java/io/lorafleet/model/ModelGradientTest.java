@@ -76,12 +76,11 @@ class ModelGradientTest {
         for (int i = 0; i < 2; i++) layers.add(new EncoderBlock(BERT, w, tuning, i));
         reg.allocate(DataType.DOUBLE, 3);
         randomizeLoraB(reg);
-        TokenBatch b = batch(BERT.vocabSize(), null);
-        INDArray mask = b.maskArray(DataType.DOUBLE);
-        INDArray x = randn(4, 10, 8), r = randn(5, 10, 8);
+        int[] starts = PackedBatch.of(batch(BERT.vocabSize(), null)).starts();
+        INDArray x = randn(4, 8, 8), r = randn(5, 8, 8);
         java.util.function.Supplier<INDArray> forward = () -> {
             INDArray h = x;
-            for (EncoderBlock layer : layers) h = layer.forward(h, 2, 5, mask);
+            for (EncoderBlock layer : layers) h = layer.forward(h, starts);
             return h;
         };
         forward.get();
@@ -109,9 +108,9 @@ class ModelGradientTest {
         List<DecoderBlock> blocks = List.of(new DecoderBlock(GPT2, w, tuning, 0), new DecoderBlock(GPT2, w, tuning, 1));
         reg.allocate(DataType.DOUBLE, 3);
         randomizeLoraB(reg);
-        INDArray mask = batch(GPT2.vocabSize(), null).maskArray(DataType.DOUBLE);
-        INDArray x = randn(6, 10, 8), r = randn(7, 10, 8);
-        java.util.function.Supplier<INDArray> forward = () -> blocks.get(1).forward(blocks.get(0).forward(x, 2, 5, mask), 2, 5, mask);
+        int[] starts = PackedBatch.of(batch(GPT2.vocabSize(), null)).starts();
+        INDArray x = randn(6, 8, 8), r = randn(7, 8, 8);
+        java.util.function.Supplier<INDArray> forward = () -> blocks.get(1).forward(blocks.get(0).forward(x, starts), starts);
         forward.get();
         INDArray dx = blocks.get(0).backward(blocks.get(1).backward(r, true), true);
         assertGradient("2-layer decoder dx", maxRelativeError(x, dx, forward, r));
@@ -133,9 +132,36 @@ class ModelGradientTest {
     }
 
     @Test
-    void lmTargetsAreShiftedAndIgnorePadding() {
-        TokenBatch b = new TokenBatch(1, 4, new int[] {5, 6, 7, 0}, null, new int[] {1, 1, 1, 0}, new int[] {5, 6, 7, 0});
+    void paddingChangesNothing() {
+        SequenceClassifier model = SequenceClassifier.create(BERT, ModelWeights.random(BERT, DataType.DOUBLE, 1), QV, 3,
+                SequenceClassifier.Pooling.MEAN, 7);
+        randomizeLoraB(model.params());
+        TokenBatch tight = batch(BERT.vocabSize(), new int[] {2, 0});
+        int extra = 7, t = tight.seqLen() + extra;
+        int[] ids = new int[2 * t], mask = new int[2 * t];
+        for (int b = 0; b < 2; b++) {
+            System.arraycopy(tight.inputIds(), b * tight.seqLen(), ids, b * t, tight.seqLen());
+            System.arraycopy(tight.attentionMask(), b * tight.seqLen(), mask, b * t, tight.seqLen());
+            java.util.Arrays.fill(ids, b * t + tight.seqLen(), (b + 1) * t, 13); // padding holds arbitrary ids
+        }
+        TokenBatch loose = new TokenBatch(2, t, ids, null, mask, tight.labels());
+        model.params().zeroGrads();
+        double lossTight = model.forwardBackward(tight);
+        INDArray gradsTight = model.params().grads().dup();
+        model.params().zeroGrads();
+        double lossLoose = model.forwardBackward(loose);
+        assertEquals(lossTight, lossLoose, 0.0, "loss with " + extra + " more padding positions");
+        assertTrue(gradsTight.equals(model.params().grads()), "gradients with " + extra + " more padding positions");
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> model.forwardBackward(new TokenBatch(2, 2, new int[] {1, 2, 0, 0}, null, new int[] {1, 1, 0, 0}, new int[] {0, 1})));
+        assertTrue(e.getMessage().contains("sequence 1") && e.getMessage().contains("no real token"), e.getMessage());
+    }
+
+    @Test
+    void lmTargetsAreShiftedWithinEachSequence() {
+        TokenBatch b = new TokenBatch(2, 4, new int[] {5, 6, 7, 0, 8, 9, 10, 11}, null, new int[] {1, 1, 1, 0, 1, 1, 1, 1},
+                new int[] {5, 6, 7, 0, 8, 9, 10, 11});
         int ignore = SoftmaxCrossEntropy.IGNORE_INDEX;
-        org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {6, 7, ignore, ignore}, new LmHead(null).targets(b));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {6, 7, ignore, 9, 10, 11, ignore}, new LmHead(null).targets(PackedBatch.of(b)));
     }
 }

@@ -3,6 +3,7 @@ package io.lorafleet.nn;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.util.List;
 import java.util.Map;
@@ -174,7 +175,7 @@ class LayerGradientTest {
     }
 
     @Test
-    void selfAttentionWithPaddingMaskAndLoraOnQueryAndValue() {
+    void selfAttentionOverPackedSequencesWithLoraOnQueryAndValue() {
         for (boolean causal : new boolean[] {false, true}) {
             ParamRegistry reg = new ParamRegistry();
             LoraConfig cfg = new LoraConfig(2, 4, 0, List.of("query", "value"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
@@ -182,33 +183,34 @@ class LayerGradientTest {
             SelfAttention attn = new SelfAttention(q, k, v, o, 2, causal);
             reg.allocate(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 9);
             randomizeLoraB(reg);
-            int batch = 2, seq = 4;
-            INDArray mask = Nd4j.createFromArray(new double[][] {{1, 1, 1, 1}, {1, 1, 0, 0}});
-            INDArray x = randn(1, batch * seq, 8), r = randn(2, batch * seq, 8);
-            attn.forward(x, batch, seq, mask);
+            int[] starts = {0, 4, 8, 10, 14}; // lengths 4, 4, 2, 4: runs of equal length and single sequences
+            INDArray x = randn(1, 14, 8), r = randn(2, 14, 8);
+            attn.forward(x, starts);
             INDArray dx = attn.backward(r, true);
-            String tag = causal ? "SelfAttention causal" : "SelfAttention padding";
-            assertGradient(tag + " dx", maxRelativeError(x, dx, () -> attn.forward(x, batch, seq, mask), r));
+            String tag = causal ? "SelfAttention causal" : "SelfAttention";
+            assertGradient(tag + " dx", maxRelativeError(x, dx, () -> attn.forward(x, starts), r));
             for (Param p : reg.params()) {
-                assertGradient(tag + " d" + p.name(), maxRelativeError(p.value(), p.grad(), () -> attn.forward(x, batch, seq, mask), r));
+                assertGradient(tag + " d" + p.name(), maxRelativeError(p.value(), p.grad(), () -> attn.forward(x, starts), r));
             }
             assertEquals(4, reg.params().size(), "A and B of query and value only");
         }
     }
 
     @Test
-    void paddedKeysDoNotChangeRealPositions() {
-        ParamRegistry reg = new ParamRegistry();
-        LoraConfig none = LoraConfig.of(1, 1, List.of());
-        SelfAttention attn = new SelfAttention(proj(reg, none, "q", 1), proj(reg, none, "k", 2), proj(reg, none, "v", 3), proj(reg, none, "o", 4), 2, false);
-        INDArray x = randn(5, 4, 8);
-        INDArray mask = Nd4j.createFromArray(new double[][] {{1, 1, 0, 0}});
-        INDArray y = attn.forward(x, 1, 4, mask).dup();
-        x.getRows(2, 3).assign(randn(6, 2, 8)); // getRows copies; perturb the padding rows in place instead
-        x.getRow(2).assign(100);
-        x.getRow(3).assign(-50);
-        INDArray y2 = attn.forward(x, 1, 4, mask);
-        assertTrue(y.getRows(0, 1).equalsWithEps(y2.getRows(0, 1), 1e-12), "padding tokens leaked into real positions");
+    void packedSequencesAttendOnlyToThemselves() {
+        for (boolean causal : new boolean[] {false, true}) {
+            ParamRegistry reg = new ParamRegistry();
+            LoraConfig none = LoraConfig.of(1, 1, List.of());
+            SelfAttention attn = new SelfAttention(proj(reg, none, "q", 1), proj(reg, none, "k", 2), proj(reg, none, "v", 3), proj(reg, none, "o", 4), 2, causal);
+            INDArray x = randn(5, 9, 8); // three sequences: 3, 2 and 4 tokens
+            INDArray packed = attn.forward(x, new int[] {0, 3, 5, 9}).dup();
+            int[][] alone = {{0, 3}, {3, 5}, {5, 9}};
+            for (int[] s : alone) {
+                INDArray own = attn.forward(x.get(NDArrayIndex.interval(s[0], s[1]), NDArrayIndex.all()).dup(), new int[] {0, s[1] - s[0]});
+                INDArray inPack = packed.get(NDArrayIndex.interval(s[0], s[1]), NDArrayIndex.all());
+                assertTrue(own.equalsWithEps(inPack, 1e-12), "sequence [" + s[0] + ", " + s[1] + ") differs when packed with others");
+            }
+        }
     }
 
     static Projection proj(ParamRegistry reg, LoraConfig cfg, String module, long seed) {

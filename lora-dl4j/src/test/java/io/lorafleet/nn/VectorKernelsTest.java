@@ -38,15 +38,14 @@ class VectorKernelsTest {
     }
 
     @Test
-    void attentionSoftmaxWithPaddingAndCausalMasks() {
+    void attentionOverPackedSequencesCausalOrNot() {
         for (boolean causal : new boolean[] {false, true}) {
-            int b = 3, t = 37, d = 24;
-            INDArray q = randn(3, b * t, d), k = randn(4, b * t, d), v = randn(5, b * t, d), dctx = randn(6, b * t, d);
-            INDArray mask = Nd4j.ones(DataType.DOUBLE, b, t);
-            mask.get(org.nd4j.linalg.indexing.NDArrayIndex.point(1), org.nd4j.linalg.indexing.NDArrayIndex.interval(30, t)).assign(0);
+            int n = 141, d = 24;
+            int[] starts = {0, 37, 74, 104, 141}; // lengths 37, 37, 30, 37
+            INDArray q = randn(3, n, d), k = randn(4, n, d), v = randn(5, n, d), dctx = randn(6, n, d);
             AttentionCore fast = new AttentionCore(4, causal), reference = new AttentionCore(4, causal);
-            INDArray ctxFast = fast.forward(q.castTo(DataType.FLOAT), k.castTo(DataType.FLOAT), v.castTo(DataType.FLOAT), b, t, mask.castTo(DataType.FLOAT));
-            INDArray ctxRef = reference.forward(q, k, v, b, t, mask);
+            INDArray ctxFast = fast.forward(q.castTo(DataType.FLOAT), k.castTo(DataType.FLOAT), v.castTo(DataType.FLOAT), starts);
+            INDArray ctxRef = reference.forward(q, k, v, starts);
             assertClose("attention causal=" + causal + " forward", ctxFast, ctxRef, 2e-5);
             INDArray[] gFast = fast.backward(dctx.castTo(DataType.FLOAT)), gRef = reference.backward(dctx);
             for (int i = 0; i < 3; i++) assertClose("attention causal=" + causal + " d" + "qkv".charAt(i), gFast[i], gRef[i], 2e-5);
