@@ -32,7 +32,7 @@ public final class ClassifierHead implements TaskHead {
     @Override
     public INDArray backward(INDArray dlogits) {
         INDArray dpooled = classifier.backward(dlogits, true);
-        INDArray dHidden = Nd4j.create(dpooled.dataType(), poolWeights.columns(), dpooled.columns());
+        INDArray dHidden = Nd4j.createUninitialized(dpooled.dataType(), poolWeights.columns(), dpooled.columns());
         Nd4j.gemm(poolWeights, dpooled, dHidden, true, false, 1.0, 0.0);
         return dHidden;
     }
@@ -48,7 +48,7 @@ public final class ClassifierHead implements TaskHead {
                 tokens.assign(1.0 / batch.length(s));
             }
         }
-        INDArray pooled = Nd4j.create(hidden.dataType(), sequences, hidden.columns());
+        INDArray pooled = Nd4j.createUninitialized(hidden.dataType(), sequences, hidden.columns());
         Nd4j.gemm(poolWeights, hidden, pooled, false, false, 1.0, 0.0);
         return pooled;
     }

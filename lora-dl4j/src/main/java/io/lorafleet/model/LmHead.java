@@ -20,7 +20,7 @@ public final class LmHead implements TaskHead {
     @Override
     public INDArray logits(INDArray hidden, PackedBatch batch) {
         this.hidden = wte.trainable() ? hidden : null;
-        INDArray logits = Nd4j.create(hidden.dataType(), hidden.rows(), wte.shape()[0]);
+        INDArray logits = Nd4j.createUninitialized(hidden.dataType(), hidden.rows(), wte.shape()[0]);
         Nd4j.gemm(hidden, wte.value(), logits, false, true, 1.0, 0.0);
         return logits;
     }
@@ -44,7 +44,7 @@ public final class LmHead implements TaskHead {
     @Override
     public INDArray backward(INDArray dlogits) {
         if (wte.trainable()) Nd4j.gemm(dlogits, hidden, wte.grad(), true, false, 1.0, 1.0);
-        INDArray dHidden = Nd4j.create(dlogits.dataType(), dlogits.rows(), wte.shape()[1]);
+        INDArray dHidden = Nd4j.createUninitialized(dlogits.dataType(), dlogits.rows(), wte.shape()[1]);
         Nd4j.gemm(dlogits, wte.value(), dHidden, false, false, 1.0, 0.0);
         return dHidden;
     }

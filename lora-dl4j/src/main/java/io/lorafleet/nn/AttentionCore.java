@@ -38,25 +38,22 @@ public final class AttentionCore {
         if (q.rows() != starts[starts.length - 1]) throw new IllegalArgumentException(q.rows() + " rows for sequences of " + starts[starts.length - 1] + " tokens");
         scale = 1.0 / Math.sqrt((double) d / heads);
         runs.clear();
-        INDArray ctx = null;
+        INDArray ctx = Nd4j.createUninitialized(q.dataType(), q.rows(), d);
         for (int s = 0; s < starts.length - 1; ) {
             int length = starts[s + 1] - starts[s], count = 1;
             while (s + count < starts.length - 1 && starts[s + count + 1] - starts[s + count] == length) count++;
-            INDArray runCtx = forwardRun(q, k, v, starts[s], count, length);
-            if (runCtx.rows() == q.rows()) return runCtx; // one run: every sequence has the same length
-            if (ctx == null) ctx = q.ulike();
-            rows(ctx, starts[s], count, length).assign(runCtx);
+            forwardRun(q, k, v, starts[s], count, length, ctx);
             s += count;
         }
         return ctx;
     }
 
-    /** Attention of {@code count} sequences of {@code length} tokens from {@code firstRow} on → their ctx rows. */
-    private INDArray forwardRun(INDArray q, INDArray k, INDArray v, long firstRow, int count, int length) {
-        INDArray qh = splitHeads(rows(q, firstRow, count, length), count, length);
-        INDArray kh = splitHeads(rows(k, firstRow, count, length), count, length);
-        INDArray vh = splitHeads(rows(v, firstRow, count, length), count, length);
-        INDArray scores = Nd4j.create(q.dataType(), count, heads, length, length);
+    /** Attention of {@code count} sequences of {@code length} tokens from {@code firstRow} on, into their rows of ctx. */
+    private void forwardRun(INDArray q, INDArray k, INDArray v, long firstRow, int count, int length, INDArray ctx) {
+        INDArray qh = splitHeads(q, firstRow, count, length);
+        INDArray kh = splitHeads(k, firstRow, count, length);
+        INDArray vh = splitHeads(v, firstRow, count, length);
+        INDArray scores = Nd4j.createUninitialized(q.dataType(), count, heads, length, length);
         Nd4j.matmul(qh, kh, scores, false, true, false);
         INDArray probs = scores.ulike();
         if (VectorKernels.applicable(scores)) {
@@ -66,17 +63,17 @@ public final class AttentionCore {
             if (causal) Broadcast.add(scores, causalBias(q, length), scores, 2, 3);
             Nd4j.exec(new SoftMax(scores, probs, 3));
         }
-        INDArray ctx = Nd4j.create(q.dataType(), count, heads, length, q.columns() / heads);
-        Nd4j.matmul(probs, vh, ctx, false, false, false);
+        INDArray ctxh = vh.ulike();
+        Nd4j.matmul(probs, vh, ctxh, false, false, false);
+        mergeHeads(ctxh, ctx, firstRow);
         runs.add(new Run(firstRow, count, length, qh, kh, vh, probs));
-        return mergeHeads(ctx);
     }
 
     /** dctx [N, d] → {dq, dk, dv}, each [N, d]. */
     public INDArray[] backward(INDArray dctx) {
-        INDArray dq = null, dk = null, dv = null;
+        INDArray dq = dctx.ulike(), dk = dctx.ulike(), dv = dctx.ulike();
         for (Run run : runs) {
-            INDArray dctxh = splitHeads(rows(dctx, run.firstRow, run.count, run.length), run.count, run.length);
+            INDArray dctxh = splitHeads(dctx, run.firstRow, run.count, run.length);
             INDArray dprobs = run.probs.ulike();
             Nd4j.matmul(dctxh, run.vh, dprobs, false, true, false);
             INDArray dvh = run.vh.ulike();
@@ -95,36 +92,41 @@ public final class AttentionCore {
             Nd4j.matmul(dscores, run.kh, dqh, false, false, false);
             INDArray dkh = run.kh.ulike();
             Nd4j.matmul(dscores, run.qh, dkh, true, false, false);
-            if (runs.size() == 1) return new INDArray[] {mergeHeads(dqh), mergeHeads(dkh), mergeHeads(dvh)};
-            if (dq == null) {
-                dq = dctx.ulike();
-                dk = dctx.ulike();
-                dv = dctx.ulike();
-            }
-            rows(dq, run.firstRow, run.count, run.length).assign(mergeHeads(dqh));
-            rows(dk, run.firstRow, run.count, run.length).assign(mergeHeads(dkh));
-            rows(dv, run.firstRow, run.count, run.length).assign(mergeHeads(dvh));
+            mergeHeads(dqh, dq, run.firstRow);
+            mergeHeads(dkh, dk, run.firstRow);
+            mergeHeads(dvh, dv, run.firstRow);
         }
         return new INDArray[] {dq, dk, dv};
     }
 
+    /** Rows [firstRow, firstRow + count·length) of x [N, d] → [count, H, length, dh]. */
+    private INDArray splitHeads(INDArray x, long firstRow, int count, int length) {
+        long dh = x.columns() / heads;
+        if (VectorKernels.rowsContiguous(x)) {
+            INDArray out = Nd4j.createUninitialized(x.dataType(), count, heads, length, dh);
+            VectorKernels.splitHeads(x, firstRow, out);
+            return out;
+        }
+        return rows(x, firstRow, (long) count * length).reshape('c', count, length, heads, dh).permute(0, 2, 1, 3).dup('c');
+    }
+
+    /** [count, H, length, dh] → rows [firstRow, firstRow + count·length) of out [N, d]. */
+    private static void mergeHeads(INDArray x, INDArray out, long firstRow) {
+        if (VectorKernels.rowsContiguous(out) && VectorKernels.applicable(x)) {
+            VectorKernels.mergeHeads(x, out, firstRow);
+            return;
+        }
+        long n = x.size(0) * x.size(2);
+        rows(out, firstRow, n).assign(x.permute(0, 2, 1, 3).dup('c').reshape('c', n, x.size(1) * x.size(3)));
+    }
+
     /**
-     * Rows [firstRow, firstRow + count·length) of x [N, d], as a view. Built from x's buffer and strides:
-     * ND4J M2.1's get(interval, all) returns an empty array for a column view with an offset (fused q, k, v).
+     * Rows [firstRow, firstRow + n) of x [N, d], as a view. Built from x's buffer and strides: ND4J M2.1's
+     * get(interval, all) returns an empty array for a column view with an offset (fused q, k, v).
      */
-    private static INDArray rows(INDArray x, long firstRow, int count, int length) {
-        long n = (long) count * length;
+    private static INDArray rows(INDArray x, long firstRow, long n) {
         if (firstRow == 0 && n == x.rows()) return x;
         return Nd4j.create(x.data(), new long[] {n, x.columns()}, x.stride(), x.offset() + firstRow * x.stride(0), x.ordering());
-    }
-
-    private INDArray splitHeads(INDArray x, int count, int length) { // [count·L, d] → [count, H, L, dh]
-        long dh = x.columns() / heads;
-        return x.reshape('c', count, length, heads, dh).permute(0, 2, 1, 3).dup('c');
-    }
-
-    private static INDArray mergeHeads(INDArray x) { // [count, H, L, dh] → [count·L, d]
-        return x.permute(0, 2, 1, 3).dup('c').reshape('c', x.size(0) * x.size(2), x.size(1) * x.size(3));
     }
 
     private static INDArray causalBias(INDArray like, int length) { // [L, L], −1e9 where key > query

@@ -52,13 +52,13 @@ public final class LoraDelta {
         xa = x;
         mask = null;
         if (training && dropout > 0) {
-            mask = Nd4j.create(x.dataType(), x.rows(), x.columns());
+            mask = Nd4j.createUninitialized(x.dataType(), x.rows(), x.columns());
             dropoutRandom.setSeed(dropoutSeed * 6364136223846793005L + step);
             Nd4j.getExecutioner().exec(new BernoulliDistribution(mask, 1.0 - dropout), dropoutRandom);
             mask.muli(1.0 / (1.0 - dropout));
             xa = x.mul(mask);
         }
-        h = Nd4j.create(x.dataType(), x.rows(), rank());
+        h = Nd4j.createUninitialized(x.dataType(), x.rows(), rank());
         Nd4j.gemm(xa, a.value(), h, false, true, 1.0, 0.0);
         Nd4j.gemm(h, b.value(), y, false, true, scale, 1.0);
     }
@@ -66,14 +66,14 @@ public final class LoraDelta {
     /** Adds dA and dB for dy [N, out]; when dx [N, in] is given, adds this path's input gradient into it. */
     public void backward(INDArray dy, INDArray dx) {
         Nd4j.gemm(dy, h, b.grad(), true, false, scale, 1.0);           // dB += s·dyᵀ·h
-        INDArray dh = Nd4j.create(dy.dataType(), dy.rows(), rank());
+        INDArray dh = Nd4j.createUninitialized(dy.dataType(), dy.rows(), rank());
         Nd4j.gemm(dy, b.value(), dh, false, false, scale, 0.0);        // dh = s·dy·B
         Nd4j.gemm(dh, xa, a.grad(), true, false, 1.0, 1.0);            // dA += dhᵀ·xa
         if (dx == null) return;
         if (mask == null) {
             Nd4j.gemm(dh, a.value(), dx, false, false, 1.0, 1.0);      // dx += dh·A
         } else {
-            INDArray dxa = Nd4j.create(dy.dataType(), dy.rows(), a.shape()[1]);
+            INDArray dxa = Nd4j.createUninitialized(dy.dataType(), dy.rows(), a.shape()[1]);
             Nd4j.gemm(dh, a.value(), dxa, false, false, 1.0, 0.0);
             dx.addi(dxa.muli(mask));
         }

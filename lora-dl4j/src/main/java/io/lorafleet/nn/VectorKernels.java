@@ -245,13 +245,14 @@ final class VectorKernels {
                             row[j] = v;
                             max = Math.max(max, v);
                         }
-                        float sum = 0;
+                        FloatVector sumv = FloatVector.zero(S);
                         j = 0;
                         for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
                             FloatVector e = exp(FloatVector.fromArray(S, row, j).sub(max));
                             e.intoArray(row, j);
-                            sum += sumLanes(e, scratch);
+                            sumv = sumv.add(e);
                         }
+                        float sum = sumLanes(sumv, scratch);
                         for (; j < keys; j++) {
                             row[j] = exp(row[j] - max);
                             sum += row[j];
@@ -268,6 +269,54 @@ final class VectorKernels {
         } finally {
             Reference.reachabilityFence(scores);
             Reference.reachabilityFence(probs);
+        }
+    }
+
+    /** True when a is a float32 matrix whose rows are contiguous (unit column stride; rows may be spaced, as in a column view). */
+    static boolean rowsContiguous(INDArray a) {
+        return PRESENT && a.dataType() == DataType.FLOAT && a.rank() == 2 && a.stride(1) == 1;
+    }
+
+    /**
+     * Rows [firstRow, firstRow + count·L) of x [N, H·dh] → heads [count, H, L, dh] (C order). One bulk read
+     * per row and one bulk write per sequence; ND4J's permute + dup of the same copy ran ~5× slower.
+     */
+    static void splitHeads(INDArray x, long firstRow, INDArray heads) {
+        try {
+            int count = (int) heads.size(0), h = (int) heads.size(1), length = (int) heads.size(2), dh = (int) heads.size(3);
+            long rowStride = x.stride(0);
+            FloatBuffer in = floats(x), out = floats(heads);
+            float[] row = new float[h * dh], block = new float[h * length * dh];
+            for (int s = 0; s < count; s++) {
+                for (int t = 0; t < length; t++) {
+                    in.get(Math.toIntExact((firstRow + (long) s * length + t) * rowStride), row, 0, row.length);
+                    for (int k = 0; k < h; k++) System.arraycopy(row, k * dh, block, (k * length + t) * dh, dh);
+                }
+                out.put(s * block.length, block, 0, block.length);
+            }
+        } finally {
+            Reference.reachabilityFence(x);
+            Reference.reachabilityFence(heads);
+        }
+    }
+
+    /** The inverse of {@link #splitHeads}: heads [count, H, L, dh] → rows [firstRow, firstRow + count·L) of out [N, H·dh]. */
+    static void mergeHeads(INDArray heads, INDArray out, long firstRow) {
+        try {
+            int count = (int) heads.size(0), h = (int) heads.size(1), length = (int) heads.size(2), dh = (int) heads.size(3);
+            long rowStride = out.stride(0);
+            FloatBuffer in = floats(heads), o = floats(out);
+            float[] row = new float[h * dh], block = new float[h * length * dh];
+            for (int s = 0; s < count; s++) {
+                in.get(s * block.length, block, 0, block.length);
+                for (int t = 0; t < length; t++) {
+                    for (int k = 0; k < h; k++) System.arraycopy(block, (k * length + t) * dh, row, k * dh, dh);
+                    o.put(Math.toIntExact((firstRow + (long) s * length + t) * rowStride), row, 0, row.length);
+                }
+            }
+        } finally {
+            Reference.reachabilityFence(heads);
+            Reference.reachabilityFence(out);
         }
     }
 

@@ -6,6 +6,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import static io.lorafleet.nn.GradientCheck.randn;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The float32 vector kernels against the float64 reference path of the same layers. */
@@ -50,6 +51,23 @@ class VectorKernelsTest {
             INDArray[] gFast = fast.backward(dctx.castTo(DataType.FLOAT)), gRef = reference.backward(dctx);
             for (int i = 0; i < 3; i++) assertClose("attention causal=" + causal + " d" + "qkv".charAt(i), gFast[i], gRef[i], 2e-5);
         }
+    }
+
+    @Test
+    void headSplitAndMergeOnAColumnViewWithAnOffset() {
+        INDArray fused = randn(8, 2 * 7 + 3 * 5, 3 * 24).castTo(DataType.FLOAT); // rows of [q | k | v], as GPT-2's c_attn makes
+        INDArray k = fused.get(org.nd4j.linalg.indexing.NDArrayIndex.all(), org.nd4j.linalg.indexing.NDArrayIndex.interval(24, 48));
+        INDArray heads = Nd4j.create(DataType.FLOAT, 3, 4, 5, 6); // the 3 sequences of 5 tokens after two of 7
+        VectorKernels.splitHeads(k, 14, heads);
+        INDArray rows = k.dup('c').get(org.nd4j.linalg.indexing.NDArrayIndex.interval(14, 29), org.nd4j.linalg.indexing.NDArrayIndex.all());
+        INDArray expected = rows.dup('c').reshape('c', 3, 5, 4, 6).permute(0, 2, 1, 3).dup('c');
+        assertTrue(heads.equals(expected), "split heads");
+        INDArray merged = Nd4j.zeros(DataType.FLOAT, 29, 24);
+        VectorKernels.mergeHeads(heads, merged, 14);
+        assertTrue(merged.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(14, 29), org.nd4j.linalg.indexing.NDArrayIndex.all())
+                .equals(rows), "merged rows");
+        assertEquals(0.0, merged.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 14), org.nd4j.linalg.indexing.NDArrayIndex.all())
+                .norm1Number().doubleValue(), "rows before firstRow untouched");
     }
 
     @Test
