@@ -24,12 +24,17 @@ import java.util.SplittableRandom;
 
 /**
  * Times training steps (forward + backward + Adam) of one workload in this JVM and prints one JSON line.
- * Threads are set by the caller through OMP_NUM_THREADS. Usage: EngineStep SHAPE lora|full WARMUP STEPS
+ * Threads are set by the caller through OMP_NUM_THREADS. Usage: EngineStep SHAPE lora|full WARMUP STEPS,
+ * or EngineStep minilm lora WARMUP PASSES BATCHES_JSON to train on real batches (see {@link RealBatches}).
  */
 public final class EngineStep {
-    public static void main(String[] args) {
+    public static void main(String[] args) throws java.io.IOException {
+        if (args.length == 5) {
+            realBatches(Integer.parseInt(args[2]), Integer.parseInt(args[3]), RealBatches.read(java.nio.file.Path.of(args[4])));
+            return;
+        }
         if (args.length != 4) {
-            System.err.println("usage: EngineStep minilm|gpt2-block lora|full WARMUP_STEPS TIMED_STEPS");
+            System.err.println("usage: EngineStep minilm|gpt2-block lora|full WARMUP_STEPS TIMED_STEPS [BATCHES_JSON]");
             System.exit(2);
         }
         EngineShape shape = EngineShape.named(args[0]);
@@ -41,22 +46,50 @@ public final class EngineStep {
         int warmup = Integer.parseInt(args[2]), steps = Integer.parseInt(args[3]);
         Workload workload = shape.name().equals("minilm") ? classifierStep(shape, full) : blockStep(shape, full);
         Runnable step = workload.step();
-        for (int i = 0; i < warmup; i++) step.run();
-        double[] ms = new double[steps];
-        for (int i = 0; i < steps; i++) {
-            long t0 = System.nanoTime();
-            step.run();
-            ms[i] = (System.nanoTime() - t0) / 1e6;
-        }
-        java.util.Arrays.sort(ms);
+        double[] ms = timedMs(step, warmup, steps);
         double median = ms[steps / 2];
         double tokensPerSecond = shape.batch() * (double) shape.seqLen() / (median / 1e3);
         double gflops = shape.flopsPerStep(full) / (median / 1e3) / 1e9;
+        long rss = peakRssMb(); // before profiling, which adds the recorder's own memory
+        double gemmShare = GemmShare.of(() -> {
+            for (int i = 0; i < steps; i++) step.run();
+        });
         System.out.printf(java.util.Locale.ROOT,
                 "{\"engine\":\"lorafleet\",\"shape\":\"%s\",\"mode\":\"%s\",\"threads\":\"%s\",\"ms_per_step\":%.1f,\"min_ms\":%.1f,"
-                        + "\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"peak_rss_mb\":%d,\"trainable_params\":%d,\"optimizer_state_bytes\":%d}%n",
+                        + "\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"gemm_share\":%.3f,\"peak_rss_mb\":%d,\"trainable_params\":%d,\"optimizer_state_bytes\":%d}%n",
                 shape.name(), args[1], System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), median, ms[0], tokensPerSecond, gflops,
-                peakRssMb(), workload.trainable(), workload.optimizerStateBytes());
+                gemmShare, rss, workload.trainable(), workload.optimizerStateBytes());
+    }
+
+    /**
+     * The MiniLM workload on real batches: each pass is one training step per batch, in order; reports the
+     * median pass. Batches arrive padded to their longest sequence; the engine computes on real tokens only.
+     */
+    private static void realBatches(int warmup, int passes, RealBatches data) {
+        EngineShape shape = EngineShape.named("minilm");
+        SequenceClassifier model = SequenceClassifier.create(shape.config(), ModelWeights.random(shape.config(), DataType.FLOAT, 1),
+                LoraConfig.of(shape.rank(), 2.0 * shape.rank(), List.of("query", "value")), 2, SequenceClassifier.Pooling.MEAN, 1);
+        Trainer trainer = new Trainer(model, OptimizerConfig.adam(1e-4));
+        List<TokenBatch> batches = data.batches().stream().map(b -> b.padded(b.longest())).toList();
+        double median = timedMs(() -> batches.forEach(trainer::step), warmup, passes)[passes / 2];
+        System.out.printf(java.util.Locale.ROOT,
+                "{\"engine\":\"lorafleet\",\"dataset\":\"%s\",\"padding\":\"none (packed)\",\"threads\":\"%s\",\"ms_per_batch\":%.1f,"
+                        + "\"real_tokens_per_s\":%.0f,\"computed_tokens\":%d,\"peak_rss_mb\":%d}%n",
+                data.name(), System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), median / batches.size(),
+                data.realTokens() / (median / 1e3), data.realTokens(), peakRssMb());
+    }
+
+    /** Runs {@code work} {@code warmup} times, then times it {@code runs} times: milliseconds, sorted. */
+    private static double[] timedMs(Runnable work, int warmup, int runs) {
+        for (int i = 0; i < warmup; i++) work.run();
+        double[] ms = new double[runs];
+        for (int i = 0; i < runs; i++) {
+            long t0 = System.nanoTime();
+            work.run();
+            ms[i] = (System.nanoTime() - t0) / 1e6;
+        }
+        java.util.Arrays.sort(ms);
+        return ms;
     }
 
     /** One training step to time, and what it trains: trainable parameters and the optimizer state's bytes. */

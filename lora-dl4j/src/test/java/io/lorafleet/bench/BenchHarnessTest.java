@@ -1,0 +1,47 @@
+package io.lorafleet.bench;
+
+import io.lorafleet.model.TokenBatch;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The parts of the benchmark harness that turn measurements into numbers: gemm share and real batches. */
+class BenchHarnessTest {
+    @Test
+    void gemmShareSeesMatrixProductsAndNothingElse() throws Exception {
+        INDArray a = Nd4j.rand(DataType.FLOAT, 512, 512), b = Nd4j.rand(DataType.FLOAT, 512, 512), c = Nd4j.create(DataType.FLOAT, 512, 512);
+        double gemm = GemmShare.of(() -> {
+            for (int i = 0; i < 150; i++) Nd4j.gemm(a, b, c, false, false, 1.0, 0.0);
+        });
+        double other = GemmShare.of(() -> {
+            for (int i = 0; i < 150; i++) a.addi(1e-3).muli(0.999);
+        });
+        System.out.printf("gemm share: gemm loop %.3f, elementwise loop %.3f%n", gemm, other);
+        assertTrue(gemm > 0.9, "a loop of gemm calls: " + gemm);
+        assertTrue(other < 0.1, "a loop of elementwise ops: " + other);
+    }
+
+    @Test
+    void realBatchesRoundTripAndPadAtTheEnd(@TempDir Path tmp) throws Exception {
+        RealBatches data = new RealBatches("toy, max_length 8", 8, List.of(
+                new RealBatches.Batch(new int[][] {{101, 7, 8, 102}, {101, 9, 102}}, new int[] {1, 0})));
+        data.write(tmp.resolve("toy.json"));
+        RealBatches back = RealBatches.read(tmp.resolve("toy.json"));
+        assertEquals(data.name(), back.name());
+        assertEquals(7, back.realTokens());
+        assertEquals(4, back.batches().get(0).longest());
+        TokenBatch padded = back.batches().get(0).padded(5);
+        assertArrayEquals(new int[] {101, 7, 8, 102, 0, 101, 9, 102, 0, 0}, padded.inputIds());
+        assertArrayEquals(new int[] {1, 1, 1, 1, 0, 1, 1, 1, 0, 0}, padded.attentionMask());
+        assertArrayEquals(new int[] {1, 0}, padded.labels());
+    }
+}
