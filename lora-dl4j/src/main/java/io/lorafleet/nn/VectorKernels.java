@@ -10,8 +10,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.shape.Shape;
 
 import java.lang.ref.Reference;
-import java.nio.FloatBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.ForkJoinTask;
 
 /**
  * Fused float32 kernels over ND4J's off-heap buffers through the Java Vector API. Rows or chunks are
@@ -112,6 +116,53 @@ final class VectorKernels {
         return sum;
     }
 
+    /**
+     * Threads the kernels split their rows over: OMP_NUM_THREADS, the budget ND4J's own ops get (1 in a Spark
+     * task, where the kernels run inline on the task's thread). Every row or element is computed the same way
+     * whatever the split, so results do not depend on the thread count (tested).
+     */
+    private static volatile int threads = threadsFromEnvironment();
+    private static ForkJoinPool pool;
+
+    private static int threadsFromEnvironment() {
+        try {
+            return Math.max(1, Integer.parseInt(System.getenv().getOrDefault("OMP_NUM_THREADS", "1").trim()));
+        } catch (NumberFormatException e) {
+            return 1;
+        }
+    }
+
+    /** Sets the kernels' thread count (tests compare splits). */
+    static void useThreads(int n) {
+        threads = Math.max(1, n);
+    }
+
+    private interface Range {
+        void run(int from, int to);
+    }
+
+    /** Runs body over [0, n) in contiguous parts, one per thread; the calling thread takes the first. */
+    private static void parallel(int n, Range body) {
+        int parts = Math.min(threads, n);
+        if (parts <= 1) {
+            body.run(0, n);
+            return;
+        }
+        ForkJoinPool workers = pool(parts - 1);
+        List<ForkJoinTask<?>> rest = new ArrayList<>();
+        for (int i = 1; i < parts; i++) {
+            int from = (int) ((long) n * i / parts), to = (int) ((long) n * (i + 1) / parts);
+            rest.add(workers.submit(() -> body.run(from, to)));
+        }
+        body.run(0, n / parts);
+        rest.forEach(ForkJoinTask::join);
+    }
+
+    private static synchronized ForkJoinPool pool(int workers) {
+        if (pool == null || pool.getParallelism() < workers) pool = new ForkJoinPool(workers);
+        return pool;
+    }
+
     /** True when every array is float32, in C order and contiguous, and the JVM has the vector module. */
     static boolean applicable(INDArray... arrays) {
         if (!PRESENT) return false;
@@ -141,34 +192,36 @@ final class VectorKernels {
             FloatBuffer fx = floats(x), fy = floats(y), fs = floats(slope);
             int n = Math.toIntExact(x.length());
             float invSqrt2 = (float) (1 / Math.sqrt(2)), invSqrt2Pi = (float) (1 / Math.sqrt(2 * Math.PI));
-            float[] xs = new float[CHUNK], ys = new float[CHUNK], ss = new float[CHUNK];
-            for (int from = 0; from < n; from += CHUNK) {
-                int len = Math.min(CHUNK, n - from);
-                fx.get(from, xs, 0, len);
-                int i = 0;
-                for (int bound = S.loopBound(len); i < bound; i += S.length()) {
-                    FloatVector xv = FloatVector.fromArray(S, xs, i);
-                    FloatVector g = exp(xv.mul(xv).mul(-0.5f));                                       // exp(−x²/2)
-                    FloatVector t = FloatVector.broadcast(S, 1f).div(xv.abs().mul(invSqrt2 * P).add(1f));
-                    FloatVector poly = t.mul(A5).add(A4).mul(t).add(A3).mul(t).add(A2).mul(t).add(A1).mul(t);
-                    FloatVector erfAbs = poly.mul(g).neg().add(1f);
-                    FloatVector erf = erfAbs.blend(erfAbs.neg(), xv.lt(0f));
-                    FloatVector cdf = erf.add(1f).mul(0.5f);
-                    xv.mul(cdf).intoArray(ys, i);
-                    xv.mul(g).mul(invSqrt2Pi).add(cdf).intoArray(ss, i);
+            parallel(n, (first, end) -> {
+                float[] xs = new float[CHUNK], ys = new float[CHUNK], ss = new float[CHUNK];
+                for (int from = first; from < end; from += CHUNK) {
+                    int len = Math.min(CHUNK, end - from);
+                    fx.get(from, xs, 0, len);
+                    int i = 0;
+                    for (int bound = S.loopBound(len); i < bound; i += S.length()) {
+                        FloatVector xv = FloatVector.fromArray(S, xs, i);
+                        FloatVector g = exp(xv.mul(xv).mul(-0.5f));                                       // exp(−x²/2)
+                        FloatVector t = FloatVector.broadcast(S, 1f).div(xv.abs().mul(invSqrt2 * P).add(1f));
+                        FloatVector poly = t.mul(A5).add(A4).mul(t).add(A3).mul(t).add(A2).mul(t).add(A1).mul(t);
+                        FloatVector erfAbs = poly.mul(g).neg().add(1f);
+                        FloatVector erf = erfAbs.blend(erfAbs.neg(), xv.lt(0f));
+                        FloatVector cdf = erf.add(1f).mul(0.5f);
+                        xv.mul(cdf).intoArray(ys, i);
+                        xv.mul(g).mul(invSqrt2Pi).add(cdf).intoArray(ss, i);
+                    }
+                    for (; i < len; i++) {
+                        float xi = xs[i];
+                        float g = exp(xi * xi * -0.5f);
+                        float t = 1f / (1f + P * Math.abs(xi) * invSqrt2);
+                        float erfAbs = 1f - t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5)))) * g;
+                        float cdf = 0.5f * (1 + Math.copySign(erfAbs, xi));
+                        ys[i] = xi * cdf;
+                        ss[i] = cdf + xi * g * invSqrt2Pi;
+                    }
+                    fy.put(from, ys, 0, len);
+                    fs.put(from, ss, 0, len);
                 }
-                for (; i < len; i++) {
-                    float xi = xs[i];
-                    float g = exp(xi * xi * -0.5f);
-                    float t = 1f / (1f + P * Math.abs(xi) * invSqrt2);
-                    float erfAbs = 1f - t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5)))) * g;
-                    float cdf = 0.5f * (1 + Math.copySign(erfAbs, xi));
-                    ys[i] = xi * cdf;
-                    ss[i] = cdf + xi * g * invSqrt2Pi;
-                }
-                fy.put(from, ys, 0, len);
-                fs.put(from, ss, 0, len);
-            }
+            });
         } finally {
             Reference.reachabilityFence(x);
             Reference.reachabilityFence(y);
@@ -185,30 +238,32 @@ final class VectorKernels {
             FloatBuffer fx = floats(x), fy = floats(y), fs = floats(slope);
             int n = Math.toIntExact(x.length());
             float k = (float) Math.sqrt(2 / Math.PI), cf = (float) c;
-            float[] xs = new float[CHUNK], ys = new float[CHUNK], ss = new float[CHUNK];
-            for (int from = 0; from < n; from += CHUNK) {
-                int len = Math.min(CHUNK, n - from);
-                fx.get(from, xs, 0, len);
-                int i = 0;
-                for (int bound = S.loopBound(len); i < bound; i += S.length()) {
-                    FloatVector xv = FloatVector.fromArray(S, xs, i);
-                    FloatVector x2 = xv.mul(xv);
-                    FloatVector t = tanh(x2.mul(cf).add(1f).mul(xv).mul(k));
-                    FloatVector half = t.add(1f).mul(0.5f);
-                    xv.mul(half).intoArray(ys, i);
-                    FloatVector du = x2.mul(3 * cf).add(1f).mul(k);
-                    t.mul(t).neg().add(1f).mul(0.5f).mul(xv).fma(du, half).intoArray(ss, i);
+            parallel(n, (first, end) -> {
+                float[] xs = new float[CHUNK], ys = new float[CHUNK], ss = new float[CHUNK];
+                for (int from = first; from < end; from += CHUNK) {
+                    int len = Math.min(CHUNK, end - from);
+                    fx.get(from, xs, 0, len);
+                    int i = 0;
+                    for (int bound = S.loopBound(len); i < bound; i += S.length()) {
+                        FloatVector xv = FloatVector.fromArray(S, xs, i);
+                        FloatVector x2 = xv.mul(xv);
+                        FloatVector t = tanh(x2.mul(cf).add(1f).mul(xv).mul(k));
+                        FloatVector half = t.add(1f).mul(0.5f);
+                        xv.mul(half).intoArray(ys, i);
+                        FloatVector du = x2.mul(3 * cf).add(1f).mul(k);
+                        t.mul(t).neg().add(1f).mul(0.5f).mul(xv).fma(du, half).intoArray(ss, i);
+                    }
+                    for (; i < len; i++) {
+                        float xi = xs[i];
+                        float t = tanh((xi * xi * cf + 1f) * xi * k);
+                        float half = 0.5f * (1 + t);
+                        ys[i] = xi * half;
+                        ss[i] = Math.fma((1 - t * t) * 0.5f * xi, (xi * xi * (3 * cf) + 1f) * k, half);
+                    }
+                    fy.put(from, ys, 0, len);
+                    fs.put(from, ss, 0, len);
                 }
-                for (; i < len; i++) {
-                    float xi = xs[i];
-                    float t = tanh((xi * xi * cf + 1f) * xi * k);
-                    float half = 0.5f * (1 + t);
-                    ys[i] = xi * half;
-                    ss[i] = Math.fma((1 - t * t) * 0.5f * xi, (xi * xi * (3 * cf) + 1f) * k, half);
-                }
-                fy.put(from, ys, 0, len);
-                fs.put(from, ss, 0, len);
-            }
+            });
         } finally {
             Reference.reachabilityFence(x);
             Reference.reachabilityFence(y);
@@ -225,47 +280,45 @@ final class VectorKernels {
             int batch = (int) scores.size(0), heads = (int) scores.size(1), t = (int) scores.size(2);
             FloatBuffer fs = floats(scores), fp = floats(probs);
             float sc = (float) scale;
-            float[] row = new float[t], scratch = new float[S.length()];
-            for (int b = 0; b < batch; b++) {
-                for (int h = 0; h < heads; h++) {
-                    for (int q = 0; q < t; q++) {
-                        int rowStart = ((b * heads + h) * t + q) * t;
-                        int keys = causal ? q + 1 : t;
-                        fs.get(rowStart, row, 0, keys);
-                        FloatVector maxv = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-                        int j = 0;
-                        for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
-                            FloatVector v = FloatVector.fromArray(S, row, j).mul(sc);
-                            v.intoArray(row, j);
-                            maxv = maxv.max(v);
-                        }
-                        float max = maxv.reduceLanes(VectorOperators.MAX);
-                        for (; j < keys; j++) {
-                            float v = sc * row[j];
-                            row[j] = v;
-                            max = Math.max(max, v);
-                        }
-                        FloatVector sumv = FloatVector.zero(S);
-                        j = 0;
-                        for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
-                            FloatVector e = exp(FloatVector.fromArray(S, row, j).sub(max));
-                            e.intoArray(row, j);
-                            sumv = sumv.add(e);
-                        }
-                        float sum = sumLanes(sumv, scratch);
-                        for (; j < keys; j++) {
-                            row[j] = exp(row[j] - max);
-                            sum += row[j];
-                        }
-                        float inv = 1 / sum;
-                        j = 0;
-                        for (int bound = S.loopBound(keys); j < bound; j += S.length()) FloatVector.fromArray(S, row, j).mul(inv).intoArray(row, j);
-                        for (; j < keys; j++) row[j] *= inv;
-                        java.util.Arrays.fill(row, keys, t, 0f);
-                        fp.put(rowStart, row, 0, t);
+            parallel(batch * heads * t, (first, end) -> {
+                float[] row = new float[t], scratch = new float[S.length()];
+                for (int r = first; r < end; r++) {
+                    int rowStart = r * t;
+                    int keys = causal ? r % t + 1 : t;
+                    fs.get(rowStart, row, 0, keys);
+                    FloatVector maxv = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+                    int j = 0;
+                    for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
+                        FloatVector v = FloatVector.fromArray(S, row, j).mul(sc);
+                        v.intoArray(row, j);
+                        maxv = maxv.max(v);
                     }
+                    float max = maxv.reduceLanes(VectorOperators.MAX);
+                    for (; j < keys; j++) {
+                        float v = sc * row[j];
+                        row[j] = v;
+                        max = Math.max(max, v);
+                    }
+                    FloatVector sumv = FloatVector.zero(S);
+                    j = 0;
+                    for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
+                        FloatVector e = exp(FloatVector.fromArray(S, row, j).sub(max));
+                        e.intoArray(row, j);
+                        sumv = sumv.add(e);
+                    }
+                    float sum = sumLanes(sumv, scratch);
+                    for (; j < keys; j++) {
+                        row[j] = exp(row[j] - max);
+                        sum += row[j];
+                    }
+                    float inv = 1 / sum;
+                    j = 0;
+                    for (int bound = S.loopBound(keys); j < bound; j += S.length()) FloatVector.fromArray(S, row, j).mul(inv).intoArray(row, j);
+                    for (; j < keys; j++) row[j] *= inv;
+                    java.util.Arrays.fill(row, keys, t, 0f);
+                    fp.put(rowStart, row, 0, t);
                 }
-            }
+            });
         } finally {
             Reference.reachabilityFence(scores);
             Reference.reachabilityFence(probs);
@@ -286,14 +339,16 @@ final class VectorKernels {
             int count = (int) heads.size(0), h = (int) heads.size(1), length = (int) heads.size(2), dh = (int) heads.size(3);
             long rowStride = x.stride(0);
             FloatBuffer in = floats(x), out = floats(heads);
-            float[] row = new float[h * dh], block = new float[h * length * dh];
-            for (int s = 0; s < count; s++) {
-                for (int t = 0; t < length; t++) {
-                    in.get(Math.toIntExact((firstRow + (long) s * length + t) * rowStride), row, 0, row.length);
-                    for (int k = 0; k < h; k++) System.arraycopy(row, k * dh, block, (k * length + t) * dh, dh);
+            parallel(count, (first, end) -> {
+                float[] row = new float[h * dh], block = new float[h * length * dh];
+                for (int s = first; s < end; s++) {
+                    for (int t = 0; t < length; t++) {
+                        in.get(Math.toIntExact((firstRow + (long) s * length + t) * rowStride), row, 0, row.length);
+                        for (int k = 0; k < h; k++) System.arraycopy(row, k * dh, block, (k * length + t) * dh, dh);
+                    }
+                    out.put(s * block.length, block, 0, block.length);
                 }
-                out.put(s * block.length, block, 0, block.length);
-            }
+            });
         } finally {
             Reference.reachabilityFence(x);
             Reference.reachabilityFence(heads);
@@ -306,14 +361,16 @@ final class VectorKernels {
             int count = (int) heads.size(0), h = (int) heads.size(1), length = (int) heads.size(2), dh = (int) heads.size(3);
             long rowStride = out.stride(0);
             FloatBuffer in = floats(heads), o = floats(out);
-            float[] row = new float[h * dh], block = new float[h * length * dh];
-            for (int s = 0; s < count; s++) {
-                in.get(s * block.length, block, 0, block.length);
-                for (int t = 0; t < length; t++) {
-                    for (int k = 0; k < h; k++) System.arraycopy(block, (k * length + t) * dh, row, k * dh, dh);
-                    o.put(Math.toIntExact((firstRow + (long) s * length + t) * rowStride), row, 0, row.length);
+            parallel(count, (first, end) -> {
+                float[] row = new float[h * dh], block = new float[h * length * dh];
+                for (int s = first; s < end; s++) {
+                    in.get(s * block.length, block, 0, block.length);
+                    for (int t = 0; t < length; t++) {
+                        for (int k = 0; k < h; k++) System.arraycopy(block, (k * length + t) * dh, row, k * dh, dh);
+                        o.put(Math.toIntExact((firstRow + (long) s * length + t) * rowStride), row, 0, row.length);
+                    }
                 }
-            }
+            });
         } finally {
             Reference.reachabilityFence(heads);
             Reference.reachabilityFence(out);
@@ -327,21 +384,23 @@ final class VectorKernels {
             int rows = Math.toIntExact(probs.length() / t);
             FloatBuffer fp = floats(probs), fd = floats(dprobs);
             float sc = (float) scale;
-            float[] p = new float[t], d = new float[t], scratch = new float[S.length()];
-            for (int r = 0; r < rows; r++) {
-                fp.get(r * t, p, 0, t);
-                fd.get(r * t, d, 0, t);
-                FloatVector acc = FloatVector.zero(S);
-                int j = 0;
-                for (int bound = S.loopBound(t); j < bound; j += S.length()) acc = FloatVector.fromArray(S, p, j).fma(FloatVector.fromArray(S, d, j), acc);
-                float dot = sumLanes(acc, scratch);
-                for (int k = j; k < t; k++) dot += p[k] * d[k];
-                for (j = 0; j < S.loopBound(t); j += S.length()) {
-                    FloatVector.fromArray(S, d, j).sub(dot).mul(FloatVector.fromArray(S, p, j)).mul(sc).intoArray(d, j);
+            parallel(rows, (first, end) -> {
+                float[] p = new float[t], d = new float[t], scratch = new float[S.length()];
+                for (int r = first; r < end; r++) {
+                    fp.get(r * t, p, 0, t);
+                    fd.get(r * t, d, 0, t);
+                    FloatVector acc = FloatVector.zero(S);
+                    int j = 0;
+                    for (int bound = S.loopBound(t); j < bound; j += S.length()) acc = FloatVector.fromArray(S, p, j).fma(FloatVector.fromArray(S, d, j), acc);
+                    float dot = sumLanes(acc, scratch);
+                    for (int k = j; k < t; k++) dot += p[k] * d[k];
+                    for (j = 0; j < S.loopBound(t); j += S.length()) {
+                        FloatVector.fromArray(S, d, j).sub(dot).mul(FloatVector.fromArray(S, p, j)).mul(sc).intoArray(d, j);
+                    }
+                    for (; j < t; j++) d[j] = sc * p[j] * (d[j] - dot);
+                    fd.put(r * t, d, 0, t);
                 }
-                for (; j < t; j++) d[j] = sc * p[j] * (d[j] - dot);
-                fd.put(r * t, d, 0, t);
-            }
+            });
         } finally {
             Reference.reachabilityFence(probs);
             Reference.reachabilityFence(dprobs);
@@ -353,42 +412,45 @@ final class VectorKernels {
         try {
             int n = (int) x.size(0), d = (int) x.size(1);
             FloatBuffer fx = floats(x), fh = floats(xhat), fr = floats(rstd), fy = floats(y);
-            float[] g = new float[d], bt = new float[d], row = new float[d], h = new float[d], out = new float[d], scratch = new float[S.length()];
+            float[] g = new float[d], bt = new float[d];
             floats(gamma).get(0, g, 0, d);
             floats(beta).get(0, bt, 0, d);
             int bound = S.loopBound(d);
-            for (int r = 0; r < n; r++) {
-                fx.get(r * d, row, 0, d);
-                FloatVector acc = FloatVector.zero(S);
-                int j = 0;
-                for (; j < bound; j += S.length()) acc = acc.add(FloatVector.fromArray(S, row, j));
-                float sum = sumLanes(acc, scratch);
-                for (; j < d; j++) sum += row[j];
-                float mean = sum / d;
-                acc = FloatVector.zero(S);
-                for (j = 0; j < bound; j += S.length()) {
-                    FloatVector c = FloatVector.fromArray(S, row, j).sub(mean);
-                    acc = c.fma(c, acc);
+            parallel(n, (first, end) -> {
+                float[] row = new float[d], h = new float[d], out = new float[d], scratch = new float[S.length()];
+                for (int r = first; r < end; r++) {
+                    fx.get(r * d, row, 0, d);
+                    FloatVector acc = FloatVector.zero(S);
+                    int j = 0;
+                    for (; j < bound; j += S.length()) acc = acc.add(FloatVector.fromArray(S, row, j));
+                    float sum = sumLanes(acc, scratch);
+                    for (; j < d; j++) sum += row[j];
+                    float mean = sum / d;
+                    acc = FloatVector.zero(S);
+                    for (j = 0; j < bound; j += S.length()) {
+                        FloatVector c = FloatVector.fromArray(S, row, j).sub(mean);
+                        acc = c.fma(c, acc);
+                    }
+                    float sq = sumLanes(acc, scratch);
+                    for (; j < d; j++) {
+                        float c = row[j] - mean;
+                        sq += c * c;
+                    }
+                    float rs = (float) (1 / Math.sqrt(sq / d + eps));
+                    fr.put(r, rs);
+                    for (j = 0; j < bound; j += S.length()) {
+                        FloatVector hv = FloatVector.fromArray(S, row, j).sub(mean).mul(rs);
+                        hv.intoArray(h, j);
+                        hv.fma(FloatVector.fromArray(S, g, j), FloatVector.fromArray(S, bt, j)).intoArray(out, j);
+                    }
+                    for (; j < d; j++) {
+                        h[j] = (row[j] - mean) * rs;
+                        out[j] = Math.fma(h[j], g[j], bt[j]);
+                    }
+                    fh.put(r * d, h, 0, d);
+                    fy.put(r * d, out, 0, d);
                 }
-                float sq = sumLanes(acc, scratch);
-                for (; j < d; j++) {
-                    float c = row[j] - mean;
-                    sq += c * c;
-                }
-                float rs = (float) (1 / Math.sqrt(sq / d + eps));
-                fr.put(r, rs);
-                for (j = 0; j < bound; j += S.length()) {
-                    FloatVector hv = FloatVector.fromArray(S, row, j).sub(mean).mul(rs);
-                    hv.intoArray(h, j);
-                    hv.fma(FloatVector.fromArray(S, g, j), FloatVector.fromArray(S, bt, j)).intoArray(out, j);
-                }
-                for (; j < d; j++) {
-                    h[j] = (row[j] - mean) * rs;
-                    out[j] = Math.fma(h[j], g[j], bt[j]);
-                }
-                fh.put(r * d, h, 0, d);
-                fy.put(r * d, out, 0, d);
-            }
+            });
         } finally {
             Reference.reachabilityFence(x);
             Reference.reachabilityFence(gamma);
@@ -407,35 +469,45 @@ final class VectorKernels {
         try {
             int n = (int) dy.size(0), d = (int) dy.size(1);
             FloatBuffer fd = floats(dy), fh = floats(xhat), fr = floats(rstd), fx = floats(dx);
-            float[] g = new float[d], dyRow = new float[d], h = new float[d], out = new float[d], scratch = new float[S.length()];
+            float[] g = new float[d];
             floats(gamma).get(0, g, 0, d);
-            float[] dGamma = dgamma == null ? null : new float[d], dBeta = dbeta == null ? null : new float[d];
             int bound = S.loopBound(d);
+            parallel(n, (first, end) -> {
+                float[] dyRow = new float[d], h = new float[d], out = new float[d], scratch = new float[S.length()];
+                for (int r = first; r < end; r++) {
+                    fd.get(r * d, dyRow, 0, d);
+                    fh.get(r * d, h, 0, d);
+                    FloatVector accG = FloatVector.zero(S), accGH = FloatVector.zero(S);
+                    int j = 0;
+                    for (; j < bound; j += S.length()) {
+                        FloatVector gv = FloatVector.fromArray(S, dyRow, j).mul(FloatVector.fromArray(S, g, j));
+                        accG = accG.add(gv);
+                        accGH = gv.fma(FloatVector.fromArray(S, h, j), accGH);
+                    }
+                    float sumG = sumLanes(accG, scratch), sumGH = sumLanes(accGH, scratch);
+                    for (; j < d; j++) {
+                        float gj = dyRow[j] * g[j];
+                        sumG += gj;
+                        sumGH += gj * h[j];
+                    }
+                    float meanG = sumG / d, meanGH = sumGH / d, rs = fr.get(r);
+                    for (j = 0; j < bound; j += S.length()) {
+                        FloatVector hv = FloatVector.fromArray(S, h, j);
+                        FloatVector gv = FloatVector.fromArray(S, dyRow, j).mul(FloatVector.fromArray(S, g, j));
+                        gv.sub(meanG).sub(hv.mul(meanGH)).mul(rs).intoArray(out, j);
+                    }
+                    for (; j < d; j++) out[j] = rs * (dyRow[j] * g[j] - meanG - h[j] * meanGH);
+                    fx.put(r * d, out, 0, d);
+                }
+            });
+            if (dgamma == null && dbeta == null) return;
+            // the parameter gradients sum over rows: one thread, in row order, so the sum does not depend on the split
+            float[] dGamma = dgamma == null ? null : new float[d], dBeta = dbeta == null ? null : new float[d];
+            float[] dyRow = new float[d], h = new float[d];
             for (int r = 0; r < n; r++) {
                 fd.get(r * d, dyRow, 0, d);
                 fh.get(r * d, h, 0, d);
-                FloatVector accG = FloatVector.zero(S), accGH = FloatVector.zero(S);
-                int j = 0;
-                for (; j < bound; j += S.length()) {
-                    FloatVector gv = FloatVector.fromArray(S, dyRow, j).mul(FloatVector.fromArray(S, g, j));
-                    accG = accG.add(gv);
-                    accGH = gv.fma(FloatVector.fromArray(S, h, j), accGH);
-                }
-                float sumG = sumLanes(accG, scratch), sumGH = sumLanes(accGH, scratch);
-                for (; j < d; j++) {
-                    float gj = dyRow[j] * g[j];
-                    sumG += gj;
-                    sumGH += gj * h[j];
-                }
-                float meanG = sumG / d, meanGH = sumGH / d, rs = fr.get(r);
-                for (j = 0; j < bound; j += S.length()) {
-                    FloatVector hv = FloatVector.fromArray(S, h, j);
-                    FloatVector gv = FloatVector.fromArray(S, dyRow, j).mul(FloatVector.fromArray(S, g, j));
-                    gv.sub(meanG).sub(hv.mul(meanGH)).mul(rs).intoArray(out, j);
-                }
-                for (; j < d; j++) out[j] = rs * (dyRow[j] * g[j] - meanG - h[j] * meanGH);
-                fx.put(r * d, out, 0, d);
-                for (j = 0; j < d; j++) {
+                for (int j = 0; j < d; j++) {
                     if (dGamma != null) dGamma[j] += dyRow[j] * h[j];
                     if (dBeta != null) dBeta[j] += dyRow[j];
                 }

@@ -70,6 +70,48 @@ class VectorKernelsTest {
                 .norm1Number().doubleValue(), "rows before firstRow untouched");
     }
 
+    /** Everything the kernels compute in one layer's forward and backward, as one list of arrays. */
+    private static java.util.List<INDArray> kernelOutputs() {
+        java.util.List<INDArray> out = new java.util.ArrayList<>();
+        for (Gelu.Form form : Gelu.Form.values()) {
+            Gelu gelu = new Gelu(form);
+            out.add(gelu.forward(randn(1, 37, 53).castTo(DataType.FLOAT)).dup());
+            out.add(gelu.backward(randn(2, 37, 53).castTo(DataType.FLOAT)).dup());
+        }
+        for (boolean causal : new boolean[] {false, true}) {
+            AttentionCore attention = new AttentionCore(4, causal);
+            int[] starts = {0, 37, 74, 104, 141};
+            INDArray q = randn(3, 141, 24).castTo(DataType.FLOAT), k = randn(4, 141, 24).castTo(DataType.FLOAT), v = randn(5, 141, 24).castTo(DataType.FLOAT);
+            out.add(attention.forward(q, k, v, starts).dup());
+            for (INDArray g : attention.backward(randn(6, 141, 24).castTo(DataType.FLOAT))) out.add(g.dup());
+        }
+        ParamRegistry reg = new ParamRegistry();
+        LayerNorm norm = new LayerNorm(reg.trainable("g", new long[] {45}, Initializer.copyOf(randn(3, 45).data().asDouble())),
+                reg.trainable("b", new long[] {45}, Initializer.copyOf(randn(4, 45).data().asDouble())), 1e-5);
+        reg.allocate(DataType.FLOAT, 1);
+        out.add(norm.forward(randn(1, 29, 45).castTo(DataType.FLOAT)).dup());
+        out.add(norm.backward(randn(2, 29, 45).castTo(DataType.FLOAT)).dup());
+        out.add(reg.grads().dup());
+        return out;
+    }
+
+    @Test
+    void resultsDoNotDependOnTheThreadCount() {
+        try {
+            VectorKernels.useThreads(1);
+            java.util.List<INDArray> one = kernelOutputs();
+            VectorKernels.useThreads(2);
+            java.util.List<INDArray> two = kernelOutputs();
+            VectorKernels.useThreads(3);
+            java.util.List<INDArray> three = kernelOutputs();
+            for (int i = 0; i < one.size(); i++) {
+                assertTrue(one.get(i).equals(two.get(i)) && one.get(i).equals(three.get(i)), "output " + i + " differs between 1, 2 and 3 threads");
+            }
+        } finally {
+            VectorKernels.useThreads(1);
+        }
+    }
+
     @Test
     void layerNormForwardAndBackwardWithTrainableScaleAndShift() {
         int n = 29, d = 45;
