@@ -44,7 +44,12 @@ public final class BertEncoder implements Body {
     @Override
     public void backward(INDArray dHidden) {
         INDArray d = dHidden;
-        for (int i = layers.size() - 1; i >= 0; i--) d = layers.get(i).backward(d, i > 0 || embeddingsTrainable);
+        for (int i = layers.size() - 1; i >= 0; i--) {
+            EncoderBlock layer = layers.get(i);
+            INDArray dy = d;
+            boolean inputGradient = i > 0 || embeddingsTrainable;
+            d = LayerBackward.run(dy, () -> layer.backward(dy, inputGradient));
+        }
         if (!embeddingsTrainable) return;
         d = embeddingNorm.backward(d);
         words.backward(d);

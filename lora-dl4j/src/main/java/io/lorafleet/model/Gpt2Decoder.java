@@ -39,7 +39,12 @@ public final class Gpt2Decoder implements Body {
     @Override
     public void backward(INDArray dHidden) {
         INDArray d = finalNorm.backward(dHidden);
-        for (int i = blocks.size() - 1; i >= 0; i--) d = blocks.get(i).backward(d, i > 0 || embeddingsTrainable);
+        for (int i = blocks.size() - 1; i >= 0; i--) {
+            DecoderBlock block = blocks.get(i);
+            INDArray dy = d;
+            boolean inputGradient = i > 0 || embeddingsTrainable;
+            d = LayerBackward.run(dy, () -> block.backward(dy, inputGradient));
+        }
         if (!embeddingsTrainable) return;
         tokens.backward(d);
         positions.backward(d);

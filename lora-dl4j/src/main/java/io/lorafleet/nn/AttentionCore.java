@@ -55,10 +55,12 @@ public final class AttentionCore {
         INDArray vh = splitHeads(v, firstRow, count, length);
         INDArray scores = Nd4j.createUninitialized(q.dataType(), count, heads, length, length);
         Nd4j.matmul(qh, kh, scores, false, true, false);
-        INDArray probs = scores.ulike();
+        INDArray probs;
         if (VectorKernels.applicable(scores)) {
+            probs = scores; // in place: the kernel reads each row before it writes it, and the scores are not needed again
             VectorKernels.attentionSoftmax(scores, probs, scale, causal);
         } else {
+            probs = scores.ulike();
             scores.muli(scale);
             if (causal) Broadcast.add(scores, causalBias(q, length), scores, 2, 3);
             Nd4j.exec(new SoftMax(scores, probs, 3));

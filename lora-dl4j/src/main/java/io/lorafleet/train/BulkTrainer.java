@@ -50,12 +50,13 @@ public final class BulkTrainer implements AutoCloseable {
 
     /**
      * Memory a step takes for {@code sequences} sequences of {@code seqLen} tokens (float32): per layer and token
-     * about 28 hidden-width vectors, 6 FFN-width ones and 6 rows of attention scores, since the step's workspace
-     * keeps every activation until backward and backward adds its own. Calibrated on the MiniLM shape: peak RSS
-     * grew by 1.36 GB per adapter of 16 × 128 tokens (1 → 4 adapters in one fused step); this gives 1.43 GB.
+     * about 14 hidden-width vectors, 3 FFN-width ones and 3 rows of attention scores, the activations the
+     * step's workspace keeps until backward (backward's own temporaries take one layer's worth, see
+     * LayerBackward). Calibrated on the MiniLM shape: peak RSS grew by 0.68 GB per adapter of 16 × 128 tokens
+     * (1 → 4 adapters in one fused step); this gives 0.72 GB.
      */
     public static long stepBytes(io.lorafleet.model.TransformerConfig c, int sequences, int seqLen) {
-        long perToken = 28L * c.hiddenSize() + 6L * c.intermediateSize() + 6L * c.numHeads() * seqLen;
+        long perToken = 14L * c.hiddenSize() + 3L * c.intermediateSize() + 3L * c.numHeads() * seqLen;
         return 4L * c.numLayers() * sequences * seqLen * perToken;
     }
 

@@ -1,5 +1,6 @@
 package io.lorafleet.train;
 
+import io.lorafleet.model.LayerBackward;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.memory.abstracts.Nd4jWorkspace;
 import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
@@ -41,9 +42,10 @@ final class StepWorkspace implements AutoCloseable {
         return (Nd4jWorkspace) Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(CONFIG, id);
     }
 
-    /** Frees the workspace (a thread keeps every workspace it opened until destroyed). */
+    /** Frees the workspace and the layers' backward one (a thread keeps every workspace it opened until destroyed). */
     @Override
     public void close() {
         Nd4j.getWorkspaceManager().destroyWorkspace(Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(CONFIG, id));
+        LayerBackward.release();
     }
 }

@@ -98,7 +98,7 @@ public record TrainConfig(String model, String shards, List<AdapterEntry> adapte
     /**
      * How many adapters train together. A wave's fused batch holds batch_size sequences of every adapter in
      * it, so a task's step memory grows with the wave; a wave takes as many adapters as fit {@code memoryMb}
-     * per task slot (about 1.4 GB per adapter at batch 16 × 128 tokens on MiniLM, measured).
+     * per task slot (about 0.7 GB per adapter at batch 16 × 128 tokens on MiniLM, measured).
      */
     public record Waves(Integer maxAdapters, Integer memoryMb) implements Serializable {
         public Waves {

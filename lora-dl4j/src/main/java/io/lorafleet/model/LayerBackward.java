@@ -1,0 +1,53 @@
+package io.lorafleet.model;
+
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
+import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
+import org.nd4j.linalg.api.memory.enums.LearningPolicy;
+import org.nd4j.linalg.api.memory.enums.SpillPolicy;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.function.Supplier;
+
+/**
+ * Runs one layer's backward in a workspace of its own that the next layer's backward reuses: a layer's
+ * backward temporaries (attention's dprobs, the FFN's gradients) then take one layer's memory, not one
+ * per layer until the step ends. Parameter gradients go into their buffers in place; only the input
+ * gradient leaves, copied to the enclosing (step) workspace.
+ */
+public final class LayerBackward {
+    private static final WorkspaceConfiguration CONFIG = WorkspaceConfiguration.builder()
+            .initialSize(0)
+            .policyAllocation(AllocationPolicy.OVERALLOCATE)
+            .overallocationLimit(0.1)
+            .policyLearning(LearningPolicy.FIRST_LOOP)
+            .policySpill(SpillPolicy.REALLOCATE)
+            .build();
+    private static final String ID = "lorafleet-layer-backward";
+
+    private LayerBackward() { }
+
+    /** Frees this thread's layer-backward workspace (a thread keeps every workspace it opened until destroyed). */
+    public static void release() {
+        if (Nd4j.getWorkspaceManager().checkIfWorkspaceExists(ID)) {
+            Nd4j.getWorkspaceManager().destroyWorkspace(Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(CONFIG, ID));
+        }
+    }
+
+    /**
+     * The layer's input gradient (or null), copied into an array of dy's shape made in the workspace that
+     * was current before (a layer's input and output have the same shape). A copy, not ND4J's leverage() to
+     * the parent workspace: that corrupted the native heap here (glibc "free(): invalid size" in the bulk
+     * decoder test).
+     */
+    static INDArray run(INDArray dy, Supplier<INDArray> backward) {
+        INDArray out = Nd4j.createUninitialized(dy.dataType(), dy.shape());
+        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(CONFIG, ID)) {
+            INDArray dx = backward.get();
+            if (dx == null) return null;
+            out.assign(dx);
+        }
+        return out;
+    }
+}
