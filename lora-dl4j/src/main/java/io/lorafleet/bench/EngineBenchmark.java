@@ -31,42 +31,53 @@ public final class EngineBenchmark {
         Path root = Path.of(args[0]);
         String command = args[1];
         int warmup = Integer.parseInt(args[3]), steps = Integer.parseInt(args[4]);
-        Map<String, JsonNode> ours = new LinkedHashMap<>(), reference = new LinkedHashMap<>();
+        Map<String, Runs> ours = new LinkedHashMap<>(), reference = new LinkedHashMap<>();
         for (String line : Files.readAllLines(Path.of(args[2]))) {
             if (!line.startsWith("{")) continue;
             JsonNode r = JSON.readTree(line);
             String key = r.get("shape").asText() + "|" + r.get("mode").asText() + "|" + r.get("threads").asText();
-            (r.get("engine").asText().equals("lorafleet") ? ours : reference).put(key, r);
+            (r.get("engine").asText().equals("lorafleet") ? ours : reference).computeIfAbsent(key, k -> new Runs(new ArrayList<>())).list().add(r);
         }
         boolean torch = !reference.isEmpty();
         List<String[]> rows = new ArrayList<>();
-        for (Map.Entry<String, JsonNode> e : ours.entrySet()) {
-            JsonNode o = e.getValue(), ref = reference.get(e.getKey());
-            EngineShape shape = EngineShape.named(o.get("shape").asText());
-            int threads = o.get("threads").asInt();
-            double floorMs = shape.flopsPerStep(o.get("mode").asText().equals("full")) / GEMM_GFLOPS_PER_THREAD / 1e6 / threads;
+        for (Map.Entry<String, Runs> e : ours.entrySet()) {
+            Runs o = e.getValue(), ref = reference.get(e.getKey());
+            JsonNode first = o.list().get(0);
+            EngineShape shape = EngineShape.named(first.get("shape").asText());
+            boolean full = first.get("mode").asText().equals("full");
+            int threads = first.get("threads").asInt();
+            double tokens = (double) shape.batch() * shape.seqLen();
+            double ms = o.mean("ms_per_step"), floorMs = shape.flopsPerStep(full) / o.mean("gemm_gflops") / 1e6;
             String[] row = {
-                    o.get("shape").asText(), o.get("mode").asText(), String.valueOf(threads),
-                    fmt(o.get("ms_per_step").asDouble()), fmt(o.get("tokens_per_s").asDouble()),
-                    ref == null ? "n/a" : fmt(ref.get("ms_per_step").asDouble()),
-                    ref == null ? "n/a" : fmt(ref.get("tokens_per_s").asDouble()),
-                    ref == null ? "n/a" : String.format(Locale.ROOT, "%.2f×", ref.get("ms_per_step").asDouble() / o.get("ms_per_step").asDouble()),
-                    String.format(Locale.ROOT, "%.0f%%", 100 * floorMs / o.get("ms_per_step").asDouble()),
-                    percent(o.get("gemm_share")), ref == null ? "n/a" : percent(ref.get("gemm_share")),
-                    o.get("peak_rss_mb").asText(), ref == null ? "n/a" : ref.get("peak_rss_mb").asText(),
-                    String.format(Locale.ROOT, "%,d", o.get("trainable_params").asLong()),
-                    String.format(Locale.ROOT, "%.2f", o.get("optimizer_state_bytes").asLong() / 1e6)};
+                    first.get("shape").asText(), first.get("mode").asText(), String.valueOf(threads), String.valueOf(o.list().size()),
+                    fmt(ms), fmt(tokens / ms * 1e3),
+                    ref == null ? "n/a" : fmt(ref.mean("ms_per_step")),
+                    ref == null ? "n/a" : fmt(tokens / ref.mean("ms_per_step") * 1e3),
+                    ref == null ? "n/a" : String.format(Locale.ROOT, "%.2f×", ref.mean("ms_per_step") / ms),
+                    fmt(o.mean("gemm_gflops")), String.format(Locale.ROOT, "%.0f%%", 100 * floorMs / ms),
+                    percent(o.mean("gemm_share")), ref == null ? "n/a" : percent(ref.mean("gemm_share")),
+                    fmt(o.max("peak_rss_mb")), ref == null ? "n/a" : fmt(ref.max("peak_rss_mb")),
+                    String.format(Locale.ROOT, "%,d", first.get("trainable_params").asLong()),
+                    String.format(Locale.ROOT, "%.2f", first.get("optimizer_state_bytes").asLong() / 1e6)};
             rows.add(row);
             System.out.println(String.join(" | ", row));
         }
         writeReport(root.resolve("BENCHMARKS.md"), command, warmup, steps, rows, torch);
     }
 
-    /** fp32 gemm throughput of one thread on this kind of machine (ND4J/OpenBLAS SkylakeX kernel, measured). */
-    static final double GEMM_GFLOPS_PER_THREAD = 104;
+    /** One engine's runs of one workload (one process each). */
+    private record Runs(List<JsonNode> list) {
+        double mean(String field) {
+            return list.stream().mapToDouble(r -> r.get(field).asDouble()).average().orElseThrow();
+        }
 
-    private static String percent(JsonNode share) {
-        return share == null ? "n/a" : String.format(Locale.ROOT, "%.0f%%", 100 * share.asDouble());
+        double max(String field) {
+            return list.stream().mapToDouble(r -> r.get(field).asDouble()).max().orElseThrow();
+        }
+    }
+
+    private static String percent(double share) {
+        return String.format(Locale.ROOT, "%.0f%%", 100 * share);
     }
 
     private static String fmt(double v) {
@@ -77,16 +88,19 @@ public final class EngineBenchmark {
         StringBuilder s = new StringBuilder();
         s.append("## Engine: one LoRA training step (forward + backward + Adam), LoRAFleet vs PyTorch\n\n");
         s.append(BenchmarkReport.machine()).append(torch ? ", PyTorch from Debian's python3-torch" : ", PyTorch not installed (apt-get install python3-torch libopenblas0-openmp)").append(".\n\n");
-        s.append("Command: `").append(command).append("` (median of ").append(steps).append(" timed steps after ").append(warmup).append(" warm-up steps, each workload in its own process).\n\n");
+        s.append("Command: `").append(command).append("`. Each workload runs in its own process per engine: the median of ").append(steps)
+                .append(" timed steps after ").append(warmup).append(" warm-up steps; two rounds, the second in the opposite engine order, and each ")
+                .append("number is the mean of an engine's runs (this VM drifts ±10–15% from one minute to the next).\n\n");
         s.append("Workloads: `minilm` = all-MiniLM-L6-v2's shape (6 layers, d=384, 12 heads, FFN 1536) with a mean-pooled classifier, "
                 + "B=16, T=128, LoRA r=8 on query and value; `gpt2-block` = one GPT-2-width block (d=768, 12 heads, causal), B=4, T=128, "
-                + "LoRA r=8 on the fused c_attn; `full` = every weight trainable. \"Floor\" = analytic matrix-product FLOPs at "
-                + (int) GEMM_GFLOPS_PER_THREAD + " GFLOP/s per thread (one thread's fp32 gemm here): 100% would be pure gemm. \"Time in gemm\" = "
+                + "LoRA r=8 on the fused c_attn; `full` = every weight trainable. \"Floor\" = the step's analytic matrix-product FLOPs at the gemm rate "
+                + "measured in the same process on the workload's projection shapes (tokens × d times d×d, d×FFN, FFN×d): 100% would be pure gemm "
+                + "at that rate. \"Time in gemm\" = "
                 + "measured share of the step's time inside matrix products, over as many more steps: for LoRAFleet JDK Flight Recorder "
                 + "stack samples every 10 ms (Java and native) passing through Nd4j.gemm/matmul, for PyTorch torch.profiler's self time of "
                 + "aten::mm, addmm, bmm and baddbmm over the profiled steps' wall time.\n\n");
-        s.append("| workload | mode | threads | LoRAFleet ms/step | LoRAFleet tokens/s | PyTorch ms/step | PyTorch tokens/s | speed-up vs PyTorch | % of gemm floor | LoRAFleet time in gemm | PyTorch time in gemm | LoRAFleet peak RSS MiB | PyTorch peak RSS MiB | trainable params | Adam state MB |\n");
-        s.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        s.append("| workload | mode | threads | runs | LoRAFleet ms/step | LoRAFleet tokens/s | PyTorch ms/step | PyTorch tokens/s | speed-up vs PyTorch | gemm GFLOP/s | % of gemm floor | LoRAFleet time in gemm | PyTorch time in gemm | LoRAFleet peak RSS MiB | PyTorch peak RSS MiB | trainable params | Adam state MB |\n");
+        s.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (String[] r : rows) s.append("| ").append(String.join(" | ", r)).append(" |\n");
         BenchmarkReport.writeSection(file, "engine", s.toString());
     }

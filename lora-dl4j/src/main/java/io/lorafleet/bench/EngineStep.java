@@ -51,14 +51,15 @@ public final class EngineStep {
         double tokensPerSecond = shape.batch() * (double) shape.seqLen() / (median / 1e3);
         double gflops = shape.flopsPerStep(full) / (median / 1e3) / 1e9;
         long rss = peakRssMb(); // before profiling, which adds the recorder's own memory
+        double gemmGflops = projectionGemmGflops(shape);
         double gemmShare = GemmShare.of(() -> {
             for (int i = 0; i < steps; i++) step.run();
         });
         System.out.printf(java.util.Locale.ROOT,
                 "{\"engine\":\"lorafleet\",\"shape\":\"%s\",\"mode\":\"%s\",\"threads\":\"%s\",\"ms_per_step\":%.1f,\"min_ms\":%.1f,"
-                        + "\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"gemm_share\":%.3f,\"peak_rss_mb\":%d,\"trainable_params\":%d,\"optimizer_state_bytes\":%d}%n",
+                        + "\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"gemm_gflops\":%.1f,\"gemm_share\":%.3f,\"peak_rss_mb\":%d,\"trainable_params\":%d,\"optimizer_state_bytes\":%d}%n",
                 shape.name(), args[1], System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), median, ms[0], tokensPerSecond, gflops,
-                gemmShare, rss, workload.trainable(), workload.optimizerStateBytes());
+                gemmGflops, gemmShare, rss, workload.trainable(), workload.optimizerStateBytes());
     }
 
     /**
@@ -77,6 +78,25 @@ public final class EngineStep {
                         + "\"real_tokens_per_s\":%.0f,\"computed_tokens\":%d,\"peak_rss_mb\":%d}%n",
                 data.name(), System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), median / batches.size(),
                 data.realTokens() / (median / 1e3), data.realTokens(), peakRssMb());
+    }
+
+    /**
+     * This process's gemm rate (GFLOP/s, at its thread count) on the workload's projection shapes — tokens × d
+     * times d × d, d × FFN and FFN × d, as the step computes them — for the step's floor: its matrix-product
+     * FLOPs at this rate.
+     */
+    private static double projectionGemmGflops(EngineShape shape) {
+        int n = shape.batch() * shape.seqLen(), d = shape.config().hiddenSize(), f = shape.config().intermediateSize();
+        int[][] shapes = {{n, d, d}, {n, d, f}, {n, f, d}}; // rows, inner, outer: x [rows, inner] · Wᵀ, W [outer, inner]
+        double flops = 0, seconds = 0;
+        for (int[] s : shapes) {
+            INDArray x = Nd4j.rand(DataType.FLOAT, s[0], s[1]), w = Nd4j.rand(DataType.FLOAT, s[2], s[1]);
+            INDArray y = Nd4j.createUninitialized(DataType.FLOAT, s[0], s[2]);
+            double ms = timedMs(() -> Nd4j.gemm(x, w, y, false, true, 1.0, 0.0), 3, 15)[7];
+            flops += 2.0 * s[0] * s[1] * s[2];
+            seconds += ms / 1e3;
+        }
+        return flops / seconds / 1e9;
     }
 
     /** Runs {@code work} {@code warmup} times, then times it {@code runs} times: milliseconds, sorted. */

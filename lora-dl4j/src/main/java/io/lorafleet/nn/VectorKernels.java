@@ -186,38 +186,21 @@ final class VectorKernels {
     /** Elementwise kernels work through heap chunks of this many floats (bulk copies in and out). */
     private static final int CHUNK = 4096;
 
-    /** GELU, exact form: writes y = x·Φ(x) and slope = dy/dx = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π). */
-    static void geluErf(INDArray x, INDArray y, INDArray slope) {
+    /** One chunk of an elementwise kernel: from xs[0, len) writes ys and ss. */
+    private interface Chunk {
+        void apply(float[] xs, float[] ys, float[] ss, int len);
+    }
+
+    /** Runs an elementwise kernel x → (y, slope) over heap chunks: bulk copies in and out, split over threads. */
+    private static void elementwise(INDArray x, INDArray y, INDArray slope, Chunk chunk) {
         try {
             FloatBuffer fx = floats(x), fy = floats(y), fs = floats(slope);
-            int n = Math.toIntExact(x.length());
-            float invSqrt2 = (float) (1 / Math.sqrt(2)), invSqrt2Pi = (float) (1 / Math.sqrt(2 * Math.PI));
-            parallel(n, (first, end) -> {
+            parallel(Math.toIntExact(x.length()), (first, end) -> {
                 float[] xs = new float[CHUNK], ys = new float[CHUNK], ss = new float[CHUNK];
                 for (int from = first; from < end; from += CHUNK) {
                     int len = Math.min(CHUNK, end - from);
                     fx.get(from, xs, 0, len);
-                    int i = 0;
-                    for (int bound = S.loopBound(len); i < bound; i += S.length()) {
-                        FloatVector xv = FloatVector.fromArray(S, xs, i);
-                        FloatVector g = exp(xv.mul(xv).mul(-0.5f));                                       // exp(−x²/2)
-                        FloatVector t = FloatVector.broadcast(S, 1f).div(xv.abs().mul(invSqrt2 * P).add(1f));
-                        FloatVector poly = t.mul(A5).add(A4).mul(t).add(A3).mul(t).add(A2).mul(t).add(A1).mul(t);
-                        FloatVector erfAbs = poly.mul(g).neg().add(1f);
-                        FloatVector erf = erfAbs.blend(erfAbs.neg(), xv.lt(0f));
-                        FloatVector cdf = erf.add(1f).mul(0.5f);
-                        xv.mul(cdf).intoArray(ys, i);
-                        xv.mul(g).mul(invSqrt2Pi).add(cdf).intoArray(ss, i);
-                    }
-                    for (; i < len; i++) {
-                        float xi = xs[i];
-                        float g = exp(xi * xi * -0.5f);
-                        float t = 1f / (1f + P * Math.abs(xi) * invSqrt2);
-                        float erfAbs = 1f - t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5)))) * g;
-                        float cdf = 0.5f * (1 + Math.copySign(erfAbs, xi));
-                        ys[i] = xi * cdf;
-                        ss[i] = cdf + xi * g * invSqrt2Pi;
-                    }
+                    chunk.apply(xs, ys, ss, len);
                     fy.put(from, ys, 0, len);
                     fs.put(from, ss, 0, len);
                 }
@@ -229,46 +212,59 @@ final class VectorKernels {
         }
     }
 
+    /** GELU, exact form: writes y = x·Φ(x) and slope = dy/dx = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π). */
+    static void geluErf(INDArray x, INDArray y, INDArray slope) {
+        float invSqrt2 = (float) (1 / Math.sqrt(2)), invSqrt2Pi = (float) (1 / Math.sqrt(2 * Math.PI));
+        elementwise(x, y, slope, (xs, ys, ss, len) -> {
+            int i = 0;
+            for (int bound = S.loopBound(len); i < bound; i += S.length()) {
+                FloatVector xv = FloatVector.fromArray(S, xs, i);
+                FloatVector g = exp(xv.mul(xv).mul(-0.5f));                                       // exp(−x²/2)
+                FloatVector t = FloatVector.broadcast(S, 1f).div(xv.abs().mul(invSqrt2 * P).add(1f));
+                FloatVector poly = t.mul(A5).add(A4).mul(t).add(A3).mul(t).add(A2).mul(t).add(A1).mul(t);
+                FloatVector erfAbs = poly.mul(g).neg().add(1f);
+                FloatVector erf = erfAbs.blend(erfAbs.neg(), xv.lt(0f));
+                FloatVector cdf = erf.add(1f).mul(0.5f);
+                xv.mul(cdf).intoArray(ys, i);
+                xv.mul(g).mul(invSqrt2Pi).add(cdf).intoArray(ss, i);
+            }
+            for (; i < len; i++) {
+                float xi = xs[i];
+                float g = exp(xi * xi * -0.5f);
+                float t = 1f / (1f + P * Math.abs(xi) * invSqrt2);
+                float erfAbs = 1f - t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5)))) * g;
+                float cdf = 0.5f * (1 + Math.copySign(erfAbs, xi));
+                ys[i] = xi * cdf;
+                ss[i] = cdf + xi * g * invSqrt2Pi;
+            }
+        });
+    }
+
     /**
      * GELU, tanh form: with u = √(2/π)(x + c·x³) and t = tanh(u), writes y = x·(1+t)/2 and
      * slope = (1+t)/2 + x·(1−t²)/2·√(2/π)(1 + 3c·x²).
      */
     static void geluTanh(INDArray x, INDArray y, INDArray slope, double c) {
-        try {
-            FloatBuffer fx = floats(x), fy = floats(y), fs = floats(slope);
-            int n = Math.toIntExact(x.length());
-            float k = (float) Math.sqrt(2 / Math.PI), cf = (float) c;
-            parallel(n, (first, end) -> {
-                float[] xs = new float[CHUNK], ys = new float[CHUNK], ss = new float[CHUNK];
-                for (int from = first; from < end; from += CHUNK) {
-                    int len = Math.min(CHUNK, end - from);
-                    fx.get(from, xs, 0, len);
-                    int i = 0;
-                    for (int bound = S.loopBound(len); i < bound; i += S.length()) {
-                        FloatVector xv = FloatVector.fromArray(S, xs, i);
-                        FloatVector x2 = xv.mul(xv);
-                        FloatVector t = tanh(x2.mul(cf).add(1f).mul(xv).mul(k));
-                        FloatVector half = t.add(1f).mul(0.5f);
-                        xv.mul(half).intoArray(ys, i);
-                        FloatVector du = x2.mul(3 * cf).add(1f).mul(k);
-                        t.mul(t).neg().add(1f).mul(0.5f).mul(xv).fma(du, half).intoArray(ss, i);
-                    }
-                    for (; i < len; i++) {
-                        float xi = xs[i];
-                        float t = tanh((xi * xi * cf + 1f) * xi * k);
-                        float half = 0.5f * (1 + t);
-                        ys[i] = xi * half;
-                        ss[i] = Math.fma((1 - t * t) * 0.5f * xi, (xi * xi * (3 * cf) + 1f) * k, half);
-                    }
-                    fy.put(from, ys, 0, len);
-                    fs.put(from, ss, 0, len);
-                }
-            });
-        } finally {
-            Reference.reachabilityFence(x);
-            Reference.reachabilityFence(y);
-            Reference.reachabilityFence(slope);
-        }
+        float k = (float) Math.sqrt(2 / Math.PI), cf = (float) c;
+        elementwise(x, y, slope, (xs, ys, ss, len) -> {
+            int i = 0;
+            for (int bound = S.loopBound(len); i < bound; i += S.length()) {
+                FloatVector xv = FloatVector.fromArray(S, xs, i);
+                FloatVector x2 = xv.mul(xv);
+                FloatVector t = tanh(x2.mul(cf).add(1f).mul(xv).mul(k));
+                FloatVector half = t.add(1f).mul(0.5f);
+                xv.mul(half).intoArray(ys, i);
+                FloatVector du = x2.mul(3 * cf).add(1f).mul(k);
+                t.mul(t).neg().add(1f).mul(0.5f).mul(xv).fma(du, half).intoArray(ss, i);
+            }
+            for (; i < len; i++) {
+                float xi = xs[i];
+                float t = tanh((xi * xi * cf + 1f) * xi * k);
+                float half = 0.5f * (1 + t);
+                ys[i] = xi * half;
+                ss[i] = Math.fma((1 - t * t) * 0.5f * xi, (xi * xi * (3 * cf) + 1f) * k, half);
+            }
+        });
     }
 
     /**
