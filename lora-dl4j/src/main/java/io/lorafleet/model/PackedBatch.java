@@ -72,12 +72,6 @@ public record PackedBatch(int[] starts, int[] inputIds, int[] tokenTypeIds, int[
 
     public int length(int sequence) { return starts[sequence + 1] - starts[sequence]; }
 
-    public int maxLength() {
-        int max = 0;
-        for (int s = 0; s < sequences(); s++) max = Math.max(max, length(s));
-        return max;
-    }
-
     @Override
     public String toString() {
         return "PackedBatch[" + sequences() + " sequences, " + rows() + " tokens, starts " + Arrays.toString(starts) + "]";
