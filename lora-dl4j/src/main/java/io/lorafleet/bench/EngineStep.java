@@ -1,6 +1,7 @@
 package io.lorafleet.bench;
 
 import io.lorafleet.model.DecoderBlock;
+import io.lorafleet.model.LayerBackward;
 import io.lorafleet.model.ModelWeights;
 import io.lorafleet.model.SequenceClassifier;
 import io.lorafleet.model.TokenBatch;
@@ -12,9 +13,6 @@ import io.lorafleet.optim.OptimizerConfig;
 import io.lorafleet.train.Trainer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
-import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
-import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
-import org.nd4j.linalg.api.memory.enums.LearningPolicy;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -67,10 +65,7 @@ public final class EngineStep {
      * median pass. Batches arrive padded to their longest sequence; the engine computes on real tokens only.
      */
     private static void realBatches(int warmup, int passes, RealBatches data) {
-        EngineShape shape = EngineShape.named("minilm");
-        SequenceClassifier model = SequenceClassifier.create(shape.config(), ModelWeights.random(shape.config(), DataType.FLOAT, 1),
-                LoraConfig.of(shape.rank(), 2.0 * shape.rank(), List.of("query", "value")), 2, SequenceClassifier.Pooling.MEAN, 1);
-        Trainer trainer = new Trainer(model, OptimizerConfig.adam(1e-4));
+        Trainer trainer = classifierTrainer(EngineShape.named("minilm"), false);
         List<TokenBatch> batches = data.batches().stream().map(b -> b.padded(b.longest())).toList();
         double median = timedMs(() -> batches.forEach(trainer::step), warmup, passes)[passes / 2];
         System.out.printf(java.util.Locale.ROOT,
@@ -120,13 +115,18 @@ public final class EngineStep {
         }
     }
 
-    private static Workload classifierStep(EngineShape shape, boolean full) {
+    /** The MiniLM workload's model (random weights, mean-pooled 2-class head; LoRA r on query and value unless full) and its Adam trainer. */
+    private static Trainer classifierTrainer(EngineShape shape, boolean full) {
         LoraConfig lora = full ? null : LoraConfig.of(shape.rank(), 2.0 * shape.rank(), List.of("query", "value"));
         SequenceClassifier model = SequenceClassifier.create(shape.config(), ModelWeights.random(shape.config(), DataType.FLOAT, 1),
                 lora, 2, SequenceClassifier.Pooling.MEAN, 1);
-        Trainer trainer = new Trainer(model, OptimizerConfig.adam(1e-4));
+        return new Trainer(model, OptimizerConfig.adam(1e-4));
+    }
+
+    private static Workload classifierStep(EngineShape shape, boolean full) {
+        Trainer trainer = classifierTrainer(shape, full);
         TokenBatch batch = randomBatch(shape);
-        return Workload.of(() -> trainer.step(batch), model.params(), trainer.optimizer());
+        return Workload.of(() -> trainer.step(batch), trainer.model().params(), trainer.optimizer());
     }
 
     /** One decoder block on random hidden states with loss Σ y ⊙ r: the block's cost alone. */
@@ -142,11 +142,9 @@ public final class EngineStep {
         INDArray x = Nd4j.rand(DataType.FLOAT, n, d), r = Nd4j.rand(DataType.FLOAT, n, d);
         int[] starts = new int[shape.batch() + 1];
         for (int b = 0; b <= shape.batch(); b++) starts[b] = b * shape.seqLen();
-        WorkspaceConfiguration ws = WorkspaceConfiguration.builder().policyAllocation(AllocationPolicy.OVERALLOCATE)
-                .policyLearning(LearningPolicy.FIRST_LOOP).build();
         int[] step = {0};
         return Workload.of(() -> {
-            try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(ws, "bench-block")) {
+            try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(LayerBackward.REUSED, "bench-block")) {
                 registry.zeroGrads();
                 block.forward(x, starts);
                 block.backward(r, false); // the random input needs no gradient, as in the PyTorch reference

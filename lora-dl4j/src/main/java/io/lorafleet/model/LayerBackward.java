@@ -4,6 +4,7 @@ import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
 import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
 import org.nd4j.linalg.api.memory.enums.LearningPolicy;
+import org.nd4j.linalg.api.memory.enums.ResetPolicy;
 import org.nd4j.linalg.api.memory.enums.SpillPolicy;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -17,11 +18,16 @@ import java.util.function.Supplier;
  * gradient leaves, copied to the enclosing (step) workspace.
  */
 public final class LayerBackward {
-    private static final WorkspaceConfiguration CONFIG = WorkspaceConfiguration.builder()
+    /**
+     * How a training step's workspaces are kept (this one and the trainers' step workspace): sized by their
+     * first use, grown when a longer batch spills, reused from then on.
+     */
+    public static final WorkspaceConfiguration REUSED = WorkspaceConfiguration.builder()
             .initialSize(0)
             .policyAllocation(AllocationPolicy.OVERALLOCATE)
             .overallocationLimit(0.1)
             .policyLearning(LearningPolicy.FIRST_LOOP)
+            .policyReset(ResetPolicy.BLOCK_LEFT)
             .policySpill(SpillPolicy.REALLOCATE)
             .build();
     private static final String ID = "lorafleet-layer-backward";
@@ -31,7 +37,7 @@ public final class LayerBackward {
     /** Frees this thread's layer-backward workspace (a thread keeps every workspace it opened until destroyed). */
     public static void release() {
         if (Nd4j.getWorkspaceManager().checkIfWorkspaceExists(ID)) {
-            Nd4j.getWorkspaceManager().destroyWorkspace(Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(CONFIG, ID));
+            Nd4j.getWorkspaceManager().destroyWorkspace(Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(REUSED, ID));
         }
     }
 
@@ -43,7 +49,7 @@ public final class LayerBackward {
      */
     static INDArray run(INDArray dy, Supplier<INDArray> backward) {
         INDArray out = Nd4j.createUninitialized(dy.dataType(), dy.shape());
-        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(CONFIG, ID)) {
+        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(REUSED, ID)) {
             INDArray dx = backward.get();
             if (dx == null) return null;
             out.assign(dx);

@@ -57,8 +57,8 @@ public final class AttentionCore {
         Nd4j.matmul(qh, kh, scores, false, true, false);
         INDArray probs;
         if (VectorKernels.applicable(scores)) {
-            probs = scores; // in place: the kernel reads each row before it writes it, and the scores are not needed again
-            VectorKernels.attentionSoftmax(scores, probs, scale, causal);
+            probs = scores; // the scores are not needed again
+            VectorKernels.attentionSoftmax(scores, scale, causal);
         } else {
             probs = scores.ulike();
             scores.muli(scale);

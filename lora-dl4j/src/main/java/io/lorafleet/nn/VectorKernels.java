@@ -268,13 +268,13 @@ final class VectorKernels {
     }
 
     /**
-     * Row softmax of attention scores [B, H, T, T] into probs: p = softmax(scale·s) over each row's keys,
-     * with keys after the query cut off (probability 0) when causal.
+     * Row softmax of attention scores [B, H, T, T], in place: p = softmax(scale·s) over each row's keys, with
+     * keys after the query cut off (probability 0) when causal. Each row is read whole before it is written.
      */
-    static void attentionSoftmax(INDArray scores, INDArray probs, double scale, boolean causal) {
+    static void attentionSoftmax(INDArray scores, double scale, boolean causal) {
         try {
             int batch = (int) scores.size(0), heads = (int) scores.size(1), t = (int) scores.size(2);
-            FloatBuffer fs = floats(scores), fp = floats(probs);
+            FloatBuffer fs = floats(scores);
             float sc = (float) scale;
             parallel(batch * heads * t, (first, end) -> {
                 float[] row = new float[t], scratch = new float[S.length()];
@@ -312,12 +312,11 @@ final class VectorKernels {
                     for (int bound = S.loopBound(keys); j < bound; j += S.length()) FloatVector.fromArray(S, row, j).mul(inv).intoArray(row, j);
                     for (; j < keys; j++) row[j] *= inv;
                     java.util.Arrays.fill(row, keys, t, 0f);
-                    fp.put(rowStart, row, 0, t);
+                    fs.put(rowStart, row, 0, t);
                 }
             });
         } finally {
             Reference.reachabilityFence(scores);
-            Reference.reachabilityFence(probs);
         }
     }
 

@@ -3,11 +3,6 @@ package io.lorafleet.train;
 import io.lorafleet.model.LayerBackward;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.memory.abstracts.Nd4jWorkspace;
-import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
-import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
-import org.nd4j.linalg.api.memory.enums.LearningPolicy;
-import org.nd4j.linalg.api.memory.enums.ResetPolicy;
-import org.nd4j.linalg.api.memory.enums.SpillPolicy;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -16,16 +11,6 @@ import org.nd4j.linalg.factory.Nd4j;
  * off-heap memory only when the GC runs).
  */
 final class StepWorkspace implements AutoCloseable {
-    /** Sized by the first step, grown when a longer batch spills; reused from then on. */
-    private static final WorkspaceConfiguration CONFIG = WorkspaceConfiguration.builder()
-            .initialSize(0)
-            .policyAllocation(AllocationPolicy.OVERALLOCATE)
-            .overallocationLimit(0.1)
-            .policyLearning(LearningPolicy.FIRST_LOOP)
-            .policyReset(ResetPolicy.BLOCK_LEFT)
-            .policySpill(SpillPolicy.REALLOCATE)
-            .build();
-
     private final String id;
 
     StepWorkspace(Object owner) {
@@ -34,18 +19,18 @@ final class StepWorkspace implements AutoCloseable {
 
     /** Activates the workspace on this thread; closing what it returns ends the step. */
     MemoryWorkspace open() {
-        return Nd4j.getWorkspaceManager().getAndActivateWorkspace(CONFIG, id);
+        return Nd4j.getWorkspaceManager().getAndActivateWorkspace(LayerBackward.REUSED, id);
     }
 
     /** For memory accounting. */
     Nd4jWorkspace current() {
-        return (Nd4jWorkspace) Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(CONFIG, id);
+        return (Nd4jWorkspace) Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(LayerBackward.REUSED, id);
     }
 
     /** Frees the workspace and the layers' backward one (a thread keeps every workspace it opened until destroyed). */
     @Override
     public void close() {
-        Nd4j.getWorkspaceManager().destroyWorkspace(Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(CONFIG, id));
+        Nd4j.getWorkspaceManager().destroyWorkspace(Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(LayerBackward.REUSED, id));
         LayerBackward.release();
     }
 }
