@@ -18,7 +18,7 @@ public final class ImportModel {
         try {
             run(args);
         } catch (IOException | IllegalArgumentException e) {
-            System.err.println("import-model: " + e.getMessage());
+            System.err.println("lorafleet import-model: failed: " + e.getMessage());
             System.exit(1);
         }
     }
@@ -78,8 +78,8 @@ public final class ImportModel {
     }
 
     private static void usage(String problem) {
-        System.err.println("import-model: " + problem);
-        System.err.println("usage: lorafleet import-model --onnx JAR_OR_ONNX --out DIR [--tokenizer tokenizer.json] [--overwrite]");
+        System.err.println("lorafleet import-model: " + problem);
+        System.err.println("usage: lorafleet import-model --onnx JAR_OR_ONNX --out DIR [--tokenizer FILE] [--overwrite]");
         System.exit(2);
     }
 }

@@ -20,13 +20,20 @@ import java.util.Map;
 public final class Demo {
     private Demo() { }
 
+    static final String USAGE = "lorafleet demo --config TOKENIZE_YAML,TRAIN_YAML [--set key=value ...] [--dry-run]";
+
     public static void main(String[] args) {
-        SparkJobs.main("demo", args, parsed -> {
+        SparkJobs.main(USAGE, args, line -> {
+            JobArgs parsed = JobArgs.of(line);
             String[] configs = parsed.config().split(",");
-            if (configs.length != 2) throw new IllegalArgumentException("--config TOKENIZE_YAML,TRAIN_YAML");
-            Configuration local = new Configuration();
+            if (configs.length != 2) throw line.problem("--config takes two files: TOKENIZE_YAML,TRAIN_YAML");
+            Configuration local = SparkJobs.hadoopConf();
             DatasetSpec tokenize = DatasetSpec.load(SparkJobs.readFile(configs[0], local), configs[0], List.of());
             TrainConfig train = TrainConfig.load(SparkJobs.readFile(configs[1], local), configs[1], parsed.overrides());
+            if (parsed.dryRun()) {
+                System.out.print(YamlConfig.toYaml(tokenize) + YamlConfig.toYaml(train));
+                return 0;
+            }
             SparkSession spark = SparkJobs.session("demo");
             try {
                 Map<String, Object> test = run(spark, tokenize, train);

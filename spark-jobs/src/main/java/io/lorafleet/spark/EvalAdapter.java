@@ -24,29 +24,36 @@ import java.util.Map;
  * loss, accuracy and macro-F1, and records them under {@code eval.<split>} in the adapter's metrics.json.
  */
 public final class EvalAdapter {
+    static final String USAGE = "lorafleet eval --model DIR --adapter DIR --data SHARDS [--split test] [--batch-size 32]";
+
     public static void main(String[] args) {
-        try {
-            Map<String, Object> metrics = run(args, new Configuration());
-            System.out.println(YamlConfig.json().writeValueAsString(metrics));
-        } catch (IOException | IllegalArgumentException e) {
-            System.err.println("lorafleet eval: " + e.getMessage());
-            System.exit(1);
-        }
+        SparkJobs.main(USAGE, args, line -> {
+            System.out.println(YamlConfig.json().writeValueAsString(run(line, SparkJobs.hadoopConf())));
+            return 0;
+        });
     }
 
     static Map<String, Object> run(String[] args, Configuration conf) throws IOException {
-        Map<String, String> a = MergeAdapter.options(args, List.of("--model", "--adapter", "--data"), List.of("--split", "--batch-size"),
-                "lorafleet eval --model DIR --adapter DIR --data SHARDS [--split test] [--batch-size 32]");
-        String split = a.getOrDefault("--split", "test");
-        int batchSize = Integer.parseInt(a.getOrDefault("--batch-size", "32"));
-        LoadedAdapter loaded = LoadedAdapter.load(a.get("--model"), a.get("--adapter"), conf);
-        String adapterId = loaded.info().path("adapter_id").asText();
-        Manifest manifest = Manifest.parse(SparkJobs.readFile(new Path(a.get("--data"), Manifest.FILE).toString(), conf), a.get("--data"));
-        if (!manifest.tokenizerSha256().equals(loaded.info().path("tokenizer_sha256").asText())) {
-            throw new IOException(a.get("--data") + " was tokenized with another tokenizer than the adapter was trained with");
+        return run(CommandLine.parse(USAGE, args), conf);
+    }
+
+    private static Map<String, Object> run(CommandLine line, Configuration conf) throws IOException {
+        String data = line.value("--data", null), split = line.value("--split", "test");
+        int batchSize;
+        try {
+            batchSize = Integer.parseInt(line.value("--batch-size", "32"));
+        } catch (NumberFormatException e) {
+            throw line.problem("--batch-size must be a whole number, not " + line.value("--batch-size", ""));
         }
-        List<ShardRow> rows = ExecutorCache.rows(a.get("--data"), manifest, adapterId, split, conf);
-        if (rows.isEmpty()) throw new IOException(a.get("--data") + ": no rows of adapter " + adapterId + " in split " + split);
+        if (batchSize < 1) throw line.problem("--batch-size must be at least 1");
+        LoadedAdapter loaded = LoadedAdapter.load(line.value("--model", null), line.value("--adapter", null), conf);
+        String adapterId = loaded.info().path("adapter_id").asText();
+        Manifest manifest = Manifest.parse(SparkJobs.readFile(new Path(data, Manifest.FILE).toString(), conf), data);
+        if (!manifest.tokenizerSha256().equals(loaded.info().path("tokenizer_sha256").asText())) {
+            throw new IOException(data + " was tokenized with another tokenizer than the adapter was trained with");
+        }
+        List<ShardRow> rows = ExecutorCache.rows(data, manifest, adapterId, split, conf);
+        if (rows.isEmpty()) throw new IOException(data + ": no rows of adapter " + adapterId + " in split " + split);
 
         Map<String, Object> metrics = loaded.adapter().taskType() == PeftAdapter.TaskType.CAUSAL_LM
                 ? languageModelMetrics(loaded, rows, batchSize) : classificationMetrics(loaded, rows, batchSize);

@@ -19,9 +19,20 @@ public final class SparkJobs {
 
     public static SparkSession session(String appName) {
         SparkConf conf = new SparkConf();
-        SparkSession.Builder builder = SparkSession.builder().appName("lorafleet " + appName);
+        SparkSession.Builder builder = SparkSession.builder().appName("lorafleet " + appName)
+                .config("spark.hadoop." + LOCAL_FILE_SYSTEM, LocalFileSystemWithoutCrc.class.getName());
         if (!conf.contains("spark.master")) builder.master("local[*]").config("spark.ui.enabled", "false");
         return builder.getOrCreate();
+    }
+
+    /** The Hadoop setting that makes {@code file://} write no .crc sidecar files ({@link LocalFileSystemWithoutCrc}). */
+    static final String LOCAL_FILE_SYSTEM = "fs.file.impl";
+
+    /** The Hadoop configuration of a job that runs without Spark (eval, merge) or before its session starts. */
+    public static Configuration hadoopConf() {
+        Configuration conf = new Configuration();
+        conf.set(LOCAL_FILE_SYSTEM, LocalFileSystemWithoutCrc.class.getName());
+        return conf;
     }
 
     public static byte[] readFile(String uri, Configuration conf) throws IOException {
@@ -45,21 +56,20 @@ public final class SparkJobs {
     /** Exit code of a run where some parts (adapters) failed and the others are complete. */
     public static final int PARTIAL_FAILURE = 3;
 
-    /** Runs a job body and turns its failure into one clear line and exit code 1 (2 for usage errors). */
-    public static void main(String job, String[] args, JobBody body) {
-        JobArgs parsed;
-        try {
-            parsed = JobArgs.parse(job, args);
-        } catch (IllegalArgumentException e) {
-            System.err.println(e.getMessage());
-            System.exit(2);
-            return;
-        }
+    /**
+     * Runs a job main: checks the arguments against the job's usage line, runs the body, and turns a failure into
+     * one clear line. Exit code: the body's (0 success, 3 partial failure), 1 on failure, 2 for a command line the
+     * job cannot run, 0 for --help.
+     */
+    public static void main(String usage, String[] args, JobBody body) {
         int code;
         try {
-            code = body.run(parsed);
+            code = body.run(CommandLine.parse(usage, args));
+        } catch (CommandLine.UsageException e) {
+            (e.help() ? System.out : System.err).println(e.getMessage());
+            code = e.help() ? 0 : 2;
         } catch (Exception e) {
-            System.err.println("lorafleet " + job + ": failed: " + e.getMessage());
+            System.err.println("lorafleet " + usage.split("\\s+")[1] + ": failed: " + e.getMessage());
             if (System.getenv("LORAFLEET_DEBUG") != null) e.printStackTrace();
             code = 1;
         }
@@ -68,7 +78,7 @@ public final class SparkJobs {
 
     @FunctionalInterface
     public interface JobBody {
-        int run(JobArgs args) throws Exception;
+        int run(CommandLine args) throws Exception;
     }
 
     /** Reads a job's config: YAML bytes, their source, and the --set overrides. */
@@ -84,14 +94,15 @@ public final class SparkJobs {
     }
 
     /** A job main over one YAML config: --dry-run prints the resolved config; otherwise the body runs in a session. */
-    public static <C> void configMain(String job, String[] args, ConfigLoader<C> loader, SessionBody<C> body) {
-        main(job, args, parsed -> {
-            C config = loader.load(readFile(parsed.config(), new Configuration()), parsed.config(), parsed.overrides());
+    public static <C> void configMain(String usage, String[] args, ConfigLoader<C> loader, SessionBody<C> body) {
+        main(usage, args, line -> {
+            JobArgs parsed = JobArgs.of(line);
+            C config = loader.load(readFile(parsed.config(), hadoopConf()), parsed.config(), parsed.overrides());
             if (parsed.dryRun()) {
                 System.out.print(io.lorafleet.datasets.YamlConfig.toYaml(config));
                 return 0;
             }
-            SparkSession spark = session(job);
+            SparkSession spark = session(usage.split("\\s+")[1]);
             try {
                 return body.run(spark, config, parsed);
             } finally {

@@ -28,8 +28,10 @@ import java.util.Map;
  * retries at lower learning rates) is reported in the run summary and does not stop the others.
  */
 public final class TrainJob {
+    static final String USAGE = "lorafleet train --config FILE [--set key=value ...] [--overwrite | --resume] [--dry-run]";
+
     public static void main(String[] args) {
-        SparkJobs.configMain("train", args, TrainConfig::load, (spark, config, parsed) -> exitCode(train(spark, config, parsed.overwrite(), parsed.resume())));
+        SparkJobs.configMain(USAGE, args, TrainConfig::load, (spark, config, parsed) -> exitCode(train(spark, config, parsed.overwrite(), parsed.resume())));
     }
 
     public enum Status { DONE, FAILED, EXISTING }

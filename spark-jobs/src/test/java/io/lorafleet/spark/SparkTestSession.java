@@ -13,6 +13,7 @@ final class SparkTestSession {
             spark = SparkSession.builder().master("local[2]").appName("lorafleet-tests")
                     .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
                     .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
+                    .config("spark.hadoop." + SparkJobs.LOCAL_FILE_SYSTEM, LocalFileSystemWithoutCrc.class.getName())
                     .getOrCreate();
             Runtime.getRuntime().addShutdownHook(new Thread(spark::stop));
         }

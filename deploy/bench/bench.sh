@@ -1,0 +1,136 @@
+# The benchmark suites of `lorafleet bench`, sourced by deploy/bin/lorafleet (which defines ROOT, DIST_CP,
+# ensure_built, ensure_minilm, run_filtered, usage_error). Each workload whose time is compared runs in a
+# process of its own, launched from here: OMP_NUM_THREADS is read once per process, and (measured) a child JVM
+# started by another JVM ran 8-15% slower than the same command started by a shell.
+
+JAVA_JOB=(java @"$ROOT/conf/spark-jvm.options" -Xmx3g -Dlog4j2.configurationFile="$ROOT/conf/log4j2.properties" -cp "$DIST_CP")
+JAVA_ENGINE=(java --add-modules=jdk.incubator.vector -Xmx3g -cp "$DIST_CP")
+TORCH_PYTHON=/usr/bin/python3
+
+# The full IMDB set (datasets/imdb/fetch.sh needs node and npm).
+ensure_imdb() {
+  [[ -f "$ROOT/datasets/imdb/data/imdb.jsonl" ]] || "$ROOT/datasets/imdb/fetch.sh" >&2
+}
+
+has_torch() {
+  "$TORCH_PYTHON" -c 'import torch' 2>/dev/null
+}
+
+bench_tokenize() {
+  ensure_minilm
+  ensure_imdb
+  run_filtered "${JAVA_JOB[@]}" io.lorafleet.spark.TokenizeBenchmark "$ROOT" "deploy/bin/lorafleet bench tokenize" \
+    "$ROOT/datasets/imdb/data/imdb.jsonl" "$MINILM" "$ROOT/runs/bench/tokenize"
+}
+
+# N adapters in one train job vs the same N trained by N jobs one after another; each job is a process of its
+# own, timed (wall seconds, peak RSS) by /usr/bin/time.
+bench_bulk() {
+  local work="$ROOT/runs/bench/bulk" k
+  ensure_minilm
+  run_filtered "${JAVA_JOB[@]}" io.lorafleet.spark.BulkBenchmark prepare "$ROOT" "$work"
+  /usr/bin/time -f "%e %M" -o "$work/time-bulk.txt" "${JAVA_JOB[@]}" io.lorafleet.spark.TrainJob --config "$work/train.yaml" --overwrite
+  for k in 0 1 2 3 4 5 6 7; do
+    /usr/bin/time -f "%e %M" -o "$work/time-seq-t$k.txt" "${JAVA_JOB[@]}" io.lorafleet.spark.TrainJob --config "$work/train.yaml" \
+      --set "adapters=[t$k]" --set "output=$work/seq-t$k" --overwrite
+  done
+  run_filtered "${JAVA_JOB[@]}" io.lorafleet.spark.BulkBenchmark report "$ROOT" "$work" "deploy/bin/lorafleet bench bulk"
+}
+
+# Real batches (the demo's IMDB and Brown data, several max_lengths): our engine, which packs real tokens,
+# against PyTorch padded to each batch's longest sequence and to max_length; each run a process of its own.
+bench_padding() {
+  local work="$ROOT/runs/bench/padding" results data padding
+  ensure_minilm
+  if ! has_torch; then
+    echo "bench padding needs the PyTorch reference: apt-get install python3-torch libopenblas0-openmp (run as $TORCH_PYTHON)" >&2
+    exit 1
+  fi
+  run_filtered "${JAVA_JOB[@]}" io.lorafleet.spark.PaddingBenchmark prepare "$ROOT" "$work" 4 16
+  results="$work/results.jsonl"
+  : >"$results"
+  for data in "$work"/*.json; do
+    echo "== $(basename "$data")" >&2
+    OMP_NUM_THREADS=1 "${JAVA_ENGINE[@]}" io.lorafleet.bench.EngineStep minilm lora 1 3 "$data" 2>/dev/null | grep '^{' | tee -a "$results"
+    for padding in longest max_length; do
+      OMP_NUM_THREADS=1 "$TORCH_PYTHON" "$ROOT/deploy/bench/torch_engine.py" minilm lora 1 3 "$data" "$padding" | tee -a "$results"
+    done
+  done
+  run_filtered "${JAVA_JOB[@]}" io.lorafleet.spark.PaddingBenchmark report "$ROOT" "deploy/bin/lorafleet bench padding" "$results" "$work"
+}
+
+# The train job on a local standalone cluster (2 workers of 1 core) with 1 executor and with 2.
+bench_distributed() {
+  local work="$ROOT/runs/bench/distributed" port=7177 w launcher="$ROOT/deploy/bin/lorafleet"
+  ensure_minilm
+  rm -rf "$work" && mkdir -p "$work"
+  "$launcher" tokenize --config "$ROOT/conf/imdb-tokenize.yaml" --set "output=$work/shards"
+  export LORAFLEET_CLUSTER_DIR="$work/cluster"
+  "$launcher" cluster up --workers 2 --cores 1 --memory 3g --port "$port" --ui-port 0
+  for w in 1 2; do
+    "$launcher" submit train --master "spark://127.0.0.1:$port" --executor-memory 2g --conf "spark.cores.max=$w" -- \
+      --config "$ROOT/conf/imdb-train.yaml" --set "model=$MINILM" --set "shards=$work/shards" \
+      --set "output=$work/w$w" --set "partitions=$w" --set local_steps=2 --set rounds=8 --set epochs=null --set checkpoint_every=0 --overwrite || true
+  done
+  "$launcher" cluster down
+  run_filtered "${JAVA_JOB[@]}" io.lorafleet.spark.DistributedBenchmark "$ROOT" "$work" "deploy/bin/lorafleet bench distributed"
+}
+
+bench_engine() {
+  local steps="${1:-7}" warmup=5 results torch=1 round run shape mode threads engine
+  results="$(mktemp)"
+  if ! has_torch; then
+    torch=0
+    echo "PyTorch reference not found: apt-get install python3-torch libopenblas0-openmp (run as $TORCH_PYTHON). Reporting LoRAFleet only." >&2
+  fi
+  # Two rounds, the second in the opposite order, so that the machine's drift (this VM: ±10-15% from one
+  # minute to the next) falls on both engines alike; the report averages each engine's two runs.
+  for round in 1 2; do
+    for run in "minilm lora 1" "minilm lora 2" "gpt2-block lora 1" "gpt2-block lora 2" "minilm full 1"; do
+      read -r shape mode threads <<<"$run"
+      echo "== round $round: $shape $mode, $threads thread(s)" >&2
+      for engine in lorafleet pytorch; do
+        [[ $round == 2 ]] && engine="$([[ $engine == lorafleet ]] && echo pytorch || echo lorafleet)"
+        if [[ $engine == lorafleet ]]; then
+          OMP_NUM_THREADS="$threads" "${JAVA_ENGINE[@]}" io.lorafleet.bench.EngineStep "$shape" "$mode" "$warmup" "$steps" 2>/dev/null \
+            | grep '^{' | tee -a "$results"
+        elif [[ $torch == 1 ]]; then
+          OMP_NUM_THREADS="$threads" "$TORCH_PYTHON" "$ROOT/deploy/bench/torch_engine.py" "$shape" "$mode" "$warmup" "$steps" | tee -a "$results"
+        fi
+      done
+    done
+  done
+  run_filtered "${JAVA_ENGINE[@]}" io.lorafleet.bench.EngineBenchmark "$ROOT" "deploy/bin/lorafleet bench engine${*:+ $*}" "$results" "$warmup" "$steps"
+  rm -f "$results"
+}
+
+bench_quality() {
+  ensure_minilm
+  ensure_imdb
+  run_filtered java @"$ROOT/conf/spark-jvm.options" -Xmx6g -Dlog4j2.configurationFile="$ROOT/conf/log4j2.properties" -cp "$DIST_CP" \
+    io.lorafleet.spark.QualityStudy "$ROOT" "deploy/bin/lorafleet bench quality${*:+ $*}" "$ROOT/runs/bench/quality" \
+    "${1:-1000}" "${2:-1000}" "${3:-2}" "${4:-3}"
+}
+
+bench_inference() {
+  run_filtered "${JAVA_ENGINE[@]}" io.lorafleet.bench.InferenceBenchmark "$ROOT" "deploy/bin/lorafleet bench inference" 30
+}
+
+bench() {
+  local suite="${1:-}"
+  [[ $# -gt 0 ]] && shift
+  setup_native_env
+  ensure_built
+  cd "$ROOT"
+  case "$suite" in
+    engine) bench_engine "$@" ;;
+    tokenize) bench_tokenize ;;
+    bulk) bench_bulk ;;
+    distributed) bench_distributed ;;
+    padding) bench_padding ;;
+    inference) bench_inference ;;
+    quality) bench_quality "$@" ;;
+    "") usage_error bench "which suite?" ;;
+    *) usage_error bench "unknown suite $suite" ;;
+  esac
+}

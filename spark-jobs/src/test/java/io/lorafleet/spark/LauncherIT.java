@@ -1,0 +1,122 @@
+package io.lorafleet.spark;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * deploy/bin/lorafleet answers like a command-line tool: every help path prints usage and exits 0, an unknown
+ * command or argument gets one line naming it, the usage and exit code 2, every job's --dry-run prints its
+ * resolved config, and nothing prints escape sequences or lines a user cannot act on — with TERM set and
+ * without. Runs after `package`, from the distribution the build just made (the launcher finds it fresh).
+ */
+class LauncherIT {
+    static final List<String> COMMANDS = List.of("demo", "test", "build", "import-model", "tokenize", "train", "export", "eval", "merge",
+            "submit", "cluster", "bench", "env");
+    /** The commands whose arguments a Java main checks against its own usage line. */
+    static final List<String> JAVA_COMMANDS = List.of("import-model", "tokenize", "train", "export", "eval", "merge");
+
+    @TempDir
+    Path tmp;
+
+    /** Runs the launcher once with TERM set as a terminal emulator sets it and once without, and checks both outputs alike. */
+    List<Launcher.Result> run(String... args) throws IOException, InterruptedException {
+        List<Launcher.Result> results = new ArrayList<>();
+        for (String term : new String[] {"xterm-256color", null}) {
+            Map<String, String> env = new HashMap<>();
+            env.put("TERM", term);
+            Launcher.Result r = Launcher.run(Launcher.ROOT, tmp, env, 5, args);
+            assertFalse(r.both().contains("\u001b"), "escape bytes from lorafleet " + String.join(" ", args) + " (TERM=" + term + ")\n" + r);
+            results.add(r);
+        }
+        assertEquals(results.get(0).stdout(), results.get(1).stdout(), "same output with and without TERM");
+        return results;
+    }
+
+    Launcher.Result runOnce(String... args) throws IOException, InterruptedException {
+        return run(args).get(1);
+    }
+
+    @Test
+    void everyHelpPathPrintsUsageAndExitsZero() throws Exception {
+        List<List<String>> paths = new ArrayList<>(List.of(List.of(), List.of("help"), List.of("--help"), List.of("-h")));
+        for (String c : COMMANDS) {
+            paths.add(List.of(c, "--help"));
+            paths.add(List.of(c, "-h"));
+            paths.add(List.of("help", c));
+        }
+        paths.add(List.of("train", "--config", "conf/imdb-train.yaml", "--help"));
+        paths.add(List.of("submit", "train", "--master", "local[2]", "--help"));
+        for (List<String> path : paths) {
+            Launcher.Result r = runOnce(path.toArray(String[]::new));
+            assertEquals(0, r.exitCode(), path + "\n" + r);
+            assertTrue(r.stdout().startsWith("usage: lorafleet "), path + "\n" + r);
+            assertEquals("", r.stderr(), path + "\n" + r);
+        }
+        String overview = runOnce().stdout();
+        for (String c : COMMANDS) assertTrue(overview.contains("\n  " + c), "the overview lists " + c);
+    }
+
+    @Test
+    void unknownCommandsAndArgumentsNameThemselvesShowTheUsageAndExitTwo() throws Exception {
+        expectUsageError(List.of("trian"), "'trian'", runOnce().stdout().lines().findFirst().orElseThrow());
+        expectUsageError(List.of("cluster", "sideways"), "sideways", usageLine("cluster"));
+        expectUsageError(List.of("cluster", "up", "--wrokers", "2"), "--wrokers", usageLine("cluster"));
+        expectUsageError(List.of("demo", "--qiuck"), "--qiuck", usageLine("demo"));
+        expectUsageError(List.of("bench", "enigne"), "enigne", usageLine("bench"));
+        expectUsageError(List.of("submit", "trian", "--master", "local"), "trian", usageLine("submit"));
+        expectUsageError(List.of("submit", "train", "--", "--config", "conf/imdb-train.yaml"), "--master", usageLine("submit"));
+        expectUsageError(List.of("build", "now"), "now", usageLine("build"));
+        expectUsageError(List.of("env", "x"), "x", usageLine("env"));
+        for (String c : JAVA_COMMANDS) {
+            // the job main's own usage line is the launcher's: the parser takes exactly the options the help shows
+            expectUsageError(List.of(c, "--bogus", "1"), "--bogus", usageLine(c));
+        }
+        expectUsageError(List.of("train", "--config", "conf/imdb-train.yaml", "--overwrite", "--resume"), "exclude each other", usageLine("train"));
+        expectUsageError(List.of("tokenize", "--config", "conf/imdb-tokenize.yaml", "--resume"), "--resume", usageLine("tokenize"));
+        expectUsageError(List.of("eval", "--model", "m", "--adapter", "a"), "--data is required", usageLine("eval"));
+        expectUsageError(List.of("merge", "--model", "m", "--adapter", "a", "--out"), "--out needs a value", usageLine("merge"));
+        expectUsageError(List.of("import-model", "--onnx", "x.onnx"), "required", usageLine("import-model"));
+    }
+
+    private String usageLine(String command) throws Exception {
+        return runOnce(command, "--help").stdout().lines().findFirst().orElseThrow();
+    }
+
+    private void expectUsageError(List<String> args, String named, String usage) throws Exception {
+        Launcher.Result r = runOnce(args.toArray(String[]::new));
+        assertEquals(2, r.exitCode(), args + "\n" + r);
+        List<String> lines = r.stderr().lines().toList();
+        assertTrue(lines.get(0).startsWith("lorafleet") && lines.get(0).contains(named), args + ": first line names " + named + "\n" + r);
+        assertTrue(lines.size() > 1 && lines.get(1).equals(usage), args + ": then the usage\n" + usage + "\n" + r);
+        assertEquals("", r.stdout(), args + "\n" + r);
+    }
+
+    @Test
+    void everyJobsDryRunPrintsItsResolvedConfigAndNothingElse() throws Exception {
+        Map<List<String>, String> expected = Map.of(
+                List.of("tokenize", "--config", "conf/imdb-tokenize.yaml", "--dry-run"), "tasks:",
+                List.of("train", "--config", "conf/imdb-train.yaml", "--set", "epochs=null", "--set", "rounds=7", "--dry-run"), "rounds: 7",
+                List.of("export", "--config", "conf/imdb-train.yaml", "--dry-run"), "target_modules:",
+                List.of("demo", "--dry-run"), "max_length: 128",
+                List.of("demo", "--quick", "--dry-run"), "epochs: 0.25");
+        for (Map.Entry<List<String>, String> e : expected.entrySet()) {
+            for (Launcher.Result r : run(e.getKey().toArray(String[]::new))) {
+                assertEquals(0, r.exitCode(), e.getKey() + "\n" + r);
+                assertTrue(r.stdout().contains(e.getValue()), e.getKey() + ": prints " + e.getValue() + "\n" + r);
+                assertEquals("", r.stderr(), e.getKey() + ": a dry run prints the config and nothing else\n" + r);
+                System.out.printf("lorafleet %s: %.2f s%n", String.join(" ", e.getKey()), r.seconds());
+            }
+        }
+    }
+}
