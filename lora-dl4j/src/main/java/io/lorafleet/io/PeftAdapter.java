@@ -147,16 +147,26 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
         }
     }
 
-    /** Copies the adapter's tensors into a model built with the same LoRA settings; every trainable tensor must be given. */
+    /**
+     * Copies the adapter's tensors into a model built with the same LoRA settings: every trainable tensor must be
+     * given with its shape, and every tensor given must be one of them (a tensor the settings do not describe means
+     * the config and the weights disagree).
+     */
     public void loadInto(TaskModel model, String source) throws IOException {
+        java.util.Set<String> unused = new java.util.TreeSet<>(tensors.keySet());
         for (Param p : model.params().params()) {
+            unused.remove(p.name());
             INDArray t = tensors.get(p.name());
             if (t == null) throw new IOException(source + ": has no tensor for " + p.name());
             if (!java.util.Arrays.equals(t.shape(), p.shape())) {
-                throw new IOException(source + ": " + p.name() + " is " + java.util.Arrays.toString(t.shape()) + ", the model expects "
-                        + java.util.Arrays.toString(p.shape()));
+                throw new IOException(source + ": " + p.name() + " is " + java.util.Arrays.toString(t.shape()) + ", but adapter_config.json (r, rank_pattern) "
+                        + "gives " + java.util.Arrays.toString(p.shape()));
             }
             p.value().assign(t.castTo(p.value().dataType()));
+        }
+        if (!unused.isEmpty()) {
+            throw new IOException(source + ": holds tensors that adapter_config.json (target_modules, modules_to_save) does not describe for this model: "
+                    + String.join(", ", unused));
         }
     }
 

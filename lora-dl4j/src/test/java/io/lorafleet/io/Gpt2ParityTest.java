@@ -80,7 +80,8 @@ class Gpt2ParityTest {
         assertEquals("gpt2", model.config().modelType());
         assertEquals(128, model.config().intermediateSize(), "n_inner null means 4·n_embd");
         double error = maxLogitError(CausalLm.create(model.config(), model.weights(), LoraConfig.of(4, 8, List.of("c_attn")), 1));
-        assertTrue(error < 1e-4, "max |Δ logits| = " + error);
+        System.out.printf("gpt2-tiny vs the independent PyTorch forward: max |Δ logits| %.2e%n", error);
+        assertTrue(error < 3e-6, "max |Δ logits| = " + error);
     }
 
     @Test
@@ -98,6 +99,6 @@ class Gpt2ParityTest {
         }
         PretrainedModel reloaded = PretrainedModel.load(new LocalModelFiles(out));
         assertEquals(model.config(), reloaded.config());
-        assertTrue(maxLogitError(CausalLm.create(reloaded.config(), reloaded.weights(), null, 1)) < 1e-4);
+        assertTrue(maxLogitError(CausalLm.create(reloaded.config(), reloaded.weights(), null, 1)) < 3e-6);
     }
 }

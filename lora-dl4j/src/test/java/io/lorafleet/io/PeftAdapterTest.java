@@ -1,5 +1,6 @@
 package io.lorafleet.io;
 
+import static io.lorafleet.nn.ExactArrays.assertBitIdentical;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.lorafleet.model.CausalLm;
@@ -139,7 +140,7 @@ class PeftAdapterTest {
         assertEquals(lora, back.lora());
         assertEquals(adapter.modulesToSave(), back.modulesToSave());
         assertEquals(adapter.tensors().keySet(), back.tensors().keySet());
-        adapter.tensors().forEach((k, v) -> assertTrue(v.equals(back.tensors().get(k)), k));
+        adapter.tensors().forEach((k, v) -> assertBitIdentical(v, back.tensors().get(k), k));
 
         IOException e = assertThrows(IOException.class, () -> PeftAdapter.read(new LocalModelFiles(writeFolder(adapter, c, false)), c));
         assertTrue(e.getMessage().contains("_COMPLETE") && e.getMessage().contains("incomplete"), e.getMessage());

@@ -1,5 +1,6 @@
 package io.lorafleet.io;
 
+import static io.lorafleet.nn.ExactArrays.assertBitIdentical;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
@@ -82,7 +83,7 @@ class SafetensorsTest {
                 INDArray back = reader.read(e.getKey());
                 assertArrayEquals(e.getValue().shape(), back.shape(), e.getKey());
                 assertEquals(e.getValue().dataType(), back.dataType(), e.getKey());
-                assertTrue(e.getValue().equals(back), e.getKey());
+                assertBitIdentical(e.getValue(), back, e.getKey());
             }
         }
     }
@@ -143,8 +144,8 @@ class SafetensorsTest {
         }
         validate(Files.readAllBytes(file));
         try (SafetensorsReader reader = open(file)) {
-            assertTrue(big.equals(reader.read("w")));
-            assertTrue(half.castTo(DataType.FLOAT).equals(reader.read("h")), "F16 widened element for element");
+            assertBitIdentical(big, reader.read("w"), "w");
+            assertBitIdentical(half.castTo(DataType.FLOAT), reader.read("h"), "F16 widened element for element");
             assertEquals(DataType.FLOAT, reader.read("h").dataType());
         }
     }

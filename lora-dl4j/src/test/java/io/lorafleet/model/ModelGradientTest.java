@@ -1,5 +1,6 @@
 package io.lorafleet.model;
 
+import static io.lorafleet.nn.ExactArrays.assertBitIdentical;
 import io.lorafleet.nn.LoraConfig;
 import io.lorafleet.nn.Param;
 import io.lorafleet.nn.ParamRegistry;
@@ -151,7 +152,7 @@ class ModelGradientTest {
         model.params().zeroGrads();
         double lossLoose = model.forwardBackward(loose);
         assertEquals(lossTight, lossLoose, 0.0, "loss with " + extra + " more padding positions");
-        assertTrue(gradsTight.equals(model.params().grads()), "gradients with " + extra + " more padding positions");
+        assertBitIdentical(gradsTight, model.params().grads(), "gradients with " + extra + " more padding positions");
         IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> model.forwardBackward(new TokenBatch(2, 2, new int[] {1, 2, 0, 0}, null, new int[] {1, 1, 0, 0}, new int[] {0, 1})));
         assertTrue(e.getMessage().contains("sequence 1") && e.getMessage().contains("no real token"), e.getMessage());

@@ -1,5 +1,6 @@
 package io.lorafleet.nn;
 
+import static io.lorafleet.nn.ExactArrays.assertBitIdentical;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -61,11 +62,11 @@ class VectorKernelsTest {
         VectorKernels.splitHeads(k, 14, heads);
         INDArray rows = k.dup('c').get(org.nd4j.linalg.indexing.NDArrayIndex.interval(14, 29), org.nd4j.linalg.indexing.NDArrayIndex.all());
         INDArray expected = rows.dup('c').reshape('c', 3, 5, 4, 6).permute(0, 2, 1, 3).dup('c');
-        assertTrue(heads.equals(expected), "split heads");
+        assertBitIdentical(expected, heads, "split heads");
         INDArray merged = Nd4j.zeros(DataType.FLOAT, 29, 24);
         VectorKernels.mergeHeads(heads, merged, 14);
-        assertTrue(merged.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(14, 29), org.nd4j.linalg.indexing.NDArrayIndex.all())
-                .equals(rows), "merged rows");
+        assertBitIdentical(rows, merged.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(14, 29), org.nd4j.linalg.indexing.NDArrayIndex.all()),
+                "merged rows");
         assertEquals(0.0, merged.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 14), org.nd4j.linalg.indexing.NDArrayIndex.all())
                 .norm1Number().doubleValue(), "rows before firstRow untouched");
     }
@@ -105,7 +106,8 @@ class VectorKernelsTest {
             VectorKernels.useThreads(3);
             java.util.List<INDArray> three = kernelOutputs();
             for (int i = 0; i < one.size(); i++) {
-                assertTrue(one.get(i).equals(two.get(i)) && one.get(i).equals(three.get(i)), "output " + i + " differs between 1, 2 and 3 threads");
+                assertBitIdentical(one.get(i), two.get(i), "output " + i + " with 1 and 2 threads");
+                assertBitIdentical(one.get(i), three.get(i), "output " + i + " with 1 and 3 threads");
             }
         } finally {
             VectorKernels.useThreads(1);

@@ -118,14 +118,14 @@ class BulkTrainerTest {
     void threeEncoderAdaptersTogetherEqualEachAloneInFloat64() {
         double worst = trainBothWays(BERT, DataType.DOUBLE, encoderAdapters(), 4);
         System.out.printf("encoder, float64: max |together - alone| = %.2e%n", worst);
-        assertTrue(worst < 1e-6, "float64 states differ by " + worst); // stored as float32: equal up to one float32 rounding
+        assertEquals(0.0, worst, "float64 states differ by " + worst);
     }
 
     @Test
     void threeEncoderAdaptersTogetherEqualEachAloneInFloat32() {
         double worst = trainBothWays(BERT, DataType.FLOAT, encoderAdapters(), 4);
         System.out.printf("encoder, float32: max |together - alone| = %.2e%n", worst);
-        assertTrue(worst < 2e-5, "float32 states differ by " + worst);
+        assertTrue(worst < 1e-7, "float32 states differ by " + worst);
     }
 
     @Test
@@ -136,7 +136,7 @@ class BulkTrainerTest {
                         OptimizerConfig.adam(1e-2), 3));
         double worst = trainBothWays(GPT2, DataType.DOUBLE, adapters, 3);
         System.out.printf("decoder, float64: max |together - alone| = %.2e%n", worst);
-        assertTrue(worst < 1e-6, "states differ by " + worst);
+        assertEquals(0.0, worst, "states differ by " + worst);
     }
 
     @Test

@@ -1,5 +1,6 @@
 package io.lorafleet.train;
 
+import static io.lorafleet.nn.ExactArrays.assertBitIdentical;
 import io.lorafleet.model.ModelWeights;
 import io.lorafleet.model.SequenceClassifier;
 import io.lorafleet.model.TokenBatch;
@@ -75,7 +76,7 @@ class TrainerTest {
         }
         System.out.printf("rank-%d regression: final MSE %.3e%n", r, loss);
         assertTrue(loss < 1e-6, "MSE " + loss);
-        assertTrue(w0.equals(w0Before), "frozen W changed");
+        assertBitIdentical(w0Before, w0, "frozen W");
     }
 
     @Test
@@ -88,7 +89,7 @@ class TrainerTest {
             for (int s = 0; s < 20; s++) trainer.step(ruleBatch(data, 8, 16));
             finals[run] = model.params().values().dup();
         }
-        assertTrue(finals[0].equals(finals[1]), "two runs with one seed differ");
+        assertBitIdentical(finals[0], finals[1], "two runs with one seed");
         SequenceClassifier other = smallModel(DataType.FLOAT, 0.1, 43);
         assertTrue(!other.params().values().equals(smallModel(DataType.FLOAT, 0.1, 42).params().values()), "seed has no effect");
     }

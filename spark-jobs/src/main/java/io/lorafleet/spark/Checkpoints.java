@@ -22,10 +22,14 @@ import java.util.Optional;
  * without the marker is ignored, so a crash while writing never leaves a checkpoint that looks good.
  */
 final class Checkpoints {
-    static final String STATE = "state.safetensors", INFO = "checkpoint.json", COMPLETE = "_COMPLETE";
+    static final String STATE = "state.safetensors", INFO = "checkpoint.json", COMPLETE = "_COMPLETE", FINAL = "final";
 
-    /** What a checkpoint was made by and where training stood; resuming requires the same fingerprint. */
-    record Info(String adapter, int round, int rounds, int steps, double learningRateScale, String fingerprint, String modelSha256) { }
+    /**
+     * What a checkpoint was made by and where training stood; resuming requires the same fingerprint. {@code config}
+     * is the adapter's resolved settings as it trained: the checkpoint, not a later config, defines the adapter.
+     */
+    record Info(String adapter, int round, int rounds, int steps, double learningRateScale, String fingerprint, String modelSha256,
+                TrainConfig config) { }
 
     record Loaded(Info info, TrainState state) { }
 

@@ -35,7 +35,9 @@ public final class Demo {
                 return 0;
             }
             SparkSession spark = SparkJobs.session("demo");
-            try {
+            // the demo replaces its own outputs on every run: a dead demo's stale lease is taken over, a live one refused
+            try (OutputLease lease = OutputLease.acquire("demo", List.of(tokenize.output(), train.output(), train.checkpoints(), train.report()),
+                    spark.sparkContext().hadoopConfiguration(), true)) {
                 Map<String, Object> test = run(spark, tokenize, train);
                 return test.values().stream().allMatch(m -> m instanceof Map) ? 0 : SparkJobs.PARTIAL_FAILURE;
             } finally {

@@ -1,12 +1,13 @@
 package io.lorafleet.spark;
 
-/** {@code lorafleet export --config train.yaml [--set output=URI] [--overwrite]}: PEFT folders from the final checkpoints. */
+/** {@code lorafleet export --config train.yaml [--to URI] [--overwrite]}: PEFT folders again from a train run's final checkpoints. */
 public final class ExportJob {
-    static final String USAGE = "lorafleet export --config FILE [--set key=value ...] [--overwrite] [--dry-run]";
+    static final String USAGE = "lorafleet export --config FILE [--set key=value ...] [--to URI] [--overwrite] [--take-over] [--dry-run]";
 
     public static void main(String[] args) {
-        SparkJobs.configMain(USAGE, args, TrainConfig::load, (spark, config, parsed) -> {
-            TrainJob.export(spark, config, parsed.overwrite());
+        SparkJobs.configMain(USAGE, args, TrainConfig::load, (config, parsed) -> java.util.List.of(parsed.line().value("--to", config.output())),
+                (spark, config, parsed) -> {
+            TrainJob.export(spark, config, parsed.line().value("--to", null), parsed.overwrite());
             return 0;
         });
     }

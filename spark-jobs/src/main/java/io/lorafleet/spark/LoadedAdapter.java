@@ -7,13 +7,19 @@ import io.lorafleet.io.PretrainedModel;
 import io.lorafleet.model.SequenceClassifier;
 import org.apache.hadoop.conf.Configuration;
 
+import io.lorafleet.nn.LoraConfig;
+
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A base model and one of its adapters, loaded from any Hadoop URI after checking that they belong
- * together: the adapter must be complete and must have been trained on exactly this base (content hash).
+ * together: the adapter must be complete, must have been trained on exactly this base (content hash), its
+ * adapter_config.json must say what lorafleet.json records it trained with, and its tensors must be exactly
+ * the ones those settings give this model, shape for shape (no more, no fewer).
  */
 record LoadedAdapter(PretrainedModel base, HadoopModelFiles baseFiles, PeftAdapter adapter, JsonNode info, String adapterUri) {
     static LoadedAdapter load(String modelUri, String adapterUri, Configuration conf) throws IOException {
@@ -28,7 +34,33 @@ record LoadedAdapter(PretrainedModel base, HadoopModelFiles baseFiles, PeftAdapt
                     + "), but " + modelUri + " has SHA-256 " + actual + "; refusing to apply it to another model");
         }
         PretrainedModel base = PretrainedModel.load(model);
-        return new LoadedAdapter(base, model, PeftAdapter.read(files, base.config()), info, adapterUri);
+        PeftAdapter adapter = PeftAdapter.read(files, base.config());
+        requireTrainedSettings(adapter.lora(), info, files.describe(PeftAdapter.CONFIG));
+        LoadedAdapter loaded = new LoadedAdapter(base, model, adapter, info, adapterUri);
+        if (adapter.taskType() == PeftAdapter.TaskType.CAUSAL_LM) loaded.causalLm();
+        else loaded.classifier();
+        return loaded;
+    }
+
+    /** adapter_config.json is what PEFT reads; lorafleet.json records what the tensors were trained with: they must agree. */
+    private static void requireTrainedSettings(LoraConfig said, JsonNode info, String source) throws IOException {
+        JsonNode training = info.path("training");
+        if (training.isMissingNode()) throw new IOException(source + ": lorafleet.json records no training settings to check the adapter against");
+        LoraConfig trained = YamlConfig.bind(training, TrainConfig.class, "lorafleet.json training").lora().toConfig();
+        Map<String, List<Object>> keys = new LinkedHashMap<>();
+        keys.put("r", List.of(said.r(), trained.r()));
+        keys.put("lora_alpha", List.of(said.alpha(), trained.alpha()));
+        keys.put("target_modules", List.of(said.targetModules(), trained.targetModules()));
+        keys.put("use_rslora", List.of(said.rsLora(), trained.rsLora()));
+        keys.put("init_lora_weights", List.of(said.init(), trained.init()));
+        keys.put("rank_pattern", List.of(said.rankPattern(), trained.rankPattern()));
+        keys.put("alpha_pattern", List.of(said.alphaPattern(), trained.alphaPattern()));
+        for (Map.Entry<String, List<Object>> k : keys.entrySet()) {
+            if (!k.getValue().get(0).equals(k.getValue().get(1))) {
+                throw new IOException(source + ": " + k.getKey() + " is " + k.getValue().get(0) + ", but lorafleet.json records that the adapter trained with "
+                        + k.getValue().get(1) + "; refusing an adapter whose config does not describe its tensors");
+            }
+        }
     }
 
     List<String> labels() {

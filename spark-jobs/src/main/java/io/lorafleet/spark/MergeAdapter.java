@@ -7,6 +7,7 @@ import org.apache.hadoop.conf.Configuration;
 
 import java.io.IOException;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -15,7 +16,7 @@ import java.util.Map;
  * trained head rides along as {@code classifier.*}. Our loader reads it as any other base model.
  */
 public final class MergeAdapter {
-    static final String USAGE = "lorafleet merge --model DIR --adapter DIR --out DIR [--overwrite]";
+    static final String USAGE = "lorafleet merge --model DIR --adapter DIR --out DIR [--overwrite] [--take-over]";
 
     public static void main(String[] args) {
         SparkJobs.main(USAGE, args, line -> {
@@ -26,6 +27,13 @@ public final class MergeAdapter {
 
     static String run(String[] args, Configuration conf) throws IOException {
         CommandLine line = CommandLine.parse(USAGE, args);
+        OutputFolder.requireAbsent(line.value("--out", null), conf, line.flag("--overwrite"));
+        try (OutputLease lease = OutputLease.acquire("merge", List.of(line.value("--out", null)), conf, line.flag("--take-over"))) {
+            return merge(line, conf);
+        }
+    }
+
+    private static String merge(CommandLine line, Configuration conf) throws IOException {
         LoadedAdapter loaded = LoadedAdapter.load(line.value("--model", null), line.value("--adapter", null), conf);
         loaded.adapter().mergeInto(loaded.base().weights(), loaded.base().config());
         Map<String, org.nd4j.linalg.api.ndarray.INDArray> tensors = new LinkedHashMap<>(loaded.base().weights().asMap());

@@ -27,12 +27,19 @@ public final class OutputFolder {
         this.overwrite = overwrite;
     }
 
-    /** Fails before any work when the target exists and {@code overwrite} is false. */
-    public static OutputFolder begin(String uri, Configuration conf, boolean overwrite) throws IOException {
+    /** Fails when the target exists and {@code overwrite} is false: call it before the work that would fill the folder. */
+    public static Path requireAbsent(String uri, Configuration conf, boolean overwrite) throws IOException {
         Path target = new Path(uri);
         FileSystem fs = target.getFileSystem(conf);
         target = fs.makeQualified(target);
         if (fs.exists(target) && !overwrite) throw new IOException(target + ": already exists (pass --overwrite to replace it)");
+        return target;
+    }
+
+    /** Starts writing the folder; fails before any write when the target exists and {@code overwrite} is false. */
+    public static OutputFolder begin(String uri, Configuration conf, boolean overwrite) throws IOException {
+        Path target = requireAbsent(uri, conf, overwrite);
+        FileSystem fs = target.getFileSystem(conf);
         Path temp = new Path(target.getParent(), "." + target.getName() + ".tmp-" + UUID.randomUUID());
         if (!fs.mkdirs(temp)) throw new IOException(temp + ": cannot create");
         return new OutputFolder(fs, target, temp, overwrite);

@@ -10,6 +10,7 @@ import org.apache.spark.sql.SparkSession;
 import java.io.IOException;
 import java.time.LocalTime;
 import java.time.format.DateTimeFormatter;
+import java.util.List;
 
 /** What every job main shares: the session (local[*] unless spark-submit chose a master), file reads, progress lines. */
 public final class SparkJobs {
@@ -87,14 +88,23 @@ public final class SparkJobs {
         C load(byte[] yaml, String source, java.util.List<String> overrides) throws java.io.IOException;
     }
 
+    /** Where a job writes, given its config and command line: each location is leased for the job's time. */
+    @FunctionalInterface
+    public interface Outputs<C> {
+        List<String> of(C config, JobArgs args);
+    }
+
     /** A job's work in a session; returns the process exit code (0 success, 3 partial failure). */
     @FunctionalInterface
     public interface SessionBody<C> {
         int run(SparkSession spark, C config, JobArgs args) throws Exception;
     }
 
-    /** A job main over one YAML config: --dry-run prints the resolved config; otherwise the body runs in a session. */
-    public static <C> void configMain(String usage, String[] args, ConfigLoader<C> loader, SessionBody<C> body) {
+    /**
+     * A job main over one YAML config: --dry-run prints the resolved config; otherwise the body runs in a session,
+     * holding the leases of the job's outputs (a second job writing there fails before any work).
+     */
+    public static <C> void configMain(String usage, String[] args, ConfigLoader<C> loader, Outputs<C> outputs, SessionBody<C> body) {
         main(usage, args, line -> {
             JobArgs parsed = JobArgs.of(line);
             C config = loader.load(readFile(parsed.config(), hadoopConf()), parsed.config(), parsed.overrides());
@@ -102,8 +112,9 @@ public final class SparkJobs {
                 System.out.print(io.lorafleet.datasets.YamlConfig.toYaml(config));
                 return 0;
             }
-            SparkSession spark = session(usage.split("\\s+")[1]);
-            try {
+            String job = usage.split("\\s+")[1];
+            SparkSession spark = session(job);
+            try (OutputLease lease = OutputLease.acquire(job, outputs.of(config, parsed), spark.sparkContext().hadoopConfiguration(), parsed.takeOver())) {
                 return body.run(spark, config, parsed);
             } finally {
                 spark.stop();

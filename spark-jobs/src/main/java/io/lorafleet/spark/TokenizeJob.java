@@ -50,10 +50,10 @@ public final class TokenizeJob {
     private static final int NO_TRUNCATION = 1 << 24;
     private static final int LENGTH_BINS = 16;
 
-    static final String USAGE = "lorafleet tokenize --config FILE [--set key=value ...] [--overwrite] [--dry-run]";
+    static final String USAGE = "lorafleet tokenize --config FILE [--set key=value ...] [--overwrite] [--take-over] [--dry-run]";
 
     public static void main(String[] args) {
-        SparkJobs.configMain(USAGE, args, DatasetSpec::load, (spark, spec, parsed) -> {
+        SparkJobs.configMain(USAGE, args, DatasetSpec::load, (spec, parsed) -> List.of(spec.output()), (spark, spec, parsed) -> {
             tokenize(spark, spec, parsed.overwrite());
             return 0;
         });

@@ -7,6 +7,7 @@ import io.lorafleet.datasets.YamlConfig;
 import io.lorafleet.model.SequenceClassifier;
 import io.lorafleet.nn.LoraConfig;
 import io.lorafleet.optim.OptimizerConfig;
+import io.lorafleet.train.DivergenceGuard;
 
 import java.io.IOException;
 import java.io.Serializable;
@@ -42,12 +43,14 @@ import java.util.Set;
  * epochs: 1.0                               # or rounds: N
  * seed: 42
  * optimizer_state: average                  # average (default) or reset: Adam moments restart each round and never move
+ * max_nan_retries: 3                        # rejected rounds redone at half the learning rate before the adapter fails
+ * divergence: {loss_factor: 10, update_factor: 100, after_rounds: 3}   # when a finite round is rejected too (DivergenceGuard)
  * </pre>
  */
 public record TrainConfig(String model, String shards, List<AdapterEntry> adapters, String output, String report, String checkpoints,
                           Integer checkpointEvery, Integer evalEvery, Lora lora, Head head, Optim optimizer, Integer batchSize, Integer partitions, Integer localSteps,
                           Double epochs, Integer rounds, Long seed, OptimizerStateMode optimizerState, Integer maxNanRetries, String trainSplit,
-                          String evalSplit, Waves waves) implements Serializable {
+                          String evalSplit, Waves waves, DivergenceGuard divergence) implements Serializable {
     public enum OptimizerStateMode { AVERAGE, RESET }
 
     public TrainConfig {
@@ -76,6 +79,7 @@ public record TrainConfig(String model, String shards, List<AdapterEntry> adapte
         trainSplit = trainSplit == null ? "train" : trainSplit;
         evalSplit = evalSplit == null ? "validation" : evalSplit;
         waves = waves == null ? new Waves(null, null) : waves;
+        divergence = divergence == null ? new DivergenceGuard(null, null, null) : divergence;
     }
 
     /**
@@ -216,7 +220,44 @@ public record TrainConfig(String model, String shards, List<AdapterEntry> adapte
     public TrainConfig qualified(org.apache.hadoop.conf.Configuration conf) throws IOException {
         return new TrainConfig(qualify(model, conf), qualify(shards, conf), adapters, qualify(output, conf), qualify(report, conf), qualify(checkpoints, conf),
                 checkpointEvery, evalEvery, lora, head, optimizer, batchSize, partitions, localSteps, epochs, rounds, seed, optimizerState, maxNanRetries, trainSplit,
-                evalSplit, waves);
+                evalSplit, waves, divergence);
+    }
+
+    /** Settings that only say where things are or how work is scheduled: they never change what an adapter is. */
+    private static final Set<String> PLACES_AND_SCHEDULING = Set.of("model", "shards", "adapters", "output", "report", "checkpoints", "waves",
+            "checkpoint_every", "eval_every", "max_nan_retries", "divergence");
+
+    /**
+     * Where these settings describe another adapter than {@code trained} does (an adapter's resolved settings as
+     * it trained), one "key: value here, value there" per differing key; locations, scheduling and safeguards are not compared.
+     */
+    public List<String> differencesFrom(TrainConfig trained) {
+        Map<String, JsonNode> here = new java.util.TreeMap<>(), there = new java.util.TreeMap<>();
+        flatten("", YamlConfig.json().valueToTree(this), here);
+        flatten("", YamlConfig.json().valueToTree(trained), there);
+        Set<String> keys = new java.util.TreeSet<>(here.keySet());
+        keys.addAll(there.keySet());
+        List<String> differences = new java.util.ArrayList<>();
+        for (String key : keys) {
+            if (PLACES_AND_SCHEDULING.contains(key.split("\\.")[0])) continue;
+            JsonNode a = here.get(key), b = there.get(key);
+            if (!java.util.Objects.equals(a, b)) differences.add(key + " is " + a + " here, " + b + " in the checkpoint");
+        }
+        return differences;
+    }
+
+    private static void flatten(String prefix, JsonNode node, Map<String, JsonNode> into) {
+        if (node.isObject() && node.size() > 0) {
+            node.fields().forEachRemaining(e -> flatten(prefix.isEmpty() ? e.getKey() : prefix + "." + e.getKey(), e.getValue(), into));
+        } else {
+            into.put(prefix, node);
+        }
+    }
+
+    /** The same settings, writing adapters to {@code uri} (export to another place). */
+    public TrainConfig withOutput(String uri) {
+        return new TrainConfig(model, shards, adapters, uri, report, checkpoints, checkpointEvery, evalEvery, lora, head, optimizer, batchSize,
+                partitions, localSteps, epochs, rounds, seed, optimizerState, maxNanRetries, trainSplit, evalSplit, waves, divergence);
     }
 
     private static String qualify(String uri, org.apache.hadoop.conf.Configuration conf) throws IOException {

@@ -28,10 +28,11 @@ import java.util.Map;
  * retries at lower learning rates) is reported in the run summary and does not stop the others.
  */
 public final class TrainJob {
-    static final String USAGE = "lorafleet train --config FILE [--set key=value ...] [--overwrite | --resume] [--dry-run]";
+    static final String USAGE = "lorafleet train --config FILE [--set key=value ...] [--overwrite | --resume] [--take-over] [--dry-run]";
 
     public static void main(String[] args) {
-        SparkJobs.configMain(USAGE, args, TrainConfig::load, (spark, config, parsed) -> exitCode(train(spark, config, parsed.overwrite(), parsed.resume())));
+        SparkJobs.configMain(USAGE, args, TrainConfig::load, (config, parsed) -> List.of(config.output(), config.checkpoints(), config.report()),
+                (spark, config, parsed) -> exitCode(train(spark, config, parsed.overwrite(), parsed.resume())));
     }
 
     public enum Status { DONE, FAILED, EXISTING }
@@ -115,24 +116,32 @@ public final class TrainJob {
 
 
     /**
-     * {@code lorafleet export --config train.yaml}: writes each adapter's PEFT folder again from its final
-     * checkpoint (e.g. to another file system with {@code --set output=s3a://...}).
+     * {@code lorafleet export --config train.yaml [--to URI]}: writes each adapter's PEFT folder again from its final
+     * checkpoint, into the run's output or into {@code to} (e.g. s3a://bucket/adapters). The checkpoint defines the
+     * adapter: the folder carries the settings it recorded, and a config that describes another adapter (other
+     * settings, model or data) is refused, naming what differs.
      */
-    public static List<Path> export(SparkSession spark, TrainConfig given, boolean overwrite) throws IOException {
+    public static List<Path> export(SparkSession spark, TrainConfig given, String to, boolean overwrite) throws IOException {
         Configuration conf = spark.sparkContext().hadoopConfiguration();
         TrainConfig c = given.qualified(conf);
         JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         TrainPlan.Prepared p = TrainPlan.prepare(c, conf);
-        List<Path> written = new ArrayList<>();
+        List<TrainWorker.Spec> specs = new ArrayList<>();
         for (TrainPlan.Planned planned : TrainPlan.plan(c, p, conf)) {
             if (planned.failure() != null) throw new IllegalArgumentException(planned.adapter() + ": " + planned.failure());
-            TrainWorker.Spec spec = planned.spec();
-            Path dir = new Path(spec.config().checkpoints(), spec.adapter());
-            Checkpoints.Loaded last = Checkpoints.read(conf, new Path(dir, "final"));
-            if (!last.info().modelSha256().equals(p.modelHash())) {
-                throw new IOException(dir + "/final was trained on base SHA-256 " + last.info().modelSha256() + ", but " + c.model() + " is " + p.modelHash());
+            specs.add(planned.spec());
+        }
+        List<Path> written = new ArrayList<>();
+        for (TrainWorker.Spec planned : specs) {
+            Path dir = new Path(planned.config().checkpoints(), planned.adapter());
+            Path last = new Path(dir, Checkpoints.FINAL);
+            if (!last.getFileSystem(conf).exists(last)) {
+                throw new IOException(last + ": no final checkpoint of " + planned.adapter() + " (export reads the run's checkpoints, `checkpoints:`, "
+                        + "by default <output>/_checkpoints: keep the run's output in the config and write elsewhere with --to URI)");
             }
-            TrainState state = last.state();
+            Checkpoints.Loaded checkpoint = Checkpoints.read(conf, last);
+            TrainWorker.Spec spec = trainedSpec(planned, checkpoint.info(), last, p, to == null ? planned.config().output() : to, conf);
+            TrainState state = checkpoint.state();
             Map<String, byte[]> files = new LinkedHashMap<>(sc.parallelize(List.of(spec), 1).map(s -> TrainWorker.adapterFiles(s, state)).collect().get(0));
             Path report = new Path(dir, RunReport.HTML);
             if (report.getFileSystem(conf).exists(report)) files.put(RunReport.HTML, SparkJobs.readFile(report.toString(), conf));
@@ -140,6 +149,29 @@ public final class TrainJob {
             SparkJobs.progress("export", "%s → %s", spec.adapter(), written.get(written.size() - 1));
         }
         return written;
+    }
+
+    /** The adapter as its checkpoint recorded it, written to {@code output}; refuses a plan that describes another adapter. */
+    private static TrainWorker.Spec trainedSpec(TrainWorker.Spec planned, Checkpoints.Info info, Path checkpoint, TrainPlan.Prepared p, String output,
+                                                Configuration conf) throws IOException {
+        if (info.config() == null) {
+            throw new IOException(checkpoint + ": records no training settings (written by an older LoRAFleet); train the adapter again to export it");
+        }
+        List<String> differences = planned.config().differencesFrom(info.config());
+        if (!differences.isEmpty()) {
+            throw new IllegalArgumentException(planned.adapter() + ": the config disagrees with " + checkpoint + ", which defines the adapter: "
+                    + String.join("; ", differences) + " (export with the settings it was trained with)");
+        }
+        if (!info.modelSha256().equals(p.modelHash())) {
+            throw new IOException(checkpoint + " was trained on base SHA-256 " + info.modelSha256() + ", but " + planned.config().model() + " is " + p.modelHash());
+        }
+        TrainWorker.Spec spec = new TrainWorker.Spec(info.config().withOutput(output).qualified(conf), planned.modelHash(), planned.manifest(),
+                planned.adapter(), planned.numLabels(), planned.rounds(), planned.hadoop());
+        if (!TrainPlan.fingerprint(spec, p).equals(info.fingerprint())) {
+            throw new IOException(checkpoint + " was trained on other data than " + planned.config().shards() + " holds for " + planned.adapter()
+                    + " (its shard files' SHA-256s differ)");
+        }
+        return spec;
     }
 
     /** The adapter folder: its PEFT files, provenance and metrics; complete or absent. */

@@ -74,9 +74,9 @@ final class TrainWorker {
 
     /**
      * One adapter's outcome in one worker's round: its new state, examples, summed loss and tokens; or, when
-     * a loss or the state went non-finite, the global batch where it happened; or an error.
+     * a loss, a gradient norm or the state went non-finite, the global batch where it happened and what went; or an error.
      */
-    record AdapterResult(TrainState state, long examples, double lossSum, long tokens, long badBatch, double badLoss, String error)
+    record AdapterResult(TrainState state, long examples, double lossSum, long tokens, long badBatch, String badWhat, String error)
             implements Serializable {
         boolean nonFinite() {
             return badBatch >= 0;
@@ -110,7 +110,7 @@ final class TrainWorker {
                     trainer.setStepsDone(a, in.round() * c.localSteps());
                     training[a] = true;
                 } catch (IOException | RuntimeException e) {
-                    out.put(spec.adapter(), new AdapterResult(null, 0, 0, 0, -1, 0, e.getMessage()));
+                    out.put(spec.adapter(), new AdapterResult(null, 0, 0, 0, -1, null, e.getMessage()));
                 }
             }
             rows.add(own);
@@ -136,7 +136,9 @@ final class TrainWorker {
             for (int a = 0; a < specs.size(); a++) {
                 if (steps[a] == null) continue;
                 if (!Double.isFinite(steps[a].loss()) || !Double.isFinite(steps[a].gradNorm())) {
-                    out.put(specs.get(a).adapter(), new AdapterResult(null, examples[a], lossSums[a], tokens[a], global[a], steps[a].loss(), null));
+                    String what = Double.isFinite(steps[a].loss()) ? "gradient norm " + steps[a].gradNorm() + " (loss " + steps[a].loss() + ")"
+                            : "loss " + steps[a].loss() + " (gradient norm " + steps[a].gradNorm() + ")";
+                    out.put(specs.get(a).adapter(), new AdapterResult(null, examples[a], lossSums[a], tokens[a], global[a], what, null));
                     training[a] = false;
                     continue;
                 }
@@ -150,11 +152,12 @@ final class TrainWorker {
             TrainState state = trainer.state(a);
             String id = specs.get(a).adapter();
             if (!state.finite()) {
-                out.put(id, new AdapterResult(null, examples[a], lossSums[a], tokens[a], Long.MAX_VALUE, Double.NaN, null));
+                out.put(id, new AdapterResult(null, examples[a], lossSums[a], tokens[a], Long.MAX_VALUE, "a non-finite value in the state after its steps",
+                        null));
                 continue;
             }
             if (c.optimizerState() == TrainConfig.OptimizerStateMode.RESET) state = new TrainState(state.values(), new float[0], state.steps());
-            out.put(id, new AdapterResult(state, examples[a], lossSums[a], tokens[a], -1, 0, null));
+            out.put(id, new AdapterResult(state, examples[a], lossSums[a], tokens[a], -1, null, null));
         }
         return new RoundResult(partition, out, stepNanos / 1e9);
     }

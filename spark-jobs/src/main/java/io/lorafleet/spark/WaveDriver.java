@@ -3,6 +3,7 @@ package io.lorafleet.spark;
 import io.lorafleet.datasets.YamlConfig;
 import io.lorafleet.io.PeftAdapter;
 import io.lorafleet.train.TrainState;
+import io.lorafleet.train.DivergenceGuard;
 import io.lorafleet.train.Trainer;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
@@ -183,31 +184,34 @@ final class WaveDriver {
             return;
         }
         int round = sent.round();
-        for (int part = 0; part < results.size(); part++) {
+        String rejected = null;
+        for (int part = 0; part < results.size() && rejected == null; part++) {
             TrainWorker.AdapterResult bad = results.get(part);
-            if (!bad.nonFinite()) continue;
-            a.retries++;
-            String what = String.format("round %d: loss %s in partition %d at global batch %d (learning-rate scale %s)", round + 1, bad.badLoss(),
-                    part, bad.badBatch(), a.lrScale);
-            if (a.retries > a.spec.config().maxNanRetries()) {
-                a.failure = what + "; gave up after " + a.spec.config().maxNanRetries() + " retries at lower learning rates. The last good checkpoint "
-                        + "(if any) is kept in " + a.dir;
-                SparkJobs.progress("train", "%s: FAILED: %s", a.id(), a.failure);
-            } else {
-                a.lrScale *= 0.5;
-                SparkJobs.progress("train", "%s: %s; update rejected, redoing the round from the last good state at learning-rate scale %s", a.id(), what,
-                        a.lrScale);
+            if (bad.nonFinite()) {
+                rejected = bad.badWhat() + " in partition " + part + (bad.badBatch() == Long.MAX_VALUE ? "" : " at global batch " + bad.badBatch());
             }
+        }
+        TrainState averaged = rejected == null ? average(results) : null;
+        long roundExamples = results.stream().mapToLong(TrainWorker.AdapterResult::examples).sum();
+        double loss = results.stream().mapToDouble(TrainWorker.AdapterResult::lossSum).sum() / roundExamples;
+        double updateNorm = a.state == null || averaged == null ? Double.NaN : DivergenceGuard.updateNorm(a.state, averaged);
+        if (rejected == null) {
+            List<Double> losses = a.metrics.stream().map(m -> ((Number) m.get("loss")).doubleValue()).toList();
+            List<Double> updates = a.metrics.stream().map(m -> m.get("update_norm") instanceof Number n ? n.doubleValue() : Double.NaN).toList();
+            double chance = Math.log(a.spec.causalLm() ? p.modelConfig().vocabSize() : a.spec.numLabels());
+            rejected = a.spec.config().divergence().check(loss, chance, updateNorm, losses, updates);
+        }
+        if (rejected != null) {
+            reject(a, String.format("round %d: %s (learning-rate scale %s)", round + 1, rejected, a.lrScale));
             return;
         }
         long sent0 = serializedSize(sent), returned = 0;
         for (TrainWorker.AdapterResult r : results) returned += serializedSize(r);
         a.broadcastBytes += sent0;
         a.resultBytes += returned;
-        a.state = average(results);
-        long roundExamples = results.stream().mapToLong(TrainWorker.AdapterResult::examples).sum();
+        a.state = averaged;
         long roundTokens = results.stream().mapToLong(TrainWorker.AdapterResult::tokens).sum();
-        a.lastLoss = results.stream().mapToDouble(TrainWorker.AdapterResult::lossSum).sum() / roundExamples;
+        a.lastLoss = loss;
         a.examples += roundExamples;
         a.tokens += roundTokens;
         SparkJobs.progress("train", "%s round %d/%d: loss %.4f, %,.0f tokens/s, moved %s out + %s back (%.2f%% of the model)", a.id(), round + 1,
@@ -226,6 +230,7 @@ final class WaveDriver {
         line.put("broadcast_bytes", sent0);
         line.put("result_bytes", returned);
         line.put("learning_rate_scale", a.lrScale);
+        line.put("update_norm", Double.isFinite(updateNorm) ? updateNorm : null);
         a.metrics.add(line);
         writeMetrics(conf, a.dir, a.metrics);
         int every = a.spec.config().checkpointEvery();
@@ -236,8 +241,26 @@ final class WaveDriver {
         a.nextRound = round + 1;
     }
 
+    /**
+     * A round that diverged (non-finite values, or what the {@link DivergenceGuard} rejects) is not applied: the
+     * adapter keeps its last accepted state and redoes the round at half the learning rate, up to max_nan_retries
+     * times, then fails with the reason.
+     */
+    private void reject(Adapter a, String why) {
+        a.retries++;
+        if (a.retries > a.spec.config().maxNanRetries()) {
+            a.failure = why + "; gave up after " + a.spec.config().maxNanRetries() + " retries at lower learning rates. The last good checkpoint "
+                    + "(if any) is kept in " + a.dir;
+            SparkJobs.progress("train", "%s: FAILED: %s", a.id(), a.failure);
+        } else {
+            a.lrScale *= 0.5;
+            SparkJobs.progress("train", "%s: %s; update rejected, redoing the round from the last accepted state at learning-rate scale %s", a.id(),
+                    why, a.lrScale);
+        }
+    }
+
     private Checkpoints.Info info(Adapter a, int round) {
-        return new Checkpoints.Info(a.id(), round, a.spec.rounds(), a.state.steps(), a.lrScale, a.fingerprint, p.modelHash());
+        return new Checkpoints.Info(a.id(), round, a.spec.rounds(), a.state.steps(), a.lrScale, a.fingerprint, p.modelHash(), a.spec.config());
     }
 
     /** Evaluates and exports the wave's trained adapters (one Spark job each for all of them). */
@@ -269,7 +292,7 @@ final class WaveDriver {
             TrainJob.AdapterRun run = new TrainJob.AdapterRun(a.id(), TrainJob.Status.DONE, null, wave.index(), a.spec.config(), a.state, a.spec.rounds(), a.examples,
                     a.tokens, a.lastLoss, evaluation, seconds, a.broadcastBytes, a.resultBytes, TrainJob.adapterPath(a.spec).toString(), List.copyOf(a.metrics));
             try {
-                Checkpoints.write(conf, a.dir, "final", a.state, info(a, a.spec.rounds() - 1));
+                Checkpoints.write(conf, a.dir, Checkpoints.FINAL, a.state, info(a, a.spec.rounds() - 1));
                 byte[] metrics = RunReport.metricsJson(run, p);
                 OutputFolder.writeFile(a.dir.getFileSystem(conf), new Path(a.dir, PeftAdapter.METRICS), metrics);
                 byte[] html = RunReport.adapterHtml(run, a.spec.causalLm());

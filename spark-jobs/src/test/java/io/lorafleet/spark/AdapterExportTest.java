@@ -47,18 +47,7 @@ class AdapterExportTest {
 
     @BeforeAll
     static void train() throws Exception {
-        String yaml = """
-                model: %s
-                shards: %s
-                output: %s
-                lora: {r: 4, alpha: 8, target_modules: [query, value]}
-                batch_size: 16
-                partitions: 2
-                local_steps: 2
-                rounds: 4
-                optimizer: {kind: adamw, learning_rate: 0.003}
-                """.formatted(MiniLm.folder(), ImdbShards.folder(), tmp.resolve("adapters"));
-        TrainJob.train(SparkTestSession.get(), TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), "t.yaml", List.of()), false, false);
+        TrainJob.train(SparkTestSession.get(), run(), false, false);
         adapter = tmp.resolve("adapters/imdb");
         hdfs = new MiniHdfs(tmp.resolve("hdfs"));
         s3 = new S3Proxy(tmp.resolve("s3"), "adapters");
@@ -132,6 +121,52 @@ class AdapterExportTest {
         assertTrue(again.getMessage().contains("--overwrite"), again.getMessage());
     }
 
+    /** An edited copy of the trained adapter: the config and lorafleet.json as given, tensors renamed or dropped. */
+    java.nio.file.Path edited(String name, String config, String info, Map<String, String> renamedTensors) throws IOException {
+        Map<String, byte[]> files = adapterFiles();
+        files.put(PeftAdapter.CONFIG, config.getBytes(StandardCharsets.UTF_8));
+        files.put(PeftAdapter.INFO, info.getBytes(StandardCharsets.UTF_8));
+        Map<String, INDArray> tensors = new LinkedHashMap<>();
+        try (var reader = io.lorafleet.io.SafetensorsReader.open(java.nio.channels.FileChannel.open(adapter.resolve(PeftAdapter.WEIGHTS)), "adapter")) {
+            for (String t : reader.tensors().keySet()) {
+                String to = renamedTensors.getOrDefault(t, t);
+                if (!to.isEmpty()) tensors.put(to, reader.read(t));
+            }
+        }
+        files.put(PeftAdapter.WEIGHTS, io.lorafleet.io.SafetensorsWriter.toBytes(tensors, Map.of("format", "pt")));
+        AdapterFolder.write(tmp.resolve(name).toString(), files, new Configuration(), false);
+        return tmp.resolve(name);
+    }
+
+    @Test
+    void mergeRefusesAnAdapterWhoseConfigDoesNotDescribeItsTensors() throws IOException {
+        String config = Files.readString(adapter.resolve(PeftAdapter.CONFIG)), info = Files.readString(adapter.resolve(PeftAdapter.INFO));
+        assertTrue(config.contains("\"r\" : 4,") && config.contains("\"lora_alpha\" : 8.0") && info.contains("\"r\" : 4,"), config);
+        String query = "base_model.model.bert.encoder.layer.0.attention.self.query.";
+        Map<String, java.nio.file.Path> folders = new LinkedHashMap<>();
+        // r=8 (or 2) written into the r=4 adapter's config: merging would fold in 0.5x (or 2x) the trained delta
+        folders.put("r is 8, but lorafleet.json records that the adapter trained with 4",
+                edited("r8", config.replace("\"r\" : 4,", "\"r\" : 8,"), info, Map.of()));
+        folders.put("lora_alpha is 16.0, but lorafleet.json records that the adapter trained with 8.0",
+                edited("alpha16", config.replace("\"lora_alpha\" : 8.0", "\"lora_alpha\" : 16.0"), info, Map.of()));
+        // both files edited alike: the tensors' shapes still tell
+        folders.put("but adapter_config.json (r, rank_pattern) gives [",
+                edited("both-r2", config.replace("\"r\" : 4,", "\"r\" : 2,"), info.replace("\"r\" : 4,", "\"r\" : 2,"), Map.of()));
+        folders.put("has no tensor for encoder.layer.0.attention.self.query.lora_B.weight",
+                edited("no-b", config, info, Map.of(query + "lora_B.weight", "")));
+        folders.put("has no tensor for encoder.layer.0.attention.self.query.lora_A.weight", // the module name is one the model lacks
+                edited("renamed", config, info, Map.of(query + "lora_A.weight", "base_model.model.bert.encoder.layer.0.attention.self.qeury.lora_A.weight")));
+        folders.put("does not describe for this model: encoder.layer.0.attention.self.value.lora_A.weight",
+                edited("fewer-targets", config.replace("\"query\", \"value\"", "\"query\""), info.replace("\"query\", \"value\"", "\"query\""), Map.of()));
+        for (Map.Entry<String, java.nio.file.Path> e : folders.entrySet()) {
+            java.nio.file.Path out = tmp.resolve("merged-" + e.getValue().getFileName());
+            IOException x = assertThrows(IOException.class, () -> MergeAdapter.run(new String[] {"--model", MiniLm.folder().toString(), "--adapter",
+                    e.getValue().toString(), "--out", out.toString()}, new Configuration()), e.getKey());
+            assertTrue(x.getMessage().contains(e.getKey()), "expected \"" + e.getKey() + "\" in: " + x.getMessage());
+            assertFalse(Files.exists(out), "nothing written for " + e.getValue());
+        }
+    }
+
     Map<String, byte[]> adapterFiles() throws IOException {
         Map<String, byte[]> files = new LinkedHashMap<>();
         for (String f : List.of(PeftAdapter.WEIGHTS, PeftAdapter.CONFIG, PeftAdapter.INFO, PeftAdapter.METRICS)) files.put(f, Files.readAllBytes(adapter.resolve(f)));
@@ -147,23 +182,55 @@ class AdapterExportTest {
         assertTrue(e.getMessage().contains("already exists"), e.getMessage());
     }
 
+    static final String RUN = """
+            model: %s
+            shards: %s
+            output: %s
+            lora: {r: 4, alpha: 8, target_modules: [query, value]}
+            batch_size: 16
+            partitions: 2
+            local_steps: 2
+            rounds: 4
+            optimizer: {kind: adamw, learning_rate: 0.003}
+            """;
+
+    static TrainConfig run(String... overrides) throws IOException {
+        String yaml = RUN.formatted(MiniLm.folder(), ImdbShards.folder(), tmp.resolve("adapters"));
+        return TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), "run.yaml", List.of(overrides));
+    }
+
     @Test
     void theExportCommandRewritesTheAdapterFromItsFinalCheckpointToS3() throws IOException {
         var conf = SparkTestSession.get().sparkContext().hadoopConfiguration();
         s3.conf().forEach(e -> conf.set(e.getKey(), e.getValue()));
-        String yaml = """
-                model: %s
-                shards: %s
-                output: s3a://adapters/exported
-                checkpoints: %s
-                lora: {r: 4, alpha: 8, target_modules: [query, value]}
-                """.formatted(MiniLm.folder(), ImdbShards.folder(), tmp.resolve("adapters/_checkpoints"));
-        TrainJob.export(SparkTestSession.get(), TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), "export.yaml", List.of()), false);
+        TrainJob.export(SparkTestSession.get(), run(), "s3a://adapters/exported", false);
         java.nio.file.Path exported = s3.bucketFolder("adapters").resolve("exported/imdb");
         assertEquals(new String(Files.readAllBytes(adapter.resolve(PeftAdapter.CONFIG))), new String(Files.readAllBytes(exported.resolve(PeftAdapter.CONFIG))));
         assertTrue(java.util.Arrays.equals(Files.readAllBytes(adapter.resolve(PeftAdapter.WEIGHTS)), Files.readAllBytes(exported.resolve(PeftAdapter.WEIGHTS))),
                 "the same bytes as the train job's export");
         assertTrue(Files.exists(exported.resolve(PeftAdapter.COMPLETE)));
+    }
+
+    @Test
+    void theCheckpointDefinesTheAdapterAConfigThatDisagreesIsRefused() throws IOException {
+        Map<List<String>, String> refused = new LinkedHashMap<>();
+        refused.put(List.of("lora.alpha=64"), "lora.alpha is 64.0 here, 8.0 in the checkpoint");
+        refused.put(List.of("lora.r=8", "lora.target_modules=[query, key, value, attention.output.dense]"), "lora.r is 8 here, 4 in the checkpoint");
+        refused.put(List.of("seed=999"), "seed is 999 here, 42 in the checkpoint");
+        for (Map.Entry<List<String>, String> e : refused.entrySet()) {
+            TrainConfig changed = run(e.getKey().toArray(String[]::new));
+            IllegalArgumentException x = assertThrows(IllegalArgumentException.class,
+                    () -> TrainJob.export(SparkTestSession.get(), changed, tmp.resolve("exported-" + e.getKey().hashCode()).toString(), false));
+            assertTrue(x.getMessage().contains(e.getValue()) && x.getMessage().contains("which defines the adapter"), e.getKey() + ": " + x.getMessage());
+            assertFalse(Files.exists(tmp.resolve("exported-" + e.getKey().hashCode())), "nothing written");
+        }
+        IllegalArgumentException targets = assertThrows(IllegalArgumentException.class, () -> TrainJob.export(SparkTestSession.get(),
+                run("lora.target_modules=[query, key, value, attention.output.dense]"), tmp.resolve("exported-targets").toString(), false));
+        assertTrue(targets.getMessage().contains("lora.target_modules is [\"query\",\"key\",\"value\",\"attention.output.dense\"] here"), targets.getMessage());
+
+        // a new output moves the default checkpoints folder: the message says how to write elsewhere instead
+        IOException moved = assertThrows(IOException.class, () -> TrainJob.export(SparkTestSession.get(), run("output=" + tmp.resolve("elsewhere")), null, false));
+        assertTrue(moved.getMessage().contains("no final checkpoint of imdb") && moved.getMessage().contains("--to URI"), moved.getMessage());
     }
 
     @Test

@@ -48,7 +48,8 @@ class CommandLineTest {
             assertTrue(e.getMessage().contains("is required"), usage + ": " + e.getMessage());
         }
         JobArgs train = JobArgs.of(CommandLine.parse(TrainJob.USAGE, new String[] {"--config", "c.yaml", "--set", "rounds=2", "--resume"}));
-        assertEquals(new JobArgs("c.yaml", List.of("rounds=2"), false, true, false), train);
+        assertEquals(List.of("c.yaml", List.of("rounds=2"), false, true, false),
+                List.of(train.config(), train.overrides(), train.overwrite(), train.resume(), train.dryRun()));
     }
 
     private static void assertProblem(String[] args, String firstLine) {

@@ -119,4 +119,54 @@ class LauncherIT {
             }
         }
     }
+
+    @Test
+    void tokenizingInSeparateJvmsGivesByteIdenticalShardsWhoseHashesTheManifestHolds() throws Exception {
+        List<List<String>> runs = new ArrayList<>();
+        for (int k = 0; k < 3; k++) {
+            java.nio.file.Path out = tmp.resolve("shards-" + k);
+            Launcher.Result r = Launcher.run(Launcher.ROOT, tmp, Map.of(), 5, "tokenize", "--config", "conf/imdb-tokenize.yaml",
+                    "--set", "tokenizer=" + MiniLm.folder(), "--set", "output=" + out);
+            assertEquals(0, r.exitCode(), r.toString());
+            io.lorafleet.datasets.Manifest manifest = io.lorafleet.datasets.Manifest.parse(
+                    java.nio.file.Files.readAllBytes(out.resolve("manifest.json")), "manifest");
+            List<String> hashes = new ArrayList<>();
+            for (io.lorafleet.datasets.Manifest.ShardFile f : manifest.shards()) {
+                java.nio.file.Path file = out.resolve(f.path());
+                assertEquals(f.sha256(), io.lorafleet.io.Sha256.of(java.nio.file.Files.readAllBytes(file)), "the manifest's SHA-256 of " + file);
+                hashes.add(f.path() + " " + f.sha256());
+            }
+            runs.add(hashes);
+        }
+        assertFalse(runs.get(0).isEmpty());
+        assertEquals(runs.get(0), runs.get(1), "run 1 vs run 2");
+        assertEquals(runs.get(0), runs.get(2), "run 1 vs run 3");
+    }
+
+    @Test
+    void aSecondJobOnTheSameOutputFailsBeforeAnyWorkNamingTheFirst() throws Exception {
+        java.nio.file.Path shards = tmp.resolve("lease-shards"), out = tmp.resolve("lease-adapters");
+        assertEquals(0, Launcher.run(Launcher.ROOT, tmp, Map.of(), 5, "tokenize", "--config", "conf/imdb-tokenize.yaml",
+                "--set", "tokenizer=" + MiniLm.folder(), "--set", "output=" + shards).exitCode());
+        String[] train = {"train", "--config", "conf/imdb-train.yaml", "--set", "model=" + MiniLm.folder(), "--set", "shards=" + shards,
+                "--set", "output=" + out, "--set", "epochs=null", "--set", "rounds=4", "--set", "partitions=1", "--set", "batch_size=4"};
+        List<String> command = new ArrayList<>(List.of(Launcher.ROOT.resolve("deploy/bin/lorafleet").toString()));
+        command.addAll(List.of(train));
+        Process first = new ProcessBuilder(command).directory(Launcher.ROOT.toFile()).redirectErrorStream(true)
+                .redirectOutput(tmp.resolve("first.log").toFile()).start();
+        java.nio.file.Path lease = tmp.resolve(".lease-adapters.lease");
+        for (int i = 0; i < 600 && !java.nio.file.Files.exists(lease) && first.isAlive(); i++) Thread.sleep(100);
+        assertTrue(java.nio.file.Files.exists(lease), "the first job holds the lease\n" + java.nio.file.Files.readString(tmp.resolve("first.log")));
+
+        Launcher.Result second = Launcher.run(Launcher.ROOT, tmp, Map.of(), 5, train);
+        assertEquals(1, second.exitCode(), second.toString());
+        String line = second.stderr().lines().findFirst().orElse("");
+        assertTrue(line.contains("is being written by lorafleet train") && line.contains("pid "), "one line naming the holder: " + second);
+        assertFalse(second.stdout().contains("round 1"), "the second job did no work\n" + second);
+
+        assertTrue(first.waitFor(10, java.util.concurrent.TimeUnit.MINUTES));
+        String firstLog = java.nio.file.Files.readString(tmp.resolve("first.log"));
+        assertEquals(0, first.exitValue(), firstLog);
+        assertTrue(java.nio.file.Files.exists(out.resolve("imdb/_COMPLETE")) && !java.nio.file.Files.exists(lease), firstLog);
+    }
 }

@@ -26,6 +26,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -172,14 +173,45 @@ class TrainJobTest {
                 rounds: 4
                 checkpoint_every: 1
                 max_nan_retries: 2
+                divergence: {loss_factor: 1.0e300}
                 optimizer: {kind: sgd, learning_rate: 3.0e38, max_grad_norm: 0, decay: constant}
                 """);
         TrainJob.AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
         assertEquals(TrainJob.Status.FAILED, run.status());
         assertEquals(1, TrainJob.exitCode(List.of(run)), "every adapter failed");
-        assertTrue(run.failure().matches("round \\d: loss \\S+ in partition \\d at global batch \\d+ \\(learning-rate scale 0\\.25\\); "
-                + "gave up after 2 retries.*"), run.failure());
+        assertTrue(run.failure().matches("round \\d: (loss|gradient norm) \\S+ .*\\(learning-rate scale 0\\.25\\); gave up after 2 retries.*"),
+                run.failure());
         assertTrue(Files.exists(tmp.resolve("nan/_checkpoints/imdb/round-000000/_COMPLETE")), "the last good checkpoint is kept");
+    }
+
+    @Test
+    void aFiniteButDivergingRoundIsRolledBackNotAcceptedAsGood() throws IOException {
+        // the hostile case: Adam at learning rate 1e6 gives finite losses of 1e6 and weights of 1e9, no NaN
+        TrainConfig c = config("diverge", """
+                partitions: 1
+                local_steps: 2
+                rounds: 3
+                checkpoint_every: 1
+                max_nan_retries: 2
+                optimizer: {kind: adamw, learning_rate: 1.0e6, decay: constant}
+                """);
+        TrainJob.AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
+        assertEquals(TrainJob.Status.FAILED, run.status(), "no learning rate down to 2.5e5 trains: the adapter fails rather than finishing diverged");
+        assertTrue(run.failure().matches("round 1: (loss \\S+ exceeds 10 × 0\\.693147 .*|(loss|gradient norm) \\S+ .*in partition 0 .*)"
+                + "\\(learning-rate scale 0\\.25\\); gave up after 2 retries.*"), run.failure());
+        assertFalse(Files.exists(tmp.resolve("diverge/_checkpoints/imdb/round-000000")), "no diverged state was checkpointed as good");
+
+        // at a sane learning rate the guard accepts every round, and each line records its update norm
+        TrainConfig sane = config("sane", """
+                partitions: 1
+                local_steps: 2
+                rounds: 5
+                optimizer: {kind: adamw, learning_rate: 0.002}
+                """);
+        TrainJob.AdapterRun ok = TrainJob.train(spark, sane, false, false).get(0);
+        assertEquals(TrainJob.Status.DONE, ok.status(), ok.failure());
+        assertEquals(5, ok.history().size());
+        assertTrue(ok.history().stream().skip(1).allMatch(m -> ((Number) m.get("update_norm")).doubleValue() > 0), ok.history().toString());
     }
 
     @Test

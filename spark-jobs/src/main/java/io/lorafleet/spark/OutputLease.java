@@ -1,0 +1,178 @@
+package io.lorafleet.spark;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.lorafleet.datasets.YamlConfig;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FSDataOutputStream;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * An exclusive claim on an output location for the time a job writes it: a lease file beside the output
+ * ({@code .<name>.lease}) created atomically — O_EXCL on local disk, the NameNode's create-if-absent on HDFS — and
+ * holding who took it (job, user, host, pid, start). While the job runs a heartbeat refreshes the file's
+ * modification time; a second job fails before any work, naming the holder. A lease whose heartbeat is older than
+ * {@link #STALE_AFTER_SECONDS} belongs to a job that died; only an explicit --take-over replaces it. S3 has no
+ * create-if-absent that s3a exposes, so on s3a:// the check is best effort (see the README).
+ */
+public final class OutputLease implements AutoCloseable {
+    static final long HEARTBEAT_SECONDS = 10, STALE_AFTER_SECONDS = 60;
+
+    private final List<Held> held;
+    private final ScheduledExecutorService heartbeat;
+
+    private record Held(FileSystem fs, Path file, String token) { }
+
+    private OutputLease(List<Held> held) {
+        this.held = held;
+        this.heartbeat = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "lorafleet-lease-heartbeat");
+            t.setDaemon(true);
+            return t;
+        });
+        heartbeat.scheduleAtFixedRate(this::beat, HEARTBEAT_SECONDS, HEARTBEAT_SECONDS, TimeUnit.SECONDS);
+    }
+
+    /**
+     * Takes the leases of every output location of a job (all or none), before the job does any work; a location
+     * inside another one is covered by the outer one's lease.
+     */
+    public static OutputLease acquire(String job, List<String> outputs, Configuration conf, boolean takeOver) throws IOException {
+        List<Path> roots = new java.util.ArrayList<>();
+        for (String output : outputs) {
+            Path p = new Path(output);
+            roots.add(p.getFileSystem(conf).makeQualified(p));
+        }
+        List<Path> outermost = roots.stream().distinct()
+                .filter(p -> roots.stream().noneMatch(q -> !q.equals(p) && p.toString().startsWith(q.toString() + "/"))).toList();
+        List<Held> held = new java.util.ArrayList<>();
+        try {
+            for (Path output : outermost) held.add(take(job, output.toString(), conf, takeOver));
+        } catch (IOException | RuntimeException e) {
+            for (Held h : held) release(h);
+            throw e;
+        }
+        return new OutputLease(List.copyOf(held));
+    }
+
+    /** The lease file of an output location. */
+    static Path leaseFile(Path output) {
+        return new Path(output.getParent(), "." + output.getName() + ".lease");
+    }
+
+    private static Held take(String job, String output, Configuration conf, boolean takeOver) throws IOException {
+        Path target = new Path(output);
+        FileSystem fs = target.getFileSystem(conf);
+        target = fs.makeQualified(target);
+        Path file = leaseFile(target);
+        fs.mkdirs(file.getParent());
+        String token = UUID.randomUUID().toString();
+        byte[] content = describe(job, target, token);
+        if (createExclusively(fs, file, content)) return new Held(fs, file, token);
+        String holder = holder(fs, file);
+        long age = heartbeatAge(fs, file);
+        if (age < 0) return take(job, output, conf, takeOver); // released between our create and our look: try again
+        if (age < STALE_AFTER_SECONDS) {
+            throw new IOException(target + " is being written by " + holder + " (heartbeat " + age + " s ago); not starting a second writer");
+        }
+        if (!takeOver) {
+            throw new IOException(target + " is leased by " + holder + ", whose heartbeat stopped " + age + " s ago (the job died?); "
+                    + "pass --take-over to take the lease, once you are sure it is not running");
+        }
+        SparkJobs.progress(job, "taking over the lease of %s from %s (heartbeat %d s ago)", target, holder, age);
+        fs.delete(file, false);
+        if (!createExclusively(fs, file, content)) throw new IOException(target + ": another job took the lease while we took it over; not starting");
+        return new Held(fs, file, token);
+    }
+
+    private static boolean createExclusively(FileSystem fs, Path file, byte[] content) throws IOException {
+        if (fs.getUri().getScheme().equals("file")) {
+            java.nio.file.Path local = java.nio.file.Path.of(file.toUri());
+            try {
+                Files.write(local, content, java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE);
+                return true;
+            } catch (FileAlreadyExistsException e) {
+                return false;
+            }
+        }
+        try (FSDataOutputStream out = fs.create(file, false)) {
+            out.write(content);
+            return true;
+        } catch (org.apache.hadoop.fs.FileAlreadyExistsException e) {
+            return false;
+        }
+    }
+
+    private static byte[] describe(String job, Path target, String token) throws IOException {
+        Map<String, Object> lease = new LinkedHashMap<>();
+        lease.put("job", "lorafleet " + job);
+        lease.put("output", target.toString());
+        lease.put("user", System.getProperty("user.name"));
+        lease.put("host", InetAddress.getLocalHost().getHostName());
+        lease.put("pid", ProcessHandle.current().pid());
+        lease.put("started", Instant.now().toString());
+        lease.put("token", token);
+        return YamlConfig.json().writeValueAsBytes(lease);
+    }
+
+    private static String holder(FileSystem fs, Path file) {
+        try {
+            JsonNode lease = YamlConfig.json().readTree(SparkJobs.readFile(file.toString(), fs.getConf()));
+            return lease.path("job").asText() + " (user " + lease.path("user").asText() + ", host " + lease.path("host").asText() + ", pid "
+                    + lease.path("pid").asText() + ", since " + lease.path("started").asText() + "; lease " + file + ")";
+        } catch (IOException e) {
+            return "another job (lease " + file + ")";
+        }
+    }
+
+    /** Seconds since the lease's last heartbeat, or -1 when it is gone. */
+    private static long heartbeatAge(FileSystem fs, Path file) throws IOException {
+        try {
+            FileStatus status = fs.getFileStatus(file);
+            return Math.max(0, (System.currentTimeMillis() - status.getModificationTime()) / 1000);
+        } catch (FileNotFoundException e) {
+            return -1;
+        }
+    }
+
+    private void beat() {
+        for (Held h : held) {
+            try {
+                h.fs().setTimes(h.file(), System.currentTimeMillis(), -1);
+            } catch (IOException | RuntimeException e) {
+                System.err.println("lorafleet: cannot refresh the lease " + h.file() + ": " + e.getMessage());
+            }
+        }
+    }
+
+    /** Gives the leases back (only those still ours: a lease taken over from us is the new holder's). */
+    @Override
+    public void close() {
+        heartbeat.shutdownNow();
+        for (Held h : held) release(h);
+    }
+
+    private static void release(Held h) {
+        try {
+            JsonNode lease = YamlConfig.json().readTree(SparkJobs.readFile(h.file().toString(), h.fs().getConf()));
+            if (h.token().equals(lease.path("token").asText())) h.fs().delete(h.file(), false);
+        } catch (IOException e) {
+            System.err.println("lorafleet: could not release the lease " + h.file() + ": " + e.getMessage());
+        }
+    }
+}

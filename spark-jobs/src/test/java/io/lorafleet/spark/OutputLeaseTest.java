@@ -1,0 +1,68 @@
+package io.lorafleet.spark;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** One writer per output: a second job is refused naming the holder; a dead holder's lease is taken only when asked. */
+class OutputLeaseTest {
+    @TempDir
+    java.nio.file.Path tmp;
+
+    void leasesExcludeEachOther(String out, Configuration conf) throws IOException {
+        FileSystem fs = new Path(out).getFileSystem(conf);
+        Path file = OutputLease.leaseFile(fs.makeQualified(new Path(out)));
+        try (OutputLease first = OutputLease.acquire("train", List.of(out, out + "/_checkpoints"), conf, false)) {
+            assertTrue(fs.exists(file), "the lease sits beside the output: " + file);
+            IOException second = assertThrows(IOException.class, () -> OutputLease.acquire("tokenize", List.of(out), conf, false));
+            assertTrue(second.getMessage().contains("is being written by lorafleet train (user " + System.getProperty("user.name"))
+                    && second.getMessage().contains("pid " + ProcessHandle.current().pid()), second.getMessage());
+            assertThrows(IOException.class, () -> OutputLease.acquire("export", List.of(out), conf, true), "--take-over never takes a live lease");
+        }
+        assertFalse(fs.exists(file), "released when the job ends");
+        OutputLease.acquire("train", List.of(out), conf, false).close();
+
+        // a holder that died: its heartbeat stops; the lease is refused until --take-over, and the old holder cannot release the new lease
+        OutputLease dead = OutputLease.acquire("train", List.of(out), conf, false);
+        fs.setTimes(file, System.currentTimeMillis() - (OutputLease.STALE_AFTER_SECONDS + 30) * 1000, -1);
+        IOException stale = assertThrows(IOException.class, () -> OutputLease.acquire("train", List.of(out), conf, false));
+        assertTrue(stale.getMessage().contains("whose heartbeat stopped") && stale.getMessage().contains("--take-over"), stale.getMessage());
+        try (OutputLease taken = OutputLease.acquire("train", List.of(out), conf, true)) {
+            dead.close();
+            assertTrue(fs.exists(file), "the dead holder's release leaves the new holder's lease alone");
+        }
+        assertFalse(fs.exists(file));
+    }
+
+    @Test
+    void onLocalDisk() throws IOException {
+        leasesExcludeEachOther(tmp.resolve("adapters").toUri().toString(), SparkJobs.hadoopConf());
+    }
+
+    @Test
+    void onHdfs() throws IOException {
+        try (MiniHdfs hdfs = new MiniHdfs(tmp.resolve("hdfs"))) {
+            leasesExcludeEachOther(hdfs.uri() + "/runs/adapters", hdfs.conf());
+        }
+    }
+
+    @Test
+    void allOrNone() throws IOException {
+        String a = tmp.resolve("a").toUri().toString(), b = tmp.resolve("b").toUri().toString();
+        Configuration conf = SparkJobs.hadoopConf();
+        try (OutputLease held = OutputLease.acquire("train", List.of(b), conf, false)) {
+            assertThrows(IOException.class, () -> OutputLease.acquire("train", List.of(a, b), conf, false));
+            FileSystem fs = FileSystem.get(tmp.toUri(), conf);
+            assertFalse(fs.exists(OutputLease.leaseFile(fs.makeQualified(new Path(a)))), "a's lease given back when b's was refused");
+        }
+    }
+}
