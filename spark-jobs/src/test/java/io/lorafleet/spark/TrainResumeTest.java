@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -55,8 +56,13 @@ class TrainResumeTest {
         driver.destroyForcibly().waitFor(); // SIGKILL: no shutdown hooks, no cleanup
         assertFalse(Files.exists(tmp.resolve("interrupted/_checkpoints/imdb/final")), "killed before the end");
 
-        TrainState resumed = TrainJob.train(SparkTestSession.get(), load(interrupted), false, true).get(0).state();
-        TrainState straight = TrainJob.train(SparkTestSession.get(), load(config("straight")), false, false).get(0).state();
+        TrainJob.AdapterRun resumedRun = TrainJob.train(SparkTestSession.get(), load(interrupted), false, true).get(0);
+        TrainJob.AdapterRun straightRun = TrainJob.train(SparkTestSession.get(), load(config("straight")), false, false).get(0);
+        TrainState resumed = resumedRun.state(), straight = straightRun.state();
+        // a run that silently started over would end with the same bits: it must have trained only the rounds left
+        assertTrue(resumedRun.examples() * 8 <= straightRun.examples() * 5, "resumed after round 3 or later: trained " + resumedRun.examples()
+                + " examples of " + straightRun.examples());
+        assertEquals(8, resumedRun.history().size(), "the metrics of the killed driver's rounds are kept");
         assertArrayEquals(straight.values(), resumed.values(), "A, B and head");
         assertArrayEquals(straight.optimizerState(), resumed.optimizerState(), "Adam's moments");
         assertTrue(Files.readString(tmp.resolve("driver.log")).contains("round 3/8"), "the killed driver had logged progress");
