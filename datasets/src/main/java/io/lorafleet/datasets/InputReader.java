@@ -40,23 +40,28 @@ public final class InputReader {
 
     private InputReader() { }
 
-    public static void read(SourceFile file, TaskSpec task, Consumer<SourceRecord> out) throws IOException {
-        read(file, ByteRange.WHOLE, task, out);
+    /** @return the blank lines skipped (they hold no row, and are counted so that every line is accounted for) */
+    public static long read(SourceFile file, TaskSpec task, Consumer<SourceRecord> out) throws IOException {
+        return read(file, ByteRange.WHOLE, task, out);
     }
 
-    /** Reads one range of a JSONL or text file ({@link #splittable}); other formats only whole. */
-    public static void read(SourceFile file, ByteRange range, TaskSpec task, Consumer<SourceRecord> out) throws IOException {
+    /** Reads one range of a JSONL or text file ({@link #splittable}); other formats only whole. Returns the blank lines skipped. */
+    public static long read(SourceFile file, ByteRange range, TaskSpec task, Consumer<SourceRecord> out) throws IOException {
         if (!range.whole() && !splittable(task.format())) throw new IllegalArgumentException(task.format() + " files are read whole");
+        long[] blank = {0};
         switch (task.format()) {
             case JSONL -> readLines(file, range, (line, text) -> {
-                if (!text.isBlank()) out.accept(fromJson(file.name(), line, text, task)); // a blank line holds no row
+                if (text.isBlank()) blank[0]++;
+                else out.accept(fromJson(file.name(), line, text, task));
             }, out);
             case TEXT -> readLines(file, range, (line, text) -> {
-                if (!text.isBlank()) out.accept(new SourceRecord(file.name(), line, task.adapterId(), text, null, null, null, null, null, null));
+                if (text.isBlank()) blank[0]++;
+                else out.accept(new SourceRecord(file.name(), line, task.adapterId(), text, null, null, null, null, null, null));
             }, out);
-            case CSV, TSV -> readDelimited(file, task, out);
+            case CSV, TSV -> blank[0] = readDelimited(file, task, out);
             case PARQUET -> readParquet(file, task, out);
         }
+        return blank[0];
     }
 
     private interface LineHandler {
@@ -169,7 +174,8 @@ public final class InputReader {
         return new SourceRecord(source, line, adapter, values[0], values[1], values[2], values[4], null, null, SourceRecord.clip(raw));
     }
 
-    private static void readDelimited(SourceFile file, TaskSpec task, Consumer<SourceRecord> out) throws IOException {
+    private static long readDelimited(SourceFile file, TaskSpec task, Consumer<SourceRecord> out) throws IOException {
+        long[] blank = {0};
         boolean csv = task.format() == Format.CSV;
         CsvSchema schema = csv ? CsvSchema.emptySchema().withColumnSeparator(',').withQuoteChar('"')
                 : CsvSchema.emptySchema().withColumnSeparator('\t').withoutQuoteChar().withoutEscapeChar();
@@ -184,7 +190,10 @@ public final class InputReader {
             if (csv && quoteCount(record) % 2 != 0) return; // a quoted field continues on the next line
             String logical = record.toString();
             record.setLength(0);
-            if (logical.isBlank()) return;
+            if (logical.isBlank()) {
+                blank[0]++;
+                return;
+            }
             String[] cells;
             try {
                 cells = reader.readValue(logical);
@@ -210,6 +219,7 @@ public final class InputReader {
         if (!record.isEmpty()) {
             out.accept(SourceRecord.bad(file.name(), recordStart[0], BadRow.MALFORMED_CSV, "quoted field not closed before the end of the file", record.toString()));
         }
+        return blank[0];
     }
 
     private static int quoteCount(CharSequence s) {

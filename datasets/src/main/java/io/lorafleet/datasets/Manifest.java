@@ -6,10 +6,11 @@ import java.util.Map;
 
 /**
  * {@code manifest.json} beside the shards: what they hold, where it came from, what was dropped and why,
- * and each file's content hash. It is written last; a shard folder without it is incomplete.
+ * and each file's content hash. It is written last; a shard folder without it is incomplete. Every input line is
+ * accounted for: a row read (valid, or quarantined) or a blank line ({@code blankLines}).
  */
 public record Manifest(int formatVersion, String objective, String tokenizer, String tokenizerSha256, int maxLength,
-                       List<String> sources, Map<String, AdapterStats> adapters, long rowsRead, long rowsQuarantined,
+                       List<String> sources, Map<String, AdapterStats> adapters, long rowsRead, long rowsQuarantined, long blankLines,
                        Map<String, Long> droppedByReason, long droppedTailTokens, String quarantine, List<ShardFile> shards)
         implements java.io.Serializable {
     public static final String FILE = "manifest.json";

@@ -57,7 +57,13 @@ public final class EvalAdapter {
 
         Map<String, Object> metrics = loaded.adapter().taskType() == PeftAdapter.TaskType.CAUSAL_LM
                 ? languageModelMetrics(loaded, rows, batchSize) : classificationMetrics(loaded, rows, batchSize);
-        recordInAdapter(loaded.adapterUri(), split, metrics, conf);
+        try {
+            recordInAdapter(loaded.adapterUri(), split, metrics, conf);
+        } catch (IOException | RuntimeException e) {
+            String oneLine = YamlConfig.json().writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT).writeValueAsString(metrics);
+            throw new IOException("computed " + oneLine + " but could not record it in "
+                    + new Path(loaded.adapterUri(), PeftAdapter.METRICS) + ": " + e.getMessage(), e);
+        }
         return metrics;
     }
 

@@ -66,7 +66,7 @@ public final class TokenizeJob {
      * What reading one input yields: a shard row, a quarantined row, or (once per input) the packing tail
      * dropped; {@code rangeStart} says which part of the file it came from.
      */
-    record Outcome(ShardRow row, QuarantinedRow bad, long droppedTailTokens, long rangeStart) implements Serializable { }
+    record Outcome(ShardRow row, QuarantinedRow bad, long droppedTailTokens, long blankLines, long rangeStart) implements Serializable { }
 
     /** Rows of one adapter and split from one input range: the unit the job counts, numbers and places. */
     record RowGroup(String adapterId, String split, String source, long rangeStart) implements Serializable, Comparable<RowGroup> {
@@ -107,11 +107,11 @@ public final class TokenizeJob {
             TextTokenizer t = ExecutorCache.tokenizer(tokenizerJson.value(), encodeLength, tokenizerSource);
             List<Outcome> results = new ArrayList<>();
             long at = ref.range().start();
-            RowTokenizer rows = new RowTokenizer(spec, ref.task(), t, r -> results.add(new Outcome(r, null, 0, at)),
-                    q -> results.add(new Outcome(null, q, 0, at)));
-            InputReader.read(new HadoopSourceFile(ref.path(), hadoop.value().get()), ref.range(), spec.tasks().get(ref.task()), rows::accept);
+            RowTokenizer rows = new RowTokenizer(spec, ref.task(), t, r -> results.add(new Outcome(r, null, 0, 0, at)),
+                    q -> results.add(new Outcome(null, q, 0, 0, at)));
+            long blank = InputReader.read(new HadoopSourceFile(ref.path(), hadoop.value().get()), ref.range(), spec.tasks().get(ref.task()), rows::accept);
             rows.finish();
-            results.add(new Outcome(null, null, rows.droppedTailTokens(), at));
+            results.add(new Outcome(null, null, rows.droppedTailTokens(), blank, at));
             return results.iterator();
         }).persist(StorageLevel.MEMORY_AND_DISK_SER());
 
@@ -119,9 +119,11 @@ public final class TokenizeJob {
         Map<BadKey, Long> badCounts = outcomes.filter(o -> o.bad() != null)
                 .mapToPair(o -> new Tuple2<>(new BadKey(o.bad().task(), o.bad().reason()), 1L)).countByKey();
         long droppedTail = outcomes.map(Outcome::droppedTailTokens).fold(0L, Long::sum);
+        long blank = outcomes.map(Outcome::blankLines).fold(0L, Long::sum);
         long good = goodCounts.values().stream().mapToLong(Long::longValue).sum();
         long bad = badCounts.values().stream().mapToLong(Long::longValue).sum();
-        SparkJobs.progress("tokenize", "read %,d rows: %,d valid, %,d quarantined (%.1f s)", good + bad, good, bad, seconds(started));
+        SparkJobs.progress("tokenize", "read %,d rows: %,d valid, %,d quarantined; %,d blank lines skipped (%.1f s)", good + bad, good, bad, blank,
+                seconds(started));
 
         String quarantine = bad == 0 ? null : writeQuarantine(spark, outcomes, out.temp());
         checkTasks(spec, inputs, goodCounts, badCounts, quarantine == null ? null : new Path(out.temp(), quarantine).toString());
@@ -148,7 +150,7 @@ public final class TokenizeJob {
                 }, true).collect();
         outcomes.unpersist();
 
-        Manifest manifest = manifest(spec, tokenizer, inputs, shards, labelNames, badCounts, good + bad, bad, droppedTail, quarantine);
+        Manifest manifest = manifest(spec, tokenizer, inputs, shards, labelNames, badCounts, good + bad, bad, blank, droppedTail, quarantine);
         out.commit();
         OutputFolder.writeFile(out.fileSystem(), new Path(out.target(), Manifest.FILE), manifest.toJson());
         long tokens = shards.stream().mapToLong(s -> s.file().tokens()).sum();
@@ -327,7 +329,7 @@ public final class TokenizeJob {
     }
 
     private static Manifest manifest(DatasetSpec spec, Tokenizer tokenizer, List<InputRef> inputs, List<ShardStats> shards,
-                                     Map<String, List<String>> labelNames, Map<BadKey, Long> badCounts, long read, long bad, long droppedTail,
+                                     Map<String, List<String>> labelNames, Map<BadKey, Long> badCounts, long read, long bad, long blank, long droppedTail,
                                      String quarantine) {
         Map<String, Manifest.AdapterStats> adapters = new TreeMap<>();
         List<ShardStats> sorted = new ArrayList<>(shards);
@@ -351,7 +353,7 @@ public final class TokenizeJob {
         Map<String, Long> dropped = new TreeMap<>();
         badCounts.forEach((key, n) -> dropped.merge(key.reason(), n, Long::sum));
         return new Manifest(Manifest.FORMAT_VERSION, spec.objective().name().toLowerCase(java.util.Locale.ROOT), tokenizer.source(),
-                tokenizer.sha256(), spec.maxLength(), inputs.stream().map(InputRef::path).distinct().toList(), adapters, read, bad, dropped, droppedTail,
+                tokenizer.sha256(), spec.maxLength(), inputs.stream().map(InputRef::path).distinct().toList(), adapters, read, bad, blank, dropped, droppedTail,
                 quarantine, sorted.stream().map(ShardStats::file).toList());
     }
 

@@ -95,6 +95,33 @@ class AdapterExportTest {
         assertTrue(accuracy > 0 && accuracy <= 1);
         assertTrue(new ObjectMapper().readTree(adapter.resolve("metrics.json").toFile()).path("eval").path("test").has("macro_f1"));
 
+        // accuracy and macro-F1 recomputed here from the merged model's logits, row by row
+        SequenceClassifier scorer = LoadedAdapter.load(MiniLm.folder().toString(), adapter.toString(), new Configuration()).classifier();
+        scorer.merge();
+        List<ShardRow> rows = ExecutorCache.rows(ImdbShards.folder().toString(), ImdbShards.manifest(), "imdb", "test", new Configuration());
+        int[][] counts = new int[2][2]; // [true][predicted]
+        for (int from = 0; from < rows.size(); from += 32) { // eval's batches: the same logits to the bit
+            List<ShardRow> part = rows.subList(from, Math.min(rows.size(), from + 32));
+            INDArray logits = scorer.logits(Batches.pad(part, false));
+            for (int i = 0; i < part.size(); i++) counts[part.get(i).label()][logits.getDouble(i, 1) > logits.getDouble(i, 0) ? 1 : 0]++;
+        }
+        double f1Sum = 0;
+        for (int k = 0; k < 2; k++) {
+            double precision = counts[k][k] / (double) (counts[0][k] + counts[1][k]), recall = counts[k][k] / (double) (counts[k][0] + counts[k][1]);
+            f1Sum += 2 * precision * recall / (precision + recall);
+        }
+        assertEquals((counts[0][0] + counts[1][1]) / 300.0, accuracy, 1e-12, "accuracy");
+        assertEquals(f1Sum / 2, (Double) m.get("macro_f1"), 1e-12, "macro-F1");
+
+        // a result that cannot be recorded is still shown, in the failure
+        java.nio.file.Path unrecordable = edited("unrecordable", Files.readString(adapter.resolve(PeftAdapter.CONFIG)),
+                Files.readString(adapter.resolve(PeftAdapter.INFO)), Map.of());
+        Files.delete(unrecordable.resolve(PeftAdapter.METRICS));
+        Files.createDirectories(unrecordable.resolve(PeftAdapter.METRICS));
+        IOException e = assertThrows(IOException.class, () -> EvalAdapter.run(new String[] {"--model", MiniLm.folder().toString(), "--adapter",
+                unrecordable.toString(), "--data", ImdbShards.folder().toString(), "--split", "test"}, new Configuration()));
+        assertTrue(e.getMessage().startsWith("computed {\"examples\":300,") && e.getMessage().contains("but could not record it in"), e.getMessage());
+
         LoadedAdapter loaded = LoadedAdapter.load(MiniLm.folder().toString(), adapter.toString(), new Configuration());
         SequenceClassifier model = loaded.classifier();
         TokenBatch batch = Batches.pad(testRows().subList(0, 24), false);

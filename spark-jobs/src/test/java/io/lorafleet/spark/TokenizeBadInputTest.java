@@ -50,6 +50,8 @@ class TokenizeBadInputTest {
                 "{\"task\": \"beta\", \"split\": \"test\", \"text\": \"another fine one\", \"label\": \"negative\"}",
                 "{\"split\": \"train\", \"text\": \"whose is this\", \"label\": \"negative\"}",
                 "{\"task\": \"beta\", \"split\": \"holdout\", \"text\": \"odd split\", \"label\": \"negative\"}",
+                "",
+                "   ",
         };
         for (String line : lines) {
             if (line == null) b.writeBytes(new byte[] {'{', '"', 't', 'e', 'x', 't', '"', ':', '"', (byte) 0xFF, '"', '}'});
@@ -59,7 +61,7 @@ class TokenizeBadInputTest {
         jsonl = tmp.resolve("mixed.jsonl");
         Files.write(jsonl, b.toByteArray());
         csv = tmp.resolve("mixed.csv");
-        Files.writeString(csv, "text,label\ngood row,positive\nextra,cells,here\n");
+        Files.writeString(csv, "text,label\ngood row,positive\nextra,cells,here\n\n");
     }
 
     static String yaml(Path out, double maxBad) throws IOException {
@@ -93,6 +95,7 @@ class TokenizeBadInputTest {
         assertEquals(List.of("alpha", "beta", "gamma"), List.copyOf(m.adapters().keySet()));
         assertEquals(13, m.rowsRead());
         assertEquals(10, m.rowsQuarantined());
+        assertEquals(3, m.blankLines(), "every line is accounted for: 13 JSONL lines + 3 CSV lines = 13 rows + 3 blank lines");
         Map<String, Long> expected = new TreeMap<>(Map.of("malformed_json", 1L, "invalid_utf8", 1L, "missing_label", 1L, "unknown_label", 1L,
                 "empty_text", 1L, "wrong_type", 1L, "bad_adapter_id", 2L, "unknown_split", 1L, "malformed_csv", 1L));
         assertEquals(expected, m.droppedByReason());
