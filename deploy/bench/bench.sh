@@ -3,7 +3,7 @@
 # process of its own, launched from here: OMP_NUM_THREADS is read once per process, and (measured) a child JVM
 # started by another JVM ran 8-15% slower than the same command started by a shell.
 
-JAVA_JOB=(java @"$ROOT/conf/spark-jvm.options" -Xmx3g -Dlog4j2.configurationFile="$ROOT/conf/log4j2.properties" -cp "$DIST_CP")
+JAVA_JOB=(java @"$ROOT/conf/spark-jvm.options" -Xmx3g -Dlog4j2.configurationFile="$LOG4J_CONFIG" -cp "$DIST_CP")
 JAVA_ENGINE=(java --add-modules=jdk.incubator.vector -Xmx3g -cp "$DIST_CP")
 TORCH_PYTHON=/usr/bin/python3
 
@@ -107,7 +107,7 @@ bench_engine() {
 bench_quality() {
   ensure_minilm
   ensure_imdb
-  run_filtered java @"$ROOT/conf/spark-jvm.options" -Xmx6g -Dlog4j2.configurationFile="$ROOT/conf/log4j2.properties" -cp "$DIST_CP" \
+  run_filtered java @"$ROOT/conf/spark-jvm.options" -Xmx6g -Dlog4j2.configurationFile="$LOG4J_CONFIG" -cp "$DIST_CP" \
     io.lorafleet.spark.QualityStudy "$ROOT" "deploy/bin/lorafleet bench quality${*:+ $*}" "$ROOT/runs/bench/quality" \
     "${1:-1000}" "${2:-1000}" "${3:-2}" "${4:-3}"
 }

@@ -7,10 +7,10 @@ import java.util.Map;
 /**
  * {@code manifest.json} beside the shards: what they hold, where it came from, what was dropped and why,
  * and each file's content hash. It is written last; a shard folder without it is incomplete. Every input line is
- * accounted for: a row read (valid, or quarantined) or a blank line ({@code blankLines}).
+ * accounted for: a row read (valid, or quarantined) or a blank line ({@code blankLines}; null in manifests written before it was counted).
  */
 public record Manifest(int formatVersion, String objective, String tokenizer, String tokenizerSha256, int maxLength,
-                       List<String> sources, Map<String, AdapterStats> adapters, long rowsRead, long rowsQuarantined, long blankLines,
+                       List<String> sources, Map<String, AdapterStats> adapters, long rowsRead, long rowsQuarantined, Long blankLines,
                        Map<String, Long> droppedByReason, long droppedTailTokens, String quarantine, List<ShardFile> shards)
         implements java.io.Serializable {
     public static final String FILE = "manifest.json";

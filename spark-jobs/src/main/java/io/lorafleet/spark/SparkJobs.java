@@ -70,11 +70,22 @@ public final class SparkJobs {
             (e.help() ? System.out : System.err).println(e.getMessage());
             code = e.help() ? 0 : 2;
         } catch (Exception e) {
-            System.err.println("lorafleet " + usage.split("\\s+")[1] + ": failed: " + e.getMessage());
-            if (System.getenv("LORAFLEET_DEBUG") != null) e.printStackTrace();
+            System.err.println("lorafleet " + usage.split("\\s+")[1] + ": failed: " + cause(e));
+            if ("full".equals(System.getenv("LORAFLEET_TRACES"))) e.printStackTrace();
             code = 1;
         }
         System.exit(code);
+    }
+
+    /**
+     * What went wrong, in one line: the innermost cause's message (a failed Spark task arrives wrapped in "Job aborted
+     * due to stage failure" with the executor's stack trace inside the message), which names the file, key or value.
+     */
+    static String cause(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) root = root.getCause();
+        String message = root.getMessage() == null ? root.getClass().getName() : root.getMessage();
+        return message.lines().findFirst().orElse(message);
     }
 
     @FunctionalInterface

@@ -191,6 +191,9 @@ class AdapterExportTest {
                     e.getValue().toString(), "--out", out.toString()}, new Configuration()), e.getKey());
             assertTrue(x.getMessage().contains(e.getKey()), "expected \"" + e.getKey() + "\" in: " + x.getMessage());
             assertFalse(Files.exists(out), "nothing written for " + e.getValue());
+            IOException evaluated = assertThrows(IOException.class, () -> EvalAdapter.run(new String[] {"--model", MiniLm.folder().toString(),
+                    "--adapter", e.getValue().toString(), "--data", ImdbShards.folder().toString()}, new Configuration()), "eval too: " + e.getKey());
+            assertTrue(evaluated.getMessage().contains(e.getKey()), evaluated.getMessage());
         }
     }
 

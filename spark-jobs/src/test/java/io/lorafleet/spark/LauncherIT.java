@@ -169,4 +169,29 @@ class LauncherIT {
         assertEquals(0, first.exitValue(), firstLog);
         assertTrue(java.nio.file.Files.exists(out.resolve("imdb/_COMPLETE")) && !java.nio.file.Files.exists(lease), firstLog);
     }
+
+    @Test
+    void aFailureIsOneLineNamingTheFileAndStackTracesComeOnlyWithVerbose() throws Exception {
+        java.nio.file.Path shards = tmp.resolve("bad-model-shards"), model = tmp.resolve("truncated-model");
+        assertEquals(0, Launcher.run(Launcher.ROOT, tmp, Map.of(), 5, "tokenize", "--config", "conf/imdb-tokenize.yaml",
+                "--set", "tokenizer=" + MiniLm.folder(), "--set", "output=" + shards).exitCode());
+        java.nio.file.Files.createDirectories(model);
+        for (String f : List.of("config.json", "tokenizer.json")) java.nio.file.Files.copy(MiniLm.folder().resolve(f), model.resolve(f));
+        byte[] weights = java.nio.file.Files.readAllBytes(MiniLm.folder().resolve("model.safetensors"));
+        java.nio.file.Files.write(model.resolve("model.safetensors"), java.util.Arrays.copyOf(weights, weights.length / 2));
+        String[] train = {"train", "--config", "conf/imdb-train.yaml", "--set", "model=" + model, "--set", "shards=" + shards,
+                "--set", "output=" + tmp.resolve("bad-model-out")};
+
+        Launcher.Result r = Launcher.run(Launcher.ROOT, tmp, Map.of(), 5, train);
+        assertEquals(1, r.exitCode(), r.toString());
+        List<String> lines = r.stderr().lines().toList();
+        assertTrue(lines.get(lines.size() - 1).matches("lorafleet train: failed: file:\\S+/truncated-model/model.safetensors: .*truncated.*"), r.toString());
+        assertTrue(lines.size() <= 10 && lines.stream().noneMatch(l -> l.startsWith("\tat ")), "no stack trace without --verbose:\n" + r);
+
+        List<String> training = new ArrayList<>(List.of("--verbose"));
+        training.addAll(List.of(train));
+        Launcher.Result verbose = Launcher.run(Launcher.ROOT, tmp, Map.of(), 5, training.toArray(String[]::new));
+        assertEquals(1, verbose.exitCode());
+        assertTrue(verbose.stderr().lines().anyMatch(l -> l.startsWith("\tat io.lorafleet.io.SafetensorsReader")), "--verbose shows where:\n" + verbose);
+    }
 }

@@ -95,7 +95,7 @@ class TokenizeBadInputTest {
         assertEquals(List.of("alpha", "beta", "gamma"), List.copyOf(m.adapters().keySet()));
         assertEquals(13, m.rowsRead());
         assertEquals(10, m.rowsQuarantined());
-        assertEquals(3, m.blankLines(), "every line is accounted for: 13 JSONL lines + 3 CSV lines = 13 rows + 3 blank lines");
+        assertEquals(3L, m.blankLines(), "every line is accounted for: 13 JSONL lines + 3 CSV lines = 13 rows + 3 blank lines");
         Map<String, Long> expected = new TreeMap<>(Map.of("malformed_json", 1L, "invalid_utf8", 1L, "missing_label", 1L, "unknown_label", 1L,
                 "empty_text", 1L, "wrong_type", 1L, "bad_adapter_id", 2L, "unknown_split", 1L, "malformed_csv", 1L));
         assertEquals(expected, m.droppedByReason());
