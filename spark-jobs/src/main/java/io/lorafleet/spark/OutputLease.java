@@ -80,10 +80,14 @@ public final class OutputLease implements AutoCloseable {
         FileSystem fs = target.getFileSystem(conf);
         target = fs.makeQualified(target);
         Path file = leaseFile(target);
-        fs.mkdirs(file.getParent());
         String token = UUID.randomUUID().toString();
         byte[] content = describe(job, target, token);
-        if (createExclusively(fs, file, content)) return new Held(fs, file, token);
+        try {
+            if (!fs.mkdirs(file.getParent())) throw new IOException("cannot create the folder " + file.getParent());
+            if (createExclusively(fs, file, content)) return new Held(fs, file, token);
+        } catch (IOException e) {
+            throw new IOException(target + " cannot be written (its lease " + file + " could not be created: " + SparkJobs.cause(e) + ")");
+        }
         String holder = holder(fs, file);
         long age = heartbeatAge(fs, file);
         if (age < 0) return take(job, output, conf, takeOver); // released between our create and our look: try again

@@ -239,6 +239,13 @@ class AdapterExportTest {
         assertTrue(java.util.Arrays.equals(Files.readAllBytes(adapter.resolve(PeftAdapter.WEIGHTS)), Files.readAllBytes(exported.resolve(PeftAdapter.WEIGHTS))),
                 "the same bytes as the train job's export");
         assertTrue(Files.exists(exported.resolve(PeftAdapter.COMPLETE)));
+        byte[] secret = S3Proxy.SECRET_KEY.getBytes(StandardCharsets.UTF_8);
+        try (var written = Files.walk(s3.bucketFolder("adapters"))) {
+            for (java.nio.file.Path f : written.filter(Files::isRegularFile).toList()) {
+                assertFalse(new String(Files.readAllBytes(f), StandardCharsets.ISO_8859_1).contains(new String(secret, StandardCharsets.ISO_8859_1)),
+                        f + " holds the S3 secret key");
+            }
+        }
     }
 
     @Test

@@ -194,4 +194,18 @@ class LauncherIT {
         assertEquals(1, verbose.exitCode());
         assertTrue(verbose.stderr().lines().anyMatch(l -> l.startsWith("\tat io.lorafleet.io.SafetensorsReader")), "--verbose shows where:\n" + verbose);
     }
+
+    @Test
+    void anUnwritableReportFolderFailsTheJobBeforeAnyWork() throws Exception {
+        java.nio.file.Path shards = tmp.resolve("report-shards"), blocker = tmp.resolve("a-file");
+        assertEquals(0, Launcher.run(Launcher.ROOT, tmp, Map.of(), 5, "tokenize", "--config", "conf/imdb-tokenize.yaml",
+                "--set", "tokenizer=" + MiniLm.folder(), "--set", "output=" + shards).exitCode());
+        java.nio.file.Files.writeString(blocker, "a file where the report's parent folder should be");
+        Launcher.Result r = Launcher.run(Launcher.ROOT, tmp, Map.of(), 5, "train", "--config", "conf/imdb-train.yaml", "--set", "model=" + MiniLm.folder(),
+                "--set", "shards=" + shards, "--set", "output=" + tmp.resolve("report-out"), "--set", "report=" + blocker.resolve("report"));
+        assertEquals(1, r.exitCode(), r.toString());
+        assertTrue(r.stderr().lines().reduce((a, b) -> b).orElse("").contains(blocker.resolve("report").toString()), "names the report folder\n" + r);
+        assertFalse(r.stdout().contains("round 1"), "no training before the check\n" + r);
+        assertFalse(java.nio.file.Files.exists(tmp.resolve("report-out/imdb")), "no adapter written");
+    }
 }

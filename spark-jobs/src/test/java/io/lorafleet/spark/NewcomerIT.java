@@ -61,6 +61,8 @@ class NewcomerIT {
         }
         double imdb = test.get("imdb").get("accuracy").asDouble();
         assertTrue(imdb > 0.6, "one epoch of the real IMDB sample learns (chance is 0.5): test accuracy " + imdb);
+        double brown = test.get("brown").get("accuracy").asDouble();
+        assertTrue(brown > 0.18, "a quarter epoch of Brown beats always answering the largest genre (0.18): " + brown);
         assertTrue(Files.exists(demo.resolve("report.html")) && Files.exists(demo.resolve("shards/manifest.json")));
         try (Stream<Path> files = Files.walk(checkout.resolve("runs"))) {
             assertEquals(List.of(), files.filter(f -> f.getFileName().toString().endsWith(".crc")).toList(), "no Hadoop .crc sidecars on local disk");

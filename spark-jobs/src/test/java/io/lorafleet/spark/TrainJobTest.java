@@ -225,4 +225,24 @@ class TrainJobTest {
         assertEquals("hdfs://nn:8020/x", TrainConfig.load(yaml.replace("runs/s", "hdfs://nn:8020/x").getBytes(StandardCharsets.UTF_8), "h.yaml",
                 List.of()).shards(), "URIs with a scheme stay as given");
     }
+
+    @Test
+    void aShardChangedAfterTokenizingIsRefusedNamingTheFile() throws IOException {
+        Path copy = tmp.resolve("corrupt-shards");
+        try (var files = Files.walk(shards)) {
+            for (Path f : files.toList()) {
+                Path to = copy.resolve(shards.relativize(f).toString());
+                if (Files.isDirectory(f)) Files.createDirectories(to);
+                else Files.copy(f, to);
+            }
+        }
+        Manifest m = Manifest.parse(Files.readAllBytes(copy.resolve(Manifest.FILE)), "manifest");
+        Manifest.ShardFile train = m.shards().stream().filter(f -> f.split().equals("train")).findFirst().orElseThrow();
+        byte[] bytes = Files.readAllBytes(copy.resolve(train.path()));
+        bytes[bytes.length / 2] ^= 1;
+        Files.write(copy.resolve(train.path()), bytes);
+        TrainJob.AdapterRun run = TrainJob.train(spark, config("corrupt", "rounds: 1\n", "shards=" + copy), false, false).get(0);
+        assertEquals(TrainJob.Status.FAILED, run.status());
+        assertTrue(run.failure().contains(train.path()) && run.failure().contains("differs from the manifest's"), run.failure());
+    }
 }

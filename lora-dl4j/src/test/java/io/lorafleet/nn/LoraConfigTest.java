@@ -1,0 +1,65 @@
+package io.lorafleet.nn;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The LoRA settings as PEFT reads them from adapter_config.json: a wrong scale, match rule or pattern would
+ * make our exported adapters behave differently inside PEFT with no error anywhere.
+ */
+class LoraConfigTest {
+    static final String QUERY = "encoder.layer.0.attention.self.query", OUTPUT = "encoder.layer.3.attention.output.dense";
+
+    @Test
+    void targetsMatchTheFullNameOrASuffixAfterADot() {
+        LoraConfig c = LoraConfig.of(8, 16, List.of("query", "attention.output.dense"));
+        assertTrue(c.targets(QUERY));
+        assertTrue(c.targets(OUTPUT));
+        assertTrue(c.targets("query"));
+        assertFalse(c.targets("encoder.layer.0.attention.self.subquery"), "a suffix must start after a dot");
+        assertFalse(LoraConfig.of(8, 16, List.of("put.dense")).targets(OUTPUT), "…and be whole names");
+        assertFalse(c.targets("encoder.layer.0.output.dense"));
+    }
+
+    @Test
+    void scaleIsAlphaOverROrOverSqrtRWithRsLoraAndPatternsOverrideBoth() {
+        assertEquals(2.0, LoraConfig.of(8, 16, List.of("query")).scaleFor(QUERY), 0.0);
+        LoraConfig rs = new LoraConfig(16, 8, 0, List.of("query"), true, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of());
+        assertEquals(2.0, rs.scaleFor(QUERY), 0.0, "alpha / sqrt(r)");
+        LoraConfig patterned = new LoraConfig(8, 16, 0, List.of("query", "value"), false, LoraConfig.Init.KAIMING_UNIFORM,
+                Map.of("layer.0.attention.self.query", 4), Map.of("query", 32.0));
+        assertEquals(4, patterned.rankFor(QUERY));
+        assertEquals(8, patterned.rankFor("encoder.layer.1.attention.self.query"), "the rank pattern names layer 0 only");
+        assertEquals(32.0 / 4, patterned.scaleFor(QUERY), 0.0);
+        assertEquals(32.0 / 8, patterned.scaleFor("encoder.layer.1.attention.self.query"), 0.0);
+        assertEquals(16.0 / 8, patterned.scaleFor("encoder.layer.1.attention.self.value"), 0.0);
+    }
+
+    @Test
+    void aStartsAsPeftStartsItAndBAtZero() {
+        double[] a = new double[8 * 384];
+        LoraConfig.of(8, 16, List.of("query")).initializerOfA(QUERY).fill(a, new long[] {8, 384}, new SplittableRandom(1));
+        double bound = 1 / Math.sqrt(384), max = 0;
+        for (double v : a) max = Math.max(max, Math.abs(v));
+        assertTrue(max <= bound && max > 0.95 * bound, "kaiming_uniform(a=√5): U(-1/√in, 1/√in), max " + max);
+
+        LoraConfig gaussian = new LoraConfig(8, 16, 0, List.of("query"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+        double[] g = new double[64 * 384];
+        gaussian.initializerOfA(QUERY).fill(g, new long[] {64, 384}, new SplittableRandom(2));
+        double sum = 0, squares = 0;
+        for (double v : g) {
+            sum += v;
+            squares += v * v;
+        }
+        double mean = sum / g.length, std = Math.sqrt(squares / g.length - mean * mean);
+        assertEquals(1.0 / 8, std, 0.002, "PEFT's gaussian init: std 1/r");
+        assertEquals(0.0, mean, 0.002);
+    }
+}
