@@ -159,6 +159,37 @@ class ModelGradientTest {
     }
 
     @Test
+    void dropoutMasksDoNotDependOnPadding() {
+        LoraConfig dropped = new LoraConfig(2, 4, 0.3, List.of("query", "value"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of());
+        TokenBatch tight = batch(BERT.vocabSize(), new int[] {2, 0});
+        int t = tight.seqLen() + 6;
+        int[] ids = new int[2 * t], mask = new int[2 * t];
+        for (int b = 0; b < 2; b++) {
+            System.arraycopy(tight.inputIds(), b * tight.seqLen(), ids, b * t, tight.seqLen());
+            System.arraycopy(tight.attentionMask(), b * tight.seqLen(), mask, b * t, tight.seqLen());
+        }
+        TokenBatch loose = new TokenBatch(2, t, ids, null, mask, tight.labels());
+        INDArray[] grads = new INDArray[2];
+        double[] losses = new double[2];
+        TokenBatch[] batches = {tight, loose};
+        for (int k = 0; k < 2; k++) { // two models from one seed: the same dropout stream
+            SequenceClassifier model = SequenceClassifier.create(BERT, ModelWeights.random(BERT, DataType.DOUBLE, 1), dropped, 3,
+                    SequenceClassifier.Pooling.MEAN, 7);
+            randomizeLoraB(model.params());
+            model.setTraining(true, 5);
+            model.params().zeroGrads();
+            losses[k] = model.forwardBackward(batches[k]);
+            grads[k] = model.params().grads().dup();
+        }
+        SequenceClassifier plain = SequenceClassifier.create(BERT, ModelWeights.random(BERT, DataType.DOUBLE, 1), QV, 3, SequenceClassifier.Pooling.MEAN, 7);
+        randomizeLoraB(plain.params());
+        plain.setTraining(true, 5);
+        assertTrue(plain.forwardBackward(tight) != losses[0], "dropout is on in training (else this test proves nothing)");
+        assertEquals(losses[0], losses[1], 0.0, "loss with dropout and 6 more padding positions");
+        assertBitIdentical(grads[0], grads[1], "gradients with dropout and 6 more padding positions");
+    }
+
+    @Test
     void lmTargetsAreShiftedWithinEachSequence() {
         TokenBatch b = new TokenBatch(2, 4, new int[] {5, 6, 7, 0, 8, 9, 10, 11}, null, new int[] {1, 1, 1, 0, 1, 1, 1, 1},
                 new int[] {5, 6, 7, 0, 8, 9, 10, 11});

@@ -108,6 +108,8 @@ class LauncherIT {
                 List.of("tokenize", "--config", "conf/imdb-tokenize.yaml", "--dry-run"), "tasks:",
                 List.of("train", "--config", "conf/imdb-train.yaml", "--set", "epochs=null", "--set", "rounds=7", "--dry-run"), "rounds: 7",
                 List.of("export", "--config", "conf/imdb-train.yaml", "--dry-run"), "target_modules:",
+                List.of("train", "--config", "conf/hdfs-train.yaml", "--dry-run"), "hdfs://namenode:8020/lorafleet/adapters",
+                List.of("train", "--config", "conf/s3-train.yaml", "--dry-run"), "s3a://my-lorafleet/checkpoints",
                 List.of("demo", "--dry-run"), "max_length: 128",
                 List.of("demo", "--quick", "--dry-run"), "epochs: 0.25");
         for (Map.Entry<List<String>, String> e : expected.entrySet()) {

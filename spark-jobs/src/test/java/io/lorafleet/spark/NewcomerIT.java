@@ -67,6 +67,17 @@ class NewcomerIT {
         try (Stream<Path> files = Files.walk(checkout.resolve("runs"))) {
             assertEquals(List.of(), files.filter(f -> f.getFileName().toString().endsWith(".crc")).toList(), "no Hadoop .crc sidecars on local disk");
         }
+
+        // a source newer than the distribution rebuilds it before the next command; an unchanged checkout does not
+        Path source = checkout.resolve("spark-jobs/src/main/java/io/lorafleet/spark/Demo.java");
+        Files.setLastModifiedTime(source, FileTime.fromMillis(System.currentTimeMillis() + 2000));
+        Thread.sleep(2500);
+        Launcher.Result stale = Launcher.run(checkout, tmp.resolve("logs"), env, 15, "demo", "--dry-run");
+        assertEquals(0, stale.exitCode(), stale.toString());
+        assertTrue(stale.stderr().contains("lorafleet: building"), "a changed source is built before it runs\n" + stale);
+        Launcher.Result fresh = Launcher.run(checkout, tmp.resolve("logs"), env, 5, "demo", "--dry-run");
+        assertEquals("", fresh.stderr(), "nothing changed, nothing built\n" + fresh);
+
         if (Files.exists(ourArtifacts)) {
             try (Stream<Path> files = Files.walk(ourArtifacts)) {
                 assertEquals(List.of(), files.filter(f -> modifiedAfter(f, started)).toList(), "nothing of ours installed into ~/.m2");

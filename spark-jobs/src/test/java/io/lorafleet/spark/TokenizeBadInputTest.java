@@ -140,7 +140,7 @@ class TokenizeBadInputTest {
                     labels: [a, b]
                 """.formatted(MiniLm.folder(), tmp.resolve("none"), onlyBad);
         e = assertThrows(IOException.class, () -> TokenizeJob.tokenize(spark, spec(yaml), false));
-        assertTrue(e.getMessage().startsWith("tasks[0] (empty): no valid rows (2 quarantined"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("tasks[0] (empty): no valid rows (2 quarantined") && e.getMessage().contains("_quarantine"), e.getMessage());
     }
 
     @Test

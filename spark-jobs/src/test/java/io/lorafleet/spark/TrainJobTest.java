@@ -179,7 +179,8 @@ class TrainJobTest {
         TrainJob.AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
         assertEquals(TrainJob.Status.FAILED, run.status());
         assertEquals(1, TrainJob.exitCode(List.of(run)), "every adapter failed");
-        assertTrue(run.failure().matches("round \\d: (loss|gradient norm) \\S+ .*\\(learning-rate scale 0\\.25\\); gave up after 2 retries.*"),
+        assertTrue(run.failure().matches("round \\d: (loss|gradient norm) \\S+ .*in partition \\d at global batch \\d+ \\(learning-rate scale 0\\.25\\); "
+                + "gave up after 2 retries.*"),
                 run.failure());
         assertTrue(Files.exists(tmp.resolve("nan/_checkpoints/imdb/round-000000/_COMPLETE")), "the last good checkpoint is kept");
     }
