@@ -50,6 +50,10 @@ final class S3Proxy implements AutoCloseable {
             if (System.nanoTime() > deadline) throw new IOException("s3proxy did not start in 60 s");
             Thread.sleep(100);
         }
+        Thread.sleep(500);
+        // the port may have been taken by another server between freePort() and s3proxy's bind: then ours exits and the
+        // answering one is not ours
+        if (!process.isAlive()) throw new IOException("s3proxy exited after start (port " + port + " taken?); see " + dir.resolve("s3proxy.log"));
     }
 
     /** s3a settings for this server, as a user would put them in core-site.xml. */
