@@ -49,14 +49,15 @@ class ImportModelJobTest {
         assertTrue(exists.getMessage().contains("already exists (pass --overwrite"), "checked before reading the (missing) source: " + exists.getMessage());
         assertEquals(before, Files.getLastModifiedTime(local.resolve("model.safetensors")).toMillis());
 
-        try (MiniHdfs hdfs = new MiniHdfs(tmp.resolve("hdfs")); S3Proxy s3 = new S3Proxy(tmp.resolve("s3"), "models")) {
-            for (var target : List.of(java.util.Map.entry(hdfs.uri() + "/models/minilm", hdfs.conf()), java.util.Map.entry("s3a://models/minilm", s3.conf()))) {
+        // a bucket no other test uses: s3a caches one FileSystem per bucket and JVM, bound to the first server's endpoint
+        try (MiniHdfs hdfs = new MiniHdfs(tmp.resolve("hdfs")); S3Proxy s3 = new S3Proxy(tmp.resolve("s3"), "imported")) {
+            for (var target : List.of(java.util.Map.entry(hdfs.uri() + "/models/minilm", hdfs.conf()), java.util.Map.entry("s3a://imported/minilm", s3.conf()))) {
                 Configuration conf = target.getValue();
                 ImportModelJob.run(new String[] {"--onnx", "file://" + jar, "--out", target.getKey()}, conf);
                 PretrainedModel remote = PretrainedModel.load(new HadoopModelFiles(target.getKey(), conf));
                 assertEquals(model.config(), remote.config(), target.getKey());
             }
-            assertTrue(Files.exists(s3.bucketFolder("models").resolve("minilm/model.safetensors")), "written into the bucket, not a local s3a: folder");
+            assertTrue(Files.exists(s3.bucketFolder("imported").resolve("minilm/model.safetensors")), "written into the bucket, not a local s3a: folder");
         }
         assertFalse(Files.exists(Path.of("s3a:")), "no local folder named after the URI");
     }
