@@ -47,6 +47,24 @@ public record DivergenceGuard(Double lossFactor, Double updateFactor, Integer af
         return null;
     }
 
+    /**
+     * Why an update must be rejected whatever the history: it moved the weights by more than {@code updateFactor} times
+     * their own norm in one round (an explosion, which the loss measured before the update cannot show yet); or null.
+     */
+    public String checkUpdate(double updateNorm, double stateNorm) {
+        if (Double.isFinite(updateNorm) && stateNorm > 0 && updateNorm > updateFactor * stateNorm) {
+            return String.format("update norm %.6g exceeds %s × the weights' norm %.6g", updateNorm, trim(updateFactor), stateNorm);
+        }
+        return null;
+    }
+
+    /** ‖values‖₂ of the trainable values. */
+    public static double norm(TrainState state) {
+        double sum = 0;
+        for (float v : state.values()) sum += (double) v * v;
+        return Math.sqrt(sum);
+    }
+
     /** ‖after − before‖₂ of the trainable values. */
     public static double updateNorm(TrainState before, TrainState after) {
         double sum = 0;

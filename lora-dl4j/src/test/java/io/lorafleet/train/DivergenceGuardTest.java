@@ -48,6 +48,14 @@ class DivergenceGuardTest {
     }
 
     @Test
+    void anUpdateLargerThanTheWeightsThemselvesIsAnExplosionFromTheFirstRound() {
+        assertEquals("update norm 5.00000e+09 exceeds 100 × the weights' norm 12.0000", guard.checkUpdate(5e9, 12));
+        assertNull(guard.checkUpdate(3.0, 12), "an ordinary update");
+        assertNull(guard.checkUpdate(Double.NaN, 12), "the first round: no previous state on the driver");
+        assertEquals(13.0, DivergenceGuard.norm(new TrainState(new float[] {5, 12}, new float[0], 0)), 0.0);
+    }
+
+    @Test
     void updateNormIsTheEuclideanDistanceOfTheTrainableValues() {
         TrainState a = new TrainState(new float[] {1, 2, 3}, new float[0], 0), b = new TrainState(new float[] {4, 6, 3}, new float[] {9}, 1);
         assertEquals(5.0, DivergenceGuard.updateNorm(a, b), 0.0);

@@ -195,11 +195,11 @@ final class WaveDriver {
         long roundExamples = results.stream().mapToLong(TrainWorker.AdapterResult::examples).sum();
         double loss = results.stream().mapToDouble(TrainWorker.AdapterResult::lossSum).sum() / roundExamples;
         double updateNorm = a.state == null || averaged == null ? Double.NaN : DivergenceGuard.updateNorm(a.state, averaged);
+        if (rejected == null && a.state != null) rejected = a.spec.config().divergence().checkUpdate(updateNorm, DivergenceGuard.norm(a.state));
         if (rejected == null) {
             List<Double> losses = a.metrics.stream().map(m -> ((Number) m.get("loss")).doubleValue()).toList();
             List<Double> updates = a.metrics.stream().map(m -> m.get("update_norm") instanceof Number n ? n.doubleValue() : Double.NaN).toList();
-            double chance = Math.log(a.spec.causalLm() ? p.modelConfig().vocabSize() : a.spec.numLabels());
-            rejected = a.spec.config().divergence().check(loss, chance, updateNorm, losses, updates);
+            rejected = a.spec.config().divergence().check(loss, chanceLoss(a), updateNorm, losses, updates);
         }
         if (rejected != null) {
             reject(a, String.format("round %d: %s (learning-rate scale %s)", round + 1, rejected, a.lrScale));
@@ -259,6 +259,23 @@ final class WaveDriver {
         }
     }
 
+    /**
+     * A round's loss is measured before its updates, so the state the last round produced is judged on its own: its
+     * loss on the evaluation split, by the same rule as the rounds'. A diverged final state fails the adapter instead
+     * of being exported.
+     */
+    private String finalStateDiverged(Adapter a, Trainer.Evaluation evaluation) {
+        if (evaluation.examples() == 0) return null;
+        double loss = evaluation.lossSum() / evaluation.examples();
+        List<Double> losses = a.metrics.stream().map(m -> ((Number) m.get("loss")).doubleValue()).toList();
+        String why = a.spec.config().divergence().check(loss, chanceLoss(a), Double.NaN, losses, List.of());
+        return why == null ? null : "the final state's evaluation " + why + "; not exported. The last good checkpoint (if any) is kept in " + a.dir;
+    }
+
+    private double chanceLoss(Adapter a) {
+        return Math.log(a.spec.causalLm() ? p.modelConfig().vocabSize() : a.spec.numLabels());
+    }
+
     private Checkpoints.Info info(Adapter a, int round) {
         return new Checkpoints.Info(a.id(), round, a.spec.rounds(), a.state.steps(), a.lrScale, a.fingerprint, p.modelHash(), a.spec.config());
     }
@@ -285,6 +302,14 @@ final class WaveDriver {
                 continue;
             }
             Trainer.Evaluation evaluation = evaluations.getOrDefault(a.id(), new Trainer.Evaluation(0, 0, 0));
+            String diverged = finalStateDiverged(a, evaluation);
+            if (diverged != null) {
+                a.failure = diverged;
+                SparkJobs.progress("train", "%s: FAILED: %s", a.id(), a.failure);
+                runs.add(new TrainJob.AdapterRun(a.id(), TrainJob.Status.FAILED, a.failure, wave.index(), a.spec.config(), null, a.spec.rounds(), a.examples,
+                        a.tokens, a.lastLoss, evaluation, seconds, a.broadcastBytes, a.resultBytes, null, List.copyOf(a.metrics)));
+                continue;
+            }
             if (!a.metrics.isEmpty()) {
                 RunReport.putEvaluation(a.metrics.get(a.metrics.size() - 1), evaluation, a.spec.causalLm());
                 writeMetrics(conf, a.dir, a.metrics);

@@ -202,6 +202,19 @@ class TrainJobTest {
                 + "\\(learning-rate scale 0\\.25\\); gave up after 2 retries.*"), run.failure());
         assertFalse(Files.exists(tmp.resolve("diverge/_checkpoints/imdb/round-000000")), "no diverged state was checkpointed as good");
 
+        // one round of one step: its loss is measured before its update, so only the final state's own evaluation can
+        // show the explosion; the adapter fails instead of being exported
+        TrainConfig lastRound = config("diverge-last", """
+                partitions: 1
+                local_steps: 1
+                rounds: 1
+                optimizer: {kind: adamw, learning_rate: 1.0e6, decay: constant}
+                """);
+        TrainJob.AdapterRun last = TrainJob.train(spark, lastRound, false, false).get(0);
+        assertEquals(TrainJob.Status.FAILED, last.status(), "a diverged final state is not exported as done");
+        assertTrue(last.failure().startsWith("the final state's evaluation loss ") && last.failure().contains("not exported"), last.failure());
+        assertFalse(Files.exists(tmp.resolve("diverge-last/imdb")), "no adapter folder");
+
         // at a sane learning rate the guard accepts every round, and each line records its update norm
         TrainConfig sane = config("sane", """
                 partitions: 1
