@@ -83,10 +83,11 @@ def pipeline():
     return [
         {"task_id": "tokenize", "command": "tokenize", "args": ["--config", TOKENIZE_CONFIG, "--overwrite"]},
         {"task_id": "train", "command": "train",
-         "mapped_args": [["--config", TRAIN_CONFIG, "--set", adapters_override(g), "--resume"] for g in ADAPTER_GROUPS]},
+         # each group its own report folder: groups run in parallel, each leasing its adapters' folders and its report
+         "mapped_args": [["--config", TRAIN_CONFIG, "--set", adapters_override(g), "--set", "report=" + OUTPUT + "/_runs/group-" + str(i),
+                          "--resume"] for i, g in enumerate(ADAPTER_GROUPS)]},
         {"task_id": "export", "command": "export",
-         "mapped_args": [["--config", TRAIN_CONFIG, "--set", adapters_override(g), "--set", "output=" + EXPORT_TO,
-                          "--set", "checkpoints=" + OUTPUT + "/_checkpoints", "--overwrite"]
+         "mapped_args": [["--config", TRAIN_CONFIG, "--set", adapters_override(g), "--to", EXPORT_TO, "--overwrite"]
                          for g in ADAPTER_GROUPS]},
         {"task_id": "eval", "command": "eval",
          "mapped_args": [["--model", MODEL, "--adapter", OUTPUT + "/" + a, "--data", SHARDS, "--split", "test"] for g in ADAPTER_GROUPS for a in g]},

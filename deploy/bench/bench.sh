@@ -119,6 +119,11 @@ bench_inference() {
 bench() {
   local suite="${1:-}"
   [[ $# -gt 0 ]] && shift
+  case "$suite" in
+    engine|tokenize|bulk|distributed|padding|inference|quality) ;;
+    "") usage_error bench "which suite?" ;;
+    *) usage_error bench "unknown suite $suite" ;;
+  esac
   setup_native_env
   ensure_built
   cd "$ROOT"
@@ -130,7 +135,5 @@ bench() {
     padding) bench_padding ;;
     inference) bench_inference ;;
     quality) bench_quality "$@" ;;
-    "") usage_error bench "which suite?" ;;
-    *) usage_error bench "unknown suite $suite" ;;
   esac
 }

@@ -50,7 +50,7 @@ record LoadedAdapter(PretrainedModel base, HadoopModelFiles baseFiles, PeftAdapt
         Map<String, List<Object>> keys = new LinkedHashMap<>();
         keys.put("r", List.of(said.r(), trained.r()));
         keys.put("lora_alpha", List.of(said.alpha(), trained.alpha()));
-        keys.put("target_modules", List.of(said.targetModules(), trained.targetModules()));
+        keys.put("target_modules", List.of(new java.util.TreeSet<>(said.targetModules()), new java.util.TreeSet<>(trained.targetModules()))); // PEFT saves a set
         keys.put("use_rslora", List.of(said.rsLora(), trained.rsLora()));
         keys.put("init_lora_weights", List.of(said.init(), trained.init()));
         keys.put("rank_pattern", List.of(said.rankPattern(), trained.rankPattern()));

@@ -35,6 +35,7 @@ public final class OutputLease implements AutoCloseable {
 
     private final List<Held> held;
     private final ScheduledExecutorService heartbeat;
+    private final Thread releaseOnExit;
 
     private record Held(FileSystem fs, Path file, String token) { }
 
@@ -46,6 +47,9 @@ public final class OutputLease implements AutoCloseable {
             return t;
         });
         heartbeat.scheduleAtFixedRate(this::beat, HEARTBEAT_SECONDS, HEARTBEAT_SECONDS, TimeUnit.SECONDS);
+        // Ctrl-C and SIGTERM (Airflow stopping a task) give the leases back too; only kill -9 leaves them to --take-over
+        releaseOnExit = new Thread(() -> held.forEach(OutputLease::release), "lorafleet-lease-release");
+        Runtime.getRuntime().addShutdownHook(releaseOnExit);
     }
 
     /**
@@ -84,8 +88,9 @@ public final class OutputLease implements AutoCloseable {
         byte[] content = describe(job, target, token);
         try {
             if (!fs.mkdirs(file.getParent())) throw new IOException("cannot create the folder " + file.getParent());
-            if (createExclusively(fs, file, content)) return new Held(fs, file, token);
+            if (createExclusively(fs, file, content)) return withoutNestedWriters(new Held(fs, file, token), target);
         } catch (IOException e) {
+            if (e.getMessage() != null && e.getMessage().contains(" is being written by ")) throw e;
             throw new IOException(target + " cannot be written (its lease " + file + " could not be created: " + SparkJobs.cause(e) + ")");
         }
         String holder = holder(fs, file);
@@ -106,7 +111,40 @@ public final class OutputLease implements AutoCloseable {
         SparkJobs.progress(job, "taking over the lease of %s from %s (heartbeat %d s ago)", target, holder, age);
         fs.delete(file, false);
         if (!createExclusively(fs, file, content)) throw new IOException(target + ": another job took the lease while we took it over; not starting");
-        return new Held(fs, file, token);
+        return withoutNestedWriters(new Held(fs, file, token), target);
+    }
+
+    /**
+     * A lease covers everything below its output: a live lease on a folder around ours (the demo's runs/demo around a
+     * train job's runs/demo/adapters) or inside it (up to two levels: an adapter's folder, its checkpoints) is another
+     * writer of the same files. Checked after our own lease exists, so of two jobs starting together at least one sees
+     * the other.
+     */
+    private static Held withoutNestedWriters(Held ours, Path target) throws IOException {
+        List<Path> others = new java.util.ArrayList<>();
+        for (Path p = target.getParent(); p != null && p.getParent() != null; p = p.getParent()) others.add(leaseFile(p));
+        others.addAll(leasesBelow(ours.fs(), target, 2));
+        for (Path other : others) {
+            if (other.equals(ours.file()) || !ours.fs().exists(other)) continue;
+            long age = heartbeatAge(ours.fs(), other);
+            if (age >= 0 && age < STALE_AFTER_SECONDS && !holderGone(ours.fs(), other)) {
+                release(ours);
+                throw new IOException(target + " is being written by " + holder(ours.fs(), other) + " (heartbeat " + age + " s ago), whose output "
+                        + "holds or is inside ours; not starting a second writer");
+            }
+        }
+        return ours;
+    }
+
+    private static List<Path> leasesBelow(FileSystem fs, Path dir, int depth) throws IOException {
+        List<Path> found = new java.util.ArrayList<>();
+        if (depth == 0 || !fs.isDirectory(dir)) return found;
+        for (FileStatus s : fs.listStatus(dir)) {
+            String name = s.getPath().getName();
+            if (s.isFile() && name.startsWith(".") && name.endsWith(".lease")) found.add(s.getPath());
+            else if (s.isDirectory() && !name.startsWith(".")) found.addAll(leasesBelow(fs, s.getPath(), depth - 1));
+        }
+        return found;
     }
 
     private static boolean createExclusively(FileSystem fs, Path file, byte[] content) throws IOException {
@@ -132,7 +170,7 @@ public final class OutputLease implements AutoCloseable {
         lease.put("job", "lorafleet " + job);
         lease.put("output", target.toString());
         lease.put("user", System.getProperty("user.name"));
-        lease.put("host", InetAddress.getLocalHost().getHostName());
+        lease.put("host", hostName());
         lease.put("pid", ProcessHandle.current().pid());
         lease.put("started", Instant.now().toString());
         lease.put("token", token);
@@ -153,10 +191,18 @@ public final class OutputLease implements AutoCloseable {
     private static boolean holderGone(FileSystem fs, Path file) {
         try {
             JsonNode lease = YamlConfig.json().readTree(SparkJobs.readFile(file.toString(), fs.getConf()));
-            return lease.path("host").asText().equals(InetAddress.getLocalHost().getHostName())
+            return lease.path("host").asText().equals(hostName())
                     && ProcessHandle.of(lease.path("pid").asLong()).map(p -> !p.isAlive()).orElse(true);
         } catch (IOException e) {
             return false;
+        }
+    }
+
+    private static String hostName() {
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            return System.getenv().getOrDefault("HOSTNAME", "unknown-host");
         }
     }
 
@@ -185,6 +231,11 @@ public final class OutputLease implements AutoCloseable {
     public void close() {
         heartbeat.shutdownNow();
         for (Held h : held) release(h);
+        try {
+            Runtime.getRuntime().removeShutdownHook(releaseOnExit);
+        } catch (IllegalStateException shuttingDown) {
+            // the hook is running or ran: the leases are released either way
+        }
     }
 
     private static void release(Held h) {

@@ -78,13 +78,21 @@ public final class SparkJobs {
     }
 
     /**
-     * What went wrong, in one line: the innermost cause's message (a failed Spark task arrives wrapped in "Job aborted
-     * due to stage failure" with the executor's stack trace inside the message), which names the file, key or value.
+     * What went wrong, in one line that names the file, key or value: our own message, with the innermost cause's
+     * added when it says something the outer one does not; for a failed Spark job (which wraps the task's exception
+     * with the executor's stack trace pasted into its message) the task's cause alone.
      */
     static String cause(Throwable e) {
         Throwable root = e;
         while (root.getCause() != null && root.getCause() != root) root = root.getCause();
-        String message = root.getMessage() == null ? root.getClass().getName() : root.getMessage();
+        String inner = firstLine(root);
+        if (e instanceof org.apache.spark.SparkException || e == root) return inner;
+        String outer = firstLine(e);
+        return outer.contains(inner) ? outer : outer + " (" + inner + ")";
+    }
+
+    private static String firstLine(Throwable t) {
+        String message = t.getMessage() == null ? t.getClass().getName() : t.getMessage();
         return message.lines().findFirst().orElse(message);
     }
 
@@ -125,7 +133,9 @@ public final class SparkJobs {
             }
             String job = usage.split("\\s+")[1];
             SparkSession spark = session(job);
-            try (OutputLease lease = OutputLease.acquire(job, outputs.of(config, parsed), spark.sparkContext().hadoopConfiguration(), parsed.takeOver())) {
+            // --resume continues a run that died: it may take that run's dead leases (never a live one)
+            try (OutputLease lease = OutputLease.acquire(job, outputs.of(config, parsed), spark.sparkContext().hadoopConfiguration(),
+                    parsed.takeOver() || parsed.resume())) {
                 return body.run(spark, config, parsed);
             } finally {
                 spark.stop();

@@ -225,7 +225,7 @@ public record TrainConfig(String model, String shards, List<AdapterEntry> adapte
 
     /** Settings that only say where things are or how work is scheduled: they never change what an adapter is. */
     private static final Set<String> PLACES_AND_SCHEDULING = Set.of("model", "shards", "adapters", "output", "report", "checkpoints", "waves",
-            "checkpoint_every", "eval_every", "max_nan_retries", "divergence");
+            "checkpoint_every", "eval_every", "eval_split", "max_nan_retries", "divergence");
 
     /**
      * Where these settings describe another adapter than {@code trained} does (an adapter's resolved settings as

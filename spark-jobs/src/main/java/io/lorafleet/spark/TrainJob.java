@@ -31,11 +31,30 @@ public final class TrainJob {
     static final String USAGE = "lorafleet train --config FILE [--set key=value ...] [--overwrite | --resume] [--take-over] [--dry-run]";
 
     public static void main(String[] args) {
-        SparkJobs.configMain(USAGE, args, TrainConfig::load, (config, parsed) -> List.of(config.output(), config.checkpoints(), config.report()),
+        SparkJobs.configMain(USAGE, args, TrainConfig::load, (config, parsed) -> writes(config, config.output(), true),
                 (spark, config, parsed) -> exitCode(train(spark, config, parsed.overwrite(), parsed.resume())));
     }
 
     public enum Status { DONE, FAILED, EXISTING }
+
+    /**
+     * Where a run writes, for its leases: each named adapter's folder and checkpoints (so that runs of other adapters
+     * into the same output proceed side by side), or the whole output when the run trains every adapter of the
+     * shards; and the report, which each parallel run needs a folder of its own for.
+     */
+    static List<String> writes(TrainConfig c, String output, boolean training) {
+        List<String> out = new ArrayList<>();
+        if (training) out.add(c.report());
+        if (c.adapters().isEmpty()) {
+            out.add(output);
+            if (training) out.add(c.checkpoints());
+        }
+        for (TrainConfig.AdapterEntry a : c.adapters()) {
+            out.add(output.replaceAll("/+$", "") + "/" + a.id());
+            if (training) out.add(c.checkpoints().replaceAll("/+$", "") + "/" + a.id());
+        }
+        return out;
+    }
 
     /** One adapter's outcome; {@code state} and the numbers are absent for a failed or already exported adapter. */
     public record AdapterRun(String adapter, Status status, String failure, int wave, TrainConfig config, TrainState state, int rounds,

@@ -82,4 +82,23 @@ class OutputLeaseTest {
         OutputLease.acquire("train", List.of(out), conf, true).close();
         assertFalse(fs.exists(file));
     }
+
+    @Test
+    void aLeaseCoversWhatIsInsideItsOutputAndLeasesSideBySideDoNotCollide() throws IOException {
+        Configuration conf = SparkJobs.hadoopConf();
+        String run = tmp.resolve("runs/demo").toUri().toString(), adapter = run + "/adapters/imdb", other = run + "/adapters/brown";
+        try (OutputLease demo = OutputLease.acquire("demo", List.of(run), conf, true)) {
+            IOException inner = assertThrows(IOException.class, () -> OutputLease.acquire("train", List.of(adapter), conf, false));
+            assertTrue(inner.getMessage().contains("is being written by lorafleet demo") && inner.getMessage().contains("holds or is inside ours"),
+                    inner.getMessage());
+        }
+        try (OutputLease imdb = OutputLease.acquire("train", List.of(adapter), conf, false);
+             OutputLease brown = OutputLease.acquire("train", List.of(other), conf, false)) {
+            IOException outer = assertThrows(IOException.class, () -> OutputLease.acquire("demo", List.of(run), conf, true),
+                    "--take-over never takes a live lease inside ours");
+            assertTrue(outer.getMessage().contains("is being written by lorafleet train"), outer.getMessage());
+            FileSystem fs = FileSystem.get(tmp.toUri(), conf);
+            assertFalse(fs.exists(OutputLease.leaseFile(fs.makeQualified(new Path(run)))), "the refused job gave its own lease back");
+        }
+    }
 }
