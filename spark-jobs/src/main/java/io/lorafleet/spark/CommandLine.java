@@ -80,8 +80,12 @@ public final class CommandLine {
     }
 
     private static UsageException problem(String usage, String message) {
-        String job = usage.split("\\s+")[1];
-        return new UsageException("lorafleet " + job + ": " + message + "\nusage: " + usage, false);
+        return new UsageException("lorafleet " + job(usage) + ": " + message + "\nusage: " + usage, false);
+    }
+
+    /** The job a usage line is for: {@code train} in {@code lorafleet train --config FILE ...}. */
+    static String job(String usage) {
+        return usage.trim().split("\\s+")[1];
     }
 
     private static List<Option> optionsOf(String usage) {

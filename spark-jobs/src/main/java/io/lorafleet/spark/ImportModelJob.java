@@ -6,7 +6,6 @@ import io.lorafleet.io.PretrainedModel;
 import io.lorafleet.io.SafetensorsWriter;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataInputStream;
-import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 
 import java.io.IOException;
@@ -71,14 +70,9 @@ public final class ImportModelJob {
         return path.getFileSystem(conf).open(path);
     }
 
-    /** A whole file: model graphs are larger than SparkJobs.readFile's limit for config files. */
+    /** A whole model graph or tokenizer: graphs are larger than configuration files. */
     private static byte[] readAll(String uri, Configuration conf) throws IOException {
-        Path path = new Path(uri);
-        FileSystem fs = path.getFileSystem(conf);
-        long length = fs.getFileStatus(path).getLen();
-        if (length > Integer.MAX_VALUE - 16) throw new IOException(uri + ": " + length + " bytes; ONNX files over 2 GB keep weights outside the graph, which we do not read");
-        try (FSDataInputStream in = fs.open(path)) {
-            return in.readAllBytes();
-        }
+        return SparkJobs.readFile(uri, conf, Integer.MAX_VALUE - 16, "an ONNX graph held in one file (over 2 GB, ONNX keeps weights outside the graph, "
+                + "which we do not read)");
     }
 }

@@ -86,17 +86,19 @@ public final class OutputLease implements AutoCloseable {
         Path file = leaseFile(target);
         String token = UUID.randomUUID().toString();
         byte[] content = describe(job, target, token);
+        boolean created;
         try {
             if (!fs.mkdirs(file.getParent())) throw new IOException("cannot create the folder " + file.getParent());
-            if (createExclusively(fs, file, content)) return withoutNestedWriters(new Held(fs, file, token), target);
+            created = createExclusively(fs, file, content);
         } catch (IOException e) {
-            if (e.getMessage() != null && e.getMessage().contains(" is being written by ")) throw e;
             throw new IOException(target + " cannot be written (its lease " + file + " could not be created: " + SparkJobs.cause(e) + ")");
         }
-        String holder = holder(fs, file);
+        if (created) return withoutNestedWriters(new Held(fs, file, token), target);
+        JsonNode lease = read(fs, file);
+        String holder = holder(lease, file);
         long age = heartbeatAge(fs, file);
         if (age < 0) return take(job, output, conf, takeOver); // released between our create and our look: try again
-        if (holderGone(fs, file)) {
+        if (holderGone(lease)) {
             if (!takeOver) {
                 throw new IOException(target + " is leased by " + holder + ", whose process is gone from this host (killed?); pass --take-over "
                         + "to take the lease");
@@ -127,9 +129,10 @@ public final class OutputLease implements AutoCloseable {
         for (Path other : others) {
             if (other.equals(ours.file()) || !ours.fs().exists(other)) continue;
             long age = heartbeatAge(ours.fs(), other);
-            if (age >= 0 && age < STALE_AFTER_SECONDS && !holderGone(ours.fs(), other)) {
+            JsonNode lease = read(ours.fs(), other);
+            if (age >= 0 && age < STALE_AFTER_SECONDS && !holderGone(lease)) {
                 release(ours);
-                throw new IOException(target + " is being written by " + holder(ours.fs(), other) + " (heartbeat " + age + " s ago), whose output "
+                throw new IOException(target + " is being written by " + holder(lease, other) + " (heartbeat " + age + " s ago), whose output "
                         + "holds or is inside ours; not starting a second writer");
             }
         }
@@ -177,25 +180,25 @@ public final class OutputLease implements AutoCloseable {
         return YamlConfig.json().writeValueAsBytes(lease);
     }
 
-    private static String holder(FileSystem fs, Path file) {
+    /** A lease file's content, or null when it cannot be read (gone, or being written). */
+    private static JsonNode read(FileSystem fs, Path file) {
         try {
-            JsonNode lease = YamlConfig.json().readTree(SparkJobs.readFile(file.toString(), fs.getConf()));
-            return lease.path("job").asText() + " (user " + lease.path("user").asText() + ", host " + lease.path("host").asText() + ", pid "
-                    + lease.path("pid").asText() + ", since " + lease.path("started").asText() + "; lease " + file + ")";
+            return YamlConfig.json().readTree(SparkJobs.readFile(file.toString(), fs.getConf()));
         } catch (IOException e) {
-            return "another job (lease " + file + ")";
+            return null;
         }
     }
 
+    private static String holder(JsonNode lease, Path file) {
+        if (lease == null) return "another job (lease " + file + ")";
+        return lease.path("job").asText() + " (user " + lease.path("user").asText() + ", host " + lease.path("host").asText() + ", pid "
+                + lease.path("pid").asText() + ", since " + lease.path("started").asText() + "; lease " + file + ")";
+    }
+
     /** Whether the holder ran on this host and its process no longer exists: dead for certain, whatever its heartbeat's age. */
-    private static boolean holderGone(FileSystem fs, Path file) {
-        try {
-            JsonNode lease = YamlConfig.json().readTree(SparkJobs.readFile(file.toString(), fs.getConf()));
-            return lease.path("host").asText().equals(hostName())
-                    && ProcessHandle.of(lease.path("pid").asLong()).map(p -> !p.isAlive()).orElse(true);
-        } catch (IOException e) {
-            return false;
-        }
+    private static boolean holderGone(JsonNode lease) {
+        return lease != null && lease.path("host").asText().equals(hostName())
+                && ProcessHandle.of(lease.path("pid").asLong()).map(p -> !p.isAlive()).orElse(true);
     }
 
     private static String hostName() {
@@ -239,9 +242,9 @@ public final class OutputLease implements AutoCloseable {
     }
 
     private static void release(Held h) {
+        JsonNode lease = read(h.fs(), h.file());
         try {
-            JsonNode lease = YamlConfig.json().readTree(SparkJobs.readFile(h.file().toString(), h.fs().getConf()));
-            if (h.token().equals(lease.path("token").asText())) h.fs().delete(h.file(), false);
+            if (lease != null && h.token().equals(lease.path("token").asText())) h.fs().delete(h.file(), false);
         } catch (IOException e) {
             System.err.println("lorafleet: could not release the lease " + h.file() + ": " + e.getMessage());
         }

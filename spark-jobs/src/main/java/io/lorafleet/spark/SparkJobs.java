@@ -36,11 +36,17 @@ public final class SparkJobs {
         return conf;
     }
 
+    /** A configuration, tokenizer or metadata file, whole (at most 256 MB: anything larger is not one). */
     public static byte[] readFile(String uri, Configuration conf) throws IOException {
+        return readFile(uri, conf, 256L << 20, "a configuration or tokenizer file");
+    }
+
+    /** A whole file of at most {@code maxBytes}; {@code what} says what it should be, for the error. */
+    public static byte[] readFile(String uri, Configuration conf, long maxBytes, String what) throws IOException {
         Path path = new Path(uri);
         FileSystem fs = path.getFileSystem(conf);
         long length = fs.getFileStatus(path).getLen();
-        if (length > 256L << 20) throw new IOException(uri + ": " + length + " bytes is too large for a configuration or tokenizer file");
+        if (length > maxBytes) throw new IOException(uri + ": " + length + " bytes is too large for " + what);
         byte[] bytes = new byte[(int) length];
         try (FSDataInputStream in = fs.open(path)) {
             in.readFully(0, bytes);
@@ -70,7 +76,7 @@ public final class SparkJobs {
             (e.help() ? System.out : System.err).println(e.getMessage());
             code = e.help() ? 0 : 2;
         } catch (Exception e) {
-            System.err.println("lorafleet " + usage.split("\\s+")[1] + ": failed: " + cause(e));
+            System.err.println("lorafleet " + CommandLine.job(usage) + ": failed: " + cause(e));
             if ("full".equals(System.getenv("LORAFLEET_TRACES"))) e.printStackTrace();
             code = 1;
         }
@@ -131,7 +137,7 @@ public final class SparkJobs {
                 System.out.print(io.lorafleet.datasets.YamlConfig.toYaml(config));
                 return 0;
             }
-            String job = usage.split("\\s+")[1];
+            String job = CommandLine.job(usage);
             SparkSession spark = session(job);
             // --resume continues a run that died: it may take that run's dead leases (never a live one)
             try (OutputLease lease = OutputLease.acquire(job, outputs.of(config, parsed), spark.sparkContext().hadoopConfiguration(),

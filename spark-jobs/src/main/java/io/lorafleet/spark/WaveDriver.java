@@ -197,9 +197,8 @@ final class WaveDriver {
         double updateNorm = a.state == null || averaged == null ? Double.NaN : DivergenceGuard.updateNorm(a.state, averaged);
         if (rejected == null && a.state != null) rejected = a.spec.config().divergence().checkUpdate(updateNorm, DivergenceGuard.norm(a.state));
         if (rejected == null) {
-            List<Double> losses = a.metrics.stream().map(m -> ((Number) m.get("loss")).doubleValue()).toList();
             List<Double> updates = a.metrics.stream().map(m -> m.get("update_norm") instanceof Number n ? n.doubleValue() : Double.NaN).toList();
-            rejected = a.spec.config().divergence().check(loss, chanceLoss(a), updateNorm, losses, updates);
+            rejected = a.spec.config().divergence().check(loss, chanceLoss(a), updateNorm, acceptedLosses(a), updates);
         }
         if (rejected != null) {
             reject(a, String.format("round %d: %s (learning-rate scale %s)", round + 1, rejected, a.lrScale));
@@ -267,9 +266,13 @@ final class WaveDriver {
     private String finalStateDiverged(Adapter a, Trainer.Evaluation evaluation) {
         if (evaluation.examples() == 0) return null;
         double loss = evaluation.lossSum() / evaluation.examples();
-        List<Double> losses = a.metrics.stream().map(m -> ((Number) m.get("loss")).doubleValue()).toList();
-        String why = a.spec.config().divergence().check(loss, chanceLoss(a), Double.NaN, losses, List.of());
+        String why = a.spec.config().divergence().check(loss, chanceLoss(a), Double.NaN, acceptedLosses(a), List.of());
         return why == null ? null : "the final state's evaluation " + why + "; not exported. The last good checkpoint (if any) is kept in " + a.dir;
+    }
+
+    /** The training losses of the adapter's accepted rounds, in order (its metrics lines are exactly those rounds). */
+    private static List<Double> acceptedLosses(Adapter a) {
+        return a.metrics.stream().map(m -> ((Number) m.get("loss")).doubleValue()).toList();
     }
 
     private double chanceLoss(Adapter a) {
