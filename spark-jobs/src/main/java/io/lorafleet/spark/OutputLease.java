@@ -3,6 +3,7 @@ package io.lorafleet.spark;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lorafleet.datasets.YamlConfig;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.EtagSource;
 import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -24,11 +25,12 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * An exclusive claim on an output location for the time a job writes it: a lease file beside the output
- * ({@code .<name>.lease}) created atomically — O_EXCL on local disk, the NameNode's create-if-absent on HDFS — and
- * holding who took it (job, user, host, pid, start). While the job runs a heartbeat refreshes the file's
- * modification time; a second job fails before any work, naming the holder. A lease whose heartbeat is older than
- * {@link #STALE_AFTER_SECONDS} belongs to a job that died; only an explicit --take-over replaces it. S3 has no
- * create-if-absent that s3a exposes, so on s3a:// the check is best effort (see the README).
+ * ({@code .<name>.lease}) created atomically — O_EXCL on local disk, the NameNode's create-if-absent on HDFS, a
+ * conditional PUT ({@code If-None-Match: *}) on S3 — and holding who took it (job, user, host, pid, start). While the
+ * job runs a heartbeat refreshes the file's modification time (on S3, which cannot set it, by rewriting the lease
+ * only if it is still the object we wrote: {@code If-Match} on its ETag); a second job fails before any work, naming
+ * the holder. A lease whose heartbeat is older than {@link #STALE_AFTER_SECONDS} belongs to a job that died; only an
+ * explicit --take-over replaces it.
  */
 public final class OutputLease implements AutoCloseable {
     static final long HEARTBEAT_SECONDS = 10, STALE_AFTER_SECONDS = 60;
@@ -37,7 +39,11 @@ public final class OutputLease implements AutoCloseable {
     private final ScheduledExecutorService heartbeat;
     private final Thread releaseOnExit;
 
-    private record Held(FileSystem fs, Path file, String token) { }
+    /** @param etag the S3 object's ETag, which the heartbeat's conditional rewrite requires; null elsewhere */
+    private record Held(FileSystem fs, Path file, String token, byte[] content, String etag) { }
+
+    /** Hadoop's createFile() options for S3 conditional writes (s3a, Hadoop 3.4.2+). */
+    private static final String IF_NONE_MATCH = "fs.option.create.conditional.overwrite", IF_MATCH = "fs.option.create.conditional.overwrite.etag";
 
     private OutputLease(List<Held> held) {
         this.held = held;
@@ -93,7 +99,7 @@ public final class OutputLease implements AutoCloseable {
         } catch (IOException e) {
             throw new IOException(target + " cannot be written (its lease " + file + " could not be created: " + SparkJobs.cause(e) + ")");
         }
-        if (created) return withoutNestedWriters(new Held(fs, file, token), target);
+        if (created) return withoutNestedWriters(held(fs, file, token, content), target);
         JsonNode lease = read(fs, file);
         String holder = holder(lease, file);
         long age = heartbeatAge(fs, file);
@@ -113,7 +119,7 @@ public final class OutputLease implements AutoCloseable {
         SparkJobs.progress(job, "taking over the lease of %s from %s (heartbeat %d s ago)", target, holder, age);
         fs.delete(file, false);
         if (!createExclusively(fs, file, content)) throw new IOException(target + ": another job took the lease while we took it over; not starting");
-        return withoutNestedWriters(new Held(fs, file, token), target);
+        return withoutNestedWriters(held(fs, file, token, content), target);
     }
 
     /**
@@ -160,12 +166,24 @@ public final class OutputLease implements AutoCloseable {
                 return false;
             }
         }
-        try (FSDataOutputStream out = fs.create(file, false)) {
+        var create = fs.createFile(file).overwrite(false);
+        if (isS3(fs)) create.must(IF_NONE_MATCH, true);
+        // s3a sends the PUT when the stream closes: a lost race surfaces from close(), inside this try
+        try (FSDataOutputStream out = create.build()) {
             out.write(content);
             return true;
-        } catch (org.apache.hadoop.fs.FileAlreadyExistsException e) {
-            return false;
+        } catch (org.apache.hadoop.fs.FileAlreadyExistsException | org.apache.hadoop.fs.s3a.RemoteFileChangedException e) {
+            return false; // the second is S3's 412 Precondition Failed: the object appeared between s3a's look and our PUT
         }
+    }
+
+    private static Held held(FileSystem fs, Path file, String token, byte[] content) throws IOException {
+        String etag = isS3(fs) && fs.getFileStatus(file) instanceof EtagSource e ? e.getEtag() : null;
+        return new Held(fs, file, token, content, etag);
+    }
+
+    private static boolean isS3(FileSystem fs) {
+        return fs.getUri().getScheme().equals("s3a");
     }
 
     private static byte[] describe(String job, Path target, String token) throws IOException {
@@ -219,10 +237,19 @@ public final class OutputLease implements AutoCloseable {
         }
     }
 
-    private void beat() {
+    void beat() {
         for (Held h : held) {
             try {
-                h.fs().setTimes(h.file(), System.currentTimeMillis(), -1);
+                if (h.etag() == null) {
+                    h.fs().setTimes(h.file(), System.currentTimeMillis(), -1);
+                } else {
+                    // the same bytes give the same ETag, so every beat's condition is the first one's
+                    var rewrite = h.fs().createFile(h.file()).overwrite(true);
+                    rewrite.must(IF_MATCH, h.etag());
+                    try (FSDataOutputStream out = rewrite.build()) {
+                        out.write(h.content());
+                    }
+                }
             } catch (IOException | RuntimeException e) {
                 System.err.println("lorafleet: cannot refresh the lease " + h.file() + ": " + e.getMessage());
             }

@@ -33,8 +33,17 @@ final class WaveDriver {
         final List<Map<String, Object>> metrics = new ArrayList<>();
         int nextRound;
         TrainState state;
+        /**
+         * The last state whose own loss was measured and accepted, and the round that starts from it (null: the initial
+         * state). A round's loss is measured on the state it starts from, so the state the latest round produced is
+         * judged only by the next round: only trusted states are checkpointed, and a rejected round rolls back to one.
+         */
+        TrainState trusted;
+        int trustedRound;
         double lrScale = 1.0;
         int retries;
+        /** The round whose rejection the retries count: they start over once the redone rounds pass it. */
+        int rejectedRound;
         String failure;
         long examples, tokens, broadcastBytes, resultBytes;
         double lastLoss = Double.NaN;
@@ -96,6 +105,8 @@ final class WaveDriver {
         }
         a.state = last.get().state();
         a.nextRound = info.round() + 1;
+        a.trusted = a.state;
+        a.trustedRound = a.nextRound;
         a.lrScale = info.learningRateScale();
         a.metrics.addAll(readMetrics(conf, a.dir, a.nextRound));
         SparkJobs.progress("train", "%s: resuming after round %d of %d from %s", a.id(), a.nextRound, a.spec.rounds(), a.dir);
@@ -201,13 +212,15 @@ final class WaveDriver {
             rejected = a.spec.config().divergence().check(loss, chanceLoss(a), updateNorm, acceptedLosses(a), updates);
         }
         if (rejected != null) {
-            reject(a, String.format("round %d: %s (learning-rate scale %s)", round + 1, rejected, a.lrScale));
+            reject(a, round, String.format("round %d: %s (learning-rate scale %s)", round + 1, rejected, a.lrScale));
             return;
         }
         long sent0 = serializedSize(sent), returned = 0;
         for (TrainWorker.AdapterResult r : results) returned += serializedSize(r);
         a.broadcastBytes += sent0;
         a.resultBytes += returned;
+        a.trusted = a.state;
+        a.trustedRound = round;
         a.state = averaged;
         long roundTokens = results.stream().mapToLong(TrainWorker.AdapterResult::tokens).sum();
         a.lastLoss = loss;
@@ -233,28 +246,34 @@ final class WaveDriver {
         a.metrics.add(line);
         writeMetrics(conf, a.dir, a.metrics);
         int every = a.spec.config().checkpointEvery();
-        if (every > 0 && (round + 1) % every == 0 && round + 1 < a.spec.rounds()) {
-            Checkpoints.write(conf, a.dir, Checkpoints.roundName(round), a.state, info(a, round));
+        if (every > 0 && a.trustedRound > 0 && a.trustedRound % every == 0) {
+            Checkpoints.write(conf, a.dir, Checkpoints.roundName(a.trustedRound - 1), a.trusted, info(a, a.trustedRound - 1, a.trusted));
         }
-        a.retries = 0;
+        if (round >= a.rejectedRound) a.retries = 0;
         a.nextRound = round + 1;
     }
 
     /**
      * A round that diverged (non-finite values, or what the {@link DivergenceGuard} rejects) is not applied: the
-     * adapter keeps its last accepted state and redoes the round at half the learning rate, up to max_nan_retries
+     * adapter rolls back to its last trusted state (before the round that produced the state this one started from,
+     * which is as suspect as the round itself) and redoes from there at half the learning rate, up to max_nan_retries
      * times, then fails with the reason.
      */
-    private void reject(Adapter a, String why) {
+    private void reject(Adapter a, int round, String why) throws IOException {
         a.retries++;
+        a.rejectedRound = Math.max(a.rejectedRound, round);
         if (a.retries > a.spec.config().maxNanRetries()) {
             a.failure = why + "; gave up after " + a.spec.config().maxNanRetries() + " retries at lower learning rates. The last good checkpoint "
                     + "(if any) is kept in " + a.dir;
             SparkJobs.progress("train", "%s: FAILED: %s", a.id(), a.failure);
         } else {
             a.lrScale *= 0.5;
-            SparkJobs.progress("train", "%s: %s; update rejected, redoing the round from the last accepted state at learning-rate scale %s", a.id(),
-                    why, a.lrScale);
+            a.state = a.trusted;
+            a.nextRound = a.trustedRound;
+            a.metrics.subList(a.trustedRound, a.metrics.size()).clear();
+            writeMetrics(conf, a.dir, a.metrics);
+            SparkJobs.progress("train", "%s: %s; update rejected, redoing from the start of round %d (the last state whose loss was accepted) at "
+                    + "learning-rate scale %s", a.id(), why, a.nextRound + 1, a.lrScale);
         }
     }
 
@@ -279,8 +298,8 @@ final class WaveDriver {
         return Math.log(a.spec.causalLm() ? p.modelConfig().vocabSize() : a.spec.numLabels());
     }
 
-    private Checkpoints.Info info(Adapter a, int round) {
-        return new Checkpoints.Info(a.id(), round, a.spec.rounds(), a.state.steps(), a.lrScale, a.fingerprint, p.modelHash(), a.spec.config());
+    private Checkpoints.Info info(Adapter a, int round, TrainState state) {
+        return new Checkpoints.Info(a.id(), round, a.spec.rounds(), state.steps(), a.lrScale, a.fingerprint, p.modelHash(), a.spec.config());
     }
 
     /** Evaluates and exports the wave's trained adapters (one Spark job each for all of them). */
@@ -320,7 +339,7 @@ final class WaveDriver {
             TrainJob.AdapterRun run = new TrainJob.AdapterRun(a.id(), TrainJob.Status.DONE, null, wave.index(), a.spec.config(), a.state, a.spec.rounds(), a.examples,
                     a.tokens, a.lastLoss, evaluation, seconds, a.broadcastBytes, a.resultBytes, TrainJob.adapterPath(a.spec).toString(), List.copyOf(a.metrics));
             try {
-                Checkpoints.write(conf, a.dir, Checkpoints.FINAL, a.state, info(a, a.spec.rounds() - 1));
+                Checkpoints.write(conf, a.dir, Checkpoints.FINAL, a.state, info(a, a.spec.rounds() - 1, a.state));
                 byte[] metrics = RunReport.metricsJson(run, p);
                 OutputFolder.writeFile(a.dir.getFileSystem(conf), new Path(a.dir, PeftAdapter.METRICS), metrics);
                 byte[] html = RunReport.adapterHtml(run, a.spec.causalLm());

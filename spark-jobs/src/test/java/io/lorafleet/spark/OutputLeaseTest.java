@@ -9,6 +9,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.util.List;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -52,6 +53,63 @@ class OutputLeaseTest {
     void onHdfs() throws IOException {
         try (MiniHdfs hdfs = new MiniHdfs(tmp.resolve("hdfs"))) {
             leasesExcludeEachOther(hdfs.uri() + "/runs/adapters", hdfs.conf());
+        }
+    }
+
+    @Test
+    void onS3JobsStartingTogetherGetOneLeaseAndTheHeartbeatRewritesOnlyOurOwn() throws Exception {
+        try (S3Proxy s3 = new S3Proxy(tmp.resolve("s3"), "leases")) {
+            Configuration conf = s3.conf();
+            String out = "s3a://leases/runs/adapters";
+            FileSystem fs = new Path(out).getFileSystem(conf);
+            Path file = OutputLease.leaseFile(fs.makeQualified(new Path(out)));
+
+            // a look-then-write create lets several of these through; one conditional PUT lets exactly one
+            int jobs = 8;
+            java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(jobs);
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(jobs);
+            List<java.util.concurrent.Future<OutputLease>> tries = new java.util.ArrayList<>();
+            for (int i = 0; i < jobs; i++) {
+                tries.add(pool.submit(() -> {
+                    start.await();
+                    try {
+                        return OutputLease.acquire("train", List.of(out), conf, false);
+                    } catch (IOException refused) {
+                        return null;
+                    }
+                }));
+            }
+            List<OutputLease> won = new java.util.ArrayList<>();
+            for (var t : tries) if (t.get() != null) won.add(t.get());
+            pool.shutdown();
+            assertEquals(1, won.size(), "jobs that got the lease");
+            won.get(0).close();
+            assertFalse(fs.exists(file));
+
+            // S3 cannot set a file's time: the heartbeat rewrites the lease, so a live job's lease does not look dead
+            Process finished = new ProcessBuilder("true").start();
+            finished.waitFor();
+            OutputLease dead = OutputLease.acquire("train", List.of(out), conf, false);
+            long created = fs.getFileStatus(file).getModificationTime();
+            Thread.sleep(1_100); // S3 times are in whole seconds
+            dead.beat();
+            assertTrue(fs.getFileStatus(file).getModificationTime() > created, "the heartbeat moved the lease's time");
+
+            // its process dies (a lease naming a finished pid); another job takes over; the dead job's late heartbeat, a
+            // conditional rewrite of the object it wrote, leaves the new holder's lease alone
+            String gone = "{\"job\": \"lorafleet train\", \"host\": \"" + java.net.InetAddress.getLocalHost().getHostName() + "\", \"pid\": "
+                    + finished.pid() + ", \"token\": \"x\"}";
+            try (var w = fs.create(file, true)) {
+                w.write(gone.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            }
+            try (OutputLease taken = OutputLease.acquire("train", List.of(out), conf, true)) {
+                String theirs = new String(SparkJobs.readFile(file.toString(), conf, 1 << 16, "lease"), java.nio.charset.StandardCharsets.UTF_8);
+                dead.beat();
+                assertEquals(theirs, new String(SparkJobs.readFile(file.toString(), conf, 1 << 16, "lease"), java.nio.charset.StandardCharsets.UTF_8));
+                dead.close();
+                assertTrue(fs.exists(file), "the dead holder's release leaves the new holder's lease alone");
+            }
+            assertFalse(fs.exists(file));
         }
     }
 

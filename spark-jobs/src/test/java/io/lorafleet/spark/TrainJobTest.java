@@ -182,7 +182,7 @@ class TrainJobTest {
         assertTrue(run.failure().matches("round \\d: (loss|gradient norm) \\S+ .*in partition \\d at global batch \\d+ \\(learning-rate scale 0\\.25\\); "
                 + "gave up after 2 retries.*"),
                 run.failure());
-        assertTrue(Files.exists(tmp.resolve("nan/_checkpoints/imdb/round-000000/_COMPLETE")), "the last good checkpoint is kept");
+        assertFalse(Files.exists(tmp.resolve("nan/_checkpoints/imdb/round-000000")), "round 1's state was never judged by a round of its own");
     }
 
     @Test
@@ -226,6 +226,27 @@ class TrainJobTest {
         assertEquals(TrainJob.Status.DONE, ok.status(), ok.failure());
         assertEquals(5, ok.history().size());
         assertTrue(ok.history().stream().skip(1).allMatch(m -> ((Number) m.get("update_norm")).doubleValue() > 0), ok.history().toString());
+    }
+
+    @Test
+    void aStateThatWentBadQuietlyIsNeverCheckpointedAndIsRolledBackPast() throws IOException {
+        // one step per round: round 1's loss is measured on the initial state and accepted, its update (no history yet
+        // to judge it by) explodes the weights; only round 2's loss, measured on that state, shows it
+        TrainConfig c = config("quiet", """
+                partitions: 1
+                local_steps: 1
+                rounds: 3
+                checkpoint_every: 1
+                max_nan_retries: 2
+                optimizer: {kind: adamw, learning_rate: 1.0e6, decay: constant}
+                """);
+        TrainJob.AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
+        assertEquals(TrainJob.Status.FAILED, run.status());
+        assertTrue(run.failure().matches("round 2: (loss|update norm) \\S+ exceeds .*\\(learning-rate scale 0\\.25\\); gave up after 2 retries.*"), run.failure());
+        assertFalse(Files.exists(tmp.resolve("quiet/_checkpoints/imdb/round-000000")), "the state round 1 produced was never trusted");
+        List<String> metrics = Files.readAllLines(tmp.resolve("quiet/_checkpoints/imdb/metrics.jsonl"));
+        assertEquals(1, metrics.size(), "round 1 was redone, its line replaced: " + metrics);
+        assertTrue(metrics.get(0).contains("\"learning_rate_scale\":0.25"), "round 1 redone at the lowest scale: " + metrics);
     }
 
     @Test
