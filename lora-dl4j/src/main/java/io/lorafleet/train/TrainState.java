@@ -31,7 +31,7 @@ public record TrainState(float[] values, float[] optimizerState, int steps) impl
         trainer.setStepsDone(steps);
     }
 
-    /** Puts the values and optimizer state (not the step count) into a registry and its optimizer. */
+    /** Puts the values and optimizer state into a registry and its optimizer; without optimizer state, Adam restarts at this state's step. */
     public void applyTo(ParamRegistry params, Optimizer optimizer) {
         INDArray target = params.values();
         if (target.length() != values.length) {
@@ -43,8 +43,9 @@ public record TrainState(float[] values, float[] optimizerState, int steps) impl
         if (optimizerState.length > 0 && expected != optimizerState.length) {
             throw new IllegalArgumentException("state has " + optimizerState.length + " optimizer values, the optimizer " + expected);
         }
-        if (state != null && optimizerState.length > 0) state.assign(Nd4j.createFromArray(optimizerState).castTo(state.dataType()).reshape(state.shape()));
-        else if (state != null) state.assign(0);
+        // no optimizer state (optimizer_state: reset, or a first round): Adam starts afresh at this state's step
+        if (state != null && optimizerState.length > 0) optimizer.continueMoments(Nd4j.createFromArray(optimizerState).castTo(state.dataType()));
+        else optimizer.restartMoments(steps);
     }
 
     public boolean finite() {

@@ -39,6 +39,39 @@ class OptimizerTest {
     }
 
     @Test
+    void restartedMomentsStepLikeAFreshAdamWhileTheScheduleGoesOn() {
+        // optimizer_state: reset restarts Adam at step k of a run: its bias correction must count from k (with the
+        // run's step, 1 − β^t ≈ 1 makes the first update 0.1·g / (√0.001·|g|) ≈ 3.2 × the learning rate)
+        ParamRegistry fresh = registry(), restarted = registry();
+        restarted.values().assign(fresh.values());
+        Optimizer first = new Optimizer(OptimizerConfig.adam(0.01), fresh);
+        Optimizer later = new Optimizer(OptimizerConfig.adam(0.01), restarted);
+        for (int step = 0; step < 50; step++) {
+            restarted.grads().assign(0.7);
+            later.step(step);
+        }
+        // what each round of optimizer_state: reset does: the round's state, without moments, at the run's step
+        new io.lorafleet.train.TrainState(fresh.values().toFloatVector(), new float[0], 50).applyTo(restarted, later);
+        fresh.values().assign(restarted.values()); // the same (float-rounded) start
+        fresh.grads().assign(0.3);
+        restarted.grads().assign(0.3);
+        first.step(0);
+        later.step(50);
+        io.lorafleet.nn.ExactArrays.assertBitIdentical(fresh.values(), restarted.values(), "values after a restarted step");
+        io.lorafleet.nn.ExactArrays.assertBitIdentical(first.state(), later.state(), "moments after a restarted step");
+
+        // the schedule still sees the run's step: linear decay over 100 steps is at half its rate at step 50
+        OptimizerConfig decaying = new OptimizerConfig(OptimizerConfig.Kind.ADAMW, 0.01, 0.9, 0.999, 1e-8, 0, 0, 0, 100, OptimizerConfig.Decay.LINEAR);
+        ParamRegistry reg = registry();
+        INDArray before = reg.values().dup();
+        Optimizer o = new Optimizer(decaying, reg);
+        o.restartMoments(50);
+        reg.grads().assign(0.3);
+        o.step(50);
+        assertTrue(reg.values().equalsWithEps(before.sub(0.005), 1e-7), reg.values().sub(before).toString());
+    }
+
+    @Test
     void adamFirstStepMovesEachElementByTheLearningRate() {
         ParamRegistry reg = registry();
         INDArray before = reg.values().dup();

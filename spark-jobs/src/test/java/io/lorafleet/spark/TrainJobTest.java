@@ -90,6 +90,26 @@ class TrainJobTest {
     }
 
     @Test
+    void optimizerStateResetRestartsAdamEachRoundAndMovesAThirdOfTheBytes() throws IOException {
+        TrainConfig c = config("reset", "partitions: 1\nlocal_steps: 3\nrounds: 3\noptimizer_state: reset\n"
+                + "optimizer: {kind: adamw, learning_rate: 0.002, warmup_steps: 2}\n");
+        TrainJob.AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
+
+        DataOrder order = new DataOrder(trainRows.size(), c.batchSize(), c.seed());
+        try (Trainer trainer = singleMachine(c, 9)) {
+            for (int g = 0; g < 9; g++) {
+                if (g % 3 == 0) trainer.optimizer().restartMoments(g); // a fresh Adam each round; the schedule goes on
+                trainer.step(Batches.pad(rows(order.batch(g)), false));
+            }
+            assertArrayEquals(TrainState.of(trainer).values(), run.state().values(), "A, B and head");
+        }
+        assertEquals(0, run.state().optimizerState().length, "no moments kept");
+        long trainable = run.state().values().length;
+        double perResult = run.resultBytes() / (double) run.rounds();
+        assertTrue(perResult >= 4 * trainable && perResult < 1.1 * 4 * trainable, "a result holds the values only: " + perResult + " bytes");
+    }
+
+    @Test
     void sgdAveragingOfWorkersEqualsOneStepWithTheAveragedGradient() throws IOException {
         TrainConfig c = config("sgd", """
                 partitions: 3
