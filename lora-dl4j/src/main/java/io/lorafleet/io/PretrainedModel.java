@@ -28,15 +28,31 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
         if (!files.exists(CONFIG)) throw new IOException(files.describe(CONFIG) + ": missing");
         TransformerConfig config = HfConfig.parse(files.readAll(CONFIG), files.describe(CONFIG));
         Map<String, INDArray> tensors = new LinkedHashMap<>();
+        Map<String, String> from = new LinkedHashMap<>(); // canonical name → the file name it was read under
         java.util.List<String> shards = shards(files);
+        Map<String, String> index = files.exists(INDEX) ? weightMap(files) : Map.of();
+        Map<String, String> unread = new LinkedHashMap<>(index);
         for (String shard : shards) {
             try (SafetensorsReader reader = SafetensorsReader.open(files.open(shard), files.describe(shard))) {
                 for (String name : reader.tensors().keySet()) {
+                    // the index decides where each tensor lives, as Hugging Face's loader does: a stray copy is an error, not a choice
+                    if (!index.isEmpty() && !shard.equals(index.get(name))) {
+                        throw new IOException(files.describe(shard) + ": holds " + name + ", which " + INDEX + " places "
+                                + (index.containsKey(name) ? "in " + index.get(name) : "nowhere"));
+                    }
                     String canonical = stripTaskPrefix(name, config);
                     if (canonical == null) continue;
+                    String earlier = from.putIfAbsent(canonical, shard + ":" + name);
+                    if (earlier != null) throw new IOException(files.describe(shard) + ": " + name + " is the same weight as " + earlier);
                     tensors.put(canonical, reader.read(name));
                 }
+                unread.keySet().removeAll(reader.tensors().keySet());
             }
+        }
+        if (!unread.isEmpty()) {
+            String missing = unread.keySet().iterator().next();
+            throw new IOException(files.describe(INDEX) + ": lists " + unread.size() + " tensor(s) its shards do not hold, e.g. " + missing + " in "
+                    + unread.get(missing));
         }
         ModelWeights weights = new ModelWeights(tensors, files.describe(shards.get(0)));
         weights.checkComplete(config);
@@ -61,18 +77,25 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
     /** The weight files: the index's shards in name order, or the single model.safetensors. */
     private static java.util.List<String> shards(ModelFiles files) throws IOException {
         if (files.exists(INDEX)) {
-            JsonNode map = JSON.readTree(files.readAll(INDEX)).get("weight_map");
-            if (map == null || !map.isObject()) throw new IOException(files.describe(INDEX) + ": no weight_map");
-            TreeSet<String> names = new TreeSet<>();
-            map.fields().forEachRemaining(e -> names.add(e.getValue().asText()));
-            for (String n : names) {
-                if (n.contains("/") || n.contains("..")) throw new IOException(files.describe(INDEX) + ": shard name " + n + " leaves the folder");
-            }
+            java.util.List<String> names = java.util.List.copyOf(new TreeSet<>(weightMap(files).values()));
             if (names.isEmpty()) throw new IOException(files.describe(INDEX) + ": weight_map lists no shard");
-            return java.util.List.copyOf(names);
+            return names;
         }
         if (!files.exists(WEIGHTS)) throw new IOException(files.describe(WEIGHTS) + ": missing (and no " + INDEX + ")");
         return java.util.List.of(WEIGHTS);
+    }
+
+    /** The index's tensor → shard file map (a modifiable copy). */
+    private static Map<String, String> weightMap(ModelFiles files) throws IOException {
+        JsonNode map = JSON.readTree(files.readAll(INDEX)).get("weight_map");
+        if (map == null || !map.isObject()) throw new IOException(files.describe(INDEX) + ": no weight_map");
+        Map<String, String> shardOf = new LinkedHashMap<>();
+        for (var e : (Iterable<Map.Entry<String, JsonNode>>) map::fields) {
+            String shard = e.getValue().asText();
+            if (shard.contains("/") || shard.contains("..")) throw new IOException(files.describe(INDEX) + ": shard name " + shard + " leaves the folder");
+            shardOf.put(e.getKey(), shard);
+        }
+        return shardOf;
     }
 
     /** HF task models prefix the body's tensors ("bert.", "transformer."); heads and buffers are not the body's. */
