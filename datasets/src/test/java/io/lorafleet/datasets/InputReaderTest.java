@@ -102,21 +102,27 @@ class InputReaderTest {
         edge.append("\n{\"text\": \"last, no newline\", \"label\": \"neg\"}");
         Path edges = tmp.resolve("edges.jsonl");
         Files.writeString(edges, edge);
-        for (Path file : List.of(sample, edges)) {
-            LocalSourceFile source = new LocalSourceFile(file);
-            List<SourceRecord> whole = new ArrayList<>();
-            InputReader.read(source, task(DatasetSpec.Format.JSONL, null), whole::add);
-            long length = source.length();
-            long[] sizes = file == edges ? new long[] {1, 7, 64, 1000, length} : new long[] {4096, 99_999, length};
-            for (long size : sizes) {
-                List<SourceRecord> pieces = new ArrayList<>();
-                long firstLine = 1;
-                for (long start = 0; start < length; start += size) {
-                    long end = Math.min(length, start + size);
-                    InputReader.read(source, new ByteRange(start, end, firstLine), task(DatasetSpec.Format.JSONL, null), pieces::add);
-                    firstLine += InputReader.countLineStarts(source, start, end);
+        DatasetSpec.TaskSpec jsonl = task(DatasetSpec.Format.JSONL, null);
+        DatasetSpec.TaskSpec text = new DatasetSpec.TaskSpec("t", null, List.of("x"), DatasetSpec.Format.TEXT, null, null, null, null, null);
+        for (DatasetSpec.TaskSpec task : List.of(jsonl, text)) {
+            DatasetSpec.Format format = task.format();
+            for (Path file : List.of(sample, edges)) {
+                LocalSourceFile source = new LocalSourceFile(file);
+                List<SourceRecord> whole = new ArrayList<>();
+                long wholeBlank = InputReader.read(source, task, whole::add);
+                long length = source.length();
+                long[] sizes = file == edges ? new long[] {1, 7, 64, 1000, length} : new long[] {4096, 99_999, length};
+                for (long size : sizes) {
+                    List<SourceRecord> pieces = new ArrayList<>();
+                    long firstLine = 1, blank = 0;
+                    for (long start = 0; start < length; start += size) {
+                        long end = Math.min(length, start + size);
+                        blank += InputReader.read(source, new ByteRange(start, end, firstLine), task, pieces::add);
+                        firstLine += InputReader.countLineStarts(source, start, end);
+                    }
+                    assertEquals(whole, pieces, format + " " + file + " in ranges of " + size + " bytes");
+                    assertEquals(wholeBlank, blank, "blank lines counted once");
                 }
-                assertEquals(whole, pieces, file + " in ranges of " + size + " bytes");
             }
         }
     }

@@ -53,6 +53,10 @@ class BulkTrainTest {
     }
 
     static TrainConfig config() throws IOException {
+        return config(List.of());
+    }
+
+    static TrainConfig config(List<String> overrides) throws IOException {
         String yaml = """
                 model: %s
                 shards: %s
@@ -77,7 +81,22 @@ class BulkTrainTest {
                 rounds: 2
                 seed: 7
                 """.formatted(MiniLm.folder(), shards, tmp.resolve("adapters"), tmp.resolve("run"));
-        return TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), "bulk.yaml", List.of());
+        return TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), "bulk.yaml", overrides);
+    }
+
+    @Test
+    void adaptersAreGroupedInConfigOrderIntoWavesOfAtMostMaxAdaptersThatFitTheMemory() throws IOException {
+        // at batch 6 × 48 tokens MiniLM's step memory is ≈ 81 MB per adapter (BulkTrainer.stepBytes)
+        for (var c : List.of(List.of("waves.max_adapters=3", "waves.memory_mb=4096"), List.of("waves.max_adapters=8", "waves.memory_mb=170"))) {
+            String name = c.get(0).substring(c.get(0).indexOf('=') + 1) + "-" + c.get(1).substring(c.get(1).indexOf('=') + 1);
+            List<String> overrides = new ArrayList<>(c);
+            overrides.addAll(List.of("output=" + tmp.resolve("waves-" + name), "report=" + tmp.resolve("waves-run-" + name), "rounds=1",
+                    "adapters.3.rounds=1"));
+            List<TrainJob.AdapterRun> runs = TrainJob.train(SparkTestSession.get(), config(overrides), false, false);
+            List<Integer> waves = runs.subList(0, 4).stream().map(TrainJob.AdapterRun::wave).toList();
+            assertEquals(c.get(0).endsWith("=3") ? List.of(0, 0, 0, 1) : List.of(0, 0, 1, 1), waves, String.join(", ", c));
+            assertTrue(runs.subList(0, 4).stream().allMatch(r -> r.status() == TrainJob.Status.DONE));
+        }
     }
 
     @Test

@@ -27,6 +27,46 @@ class TrainConfigTest {
     }
 
     @Test
+    void theDefaultsAreTheOnesTheReadmeTableDocuments() throws IOException {
+        TrainConfig c = TrainConfig.load("model: m\nshards: s\noutput: o/\nlora: {target_modules: [query]}\n".getBytes(StandardCharsets.UTF_8),
+                "minimal.yaml", List.of());
+        assertEquals("o/", c.report());
+        assertEquals("o/_checkpoints", c.checkpoints());
+        assertEquals(0, c.checkpointEvery());
+        assertEquals(List.of("a", "b"), c.adapterIds(List.of("a", "b")), "all adapters in the shards");
+        io.lorafleet.nn.LoraConfig lora = c.lora().toConfig();
+        assertEquals(8, lora.r());
+        assertEquals(8.0, lora.alpha());
+        assertEquals(0.0, lora.dropout());
+        assertEquals(false, lora.rsLora());
+        assertEquals(io.lorafleet.nn.LoraConfig.Init.KAIMING_UNIFORM, lora.init());
+        assertEquals(io.lorafleet.model.SequenceClassifier.Pooling.MEAN, c.head().pooling());
+        io.lorafleet.optim.OptimizerConfig o = c.optimizer().toConfig(100, 1.0);
+        assertEquals(io.lorafleet.optim.OptimizerConfig.Kind.ADAMW, o.kind());
+        assertEquals(1e-3, o.learningRate());
+        assertEquals(0.9, o.beta1());
+        assertEquals(0.999, o.beta2());
+        assertEquals(1e-8, o.epsilon());
+        assertEquals(0.01, o.weightDecay());
+        assertEquals(1.0, o.maxGradNorm());
+        assertEquals(0, o.warmupSteps());
+        assertEquals(io.lorafleet.optim.OptimizerConfig.Decay.LINEAR, o.decay());
+        assertEquals(16, c.batchSize());
+        assertEquals(1, c.partitions());
+        assertEquals(1, c.localSteps());
+        assertEquals(1.0, c.epochs());
+        assertEquals(42L, c.seed());
+        assertEquals(TrainConfig.OptimizerStateMode.AVERAGE, c.optimizerState());
+        assertEquals(3, c.maxNanRetries());
+        assertEquals("train", c.trainSplit());
+        assertEquals("validation", c.evalSplit());
+        assertEquals(0, c.evalEvery());
+        assertEquals(8, c.waves().maxAdapters());
+        assertEquals(4096, c.waves().memoryMb());
+        assertEquals(new io.lorafleet.train.DivergenceGuard(10.0, 100.0, 3), c.divergence());
+    }
+
+    @Test
     void overridesMergeKeyByKeyOverTheDefaults() throws IOException {
         TrainConfig c = load("""
                 adapters:

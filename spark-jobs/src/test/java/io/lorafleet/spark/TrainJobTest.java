@@ -158,7 +158,17 @@ class TrainJobTest {
         assertEquals(6 * 2 * (8 * 384 + 384 * 8) + 2 * 384 + 2, trainable, "LoRA r=8 on query and value in 6 layers, plus the head");
         assertTrue(perResult >= 3 * 4 * trainable, "values and both Adam moments are returned");
         assertTrue(Files.exists(tmp.resolve("real/_checkpoints/imdb/final/_COMPLETE")));
-        assertEquals(run.rounds(), Files.readAllLines(tmp.resolve("real/_checkpoints/imdb/metrics.jsonl")).size());
+        List<String> lines = Files.readAllLines(tmp.resolve("real/_checkpoints/imdb/metrics.jsonl"));
+        assertEquals(run.rounds(), lines.size(), "one line per round");
+        for (int i = 0; i < lines.size(); i++) {
+            com.fasterxml.jackson.databind.JsonNode line = io.lorafleet.datasets.YamlConfig.json().readTree(lines.get(i));
+            assertEquals(i + 1, line.get("round").asInt());
+            for (String key : List.of("loss", "examples", "tokens", "seconds", "examples_per_second", "tokens_per_second", "broadcast_bytes",
+                    "result_bytes", "learning_rate_scale")) {
+                assertTrue(line.path(key).isNumber() && line.path(key).asDouble() >= 0, "round " + (i + 1) + ": " + key + " in " + lines.get(i));
+            }
+            assertTrue(i == 0 ? line.get("update_norm").isNull() : line.get("update_norm").asDouble() > 0, "update norm from round 2 on: " + lines.get(i));
+        }
     }
 
     @Test
