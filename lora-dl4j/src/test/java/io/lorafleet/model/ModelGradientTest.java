@@ -134,28 +134,45 @@ class ModelGradientTest {
 
     @Test
     void paddingChangesNothing() {
+        for (SequenceClassifier.Pooling pooling : SequenceClassifier.Pooling.values()) {
+            SequenceClassifier model = SequenceClassifier.create(BERT, ModelWeights.random(BERT, DataType.DOUBLE, 1), QV, 3, pooling, 7);
+            assertPaddingChangesNothing("encoder, " + pooling + " pooling", model, batch(BERT.vocabSize(), new int[] {2, 0}));
+        }
+        LoraConfig cAttn = new LoraConfig(2, 4, 0, List.of("c_attn"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+        TokenBatch b = batch(GPT2.vocabSize(), null);
+        assertPaddingChangesNothing("decoder LM", CausalLm.create(GPT2, ModelWeights.random(GPT2, DataType.DOUBLE, 4), cAttn, 9),
+                new TokenBatch(2, 5, b.inputIds(), null, b.attentionMask(), b.inputIds()));
+
         SequenceClassifier model = SequenceClassifier.create(BERT, ModelWeights.random(BERT, DataType.DOUBLE, 1), QV, 3,
                 SequenceClassifier.Pooling.MEAN, 7);
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> model.forwardBackward(new TokenBatch(2, 2, new int[] {1, 2, 0, 0}, null, new int[] {1, 1, 0, 0}, new int[] {0, 1})));
+        assertTrue(e.getMessage().contains("sequence 1") && e.getMessage().contains("no real token"), e.getMessage());
+    }
+
+    /** The same rows with 7 more padding positions each (holding arbitrary ids and labels) give the same loss and gradients, bit for bit. */
+    private static void assertPaddingChangesNothing(String what, TaskModel model, TokenBatch tight) {
         randomizeLoraB(model.params());
-        TokenBatch tight = batch(BERT.vocabSize(), new int[] {2, 0});
         int extra = 7, t = tight.seqLen() + extra;
-        int[] ids = new int[2 * t], mask = new int[2 * t];
+        boolean perToken = tight.labels().length == tight.inputIds().length;
+        int[] ids = new int[2 * t], mask = new int[2 * t], labels = perToken ? new int[2 * t] : tight.labels();
         for (int b = 0; b < 2; b++) {
             System.arraycopy(tight.inputIds(), b * tight.seqLen(), ids, b * t, tight.seqLen());
             System.arraycopy(tight.attentionMask(), b * tight.seqLen(), mask, b * t, tight.seqLen());
             java.util.Arrays.fill(ids, b * t + tight.seqLen(), (b + 1) * t, 13); // padding holds arbitrary ids
+            if (perToken) {
+                System.arraycopy(tight.labels(), b * tight.seqLen(), labels, b * t, tight.seqLen());
+                java.util.Arrays.fill(labels, b * t + tight.seqLen(), (b + 1) * t, 5);
+            }
         }
-        TokenBatch loose = new TokenBatch(2, t, ids, null, mask, tight.labels());
+        TokenBatch loose = new TokenBatch(2, t, ids, null, mask, labels);
         model.params().zeroGrads();
         double lossTight = model.forwardBackward(tight);
         INDArray gradsTight = model.params().grads().dup();
         model.params().zeroGrads();
         double lossLoose = model.forwardBackward(loose);
-        assertEquals(lossTight, lossLoose, 0.0, "loss with " + extra + " more padding positions");
-        assertBitIdentical(gradsTight, model.params().grads(), "gradients with " + extra + " more padding positions");
-        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
-                () -> model.forwardBackward(new TokenBatch(2, 2, new int[] {1, 2, 0, 0}, null, new int[] {1, 1, 0, 0}, new int[] {0, 1})));
-        assertTrue(e.getMessage().contains("sequence 1") && e.getMessage().contains("no real token"), e.getMessage());
+        assertEquals(lossTight, lossLoose, 0.0, what + ": loss with " + extra + " more padding positions");
+        assertBitIdentical(gradsTight, model.params().grads(), what + ": gradients with " + extra + " more padding positions");
     }
 
     @Test

@@ -43,6 +43,13 @@ class LauncherClusterIT {
                     "--dry-run", "--", "--config", spec.toString()).strip();
             assertTrue(line.contains("spark.executorEnv.OMP_NUM_THREADS=1") && line.contains("lorafleet-app.jar")
                     && line.contains("--class io.lorafleet.spark.TokenizeJob"), line);
+            // what every executor needs (README, "Running on a real cluster"): one BLAS thread that does not spin, the BLAS kernel
+            // for this CPU, the Vector API module, and a JavaCPP cache of its own
+            for (String setting : List.of("spark.executorEnv.OMP_WAIT_POLICY=PASSIVE", "spark.executorEnv.OPENBLAS_CORETYPE=",
+                    "spark.executor.extraJavaOptions=--add-modules=jdk.incubator.vector -Dorg.bytedeco.javacpp.cachedir=",
+                    "spark.driver.extraJavaOptions=--add-modules=jdk.incubator.vector")) {
+                assertTrue(line.contains(setting), setting + " in " + line);
+            }
             String out = run("bash", "-c", line);
             assertTrue(out.contains("wrote 1 shard files") || out.contains("wrote 3 shard files"), out);
             assertEquals(1000, Manifest.parse(Files.readAllBytes(tmp.resolve("shards/manifest.json")), "manifest").rowsRead());
