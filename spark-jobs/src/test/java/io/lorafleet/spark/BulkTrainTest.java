@@ -85,6 +85,21 @@ class BulkTrainTest {
     }
 
     @Test
+    void anAdapterWithABadOverrideFailsAloneAndTheOthersTrainAndExport() throws IOException {
+        List<TrainJob.AdapterRun> runs = TrainJob.train(SparkTestSession.get(), config(List.of("output=" + tmp.resolve("bad-override"),
+                "report=" + tmp.resolve("bad-override-run"), "rounds=1", "adapters.3.rounds=1", "adapters.1.lora.target_modules=[nope]")), false, false);
+        TrainJob.AdapterRun t1 = runs.get(1);
+        assertEquals(TrainJob.Status.FAILED, t1.status());
+        assertTrue(t1.failure().contains("nope"), t1.failure());
+        for (int i : new int[] {0, 2, 3}) {
+            assertEquals(TrainJob.Status.DONE, runs.get(i).status(), runs.get(i).adapter() + ": " + runs.get(i).failure());
+            assertTrue(Files.exists(tmp.resolve("bad-override").resolve(runs.get(i).adapter()).resolve("_COMPLETE")));
+        }
+        assertFalse(Files.exists(tmp.resolve("bad-override/t1")));
+        assertEquals(SparkJobs.PARTIAL_FAILURE, TrainJob.exitCode(runs));
+    }
+
+    @Test
     void adaptersAreGroupedInConfigOrderIntoWavesOfAtMostMaxAdaptersThatFitTheMemory() throws IOException {
         // at batch 6 × 48 tokens MiniLM's step memory is ≈ 81 MB per adapter (BulkTrainer.stepBytes)
         for (var c : List.of(List.of("waves.max_adapters=3", "waves.memory_mb=4096"), List.of("waves.max_adapters=8", "waves.memory_mb=170"))) {

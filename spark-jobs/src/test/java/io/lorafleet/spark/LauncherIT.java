@@ -198,16 +198,23 @@ class LauncherIT {
     }
 
     @Test
-    void anUnwritableReportFolderFailsTheJobBeforeAnyWork() throws Exception {
+    void anUnwritableOutputCheckpointOrReportFolderFailsTheJobBeforeAnyWork() throws Exception {
         java.nio.file.Path shards = tmp.resolve("report-shards"), blocker = tmp.resolve("a-file");
         assertEquals(0, Launcher.run(Launcher.ROOT, tmp, Map.of(), 5, "tokenize", "--config", "conf/imdb-tokenize.yaml",
                 "--set", "tokenizer=" + MiniLm.folder(), "--set", "output=" + shards).exitCode());
-        java.nio.file.Files.writeString(blocker, "a file where the report's parent folder should be");
-        Launcher.Result r = Launcher.run(Launcher.ROOT, tmp, Map.of(), 5, "train", "--config", "conf/imdb-train.yaml", "--set", "model=" + MiniLm.folder(),
-                "--set", "shards=" + shards, "--set", "output=" + tmp.resolve("report-out"), "--set", "report=" + blocker.resolve("report"));
-        assertEquals(1, r.exitCode(), r.toString());
-        assertTrue(r.stderr().lines().reduce((a, b) -> b).orElse("").contains(blocker.resolve("report").toString()), "names the report folder\n" + r);
-        assertFalse(r.stdout().contains("round 1"), "no training before the check\n" + r);
-        assertFalse(java.nio.file.Files.exists(tmp.resolve("report-out/imdb")), "no adapter written");
+        java.nio.file.Files.writeString(blocker, "a file where an output's parent folder should be");
+        for (String key : List.of("output", "checkpoints", "report")) {
+            java.nio.file.Path out = tmp.resolve("out-" + key), blocked = blocker.resolve(key);
+            Map<String, Object> at = new java.util.LinkedHashMap<>(Map.of("output", out, "checkpoints", out.resolve("_checkpoints"), "report", out));
+            at.put(key, blocked);
+            List<String> args = new ArrayList<>(List.of("train", "--config", "conf/imdb-train.yaml", "--set", "model=" + MiniLm.folder(),
+                    "--set", "shards=" + shards));
+            at.forEach((k, v) -> args.addAll(List.of("--set", k + "=" + v)));
+            Launcher.Result r = Launcher.run(Launcher.ROOT, tmp, Map.of(), 5, args.toArray(String[]::new));
+            assertEquals(1, r.exitCode(), key + ": " + r);
+            assertTrue(r.stderr().lines().reduce((a, b) -> b).orElse("").contains(blocked.toString()), key + ": names the folder\n" + r);
+            assertFalse(r.stdout().contains("round 1"), key + ": no training before the check\n" + r);
+            assertFalse(java.nio.file.Files.exists(out.resolve("imdb")), key + ": no adapter written");
+        }
     }
 }
