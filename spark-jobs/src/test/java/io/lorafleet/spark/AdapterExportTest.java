@@ -179,6 +179,10 @@ class AdapterExportTest {
         // both files edited alike: the tensors' shapes still tell
         folders.put("but adapter_config.json (r, rank_pattern) gives [",
                 edited("both-r2", config.replace("\"r\" : 4,", "\"r\" : 2,"), info.replace("\"r\" : 4,", "\"r\" : 2,"), Map.of()));
+        folders.put("alpha_pattern is {value=32.0}, but lorafleet.json records that the adapter trained with {}",
+                edited("alpha-pattern", config.replace("\"alpha_pattern\" : { }", "\"alpha_pattern\" : {\"value\" : 32.0}"), info, Map.of()));
+        folders.put("init_lora_weights is GAUSSIAN, but lorafleet.json records that the adapter trained with KAIMING_UNIFORM",
+                edited("init", config.replace("\"init_lora_weights\" : true", "\"init_lora_weights\" : \"gaussian\""), info, Map.of()));
         folders.put("has no tensor for encoder.layer.0.attention.self.query.lora_B.weight",
                 edited("no-b", config, info, Map.of(query + "lora_B.weight", "")));
         folders.put("has no tensor for encoder.layer.0.attention.self.query.lora_A.weight", // the module name is one the model lacks
