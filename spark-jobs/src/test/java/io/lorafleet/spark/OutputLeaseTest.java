@@ -113,6 +113,30 @@ class OutputLeaseTest {
         }
     }
 
+    /** Holds a lease on args[0] until killed: the job a test stops. */
+    public static void main(String[] args) throws Exception {
+        OutputLease.acquire("train", List.of(args[0]), SparkJobs.hadoopConf(), false);
+        System.out.println("held");
+        System.out.flush();
+        Thread.sleep(120_000);
+    }
+
+    @Test
+    void sigtermReleasesTheLeaseAndSigkillLeavesItForTakeOver() throws Exception {
+        for (boolean kill : new boolean[] {false, true}) {
+            String out = tmp.resolve(kill ? "killed" : "stopped").toUri().toString();
+            Path file = OutputLease.leaseFile(new Path(out));
+            Process job = new ProcessBuilder(java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path"),
+                    OutputLeaseTest.class.getName(), out).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            String first = new java.io.BufferedReader(new java.io.InputStreamReader(job.getInputStream())).readLine();
+            assertEquals("held", first);
+            if (kill) job.destroyForcibly(); else job.destroy(); // SIGKILL, or SIGTERM as Airflow and Ctrl-C stop a task
+            job.waitFor();
+            java.nio.file.Path local = java.nio.file.Path.of(file.toUri());
+            assertEquals(kill, java.nio.file.Files.exists(local), kill ? "SIGKILL runs no hook: the lease waits for --take-over" : "SIGTERM gives the lease back");
+        }
+    }
+
     @Test
     void allOrNone() throws IOException {
         String a = tmp.resolve("a").toUri().toString(), b = tmp.resolve("b").toUri().toString();
