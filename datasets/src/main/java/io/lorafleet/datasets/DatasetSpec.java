@@ -11,10 +11,14 @@ import java.util.regex.Pattern;
  * What the tokenize job reads and writes: a YAML file such as
  * <pre>
  * tokenizer: runs/models/all-minilm-l6-v2   # a model folder (tokenizer.json + config.json) or a tokenizer.json
- * max_length: 128
- * objective: classification                 # or causal_lm: token streams packed into max_length blocks
+ * max_length: 128                           # (default 128)
+ * objective: classification                 # (default) or causal_lm: token streams packed into max_length blocks
  * output: runs/demo/shards
- * bytes_per_split: 33554432                  # JSONL and text files larger than this are read by several tasks
+ * rows_per_file: 10000                      # (default) rows per Parquet shard file
+ * max_bad_fraction: 0.05                    # (default) a task with more quarantined rows fails
+ * split: {ratios: {train: 0.8, validation: 0.1, test: 0.1}, seed: 0}   # (default) the hash split
+ * eos_token_id: 50256                       # causal_lm: appended after each document before packing (default: none)
+ * bytes_per_split: 33554432                 # (default, 32 MiB) JSONL and text files larger than this are read by several tasks
  * tasks:
  *   - adapter_id: imdb                       # or adapter_id_field: a column holding it
  *     inputs: [datasets/imdb/sample/imdb-sample.jsonl]   # file://, hdfs://, s3a://; globs

@@ -30,6 +30,19 @@ class DatasetSpecTest {
     }
 
     @Test
+    void theDefaultsAreTheOnesDatasetSpecDocuments() throws IOException {
+        DatasetSpec spec = load(SPEC.replace("max_length: 128\n", ""));
+        assertEquals(128, spec.maxLength());
+        assertEquals(DatasetSpec.Objective.CLASSIFICATION, spec.objective());
+        assertEquals(10_000, spec.rowsPerFile());
+        assertEquals(0.05, spec.maxBadFraction());
+        assertEquals(java.util.Map.of("train", 0.8, "validation", 0.1, "test", 0.1), spec.split().ratios());
+        assertEquals(0L, spec.split().seed());
+        assertEquals(null, spec.eosTokenId());
+        assertEquals(32L << 20, spec.bytesPerSplit());
+    }
+
+    @Test
     void unknownKeysAndWrongTypesNameTheirPath() throws IOException {
         assertEquals(128, load(SPEC).maxLength());
         IOException typo = assertThrows(IOException.class, () -> load(SPEC.replace("max_length", "max_lenght")));

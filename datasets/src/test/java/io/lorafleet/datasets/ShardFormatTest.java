@@ -39,6 +39,7 @@ class ShardFormatTest {
             for (BlockMetaData block : reader.getFooter().getBlocks()) {
                 for (ColumnChunkMetaData column : block.getColumns()) {
                     assertEquals(1, column.getEncodings().size(), column.getPath() + " has encodings " + column.getEncodings());
+                    assertEquals(org.apache.parquet.hadoop.metadata.CompressionCodecName.ZSTD, column.getCodec(), column.getPath().toString());
                 }
             }
         }
@@ -50,5 +51,11 @@ class ShardFormatTest {
             assertArrayEquals(rows.get(i).inputIds(), back.get(i).inputIds());
             assertEquals(rows.get(i).label(), back.get(i).label());
         }
+
+        // a batch is padded to its own longest row, not to max_length
+        io.lorafleet.model.TokenBatch batch = Batches.pad(back.subList(0, 16), false);
+        int longest = back.subList(0, 16).stream().mapToInt(r -> r.inputIds().length).max().orElseThrow();
+        assertEquals(longest, batch.seqLen());
+        assertEquals(back.subList(0, 16).stream().mapToInt(r -> r.inputIds().length).sum(), java.util.Arrays.stream(batch.attentionMask()).sum());
     }
 }

@@ -110,6 +110,9 @@ class TokenizeBadInputTest {
                 7L, "wrong_type", 8L, "bad_adapter_id", 10L, "bad_adapter_id", 11L, "unknown_split"), jsonlReasons);
         Row escape = q.stream().filter(r -> r.getLong(r.fieldIndex("line")) == 8).findFirst().orElseThrow();
         assertTrue(escape.getString(escape.fieldIndex("raw")).contains("escape attempt"), "the raw row is kept");
+        Row unknown = q.stream().filter(r -> r.getLong(r.fieldIndex("line")) == 5).findFirst().orElseThrow();
+        assertTrue(unknown.getString(unknown.fieldIndex("detail")) != null && !unknown.getString(unknown.fieldIndex("detail")).isBlank(),
+                "each row says what was wrong with it");
 
         assertFalse(Files.exists(tmp.resolve("x")), "no folder outside the output");
         try (var entries = Files.list(out)) {
