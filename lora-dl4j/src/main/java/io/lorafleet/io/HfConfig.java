@@ -49,6 +49,30 @@ public final class HfConfig {
 
     /** config.json for this shape, with the keys Hugging Face's config classes read. */
     public static byte[] write(TransformerConfig c) throws IOException {
+        return JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(node(c));
+    }
+
+    /**
+     * config.json of the architecture's Hugging Face sequence classifier (BertForSequenceClassification,
+     * GPT2ForSequenceClassification) with its labels, which is what AutoModelForSequenceClassification builds from it.
+     * GPT-2 finds each sequence's last token by the padding id, which it has none of: the last vocabulary id
+     * (GPT-2's end of text) stands in.
+     */
+    public static byte[] writeClassifier(TransformerConfig c, java.util.List<String> labels) throws IOException {
+        ObjectNode o = node(c);
+        boolean gpt2 = c.modelType().equals("gpt2");
+        o.putArray("architectures").add(gpt2 ? "GPT2ForSequenceClassification" : "BertForSequenceClassification");
+        ObjectNode id2label = o.putObject("id2label"), label2id = o.putObject("label2id");
+        for (int i = 0; i < labels.size(); i++) {
+            id2label.put(Integer.toString(i), labels.get(i));
+            label2id.put(labels.get(i), i);
+        }
+        o.put("problem_type", "single_label_classification");
+        if (gpt2) o.put("pad_token_id", c.vocabSize() - 1);
+        return JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(o);
+    }
+
+    private static ObjectNode node(TransformerConfig c) {
         ObjectNode o = JSON.createObjectNode();
         if (c.modelType().equals("bert")) {
             o.putArray("architectures").add("BertModel");
@@ -76,7 +100,7 @@ public final class HfConfig {
             o.put("activation_function", activationName(c.activation()));
         }
         o.put("torch_dtype", "float32");
-        return JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(o);
+        return o;
     }
 
     private static String activationName(Gelu.Form form) {

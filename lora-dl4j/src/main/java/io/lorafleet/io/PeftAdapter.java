@@ -37,7 +37,7 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
     public enum TaskType { SEQ_CLS, CAUSAL_LM }
 
     public static final String WEIGHTS = "adapter_model.safetensors", CONFIG = "adapter_config.json", INFO = "lorafleet.json",
-            METRICS = "metrics.json", COMPLETE = "_COMPLETE";
+            METRICS = "metrics.json", LABELS = "labels.json", COMPLETE = "_COMPLETE";
     private static final String ROOT = "base_model.model.";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -60,14 +60,18 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
     }
 
     /** The task model's prefix for body modules, as Hugging Face names them. */
-    private static String bodyPrefix(TransformerConfig c) {
+    public static String bodyPrefix(TransformerConfig c) {
         return c.modelType().equals("bert") ? "bert." : "transformer.";
     }
 
-    /** PEFT's key for one of our tensors. */
-    public String peftName(String ours, TransformerConfig c) {
-        boolean head = modulesToSave.stream().anyMatch(m -> ours.startsWith(m + "."));
-        return ROOT + (head ? "" : bodyPrefix(c)) + ours;
+    /** PEFT's key for one of our tensors: the task head's modules sit beside the body, everything else (BERT's pooler too) in it. */
+    public static String peftName(String ours, TransformerConfig c) {
+        return ROOT + (isTaskHead(ours) ? "" : bodyPrefix(c)) + ours;
+    }
+
+    /** The task model's own head: BertForSequenceClassification's "classifier", GPT2ForSequenceClassification's "score". */
+    public static boolean isTaskHead(String name) {
+        return name.startsWith("classifier.") || name.startsWith("score.");
     }
 
     private String ourName(String peft, TransformerConfig c, String source) throws IOException {
@@ -100,6 +104,31 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
         lora.alphaPattern().forEach(alphas::put);
         o.put("inference_mode", true);
         return JSON.writeValueAsBytes(o);
+    }
+
+    /**
+     * labels.json: a classifier's {@code num_labels}, {@code id2label} and {@code label2id}, as keyword arguments for
+     * transformers' and PEFT's from_pretrained (PEFT's adapter_config.json has no place for them, and a config.json in
+     * the adapter folder would make transformers take the folder for a base model).
+     */
+    public static byte[] labelsJson(List<String> labels) throws IOException {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("num_labels", labels.size());
+        ObjectNode id2label = o.putObject("id2label"), label2id = o.putObject("label2id");
+        for (int i = 0; i < labels.size(); i++) {
+            id2label.put(Integer.toString(i), labels.get(i));
+            label2id.put(labels.get(i), i);
+        }
+        return JSON.writeValueAsBytes(o);
+    }
+
+    /**
+     * The base model as PEFT's loaders resolve it: a local folder as a plain path (transformers reads "file:/…" as a
+     * malformed Hub id); other URIs (hdfs://, s3a://) as given, which PEFT cannot open: copy the folder locally first.
+     */
+    public static String loadableBase(String modelUri) {
+        java.net.URI uri = java.net.URI.create(modelUri);
+        return "file".equals(uri.getScheme()) ? java.nio.file.Path.of(uri).toString() : modelUri;
     }
 
     public byte[] weights(TransformerConfig c) throws IOException {

@@ -102,7 +102,7 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
     private static String stripTaskPrefix(String name, TransformerConfig config) {
         String prefix = config.modelType().equals("bert") ? "bert." : "transformer.";
         String n = name.startsWith(prefix) ? name.substring(prefix.length()) : name;
-        return ModelWeights.expectedShapes(config).containsKey(n) ? n : null;
+        return ModelWeights.expectedShapes(config).containsKey(n) || ModelWeights.optionalShapes(config).containsKey(n) ? n : null;
     }
 
     /**

@@ -4,21 +4,35 @@ import io.lorafleet.nn.Linear;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.nd4j.linalg.ops.transforms.Transforms;
 
-/** Pools each sequence's hidden states (its first token's, or the mean over real tokens) into one vector, then a trainable linear classifier. */
+/**
+ * Pools each sequence's hidden states into one vector — its first token's, its last real token's, or the mean over its
+ * real tokens — optionally through BERT's pooler (dense + tanh), then a trainable linear classifier.
+ */
 public final class ClassifierHead implements TaskHead {
-    private final SequenceClassifier.Pooling pooling;
-    private final Linear classifier; // [labels, d] ("classifier" in PEFT's modules_to_save)
-    private INDArray poolWeights;    // [B, N]: which tokens each pooled vector averages, and with what weight
+    public enum Token { FIRST, LAST, MEAN }
 
-    public ClassifierHead(SequenceClassifier.Pooling pooling, Linear classifier) {
-        this.pooling = pooling;
+    private final Token token;
+    private final Linear pooler;     // [d, d] ("pooler.dense" in Hugging Face's BertModel), or null
+    private final Linear classifier; // [labels, d] ("classifier", or GPT-2's bias-free "score": PEFT's modules_to_save)
+    private INDArray poolWeights;    // [B, N]: which tokens each pooled vector averages, and with what weight
+    private INDArray pooled;         // tanh output of the pooler, for its backward
+
+    public ClassifierHead(Token token, Linear pooler, Linear classifier) {
+        this.token = token;
+        this.pooler = pooler;
         this.classifier = classifier;
     }
 
     @Override
     public INDArray logits(INDArray hidden, PackedBatch batch) {
-        return classifier.forward(pool(hidden, batch));
+        INDArray v = pool(hidden, batch);
+        if (pooler != null) {
+            pooled = Transforms.tanh(pooler.forward(v), false);
+            v = pooled;
+        }
+        return classifier.forward(v);
     }
 
     @Override
@@ -31,9 +45,10 @@ public final class ClassifierHead implements TaskHead {
 
     @Override
     public INDArray backward(INDArray dlogits) {
-        INDArray dpooled = classifier.backward(dlogits, true);
-        INDArray dHidden = Nd4j.createUninitialized(dpooled.dataType(), poolWeights.columns(), dpooled.columns());
-        Nd4j.gemm(poolWeights, dpooled, dHidden, true, false, 1.0, 0.0);
+        INDArray d = classifier.backward(dlogits, true);
+        if (pooler != null) d = pooler.backward(d.muli(pooled.mul(pooled).rsubi(1.0)), true); // tanh' = 1 − tanh²
+        INDArray dHidden = Nd4j.createUninitialized(d.dataType(), poolWeights.columns(), d.columns());
+        Nd4j.gemm(poolWeights, d, dHidden, true, false, 1.0, 0.0);
         return dHidden;
     }
 
@@ -41,15 +56,15 @@ public final class ClassifierHead implements TaskHead {
         int sequences = batch.sequences();
         poolWeights = Nd4j.create(hidden.dataType(), sequences, hidden.rows());
         for (int s = 0; s < sequences; s++) {
-            if (pooling == SequenceClassifier.Pooling.CLS) {
-                poolWeights.putScalar(s, batch.start(s), 1.0);
-            } else {
-                INDArray tokens = poolWeights.get(NDArrayIndex.point(s), NDArrayIndex.interval(batch.start(s), batch.start(s + 1)));
-                tokens.assign(1.0 / batch.length(s));
+            switch (token) {
+                case FIRST -> poolWeights.putScalar(s, batch.start(s), 1.0);
+                case LAST -> poolWeights.putScalar(s, batch.start(s + 1) - 1, 1.0);
+                case MEAN -> poolWeights.get(NDArrayIndex.point(s), NDArrayIndex.interval(batch.start(s), batch.start(s + 1)))
+                        .assign(1.0 / batch.length(s));
             }
         }
-        INDArray pooled = Nd4j.createUninitialized(hidden.dataType(), sequences, hidden.columns());
-        Nd4j.gemm(poolWeights, hidden, pooled, false, false, 1.0, 0.0);
-        return pooled;
+        INDArray out = Nd4j.createUninitialized(hidden.dataType(), sequences, hidden.columns());
+        Nd4j.gemm(poolWeights, hidden, out, false, false, 1.0, 0.0);
+        return out;
     }
 }

@@ -104,9 +104,22 @@ public final class ModelWeights {
         return new ModelWeights(w, "random(" + c.modelType() + ", seed " + seed + ")");
     }
 
-    /** Fails, naming the tensor, unless every tensor of this shape is present with the right shape. */
+    /**
+     * Tensors a checkpoint may hold beyond the body's: BERT's pooler (dense + tanh over [CLS]), which sentence-embedding
+     * exports drop and the Hugging Face classification head uses.
+     */
+    public static Map<String, long[]> optionalShapes(TransformerConfig c) {
+        Map<String, long[]> s = new LinkedHashMap<>();
+        if (c.modelType().equals("bert")) linear(s, "pooler.dense", c.hiddenSize(), c.hiddenSize());
+        return s;
+    }
+
+    /** Fails, naming the tensor, unless every tensor of this shape is present with the right shape (optional ones when present). */
     public void checkComplete(TransformerConfig c) {
         expectedShapes(c).forEach(this::require);
+        optionalShapes(c).forEach((name, shape) -> {
+            if (contains(name)) require(name, shape);
+        });
     }
 
     private static void linear(Map<String, long[]> s, String name, long out, long in) {

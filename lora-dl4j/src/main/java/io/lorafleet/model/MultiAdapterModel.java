@@ -58,7 +58,7 @@ public final class MultiAdapterModel {
             AdapterSpec a = adapters.get(k);
             if (a.causalLm() && !(body instanceof Gpt2Decoder)) throw new IllegalArgumentException("adapter " + k + ": a causal LM needs a gpt2 decoder");
             heads.add(a.causalLm() ? new LmHead(((Gpt2Decoder) body).tokenEmbedding())
-                    : SequenceClassifier.head(config, tuning, k, a.numLabels(), a.pooling()));
+                    : SequenceClassifier.head(config, weights, tuning, k, a.numLabels(), a.pooling()));
         }
         for (int k = 0; k < adapters.size(); k++) registries.get(k).allocate(weights.dataType(), seeds[k]);
         return new MultiAdapterModel(body, rows, heads, tuning);

@@ -5,9 +5,15 @@ import io.lorafleet.nn.Linear;
 import io.lorafleet.nn.LoraConfig;
 import io.lorafleet.nn.ParamRegistry;
 
-/** Body → pooled sequence vector (the first token's, or the mean over real tokens) → trainable linear classifier. */
+/** Body → pooled sequence vector → trainable linear classifier. */
 public final class SequenceClassifier extends HeadedModel {
-    public enum Pooling { CLS, MEAN }
+    /**
+     * CLS: the first token's state; MEAN: the mean over real tokens (what sentence-embedding models are trained for);
+     * HF: the architecture's own Hugging Face head, so that transformers' *ForSequenceClassification gives our logits —
+     * BERT's [CLS] through the pooler (dense + tanh, trained, from the checkpoint's when it has one) into the classifier,
+     * GPT-2's last real token into a bias-free "score".
+     */
+    public enum Pooling { CLS, MEAN, HF }
 
     private SequenceClassifier(Body body, TaskHead head, Tuning tuning) {
         super(body, head, tuning);
@@ -24,7 +30,7 @@ public final class SequenceClassifier extends HeadedModel {
         Tuning tuning = lora == null ? Tuning.fullFineTuning(registry, seed) : Tuning.lora(lora, registry, seed);
         Body body = body(config, weights, tuning);
         tuning.checkTargetsMatched();
-        TaskHead head = head(config, tuning, 0, numLabels, pooling);
+        TaskHead head = head(config, weights, tuning, 0, numLabels, pooling);
         registry.allocate(weights.dataType(), seed);
         return new SequenceClassifier(body, head, tuning);
     }
@@ -33,11 +39,25 @@ public final class SequenceClassifier extends HeadedModel {
         return config.modelType().equals("bert") ? new BertEncoder(config, weights, tuning) : new Gpt2Decoder(config, weights, tuning);
     }
 
-    /** The classifier of adapter {@code adapter} (0 for a single-adapter model): "classifier.weight" [labels, d] and "classifier.bias". */
-    static ClassifierHead head(TransformerConfig config, Tuning tuning, int adapter, int numLabels, Pooling pooling) {
+    /** The head of adapter {@code adapter} (0 for a single-adapter model), its tensors named as Hugging Face names them. */
+    static ClassifierHead head(TransformerConfig config, ModelWeights weights, Tuning tuning, int adapter, int numLabels, Pooling pooling) {
         if (numLabels < 2) throw new IllegalArgumentException("num_labels must be >= 2, got " + numLabels);
-        Linear classifier = new Linear(tuning.head(adapter, "classifier.weight", new long[] {numLabels, config.hiddenSize()}, Initializer.gaussian(0.02)),
+        long d = config.hiddenSize();
+        boolean gpt2 = config.modelType().equals("gpt2");
+        if (pooling == Pooling.HF && gpt2) {
+            return new ClassifierHead(ClassifierHead.Token.LAST, null,
+                    new Linear(tuning.head(adapter, "score.weight", new long[] {numLabels, d}, Initializer.gaussian(0.02)), null));
+        }
+        Linear pooler = null;
+        if (pooling == Pooling.HF) {
+            boolean pretrained = weights.contains("pooler.dense.weight");
+            pooler = new Linear(tuning.head(adapter, "pooler.dense.weight", new long[] {d, d},
+                    pretrained ? Initializer.copyOf(weights.asMap().get("pooler.dense.weight").ravel().toDoubleVector()) : Initializer.gaussian(0.02)),
+                    tuning.head(adapter, "pooler.dense.bias", new long[] {d},
+                            pretrained ? Initializer.copyOf(weights.asMap().get("pooler.dense.bias").toDoubleVector()) : Initializer.ZEROS));
+        }
+        Linear classifier = new Linear(tuning.head(adapter, "classifier.weight", new long[] {numLabels, d}, Initializer.gaussian(0.02)),
                 tuning.head(adapter, "classifier.bias", new long[] {numLabels}, Initializer.ZEROS));
-        return new ClassifierHead(pooling, classifier);
+        return new ClassifierHead(pooling == Pooling.MEAN ? ClassifierHead.Token.MEAN : ClassifierHead.Token.FIRST, pooler, classifier);
     }
 }

@@ -89,14 +89,13 @@ public final class Tuning {
         return registry(adapter).trainable(name, shape, init);
     }
 
-    /** Fails, naming the target, when a LoRA target module matched no module of the model. */
+    /** Fails, naming the key, when a LoRA target or rank/alpha pattern matches no module of the model. */
     public void checkTargetsMatched() {
         for (int k = 0; k < adapters.size(); k++) {
-            for (String target : adapters.get(k).lora().targetModules()) {
-                if (modules.stream().noneMatch(m -> LoraConfig.matches(m, target))) {
-                    throw new IllegalArgumentException((rows == null ? "" : "adapter " + k + ": ") + "lora.target_modules: '" + target
-                            + "' matches no module of the model; modules are e.g. " + modules.subList(0, Math.min(8, modules.size())));
-                }
+            try {
+                adapters.get(k).lora().requireMatches(modules, "the model");
+            } catch (IllegalArgumentException e) {
+                throw rows == null ? e : new IllegalArgumentException("adapter " + k + ": " + e.getMessage(), e);
             }
         }
     }

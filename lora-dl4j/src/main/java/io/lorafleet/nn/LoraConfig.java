@@ -13,8 +13,10 @@ import java.util.Map;
  *                       or ends with "." + target (PEFT's rule)
  * @param rsLora         rank-stabilized scaling alpha/sqrt(r) (Kalajdzievski 2023)
  * @param init           how A starts; B always starts at zero so that the adapted model equals the base
- * @param rankPattern    per-module rank overrides, matched like targetModules
- * @param alphaPattern   per-module alpha overrides, matched like targetModules
+ * @param rankPattern    per-module rank overrides, as PEFT reads them: each key is a regular expression matched
+ *                       against the whole module name or a part of it after a dot, and the first key in the
+ *                       map's order that matches wins (the YAML and adapter_config.json order, kept)
+ * @param alphaPattern   per-module alpha overrides, matched like rankPattern
  */
 public record LoraConfig(int r, double alpha, double dropout, List<String> targetModules, boolean rsLora,
                          Init init, Map<String, Integer> rankPattern, Map<String, Double> alphaPattern) {
@@ -25,8 +27,8 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
         if (!(alpha > 0)) throw new IllegalArgumentException("lora.alpha must be > 0, got " + alpha);
         if (!(dropout >= 0 && dropout < 1)) throw new IllegalArgumentException("lora.dropout must be in [0, 1), got " + dropout);
         targetModules = List.copyOf(targetModules);
-        rankPattern = Map.copyOf(rankPattern);
-        alphaPattern = Map.copyOf(alphaPattern);
+        rankPattern = ordered(rankPattern, "rank_pattern");
+        alphaPattern = ordered(alphaPattern, "alpha_pattern");
         rankPattern.forEach((k, v) -> {
             if (v <= 0) throw new IllegalArgumentException("lora.rank_pattern." + k + " must be > 0, got " + v);
         });
@@ -41,13 +43,32 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
     }
 
     public int rankFor(String module) {
-        return rankPattern.entrySet().stream().filter(e -> matches(module, e.getKey()))
+        return rankPattern.entrySet().stream().filter(e -> patternMatches(module, e.getKey()))
                 .map(Map.Entry::getValue).findFirst().orElse(r);
     }
 
     public double alphaFor(String module) {
-        return alphaPattern.entrySet().stream().filter(e -> matches(module, e.getKey()))
+        return alphaPattern.entrySet().stream().filter(e -> patternMatches(module, e.getKey()))
                 .map(Map.Entry::getValue).findFirst().orElse(alpha);
+    }
+
+    /** PEFT's {@code get_pattern_key}: {@code re.match(rf"(.*\.)?({key})$", module)}. */
+    public static boolean patternMatches(String module, String key) {
+        return java.util.regex.Pattern.compile("(.*\\.)?(" + key + ")$").matcher(module).lookingAt();
+    }
+
+    /** An unmodifiable copy that keeps the given order (the first matching key wins), with every key a valid regex. */
+    private static <V> Map<String, V> ordered(Map<String, V> pattern, String name) {
+        Map<String, V> copy = new java.util.LinkedHashMap<>();
+        pattern.forEach((k, v) -> {
+            try {
+                java.util.regex.Pattern.compile(k);
+            } catch (java.util.regex.PatternSyntaxException e) {
+                throw new IllegalArgumentException("lora." + name + ": '" + k + "' is not a regular expression: " + e.getDescription());
+            }
+            copy.put(java.util.Objects.requireNonNull(k), java.util.Objects.requireNonNull(v, "lora." + name + "." + k));
+        });
+        return java.util.Collections.unmodifiableMap(copy);
     }
 
     public double scaleFor(String module) {
@@ -57,6 +78,29 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
 
     public Initializer initializerOfA(String module) {
         return init == Init.GAUSSIAN ? Initializer.gaussian(1.0 / rankFor(module)) : Initializer.KAIMING_UNIFORM;
+    }
+
+    /**
+     * Fails, naming the key, when a target or a rank/alpha pattern key matches none of {@code modules} (a model's
+     * projection modules): PEFT only warns about a pattern that adapts nothing, and a typo there would silently train
+     * at the default rank.
+     */
+    public void requireMatches(List<String> modules, String model) {
+        for (String target : targetModules) {
+            if (modules.stream().noneMatch(m -> matches(m, target))) {
+                throw new IllegalArgumentException("lora.target_modules: '" + target + "' matches no module of " + model + "; its modules are e.g. "
+                        + modules.subList(0, Math.min(6, modules.size())));
+            }
+        }
+        List<String> targeted = modules.stream().filter(this::targets).toList();
+        for (var pattern : List.of(Map.entry("rank_pattern", rankPattern.keySet()), Map.entry("alpha_pattern", alphaPattern.keySet()))) {
+            for (String key : pattern.getValue()) {
+                if (targeted.stream().noneMatch(m -> patternMatches(m, key))) {
+                    throw new IllegalArgumentException("lora." + pattern.getKey() + ": '" + key + "' matches no targeted module; targeted modules are e.g. "
+                            + targeted.subList(0, Math.min(4, targeted.size())));
+                }
+            }
+        }
     }
 
     /** PEFT's rule: a module matches a target when its full name equals it or ends with "." + target. */

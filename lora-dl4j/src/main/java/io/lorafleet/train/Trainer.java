@@ -54,14 +54,15 @@ public final class Trainer implements AutoCloseable {
     }
 
     /** A labeled classification batch's mean loss and the argmax class of each row, from one forward pass. */
-    public record Classified(double meanLoss, long[] predicted) { }
+    /** @param logits [rows, labels], copied out of the step's workspace */
+    public record Classified(double meanLoss, long[] predicted, float[][] logits) { }
 
     public Classified classify(TokenBatch batch) {
         try (MemoryWorkspace ignored = workspace.open()) {
             model.setTraining(false, step);
             INDArray logits = model.logits(batch);
             double loss = new io.lorafleet.nn.SoftmaxCrossEntropy().forward(logits, batch.labels());
-            return new Classified(loss, logits.argMax(1).toLongVector());
+            return new Classified(loss, logits.argMax(1).toLongVector(), logits.castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).toFloatMatrix());
         }
     }
 

@@ -58,14 +58,40 @@ class ModelGradientTest {
             SequenceClassifier model = SequenceClassifier.create(BERT, ModelWeights.random(BERT, DataType.DOUBLE, 1), QV, 3, pooling, 7);
             randomizeLoraB(model.params());
             List<String> names = model.params().params().stream().map(Param::name).toList();
-            assertEquals(List.of(
+            List<String> expected = new ArrayList<>(List.of(
                     "encoder.layer.0.attention.self.query.lora_A.weight", "encoder.layer.0.attention.self.query.lora_B.weight",
                     "encoder.layer.0.attention.self.value.lora_A.weight", "encoder.layer.0.attention.self.value.lora_B.weight",
                     "encoder.layer.1.attention.self.query.lora_A.weight", "encoder.layer.1.attention.self.query.lora_B.weight",
-                    "encoder.layer.1.attention.self.value.lora_A.weight", "encoder.layer.1.attention.self.value.lora_B.weight",
-                    "classifier.weight", "classifier.bias"), names, "only A, B and the head are trainable");
+                    "encoder.layer.1.attention.self.value.lora_A.weight", "encoder.layer.1.attention.self.value.lora_B.weight"));
+            if (pooling == SequenceClassifier.Pooling.HF) expected.addAll(List.of("pooler.dense.weight", "pooler.dense.bias"));
+            expected.addAll(List.of("classifier.weight", "classifier.bias"));
+            assertEquals(expected, names, "only A, B and the head are trainable");
             checkAllTrainables("encoder " + pooling, model, batch(BERT.vocabSize(), new int[] {2, 0}));
         }
+    }
+
+    @Test
+    void huggingFaceHeadsStartFromTheCheckpointsPoolerAndGpt2ScoresItsLastTokenWithoutBias() {
+        ModelWeights withPooler = ModelWeights.random(BERT, DataType.DOUBLE, 1);
+        Map<String, INDArray> tensors = new java.util.LinkedHashMap<>(withPooler.asMap());
+        tensors.put("pooler.dense.weight", randn(21, 8, 8));
+        tensors.put("pooler.dense.bias", randn(22, 8));
+        SequenceClassifier bert = SequenceClassifier.create(BERT, new ModelWeights(tensors, "with pooler"), QV, 3, SequenceClassifier.Pooling.HF, 7);
+        assertBitIdentical(tensors.get("pooler.dense.weight"), bert.params().get("pooler.dense.weight").value(), "the checkpoint's pooler");
+
+        LoraConfig cAttn = new LoraConfig(2, 4, 0, List.of("c_attn"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+        SequenceClassifier gpt2 = SequenceClassifier.create(GPT2, ModelWeights.random(GPT2, DataType.DOUBLE, 4), cAttn, 3, SequenceClassifier.Pooling.HF, 9);
+        randomizeLoraB(gpt2.params());
+        assertEquals(List.of("score.weight"), gpt2.params().params().stream().map(Param::name).filter(n -> !n.contains("lora_")).toList());
+        TokenBatch b = batch(GPT2.vocabSize(), new int[] {2, 0});
+        checkAllTrainables("decoder classifier HF", gpt2, b);
+        // the last real token decides: changing an earlier one of a causal decoder's tokens changes it, as does the last itself
+        INDArray logits = gpt2.logits(b);
+        int[] ids = b.inputIds().clone();
+        ids[7] = (ids[7] + 1) % GPT2.vocabSize(); // sequence 1's last real token (positions 5..7 are real)
+        INDArray changed = gpt2.logits(new TokenBatch(2, 5, ids, null, b.attentionMask(), b.labels()));
+        assertBitIdentical(logits.getRow(0), changed.getRow(0), "sequence 0 untouched");
+        assertTrue(logits.getRow(1).sub(changed.getRow(1)).norm2Number().doubleValue() > 0, "sequence 1 reads its last real token");
     }
 
     @Test

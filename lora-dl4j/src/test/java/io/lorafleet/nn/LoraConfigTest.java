@@ -43,6 +43,28 @@ class LoraConfigTest {
     }
 
     @Test
+    void patternKeysAreRegularExpressionsAndTheFirstMatchInTheGivenOrderWins() {
+        // PEFT: re.match(rf"(.*\.)?({key})$", name), first key in adapter_config.json's order
+        assertTrue(LoraConfig.patternMatches(QUERY, "layer\\.[0-2]\\.attention\\.self\\.query"), "a regex");
+        assertTrue(LoraConfig.patternMatches(QUERY, "layer.0.attention.self.query"), "'.' is any character, as in Python");
+        assertFalse(LoraConfig.patternMatches(QUERY, "uery"), "whole names after a dot");
+        assertTrue(LoraConfig.patternMatches(QUERY, ".*uery"));
+        assertFalse(LoraConfig.patternMatches(QUERY, "query.x"));
+        Map<String, Integer> generalFirst = new java.util.LinkedHashMap<>(), specificFirst = new java.util.LinkedHashMap<>();
+        generalFirst.put("query", 4);
+        generalFirst.put("layer\\.0\\..*query", 16);
+        specificFirst.put("layer\\.0\\..*query", 16);
+        specificFirst.put("query", 4);
+        for (int run = 0; run < 20; run++) { // not an unordered map's order, which can differ from JVM to JVM
+            assertEquals(4, new LoraConfig(8, 8, 0, List.of("query"), false, LoraConfig.Init.KAIMING_UNIFORM, generalFirst, Map.of()).rankFor(QUERY));
+            assertEquals(16, new LoraConfig(8, 8, 0, List.of("query"), false, LoraConfig.Init.KAIMING_UNIFORM, specificFirst, Map.of()).rankFor(QUERY));
+        }
+        IllegalArgumentException bad = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> new LoraConfig(8, 8, 0, List.of("query"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of("layer.(0", 4), Map.of()));
+        assertTrue(bad.getMessage().contains("rank_pattern") && bad.getMessage().contains("layer.(0"), bad.getMessage());
+    }
+
+    @Test
     void aStartsAsPeftStartsItAndBAtZero() {
         double[] a = new double[8 * 384];
         LoraConfig.of(8, 16, List.of("query")).initializerOfA(QUERY).fill(a, new long[] {8, 384}, new SplittableRandom(1));

@@ -19,12 +19,15 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * {@code lorafleet eval --model DIR --adapter DIR --data SHARDS [--split test] [--batch-size 32]}: applies an
- * adapter to its base (merged: W + s·B·A, no extra inference cost), scores a split of the shards, prints
- * loss, accuracy and macro-F1, and records them under {@code eval.<split>} in the adapter's metrics.json.
+ * {@code lorafleet eval --model DIR --adapter DIR --data SHARDS [--split test] [--batch-size 32] [--predictions FILE]}: applies
+ * an adapter to its base (merged: W + s·B·A, no extra inference cost), scores a split of the shards, prints loss,
+ * accuracy and macro-F1, and records them under {@code eval.<split>} in the adapter's metrics.json. With
+ * {@code --predictions}, a classifier also writes one JSON line per row: where it came from (source, line, row_id),
+ * its token ids, its label, the predicted label and the logits.
  */
 public final class EvalAdapter {
-    static final String USAGE = "lorafleet eval --model DIR --adapter DIR --data SHARDS [--split test] [--batch-size 32]";
+    static final String USAGE = "lorafleet eval --model DIR --adapter DIR --data SHARDS [--split test] [--batch-size 32] [--predictions FILE] "
+            + "[--overwrite]";
 
     public static void main(String[] args) {
         SparkJobs.main(USAGE, args, line -> {
@@ -46,7 +49,12 @@ public final class EvalAdapter {
             throw line.problem("--batch-size must be a whole number, not " + line.value("--batch-size", ""));
         }
         if (batchSize < 1) throw line.problem("--batch-size must be at least 1");
+        String predictions = line.value("--predictions", null);
+        if (predictions != null) OutputFolder.requireAbsent(predictions, conf, line.flag("--overwrite"));
         LoadedAdapter loaded = LoadedAdapter.load(line.value("--model", null), line.value("--adapter", null), conf);
+        if (predictions != null && loaded.adapter().taskType() == PeftAdapter.TaskType.CAUSAL_LM) {
+            throw line.problem("--predictions is for classifiers; " + line.value("--adapter", null) + " is a causal LM");
+        }
         String adapterId = loaded.info().path("adapter_id").asText();
         Manifest manifest = Manifest.parse(SparkJobs.readFile(new Path(data, Manifest.FILE).toString(), conf), data);
         if (!manifest.tokenizerSha256().equals(loaded.info().path("tokenizer_sha256").asText())) {
@@ -55,8 +63,13 @@ public final class EvalAdapter {
         List<ShardRow> rows = ExecutorCache.rows(data, manifest, adapterId, split, conf);
         if (rows.isEmpty()) throw new IOException(data + ": no rows of adapter " + adapterId + " in split " + split);
 
+        StringBuilder lines = predictions == null ? null : new StringBuilder();
         Map<String, Object> metrics = loaded.adapter().taskType() == PeftAdapter.TaskType.CAUSAL_LM
-                ? languageModelMetrics(loaded, rows, batchSize) : classificationMetrics(loaded, rows, batchSize);
+                ? languageModelMetrics(loaded, rows, batchSize) : classificationMetrics(loaded, rows, batchSize, lines);
+        if (lines != null) {
+            Path file = new Path(predictions);
+            OutputFolder.writeFile(file.getFileSystem(conf), file, lines.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        }
         try {
             recordInAdapter(loaded.adapterUri(), split, metrics, conf);
         } catch (IOException | RuntimeException e) {
@@ -67,7 +80,9 @@ public final class EvalAdapter {
         return metrics;
     }
 
-    private static Map<String, Object> classificationMetrics(LoadedAdapter loaded, List<ShardRow> rows, int batchSize) throws IOException {
+    /** @param predictions where each row's prediction line goes, or null */
+    private static Map<String, Object> classificationMetrics(LoadedAdapter loaded, List<ShardRow> rows, int batchSize, StringBuilder predictions)
+            throws IOException {
         SequenceClassifier model = loaded.classifier();
         model.merge();
         int labels = loaded.labels().size();
@@ -78,10 +93,26 @@ public final class EvalAdapter {
                 List<ShardRow> batch = new ArrayList<>(rows.subList(from, Math.min(rows.size(), from + batchSize)));
                 Trainer.Classified classified = scorer.classify(Batches.pad(batch, false));
                 lossSum += classified.meanLoss() * batch.size();
-                for (int i = 0; i < batch.size(); i++) confusion[batch.get(i).label()][(int) classified.predicted()[i]]++;
+                for (int i = 0; i < batch.size(); i++) {
+                    ShardRow row = batch.get(i);
+                    confusion[row.label()][(int) classified.predicted()[i]]++;
+                    if (predictions != null) predictions.append(predictionLine(row, loaded.labels(), classified.predicted()[i], classified.logits()[i]));
+                }
             }
         }
         return metrics(confusion, lossSum / rows.size(), rows.size(), loaded.labels());
+    }
+
+    private static String predictionLine(ShardRow row, List<String> labels, long predicted, float[] logits) throws IOException {
+        Map<String, Object> line = new LinkedHashMap<>();
+        line.put("source", row.source());
+        line.put("line", row.line());
+        line.put("row_id", row.rowId());
+        line.put("input_ids", row.inputIds());
+        line.put("label", labels.get(row.label()));
+        line.put("predicted", labels.get((int) predicted));
+        line.put("logits", logits);
+        return YamlConfig.json().writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT).writeValueAsString(line) + "\n";
     }
 
     /** Token-weighted mean loss of a causal LM over the split and its perplexity, exp(loss). */

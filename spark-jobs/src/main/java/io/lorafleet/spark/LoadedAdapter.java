@@ -56,11 +56,16 @@ record LoadedAdapter(PretrainedModel base, HadoopModelFiles baseFiles, PeftAdapt
         keys.put("rank_pattern", List.of(said.rankPattern(), trained.rankPattern()));
         keys.put("alpha_pattern", List.of(said.alphaPattern(), trained.alphaPattern()));
         for (Map.Entry<String, List<Object>> k : keys.entrySet()) {
-            if (!k.getValue().get(0).equals(k.getValue().get(1))) {
+            if (!inOrder(k.getValue().get(0)).equals(inOrder(k.getValue().get(1)))) {
                 throw new IOException(source + ": " + k.getKey() + " is " + k.getValue().get(0) + ", but lorafleet.json records that the adapter trained with "
                         + k.getValue().get(1) + "; refusing an adapter whose config does not describe its tensors");
             }
         }
+    }
+
+    /** A pattern map's entries in order (the first matching key wins); other values as they are. */
+    private static Object inOrder(Object value) {
+        return value instanceof Map<?, ?> m ? List.copyOf(m.entrySet()) : value;
     }
 
     List<String> labels() {

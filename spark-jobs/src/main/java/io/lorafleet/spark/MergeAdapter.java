@@ -1,9 +1,13 @@
 package io.lorafleet.spark;
 
 import io.lorafleet.io.HfConfig;
+import io.lorafleet.io.PeftAdapter;
 import io.lorafleet.io.PretrainedModel;
 import io.lorafleet.io.SafetensorsWriter;
+import io.lorafleet.model.SequenceClassifier;
+import io.lorafleet.model.TransformerConfig;
 import org.apache.hadoop.conf.Configuration;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.io.IOException;
 import java.util.LinkedHashMap;
@@ -12,8 +16,10 @@ import java.util.Map;
 
 /**
  * {@code lorafleet merge --model DIR --adapter DIR --out DIR [--overwrite]}: writes a plain model folder
- * (config.json, model.safetensors in HF layout, tokenizer.json) whose weights are W + s·B·A; the adapter's
- * trained head rides along as {@code classifier.*}. Our loader reads it as any other base model.
+ * (config.json, model.safetensors in HF layout, tokenizer.json) whose weights are W + s·B·A. An adapter with
+ * Hugging Face's own head ({@code head.pooling: hf}) becomes that architecture's *ForSequenceClassification folder,
+ * labels included, which AutoModelForSequenceClassification loads with our logits; otherwise the trained head rides
+ * along as {@code classifier.*} beside the body. Our loader reads either as any other base model.
  */
 public final class MergeAdapter {
     static final String USAGE = "lorafleet merge --model DIR --adapter DIR --out DIR [--overwrite] [--take-over]";
@@ -35,11 +41,15 @@ public final class MergeAdapter {
 
     private static String merge(CommandLine line, Configuration conf) throws IOException {
         LoadedAdapter loaded = LoadedAdapter.load(line.value("--model", null), line.value("--adapter", null), conf);
-        loaded.adapter().mergeInto(loaded.base().weights(), loaded.base().config());
-        Map<String, org.nd4j.linalg.api.ndarray.INDArray> tensors = new LinkedHashMap<>(loaded.base().weights().asMap());
-        tensors.putAll(loaded.adapter().headTensors());
+        TransformerConfig config = loaded.base().config();
+        loaded.adapter().mergeInto(loaded.base().weights(), config);
+        boolean taskModel = loaded.adapter().taskType() == PeftAdapter.TaskType.SEQ_CLS && loaded.pooling() == SequenceClassifier.Pooling.HF;
+        String body = taskModel ? PeftAdapter.bodyPrefix(config) : "";
+        Map<String, INDArray> tensors = new LinkedHashMap<>();
+        loaded.base().weights().asMap().forEach((name, t) -> tensors.put(body + name, t));
+        loaded.adapter().headTensors().forEach((name, t) -> tensors.put(PeftAdapter.isTaskHead(name) ? name : body + name, t));
         Map<String, byte[]> files = new LinkedHashMap<>();
-        files.put(PretrainedModel.CONFIG, HfConfig.write(loaded.base().config()));
+        files.put(PretrainedModel.CONFIG, taskModel ? HfConfig.writeClassifier(config, loaded.labels()) : HfConfig.write(config));
         files.put(PretrainedModel.WEIGHTS, SafetensorsWriter.toBytes(tensors, Map.of("format", "pt")));
         files.put(PretrainedModel.TOKENIZER, loaded.baseFiles().readAll(PretrainedModel.TOKENIZER));
         return AdapterFolder.write(line.value("--out", null), files, conf, line.flag("--overwrite")).toString();

@@ -197,7 +197,9 @@ public final class TrainJob {
     static Path writeAdapter(TrainWorker.Spec spec, Map<String, byte[]> peftFiles, TrainPlan.Prepared p, byte[] metrics, Configuration conf,
                                      boolean overwrite) throws IOException {
         Map<String, byte[]> files = new LinkedHashMap<>(peftFiles);
-        files.put(PeftAdapter.INFO, provenance(spec.config(), p, spec.adapter(), p.manifest().adapters().get(spec.adapter())));
+        Manifest.AdapterStats stats = p.manifest().adapters().get(spec.adapter());
+        files.put(PeftAdapter.INFO, provenance(spec.config(), p, spec.adapter(), stats));
+        if (!spec.causalLm()) files.put(PeftAdapter.LABELS, PeftAdapter.labelsJson(stats.labels()));
         files.put(PeftAdapter.METRICS, metrics);
         return AdapterFolder.write(adapterPath(spec).toString(), files, conf, overwrite);
     }

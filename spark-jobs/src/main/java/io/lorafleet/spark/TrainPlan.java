@@ -62,13 +62,7 @@ final class TrainPlan {
     }
 
     private static void checkTargets(LoraConfig lora, TransformerConfig modelConfig, String model) {
-        List<String> modules = ModelWeights.projectionModules(modelConfig);
-        for (String target : lora.targetModules()) {
-            if (modules.stream().noneMatch(m -> LoraConfig.matches(m, target))) {
-                throw new IllegalArgumentException("lora.target_modules: '" + target + "' matches no module of " + model + "; its modules are e.g. "
-                        + modules.subList(0, Math.min(6, modules.size())));
-            }
-        }
+        lora.requireMatches(ModelWeights.projectionModules(modelConfig), model);
     }
 
     static List<Planned> plan(TrainConfig config, Prepared p, Configuration conf) {

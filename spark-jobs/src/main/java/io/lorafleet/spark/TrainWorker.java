@@ -205,7 +205,7 @@ final class TrainWorker {
     static Map<String, byte[]> adapterFiles(Spec spec, TrainState state) throws IOException {
         try (Trainer trainer = trainer(spec, state)) {
             PeftAdapter adapter = PeftAdapter.of(trainer.model(), spec.causalLm() ? PeftAdapter.TaskType.CAUSAL_LM : PeftAdapter.TaskType.SEQ_CLS,
-                    spec.config().lora().toConfig(), spec.config().model());
+                    spec.config().lora().toConfig(), PeftAdapter.loadableBase(spec.config().model()));
             Map<String, byte[]> files = new LinkedHashMap<>();
             files.put(PeftAdapter.WEIGHTS, adapter.weights(trainer.model().config()));
             files.put(PeftAdapter.CONFIG, adapter.configJson(trainer.model().config()));

@@ -62,7 +62,7 @@ class AdapterExportTest {
     @Test
     void theTrainJobWritesACompletePeftFolderWithProvenanceAndMetrics() throws IOException {
         try (var files = Files.list(adapter)) {
-            assertEquals(List.of("_COMPLETE", "adapter_config.json", "adapter_model.safetensors", "lorafleet.json", "metrics.json", "report.html"),
+            assertEquals(List.of("_COMPLETE", "adapter_config.json", "adapter_model.safetensors", "labels.json", "lorafleet.json", "metrics.json", "report.html"),
                     files.map(p -> p.getFileName().toString()).filter(n -> !n.startsWith(".")).sorted().toList());
         }
         ObjectMapper json = new ObjectMapper();

@@ -46,7 +46,7 @@ class LauncherClusterIT {
             // what every executor needs (README, "Running on a real cluster"): one BLAS thread that does not spin, the BLAS kernel
             // for this CPU, the Vector API module, and a JavaCPP cache of its own
             for (String setting : List.of("spark.executorEnv.OMP_WAIT_POLICY=PASSIVE", "spark.executorEnv.OPENBLAS_CORETYPE=",
-                    "spark.executor.extraJavaOptions=--add-modules=jdk.incubator.vector -Dorg.bytedeco.javacpp.cachedir=",
+                    "spark.executor.extraJavaOptions=--add-modules=jdk.incubator.vector\\ -Dorg.bytedeco.javacpp.cachedir=/", // shell-quoted
                     "spark.driver.extraJavaOptions=--add-modules=jdk.incubator.vector")) {
                 assertTrue(line.contains(setting), setting + " in " + line);
             }

@@ -177,6 +177,9 @@ class TrainJobTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> TrainPlan.prepare(config("bad", "", "lora.target_modules=[query, qproj]"), conf));
         assertTrue(e.getMessage().startsWith("lora.target_modules: 'qproj' matches no module"), e.getMessage());
+        IllegalArgumentException pattern = assertThrows(IllegalArgumentException.class,
+                () -> TrainPlan.prepare(config("bad", "", "lora.rank_pattern={layer.0.attention.self.key: 4}"), conf));
+        assertTrue(pattern.getMessage().startsWith("lora.rank_pattern: 'layer.0.attention.self.key' matches no targeted module"), pattern.getMessage());
         IOException r = assertThrows(IOException.class, () -> config("bad", "", "lora.r=0"));
         assertTrue(r.getMessage().contains("lora.r must be > 0"), r.getMessage());
         TrainConfig nope = config("bad", "adapters: [imdb, nope]\n");

@@ -1,0 +1,109 @@
+package io.lorafleet.spark;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.lorafleet.datasets.YamlConfig;
+import org.apache.hadoop.conf.Configuration;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * What we export is loaded by the real consumers — PEFT 0.21 and transformers 5.17 on PyTorch 2.13, from the local wheel
+ * mirror (deploy/hf/venv.sh) — the way the README tells a Hugging Face user to, and gives our logits row for row:
+ * AutoPeftModelForSequenceClassification for the Hugging Face head, the README's few lines for a mean-pooled adapter
+ * (with PEFT's regex rank/alpha patterns), and AutoModelForSequenceClassification for the merged folder.
+ */
+class HuggingFaceIT {
+    @TempDir
+    static Path tmp;
+    static String python;
+
+    @BeforeAll
+    static void pythonWithPeft() throws Exception {
+        Process venv = new ProcessBuilder("bash", Path.of("../deploy/hf/venv.sh").toAbsolutePath().toString())
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        String out = new String(venv.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        assertTrue(venv.waitFor(20, TimeUnit.MINUTES) && venv.exitValue() == 0, "deploy/hf/venv.sh failed: " + out);
+        python = out.lines().reduce((a, b) -> b).orElseThrow();
+    }
+
+    static TrainConfig config(String name, String extra) throws IOException {
+        String yaml = """
+                model: %s
+                shards: %s
+                output: %s
+                batch_size: 8
+                local_steps: 2
+                rounds: 3
+                seed: 5
+                optimizer: {learning_rate: 0.01}
+                """.formatted(MiniLm.folder(), ImdbShards.folder(), tmp.resolve(name)) + extra;
+        return TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), name + ".yaml", List.of());
+    }
+
+    /** Trains, evaluates with --predictions, optionally merges, and runs deploy/hf/check_peft.py over the result. */
+    static JsonNode roundTrip(String name, String extra, boolean merge) throws Exception {
+        TrainJob.AdapterRun run = TrainJob.train(SparkTestSession.get(), config(name, extra), false, false).get(0);
+        assertEquals(TrainJob.Status.DONE, run.status(), run.failure());
+        Path adapter = tmp.resolve(name).resolve("imdb"), predictions = tmp.resolve(name + "-test.jsonl");
+        Configuration conf = SparkJobs.hadoopConf();
+        EvalAdapter.run(new String[] {"--model", MiniLm.folder().toString(), "--adapter", adapter.toString(), "--data", ImdbShards.folder().toString(),
+                "--predictions", predictions.toString()}, conf);
+        List<String> command = new ArrayList<>(List.of(python, Path.of("../deploy/hf/check_peft.py").toAbsolutePath().toString(),
+                "--adapter", adapter.toString(), "--predictions", predictions.toString(), "--tolerance", "2e-5"));
+        if (merge) {
+            Path merged = tmp.resolve(name + "-merged");
+            MergeAdapter.run(new String[] {"--model", MiniLm.folder().toString(), "--adapter", adapter.toString(), "--out", merged.toString()}, conf);
+            command.addAll(List.of("--merged", merged.toString()));
+        }
+        Process check = new ProcessBuilder(command).redirectError(tmp.resolve(name + "-python.log").toFile())
+                .directory(tmp.toFile()).start();
+        String out = new String(check.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        check.waitFor(10, TimeUnit.MINUTES);
+        String log = Files.readString(tmp.resolve(name + "-python.log"));
+        assertEquals(0, check.exitValue(), out + "\n" + log.lines().skip(Math.max(0, log.lines().count() - 20)).reduce("", (a, b) -> a + b + "\n"));
+        JsonNode report = YamlConfig.json().readTree(out.lines().reduce((a, b) -> b).orElseThrow());
+        assertEquals(Files.readAllLines(predictions).size(), report.get("rows").asInt());
+        assertTrue(report.get("rows").asInt() >= 50, "the IMDB sample's test split: " + report);
+        return report;
+    }
+
+    @Test
+    void theHuggingFaceHeadLoadsWithAutoPeftAndMergesIntoAFolderAutoModelLoads() throws Exception {
+        JsonNode report = roundTrip("hf-head", "lora: {r: 8, alpha: 16, target_modules: [query, value]}\nhead: {pooling: hf}\n", true);
+        System.out.println("HF head: " + report);
+        assertEquals(0, report.get("peft").get("disagreeing_predictions").asInt(), report.toString());
+        assertEquals(0, report.get("merged").get("disagreeing_predictions").asInt(), report.toString());
+        JsonNode config = YamlConfig.json().readTree(tmp.resolve("hf-head-merged/config.json").toFile());
+        assertEquals("BertForSequenceClassification", config.get("architectures").get(0).asText());
+        assertEquals("positive", config.get("id2label").get("1").asText());
+    }
+
+    @Test
+    void aMeanPooledAdapterWithRegexPatternsGivesOurLogitsThroughTheReadmesLines() throws Exception {
+        // PEFT reads these keys as regexes, first match in file order: layer 0's query gets r=4, every other query r=8
+        JsonNode report = roundTrip("mean", """
+                lora:
+                  r: 8
+                  alpha: 16
+                  target_modules: [query, value, attention.output.dense]
+                  rank_pattern: {"layer\\\\.0\\\\.attention\\\\.self\\\\.query": 4, "query": 8}
+                  alpha_pattern: {"value": 32}
+                """, false);
+        System.out.println("mean pooling: " + report);
+        assertEquals(0, report.get("peft").get("disagreeing_predictions").asInt(), report.toString());
+        String config = Files.readString(tmp.resolve("mean/imdb/adapter_config.json"));
+        assertTrue(config.indexOf("layer\\\\.0") < config.indexOf("\"query\" : 8"), "the patterns in their order: " + config);
+    }
+}
