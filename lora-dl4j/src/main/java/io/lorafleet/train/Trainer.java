@@ -66,6 +66,32 @@ public final class Trainer implements AutoCloseable {
         }
     }
 
+    /**
+     * For a causal LM: each sequence's log-probabilities of its own tokens after the first (position t predicting
+     * token t+1), computed inside the step's workspace (a vocabulary's logits per token never leave it).
+     */
+    public double[][] nextTokenLogProbs(TokenBatch batch) {
+        try (MemoryWorkspace ignored = workspace.open()) {
+            model.setTraining(false, step);
+            INDArray logits = model.logits(batch).castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE); // one row per real token
+            INDArray max = logits.max(1);
+            INDArray logSumExp = org.nd4j.linalg.ops.transforms.Transforms.log(
+                    org.nd4j.linalg.ops.transforms.Transforms.exp(logits.subColumnVector(max), false).sum(1), false).addi(max);
+            double[][] out = new double[batch.batchSize()][];
+            int row = 0;
+            for (int b = 0; b < batch.batchSize(); b++) {
+                int length = 0;
+                for (int t = 0; t < batch.seqLen(); t++) length += batch.attentionMask()[b * batch.seqLen() + t];
+                out[b] = new double[Math.max(0, length - 1)];
+                for (int t = 0; t + 1 < length; t++) {
+                    out[b][t] = logits.getDouble(row + t, batch.inputIds()[b * batch.seqLen() + t + 1]) - logSumExp.getDouble(row + t);
+                }
+                row += length;
+            }
+            return out;
+        }
+    }
+
     /** Scores a classification batch: mean loss × rows, and how many argmax predictions equal the label. */
     public Evaluation score(TokenBatch batch) {
         Classified c = classify(batch);

@@ -22,8 +22,9 @@ import java.util.Map;
  * {@code lorafleet eval --model DIR --adapter DIR --data SHARDS [--split test] [--batch-size 32] [--predictions FILE]}: applies
  * an adapter to its base (merged: W + s·B·A, no extra inference cost), scores a split of the shards, prints loss,
  * accuracy and macro-F1, and records them under {@code eval.<split>} in the adapter's metrics.json. With
- * {@code --predictions}, a classifier also writes one JSON line per row: where it came from (source, line, row_id),
- * its token ids, its label, the predicted label and the logits.
+ * {@code --predictions}, one JSON line per row: where it came from (source, line, row_id), its token ids, and for a
+ * classifier its label, the predicted label and the logits; for a causal LM the log-probability of each token after
+ * the first.
  */
 public final class EvalAdapter {
     static final String USAGE = "lorafleet eval --model DIR --adapter DIR --data SHARDS [--split test] [--batch-size 32] [--predictions FILE] "
@@ -52,9 +53,6 @@ public final class EvalAdapter {
         String predictions = line.value("--predictions", null);
         if (predictions != null) OutputFolder.requireAbsent(predictions, conf, line.flag("--overwrite"));
         LoadedAdapter loaded = LoadedAdapter.load(line.value("--model", null), line.value("--adapter", null), conf);
-        if (predictions != null && loaded.adapter().taskType() == PeftAdapter.TaskType.CAUSAL_LM) {
-            throw line.problem("--predictions is for classifiers; " + line.value("--adapter", null) + " is a causal LM");
-        }
         String adapterId = loaded.info().path("adapter_id").asText();
         Manifest manifest = Manifest.parse(SparkJobs.readFile(new Path(data, Manifest.FILE).toString(), conf), data);
         if (!manifest.tokenizerSha256().equals(loaded.info().path("tokenizer_sha256").asText())) {
@@ -65,7 +63,7 @@ public final class EvalAdapter {
 
         StringBuilder lines = predictions == null ? null : new StringBuilder();
         Map<String, Object> metrics = loaded.adapter().taskType() == PeftAdapter.TaskType.CAUSAL_LM
-                ? languageModelMetrics(loaded, rows, batchSize) : classificationMetrics(loaded, rows, batchSize, lines);
+                ? languageModelMetrics(loaded, rows, batchSize, lines) : classificationMetrics(loaded, rows, batchSize, lines);
         if (lines != null) {
             Path file = new Path(predictions);
             OutputFolder.writeFile(file.getFileSystem(conf), file, lines.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
@@ -96,33 +94,47 @@ public final class EvalAdapter {
                 for (int i = 0; i < batch.size(); i++) {
                     ShardRow row = batch.get(i);
                     confusion[row.label()][(int) classified.predicted()[i]]++;
-                    if (predictions != null) predictions.append(predictionLine(row, loaded.labels(), classified.predicted()[i], classified.logits()[i]));
+                    if (predictions != null) {
+                        Map<String, Object> label = new LinkedHashMap<>();
+                        label.put("label", loaded.labels().get(row.label()));
+                        label.put("predicted", loaded.labels().get((int) classified.predicted()[i]));
+                        predictions.append(predictionLine(row, label, "logits", classified.logits()[i]));
+                    }
                 }
             }
         }
         return metrics(confusion, lossSum / rows.size(), rows.size(), loaded.labels());
     }
 
-    private static String predictionLine(ShardRow row, List<String> labels, long predicted, float[] logits) throws IOException {
+    private static String predictionLine(ShardRow row, String key, Object values) throws IOException {
+        return predictionLine(row, Map.of(), key, values);
+    }
+
+    /** One row's line: where it came from, its token ids, {@code fields}, then {@code key}: its logits or token log-probabilities. */
+    private static String predictionLine(ShardRow row, Map<String, Object> fields, String key, Object values) throws IOException {
         Map<String, Object> line = new LinkedHashMap<>();
         line.put("source", row.source());
         line.put("line", row.line());
         line.put("row_id", row.rowId());
         line.put("input_ids", row.inputIds());
-        line.put("label", labels.get(row.label()));
-        line.put("predicted", labels.get((int) predicted));
-        line.put("logits", logits);
+        line.putAll(fields);
+        line.put(key, values);
         return YamlConfig.json().writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT).writeValueAsString(line) + "\n";
     }
 
     /** Token-weighted mean loss of a causal LM over the split and its perplexity, exp(loss). */
-    private static Map<String, Object> languageModelMetrics(LoadedAdapter loaded, List<ShardRow> rows, int batchSize) throws IOException {
+    private static Map<String, Object> languageModelMetrics(LoadedAdapter loaded, List<ShardRow> rows, int batchSize, StringBuilder predictions)
+            throws IOException {
         io.lorafleet.model.CausalLm model = loaded.causalLm();
         model.merge();
         Trainer.Evaluation total = new Trainer.Evaluation(0, 0, 0);
         try (Trainer scorer = new Trainer(model, OptimizerConfig.sgd(1e-3))) {
             for (int from = 0; from < rows.size(); from += batchSize) {
-                total = total.plus(TrainWorker.score(scorer, rows.subList(from, Math.min(rows.size(), from + batchSize)), true));
+                List<ShardRow> batch = rows.subList(from, Math.min(rows.size(), from + batchSize));
+                total = total.plus(TrainWorker.score(scorer, batch, true));
+                if (predictions == null) continue;
+                double[][] logProbs = scorer.nextTokenLogProbs(Batches.pad(batch, true));
+                for (int i = 0; i < batch.size(); i++) predictions.append(predictionLine(batch.get(i), "token_logprobs", logProbs[i]));
             }
         }
         double loss = total.lossSum() / total.examples();
