@@ -11,6 +11,7 @@ import org.apache.hadoop.conf.Configuration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -31,12 +32,12 @@ class CausalLmPipelineTest {
     @TempDir
     Path tmp;
 
-    @Test
-    void tokenizeTrainExportAndScoreALanguageModelAdapter() throws Exception {
+    /** The first {@code reviews} IMDB reviews as plain text, tokenized by the fixture's byte-level BPE into 16-token blocks. */
+    static Manifest tokenizeReviews(Path dir, int reviews, String adapterId) throws IOException {
         List<String> lines = new ArrayList<>();
         ObjectMapper json = new ObjectMapper();
-        for (String line : Files.readAllLines(TokenizeJobTest.SAMPLE).subList(0, 120)) lines.add(json.readTree(line).get("text").asText().replace('\n', ' '));
-        Path text = tmp.resolve("reviews.txt");
+        for (String line : Files.readAllLines(TokenizeJobTest.SAMPLE).subList(0, reviews)) lines.add(json.readTree(line).get("text").asText().replace('\n', ' '));
+        Path text = dir.resolve("reviews.txt");
         Files.write(text, lines);
         String dataset = """
                 tokenizer: %s
@@ -45,11 +46,17 @@ class CausalLmPipelineTest {
                 max_length: 16
                 eos_token_id: 279
                 tasks:
-                  - adapter_id: reviews-lm
+                  - adapter_id: %s
                     inputs: [%s]
                     format: text
-                """.formatted(GPT2, tmp.resolve("shards"), text);
-        Manifest m = TokenizeJob.tokenize(SparkTestSession.get(), DatasetSpec.load(dataset.getBytes(StandardCharsets.UTF_8), "lm.yaml", List.of()), false);
+                """.formatted(GPT2, dir.resolve("shards"), adapterId, text);
+        return TokenizeJob.tokenize(SparkTestSession.get(), DatasetSpec.load(dataset.getBytes(StandardCharsets.UTF_8), "lm.yaml", List.of()), false);
+    }
+
+    @Test
+    void tokenizeTrainExportAndScoreALanguageModelAdapter() throws Exception {
+        Manifest m = tokenizeReviews(tmp, 120, "reviews-lm");
+        ObjectMapper json = new ObjectMapper();
         assertEquals("causal_lm", m.objective());
 
         String training = """

@@ -118,25 +118,9 @@ class HuggingFaceIT {
 
     @Test
     void aGpt2LanguageModelAdapterGivesOurTokenProbabilitiesInPeftAndMerged() throws Exception {
-        List<String> lines = new ArrayList<>();
-        for (String line : Files.readAllLines(TokenizeJobTest.SAMPLE).subList(0, 200)) {
-            lines.add(YamlConfig.json().readTree(line).get("text").asText().replace('\n', ' '));
-        }
-        Path text = tmp.resolve("reviews.txt"), shards = tmp.resolve("lm-shards");
-        Files.write(text, lines);
-        String dataset = """
-                tokenizer: %s
-                output: %s
-                objective: causal_lm
-                max_length: 16
-                eos_token_id: 279
-                tasks:
-                  - adapter_id: imdb
-                    inputs: [%s]
-                    format: text
-                """.formatted(CausalLmPipelineTest.GPT2, shards, text);
-        TokenizeJob.tokenize(SparkTestSession.get(), io.lorafleet.datasets.DatasetSpec.load(dataset.getBytes(StandardCharsets.UTF_8), "lm.yaml", List.of()),
-                false);
+        Path dir = Files.createDirectories(tmp.resolve("lm-data"));
+        CausalLmPipelineTest.tokenizeReviews(dir, 200, "imdb");
+        Path shards = dir.resolve("shards");
         JsonNode report = roundTrip("lm", CausalLmPipelineTest.GPT2, shards, "lora: {r: 4, alpha: 8, target_modules: [c_attn, c_fc]}\n", true);
         System.out.println("GPT-2 LM: " + report);
         assertEquals("CAUSAL_LM", report.get("task").asText());
