@@ -77,16 +77,13 @@ public final class Trainer implements AutoCloseable {
             INDArray max = logits.max(1);
             INDArray logSumExp = org.nd4j.linalg.ops.transforms.Transforms.log(
                     org.nd4j.linalg.ops.transforms.Transforms.exp(logits.subColumnVector(max), false).sum(1), false).addi(max);
-            double[][] out = new double[batch.batchSize()][];
-            int row = 0;
-            for (int b = 0; b < batch.batchSize(); b++) {
-                int length = 0;
-                for (int t = 0; t < batch.seqLen(); t++) length += batch.attentionMask()[b * batch.seqLen() + t];
-                out[b] = new double[Math.max(0, length - 1)];
-                for (int t = 0; t + 1 < length; t++) {
-                    out[b][t] = logits.getDouble(row + t, batch.inputIds()[b * batch.seqLen() + t + 1]) - logSumExp.getDouble(row + t);
+            io.lorafleet.model.PackedBatch packed = io.lorafleet.model.PackedBatch.of(batch); // the logits' rows
+            double[][] out = new double[packed.sequences()][];
+            for (int s = 0; s < packed.sequences(); s++) {
+                out[s] = new double[packed.length(s) - 1];
+                for (int row = packed.start(s); row + 1 < packed.start(s + 1); row++) {
+                    out[s][row - packed.start(s)] = logits.getDouble(row, packed.inputIds()[row + 1]) - logSumExp.getDouble(row);
                 }
-                row += length;
             }
             return out;
         }

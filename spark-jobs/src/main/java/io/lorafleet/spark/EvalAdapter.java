@@ -106,10 +106,6 @@ public final class EvalAdapter {
         return metrics(confusion, lossSum / rows.size(), rows.size(), loaded.labels());
     }
 
-    private static String predictionLine(ShardRow row, String key, Object values) throws IOException {
-        return predictionLine(row, Map.of(), key, values);
-    }
-
     /** One row's line: where it came from, its token ids, {@code fields}, then {@code key}: its logits or token log-probabilities. */
     private static String predictionLine(ShardRow row, Map<String, Object> fields, String key, Object values) throws IOException {
         Map<String, Object> line = new LinkedHashMap<>();
@@ -134,7 +130,7 @@ public final class EvalAdapter {
                 total = total.plus(TrainWorker.score(scorer, batch, true));
                 if (predictions == null) continue;
                 double[][] logProbs = scorer.nextTokenLogProbs(Batches.pad(batch, true));
-                for (int i = 0; i < batch.size(); i++) predictions.append(predictionLine(batch.get(i), "token_logprobs", logProbs[i]));
+                for (int i = 0; i < batch.size(); i++) predictions.append(predictionLine(batch.get(i), Map.of(), "token_logprobs", logProbs[i]));
             }
         }
         double loss = total.lossSum() / total.examples();
