@@ -5,15 +5,16 @@
 
 JAVA_JOB=(java @"$ROOT/conf/spark-jvm.options" -Xmx3g -Dlog4j2.configurationFile="$LOG4J_CONFIG" -cp "$DIST_CP")
 JAVA_ENGINE=(java --add-modules=jdk.incubator.vector -Xmx3g -cp "$DIST_CP")
-TORCH_PYTHON=/usr/bin/python3
 
 # The full IMDB set (datasets/imdb/fetch.sh needs node and npm).
 ensure_imdb() {
   [[ -f "$ROOT/datasets/imdb/data/imdb.jsonl" ]] || "$ROOT/datasets/imdb/fetch.sh" >&2
 }
 
-has_torch() {
-  "$TORCH_PYTHON" -c 'import torch' 2>/dev/null
+# The peer: Hugging Face transformers + PEFT on PyTorch (deploy/hf/requirements.txt), from the virtualenv that
+# deploy/hf/venv.sh makes once per machine out of the local wheel mirror. Sets PEFT_PYTHON; fails with pip's reason.
+find_peft() {
+  PEFT_PYTHON="$("$ROOT/deploy/hf/venv.sh")"
 }
 
 bench_tokenize() {
@@ -38,14 +39,11 @@ bench_bulk() {
 }
 
 # Real batches (the demo's IMDB and Brown data, several max_lengths): our engine, which packs real tokens,
-# against PyTorch padded to each batch's longest sequence and to max_length; each run a process of its own.
+# against PEFT padded to each batch's longest sequence and to max_length; each run a process of its own.
 bench_padding() {
-  local work="$ROOT/runs/bench/padding" results data padding
+  local work="$ROOT/runs/bench/padding" results data padding PEFT_PYTHON
   ensure_minilm
-  if ! has_torch; then
-    echo "bench padding needs the PyTorch reference: apt-get install python3-torch libopenblas0-openmp (run as $TORCH_PYTHON)" >&2
-    exit 1
-  fi
+  find_peft
   run_filtered "${JAVA_JOB[@]}" io.lorafleet.spark.PaddingBenchmark prepare "$ROOT" "$work" 4 16
   results="$work/results.jsonl"
   : >"$results"
@@ -53,7 +51,8 @@ bench_padding() {
     echo "== $(basename "$data")" >&2
     OMP_NUM_THREADS=1 "${JAVA_ENGINE[@]}" io.lorafleet.bench.EngineStep minilm lora 1 3 "$data" 2>/dev/null | grep '^{' | tee -a "$results"
     for padding in longest max_length; do
-      OMP_NUM_THREADS=1 "$TORCH_PYTHON" "$ROOT/deploy/bench/torch_engine.py" minilm lora 1 3 "$data" "$padding" | tee -a "$results"
+      OMP_NUM_THREADS=1 "$PEFT_PYTHON" "$ROOT/deploy/bench/peft_engine.py" minilm lora 1 3 "$data" "$padding" \
+        2> >(grep -v '^USDT:' >&2) | tee -a "$results"
     done
   done
   run_filtered "${JAVA_JOB[@]}" io.lorafleet.spark.PaddingBenchmark report "$ROOT" "deploy/bin/lorafleet bench padding" "$results" "$work"
@@ -77,25 +76,23 @@ bench_distributed() {
 }
 
 bench_engine() {
-  local steps="${1:-7}" warmup=5 results torch=1 round run shape mode threads engine
+  local steps="${1:-7}" warmup=5 results round run shape mode threads engine PEFT_PYTHON
+  find_peft
   results="$(mktemp)"
-  if ! has_torch; then
-    torch=0
-    echo "PyTorch reference not found: apt-get install python3-torch libopenblas0-openmp (run as $TORCH_PYTHON). Reporting LoRAFleet only." >&2
-  fi
   # Two rounds, the second in the opposite order, so that the machine's drift (this VM: ±10-15% from one
   # minute to the next) falls on both engines alike; the report averages each engine's two runs.
   for round in 1 2; do
     for run in "minilm lora 1" "minilm lora 2" "gpt2-block lora 1" "gpt2-block lora 2" "minilm full 1"; do
       read -r shape mode threads <<<"$run"
       echo "== round $round: $shape $mode, $threads thread(s)" >&2
-      for engine in lorafleet pytorch; do
-        [[ $round == 2 ]] && engine="$([[ $engine == lorafleet ]] && echo pytorch || echo lorafleet)"
+      for engine in lorafleet peft; do
+        [[ $round == 2 ]] && engine="$([[ $engine == lorafleet ]] && echo peft || echo lorafleet)"
         if [[ $engine == lorafleet ]]; then
           OMP_NUM_THREADS="$threads" "${JAVA_ENGINE[@]}" io.lorafleet.bench.EngineStep "$shape" "$mode" "$warmup" "$steps" 2>/dev/null \
             | grep '^{' | tee -a "$results"
-        elif [[ $torch == 1 ]]; then
-          OMP_NUM_THREADS="$threads" "$TORCH_PYTHON" "$ROOT/deploy/bench/torch_engine.py" "$shape" "$mode" "$warmup" "$steps" | tee -a "$results"
+        else # (torch.profiler's kineto prints a USDT line to stderr at each start and stop)
+          OMP_NUM_THREADS="$threads" "$PEFT_PYTHON" "$ROOT/deploy/bench/peft_engine.py" "$shape" "$mode" "$warmup" "$steps" \
+            2> >(grep -v '^USDT:' >&2) | tee -a "$results"
         fi
       done
     done

@@ -11,22 +11,29 @@ import java.util.regex.Pattern;
  * What the tokenize job reads and writes: a YAML file such as
  * <pre>
  * tokenizer: runs/models/all-minilm-l6-v2   # a model folder (tokenizer.json + config.json) or a tokenizer.json
- * max_length: 128                           # (default 128)
+ * max_length: 128                           # (default 128) tokens per row; a task may set its own
  * objective: classification                 # (default) or causal_lm: token streams packed into max_length blocks
  * output: runs/demo/shards
  * rows_per_file: 10000                      # (default) rows per Parquet shard file
  * max_bad_fraction: 0.05                    # (default) a task with more quarantined rows fails
  * split: {ratios: {train: 0.8, validation: 0.1, test: 0.1}, seed: 0}   # (default) the hash split
  * eos_token_id: 50256                       # causal_lm: appended after each document before packing (default: none)
- * bytes_per_split: 33554432                 # (default, 32 MiB) JSONL and text files larger than this are read by several tasks
+ * bytes_per_split: 33554432                 # (default, 32 MiB) files larger are read by several Spark tasks, smaller ones grouped
  * tasks:
- *   - adapter_id: imdb                       # or adapter_id_field: a column holding it
- *     inputs: [datasets/imdb/sample/imdb-sample.jsonl]   # file://, hdfs://, s3a://; globs
+ *   - adapter_id: imdb                       # or adapter_id_field: a column holding it; several tasks may feed one adapter
+ *     inputs: [datasets/imdb/sample/imdb-sample.jsonl]   # file://, hdfs://, s3a://; globs; folders
  *     format: jsonl                          # jsonl, csv, tsv, parquet, text
- *     text: text
+ *     text: text                             # (default "text") the field holding the text, or:
+ *     template: "{subject}\n\n{body}"          #   the text made of several fields ({{ and }} for braces)
+ *     text_pair: null                        # a second text field (BERT's [SEP]-joined pair)
  *     label: label
  *     labels: [negative, positive]
- *     split_field: split                     # or none: a hash split by split.ratios
+ *     label_map: {neg: negative, pos: positive}   # source value → label; then any other value is quarantined
+ *     split_field: split                     # the split per row (values: split_values, default the split ratios' names), or
+ *     split: test                            #   one split for every row of this task's inputs, or
+ *     hash_split: {ratios: {train: 0.9, validation: 0.1}}   # this task's own hash split (default: the spec's)
+ *     max_length: 512                        # (default: the spec's) this task's tokens per row
+ *     truncation: head                       # what a longer text keeps: head (default), tail, or head_tail
  * </pre>
  */
 public record DatasetSpec(String tokenizer, Integer maxLength, Objective objective, String output, Integer rowsPerFile,
@@ -35,6 +42,9 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
     public enum Objective { CLASSIFICATION, CAUSAL_LM }
 
     public enum Format { JSONL, CSV, TSV, PARQUET, TEXT }
+
+    /** Which part of a text longer than max_length is kept (head_tail: the first quarter and the last three quarters of the budget). */
+    public enum Truncation { HEAD, TAIL, HEAD_TAIL }
 
     /** Safe as one path segment on every file system: cannot be "..", hold a slash, or start with a dot. */
     private static final Pattern SAFE_NAME = Pattern.compile("[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}");
@@ -53,8 +63,7 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
         bytesPerSplit = bytesPerSplit == null ? 32L << 20 : bytesPerSplit;
         if (bytesPerSplit < 1) throw new IllegalArgumentException("bytes_per_split: must be >= 1, is " + bytesPerSplit);
         if (tasks == null || tasks.isEmpty()) throw new IllegalArgumentException("tasks: at least one task is required");
-        tasks = List.copyOf(tasks);
-        HashSet<String> fixedIds = new HashSet<>();
+        tasks = new java.util.ArrayList<>(tasks);
         for (int i = 0; i < tasks.size(); i++) {
             TaskSpec t = tasks.get(i);
             if (objective == Objective.CLASSIFICATION && t.labels() == null) {
@@ -63,10 +72,25 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
             if (objective == Objective.CLASSIFICATION && t.label() == null) {
                 throw new IllegalArgumentException("tasks[" + i + "].label: required for classification (the field holding the label)");
             }
-            if (t.adapterId() != null && !fixedIds.add(t.adapterId())) {
-                throw new IllegalArgumentException("tasks[" + i + "].adapter_id: " + t.adapterId() + " is used by an earlier task");
+            if (objective == Objective.CAUSAL_LM && (t.labelMap() != null || t.truncation() != Truncation.HEAD)) {
+                throw new IllegalArgumentException("tasks[" + i + "]: label_map and truncation do not apply to causal_lm (documents are packed, not cut)");
             }
+            if (t.splitField() != null && t.splitValues() == null) t = t.withSplitValues(List.copyOf(split.ratios().keySet()));
+            tasks.set(i, t);
         }
+        tasks = List.copyOf(tasks);
+    }
+
+    /** The tokens per row of task {@code i}: its own max_length, or the spec's. */
+    public int maxLength(int task) {
+        Integer own = tasks.get(task).maxLength();
+        return own != null ? own : maxLength;
+    }
+
+    /** The hash split of task {@code i}: its own, or the spec's. */
+    public SplitRule hashSplit(int task) {
+        SplitRule own = tasks.get(task).hashSplit();
+        return own != null ? own : split;
     }
 
     /** An adapter id as given in data or config, or null when it cannot be made a safe folder name. */
@@ -75,11 +99,12 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
     }
 
     /**
-     * One source of rows: its files, their format, which fields hold what, and its adapter id (fixed, or
-     * per row from {@code adapter_id_field}).
+     * One source of rows: its files, their format, which fields hold what, its adapter id (fixed, or per row
+     * from {@code adapter_id_field}), how its rows are split, and how long they may be.
      */
-    public record TaskSpec(String adapterId, String adapterIdField, List<String> inputs, Format format, String text, String textPair,
-                           String label, List<String> labels, String splitField)
+    public record TaskSpec(String adapterId, String adapterIdField, List<String> inputs, Format format, String text, TextTemplate template,
+                           String textPair, String label, List<String> labels, Map<String, String> labelMap, String splitField,
+                           List<String> splitValues, String split, SplitRule hashSplit, Integer maxLength, Truncation truncation)
             implements java.io.Serializable {
         public TaskSpec {
             if ((adapterId == null) == (adapterIdField == null)) throw new IllegalArgumentException("give exactly one of adapter_id and adapter_id_field");
@@ -89,15 +114,43 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
             if (inputs == null || inputs.isEmpty()) throw new IllegalArgumentException("inputs: at least one path is required");
             inputs = List.copyOf(inputs);
             if (format == null) throw new IllegalArgumentException("format: required (jsonl, csv, tsv, parquet, text)");
-            text = text == null ? "text" : text;
-            if (format == Format.TEXT && (label != null || textPair != null || adapterIdField != null || splitField != null)) {
-                throw new IllegalArgumentException("format text: lines hold only text; label, text_pair, adapter_id_field and split_field do not apply");
+            if (template != null && text != null) throw new IllegalArgumentException("give text (one field) or template (several), not both");
+            text = text == null && template == null ? "text" : text;
+            if (format == Format.TEXT && (label != null || textPair != null || adapterIdField != null || splitField != null || template != null)) {
+                throw new IllegalArgumentException("format text: lines hold only text; label, text_pair, template, adapter_id_field and split_field do not apply");
             }
             if (labels != null) {
                 if (labels.isEmpty()) throw new IllegalArgumentException("labels: must not be empty");
                 if (new HashSet<>(labels).size() != labels.size()) throw new IllegalArgumentException("labels: repeated label in " + labels);
                 labels = List.copyOf(labels);
             }
+            if (labelMap != null) {
+                if (labels == null) throw new IllegalArgumentException("label_map: needs labels (the names it maps to)");
+                for (var e : labelMap.entrySet()) {
+                    if (!labels.contains(e.getValue())) {
+                        throw new IllegalArgumentException("label_map." + e.getKey() + ": '" + e.getValue() + "' is not one of labels " + labels);
+                    }
+                }
+                labelMap = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(labelMap));
+            }
+            int splitRules = (splitField != null ? 1 : 0) + (split != null ? 1 : 0) + (hashSplit != null ? 1 : 0);
+            if (splitRules > 1) throw new IllegalArgumentException("give at most one of split_field, split and hash_split");
+            if (split != null && safeName(split) == null) throw new IllegalArgumentException("split: '" + split + "' is not a safe split name");
+            if (splitValues != null) {
+                if (splitField == null) throw new IllegalArgumentException("split_values: applies only with split_field");
+                for (String v : splitValues) if (safeName(v) == null) throw new IllegalArgumentException("split_values: '" + v + "' is not a safe split name");
+                splitValues = List.copyOf(splitValues);
+            }
+            if (maxLength != null && (maxLength < 2 || maxLength > 65536)) throw new IllegalArgumentException("max_length: must be in 2..65536, is " + maxLength);
+            truncation = truncation == null ? Truncation.HEAD : truncation;
+            if (textPair != null && truncation != Truncation.HEAD) {
+                throw new IllegalArgumentException("truncation: a text pair is cut longest-first; tail and head_tail apply to single texts");
+            }
+        }
+
+        TaskSpec withSplitValues(List<String> values) {
+            return new TaskSpec(adapterId, adapterIdField, inputs, format, text, template, textPair, label, labels, labelMap, splitField, values,
+                    split, hashSplit, maxLength, truncation);
         }
 
         /** Label name → class id, in the order given. */
@@ -105,6 +158,14 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
             Map<String, Integer> ids = new LinkedHashMap<>();
             if (labels != null) for (String l : labels) ids.put(l, ids.size());
             return ids;
+        }
+
+        /** The fields a row must have: text (or the template's), text pair, label, adapter id and split fields. */
+        public List<String> fields() {
+            List<String> fields = new java.util.ArrayList<>();
+            if (template != null) fields.addAll(template.fields());
+            for (String f : new String[] {text, textPair, label, adapterIdField, splitField}) if (f != null && !fields.contains(f)) fields.add(f);
+            return fields;
         }
     }
 

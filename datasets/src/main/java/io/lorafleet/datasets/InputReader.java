@@ -157,21 +157,27 @@ public final class InputReader {
     private record WrongType(String kind) { }
 
     private static SourceRecord record(String source, long line, Map<String, ?> fields, TaskSpec task, String raw) {
-        String[] values = new String[5];
-        String[] names = {task.text(), task.textPair(), task.label(), task.adapterIdField(), task.splitField()};
-        for (int i = 0; i < names.length; i++) {
-            if (names[i] == null) continue;
-            Object v = fields.get(names[i]);
-            boolean textOnly = i != 2; // a label may be an integer class id; everything else must be text
-            if (v instanceof WrongType w || (textOnly && v instanceof Long)) {
-                String kind = v instanceof WrongType w2 ? w2.kind() : "number";
-                return SourceRecord.bad(source, line, BadRow.WRONG_TYPE, "field '" + names[i] + "' must be " + (textOnly ? "a string" : "a string or an integer")
+        Map<String, String> values = new HashMap<>();
+        for (String name : task.fields()) {
+            Object v = fields.get(name);
+            boolean textOnly = !name.equals(task.label()); // a label may be an integer class id; everything else must be text
+            if (v instanceof WrongType || (textOnly && v instanceof Long)) {
+                String kind = v instanceof WrongType w ? w.kind() : "number";
+                return SourceRecord.bad(source, line, BadRow.WRONG_TYPE, "field '" + name + "' must be " + (textOnly ? "a string" : "a string or an integer")
                         + ", is a " + kind, raw);
             }
-            values[i] = v == null ? null : v.toString();
+            values.put(name, v == null ? null : v.toString());
         }
-        String adapter = task.adapterId() != null ? task.adapterId() : values[3];
-        return new SourceRecord(source, line, adapter, values[0], values[1], values[2], values[4], null, null, SourceRecord.clip(raw));
+        String text = values.get(task.text());
+        if (task.template() != null) {
+            for (String name : task.template().fields()) {
+                if (values.get(name) == null) return SourceRecord.bad(source, line, BadRow.MISSING_TEXT, "no field '" + name + "' (used by the template)", raw);
+            }
+            text = task.template().render(values);
+        }
+        String adapter = task.adapterId() != null ? task.adapterId() : values.get(task.adapterIdField());
+        return new SourceRecord(source, line, adapter, text, values.get(task.textPair()), values.get(task.label()), values.get(task.splitField()),
+                null, null, SourceRecord.clip(raw));
     }
 
     private static long readDelimited(SourceFile file, TaskSpec task, Consumer<SourceRecord> out) throws IOException {
@@ -229,8 +235,8 @@ public final class InputReader {
     }
 
     private static void checkColumns(SourceFile file, TaskSpec task, List<String> columns) throws IOException {
-        for (String field : new String[] {task.text(), task.textPair(), task.label(), task.adapterIdField(), task.splitField()}) {
-            if (field != null && !columns.contains(field)) {
+        for (String field : task.fields()) {
+            if (!columns.contains(field)) {
                 throw new IOException(file.name() + ": no column '" + field + "' (columns: " + String.join(", ", columns) + ")");
             }
         }

@@ -10,8 +10,9 @@ import java.util.Map;
 import java.util.function.Consumer;
 
 /**
- * Validates and tokenizes the records of one input file, in order. Classification: one row per record.
- * Causal LM: each (adapter, split)'s token stream is cut into max_length blocks; a block never spans two
+ * Validates and tokenizes the records of one input file, in order: labels mapped and checked, each row given its
+ * split, texts cut to the task's max_length keeping its head, tail or both. Classification: one row per record.
+ * Causal LM: each (adapter, split)'s token stream is cut into the task's max_length blocks; a block never spans two
  * files, and the tail shorter than a block is counted as dropped. Row ids are ordinals within
  * (adapter, split) in this file; the job turns them into global ids.
  */
@@ -21,18 +22,35 @@ public final class RowTokenizer {
     private final TaskSpec task;
     private final TextTokenizer tokenizer;
     private final Map<String, Integer> labelIds;
+    private final int maxLength;
+    private final DatasetSpec.SplitRule hashSplit;
     private final Consumer<ShardRow> rows;
     private final Consumer<QuarantinedRow> quarantine;
     private final Map<String, Long> ordinals = new HashMap<>();
     private final Map<String, Stream> streams = new LinkedHashMap<>();
     private long droppedTailTokens;
 
+    /** Long enough never to cut a text before packing or before a tail / head_tail cut. */
+    private static final int NO_TRUNCATION = 1 << 24;
+
+    /**
+     * The max_length to build the tokenizer of task {@code t} with: its own when the tokenizer cuts (keeping the
+     * head), else unlimited — causal-LM documents are packed, and tail or head_tail cuts are made here after encoding.
+     */
+    public static int encodeLength(DatasetSpec spec, int t) {
+        boolean cutsHere = spec.objective() == Objective.CAUSAL_LM || spec.tasks().get(t).truncation() != DatasetSpec.Truncation.HEAD;
+        return cutsHere ? NO_TRUNCATION : spec.maxLength(t);
+    }
+
+    /** @param tokenizer built with {@link #encodeLength} of this task */
     public RowTokenizer(DatasetSpec spec, int taskIndex, TextTokenizer tokenizer, Consumer<ShardRow> rows, Consumer<QuarantinedRow> quarantine) {
         this.spec = spec;
         this.taskIndex = taskIndex;
         this.task = spec.tasks().get(taskIndex);
         this.tokenizer = tokenizer;
         this.labelIds = task.labelIds();
+        this.maxLength = spec.maxLength(taskIndex);
+        this.hashSplit = spec.hashSplit(taskIndex);
         this.rows = rows;
         this.quarantine = quarantine;
     }
@@ -62,24 +80,31 @@ public final class RowTokenizer {
                 reject(r, BadRow.MISSING_LABEL, "no field '" + task.label() + "'");
                 return;
             }
-            Integer id = labelIds.get(r.label());
+            String name = task.labelMap() == null ? r.label() : task.labelMap().get(r.label());
+            Integer id = name == null ? null : labelIds.get(name);
             if (id == null) {
-                reject(r, BadRow.UNKNOWN_LABEL, "label '" + r.label() + "' is not one of " + task.labels());
+                reject(r, BadRow.UNKNOWN_LABEL, task.labelMap() == null ? "label '" + r.label() + "' is not one of " + task.labels()
+                        : "label '" + r.label() + "' is not a key of label_map", r.label());
                 return;
             }
             label = id;
         }
         String split;
-        if (task.splitField() != null) {
+        if (task.split() != null) {
+            split = task.split();
+        } else if (task.splitField() != null) {
             split = r.split();
-            if (split == null || !spec.split().ratios().containsKey(split)) {
-                reject(r, BadRow.UNKNOWN_SPLIT, "split '" + split + "' is not one of " + spec.split().ratios().keySet());
+            if (split == null || !task.splitValues().contains(split)) {
+                reject(r, BadRow.UNKNOWN_SPLIT, "split '" + split + "' is not one of " + task.splitValues(), split);
                 return;
             }
         } else {
             split = hashSplit(r.text(), r.textPair());
         }
         TextTokenizer.Encoded e = task.textPair() != null ? tokenizer.encode(r.text(), r.textPair()) : tokenizer.encode(r.text());
+        if (spec.objective() == Objective.CLASSIFICATION && task.truncation() != DatasetSpec.Truncation.HEAD) {
+            e = e.truncated(maxLength, task.truncation());
+        }
         if (spec.objective() == Objective.CLASSIFICATION) {
             rows.accept(new ShardRow(adapter, split, nextOrdinal(adapter, split), e.ids(), e.typeIds(), label, r.source(), r.line()));
         } else {
@@ -98,7 +123,12 @@ public final class RowTokenizer {
     }
 
     private void reject(SourceRecord r, BadRow reason, String detail) {
-        quarantine.accept(new QuarantinedRow(taskIndex, r.adapterId(), r.source(), r.line(), reason.code(), detail, r.raw()));
+        reject(r, reason, detail, null);
+    }
+
+    /** {@code value}: the offending field value, which the job's error counts (the most frequent unknown labels). */
+    private void reject(SourceRecord r, BadRow reason, String detail, String value) {
+        quarantine.accept(new QuarantinedRow(taskIndex, r.adapterId(), r.source(), r.line(), reason.code(), detail, value, r.raw()));
     }
 
     private long nextOrdinal(String adapter, String split) {
@@ -118,7 +148,7 @@ public final class RowTokenizer {
     }
 
     private void pack(String adapter, String split, int[] ids, SourceRecord r) {
-        Stream s = streams.computeIfAbsent(adapter + "/" + split, k -> new Stream(spec.maxLength()));
+        Stream s = streams.computeIfAbsent(adapter + "/" + split, k -> new Stream(maxLength));
         int[] tokens = spec.eosTokenId() == null ? ids : java.util.Arrays.copyOf(ids, ids.length + 1);
         if (spec.eosTokenId() != null) tokens[ids.length] = spec.eosTokenId();
         for (int token : tokens) {
@@ -135,14 +165,14 @@ public final class RowTokenizer {
         }
     }
 
-    /** The split of a text under the spec's ratios: a function of seed and text alone, so duplicates stay together. */
+    /** The split of a text under the task's hash rule: a function of seed and text alone, so duplicates stay together. */
     String hashSplit(String text, String pair) {
-        byte[] digest = sha256(spec.split().seed() + "\u0000" + text + (pair == null ? "" : "\u0000" + pair));
+        byte[] digest = sha256(hashSplit.seed() + "\u0000" + text + (pair == null ? "" : "\u0000" + pair));
         long bits = ((digest[0] & 0xFFL) << 24) | ((digest[1] & 0xFFL) << 16) | ((digest[2] & 0xFFL) << 8) | (digest[3] & 0xFFL);
         double u = bits / 4294967296.0;
         double cumulative = 0;
         String last = null;
-        for (var e : spec.split().ratios().entrySet()) {
+        for (var e : hashSplit.ratios().entrySet()) {
             cumulative += e.getValue();
             last = e.getKey();
             if (u < cumulative) return last;

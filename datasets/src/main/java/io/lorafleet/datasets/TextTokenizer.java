@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -15,9 +16,40 @@ import java.util.Map;
  * pad later, to their own longest sequence.
  */
 public final class TextTokenizer implements AutoCloseable {
-    /** Token ids, segment ids (0 for the first text, 1 for the pair) and the attention mask (all 1). */
-    public record Encoded(int[] ids, int[] typeIds, int[] attentionMask) {
+    /** Token ids, segment ids (0 for the first text, 1 for the pair), the attention mask (all 1) and which tokens are special ([CLS], [SEP]). */
+    public record Encoded(int[] ids, int[] typeIds, int[] attentionMask, int[] specialTokens) {
         public int length() { return ids.length; }
+
+        /**
+         * At most {@code maxLength} tokens of a single text, keeping its leading and trailing special tokens and,
+         * of the text between them, the head, the tail, or the first quarter and last three quarters of the room
+         * (head_tail: what long reviews and e-mails with headers need; Sun et al. 2019 found it best for long texts).
+         */
+        public Encoded truncated(int maxLength, DatasetSpec.Truncation keep) {
+            int n = ids.length;
+            if (n <= maxLength) return this;
+            int lead = 0, trail = 0;
+            while (lead < n && specialTokens[lead] == 1) lead++;
+            while (trail < n - lead && specialTokens[n - 1 - trail] == 1) trail++;
+            int room = maxLength - lead - trail;
+            if (room < 1) throw new IllegalArgumentException("max_length " + maxLength + " leaves no room between " + (lead + trail) + " special tokens");
+            int head = switch (keep) {
+                case HEAD -> room;
+                case TAIL -> 0;
+                case HEAD_TAIL -> room / 4;
+            };
+            int[] kept = new int[maxLength];
+            int k = 0;
+            for (int i = 0; i < lead + head; i++) kept[k++] = i;
+            for (int i = n - trail - (room - head); i < n; i++) kept[k++] = i;
+            return new Encoded(pick(ids, kept), pick(typeIds, kept), pick(attentionMask, kept), pick(specialTokens, kept));
+        }
+
+        private static int[] pick(int[] v, int[] at) {
+            int[] out = new int[at.length];
+            for (int i = 0; i < at.length; i++) out[i] = v[at[i]];
+            return out;
+        }
     }
 
     private final HuggingFaceTokenizer tokenizer;
@@ -64,7 +96,7 @@ public final class TextTokenizer implements AutoCloseable {
     }
 
     private static Encoded convert(Encoding e) {
-        return new Encoded(toInt(e.getIds()), toInt(e.getTypeIds()), toInt(e.getAttentionMask()));
+        return new Encoded(toInt(e.getIds()), toInt(e.getTypeIds()), toInt(e.getAttentionMask()), toInt(e.getSpecialTokenMask()));
     }
 
     private static int[] toInt(long[] v) {
@@ -91,6 +123,23 @@ public final class TextTokenizer implements AutoCloseable {
     @Override
     public void close() {
         tokenizer.close();
+    }
+
+    /** The parts of a tokenizer.json that decide which ids a text gets; truncation, padding and the decoder do not. */
+    private static final List<String> ID_DECIDING = List.of("model", "normalizer", "pre_tokenizer", "post_processor", "added_tokens");
+
+    /**
+     * SHA-256 of what decides a tokenizer's ids ({@link #ID_DECIDING}, keys sorted, whitespace-free), so that
+     * shards made with one model's tokenizer.json are accepted for another whose file differs only in, say, its
+     * truncation or padding block.
+     */
+    public static String fingerprint(byte[] tokenizerJson, String source) throws IOException {
+        ObjectMapper json = new ObjectMapper().enable(com.fasterxml.jackson.databind.SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS);
+        JsonNode root = json.readTree(tokenizerJson);
+        if (root == null || !root.isObject()) throw new IOException(source + ": not a tokenizer.json (no JSON object)");
+        Map<String, Object> deciding = new java.util.TreeMap<>();
+        for (String key : ID_DECIDING) deciding.put(key, json.treeToValue(root.path(key), Object.class));
+        return sha256(json.writeValueAsBytes(deciding));
     }
 
     private static String sha256(byte[] bytes) {

@@ -52,13 +52,47 @@ public final class YamlConfig {
             return BINDER.treeToValue(tree, type);
         } catch (JsonMappingException e) {
             String path = path(e.getPath());
-            String problem = e instanceof com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException ? "unknown key"
+            String problem = e instanceof com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException u ? unknownKey(u)
                     : e.getCause() instanceof IllegalArgumentException iae ? iae.getMessage() : e.getOriginalMessage();
             boolean named = problem != null && problem.startsWith(path + "."); // the record's own message names the key already
             throw new IOException(source + ": " + (path.isEmpty() || named ? "" : path + ": ") + problem);
         } catch (IllegalArgumentException e) {
             throw new IOException(source + ": " + e.getMessage());
         }
+    }
+
+    /** "unknown key; did you mean 'labels'?" when a known key is a typo away, else the known keys. */
+    private static String unknownKey(com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException e) {
+        List<String> known = e.getKnownPropertyIds().stream().map(Object::toString).sorted().toList();
+        String given = e.getPropertyName();
+        String closest = null;
+        int best = Integer.MAX_VALUE;
+        for (String k : known) {
+            int d = editDistance(given.toLowerCase(java.util.Locale.ROOT), k);
+            if (d < best) {
+                best = d;
+                closest = k;
+            }
+        }
+        return closest != null && best <= Math.max(2, given.length() / 3) ? "unknown key; did you mean '" + closest + "'?"
+                : "unknown key (known here: " + String.join(", ", known) + ")";
+    }
+
+    /** Levenshtein distance: insertions, deletions and substitutions. */
+    static int editDistance(String a, String b) {
+        int[] previous = new int[b.length() + 1], current = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) previous[j] = j;
+        for (int i = 1; i <= a.length(); i++) {
+            current[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int substitute = previous[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
+                current[j] = Math.min(substitute, Math.min(previous[j], current[j - 1]) + 1);
+            }
+            int[] t = previous;
+            previous = current;
+            current = t;
+        }
+        return previous[b.length()];
     }
 
     /** The resolved configuration as YAML, for {@code --dry-run}. */

@@ -22,8 +22,8 @@ class InputReaderTest {
     Path tmp;
 
     static DatasetSpec.TaskSpec task(DatasetSpec.Format format, String adapterField) {
-        return new DatasetSpec.TaskSpec(adapterField == null ? "t" : null, adapterField, List.of("x"), format, "text", null, "label",
-                List.of("neg", "pos"), null);
+        return new DatasetSpec.TaskSpec(adapterField == null ? "t" : null, adapterField, List.of("x"), format, "text", null, null, "label",
+                List.of("neg", "pos"), null, null, null, null, null, null, null);
     }
 
     List<SourceRecord> read(byte[] content, String name, DatasetSpec.TaskSpec task) throws IOException {
@@ -103,7 +103,8 @@ class InputReaderTest {
         Path edges = tmp.resolve("edges.jsonl");
         Files.writeString(edges, edge);
         DatasetSpec.TaskSpec jsonl = task(DatasetSpec.Format.JSONL, null);
-        DatasetSpec.TaskSpec text = new DatasetSpec.TaskSpec("t", null, List.of("x"), DatasetSpec.Format.TEXT, null, null, null, null, null);
+        DatasetSpec.TaskSpec text = new DatasetSpec.TaskSpec("t", null, List.of("x"), DatasetSpec.Format.TEXT, null, null, null, null, null, null, null, null, null,
+                null, null, null);
         for (DatasetSpec.TaskSpec task : List.of(jsonl, text)) {
             DatasetSpec.Format format = task.format();
             for (Path file : List.of(sample, edges)) {

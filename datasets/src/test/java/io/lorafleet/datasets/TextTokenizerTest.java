@@ -88,4 +88,53 @@ class TextTokenizerTest {
         IOException e = assertThrows(IOException.class, () -> TextTokenizer.fromJson("{\"model\": {}}".getBytes(), 128, "/x/tokenizer.json"));
         assertTrue(e.getMessage().contains("/x/tokenizer.json"), e.getMessage());
     }
+
+    @Test
+    void aLongTextKeepsItsHeadItsTailOrBothAroundTheSpecialTokens() throws IOException {
+        StringBuilder words = new StringBuilder();
+        for (int i = 0; i < 300; i++) words.append(i).append(' ');
+        try (TextTokenizer whole = TextTokenizer.fromJson(json, 1 << 20, "minilm tokenizer.json");
+             TextTokenizer cut = TextTokenizer.fromJson(json, 16, "minilm tokenizer.json")) {
+            TextTokenizer.Encoded all = whole.encode(words.toString());
+            int n = all.length();
+            assertEquals(302, n, "300 numbers, each one token, between [CLS] and [SEP]");
+            int[] ids = all.ids();
+            assertArrayEquals(cut.encode(words.toString()).ids(), all.truncated(16, DatasetSpec.Truncation.HEAD).ids(), "head: as the tokenizer cuts");
+            int[] tail = new int[16];
+            tail[0] = 101;
+            System.arraycopy(ids, n - 15, tail, 1, 15);
+            assertArrayEquals(tail, all.truncated(16, DatasetSpec.Truncation.TAIL).ids());
+            int[] both = new int[16]; // 14 tokens of room: the first 3 and the last 11
+            both[0] = 101;
+            System.arraycopy(ids, 1, both, 1, 3);
+            System.arraycopy(ids, n - 12, both, 4, 12);
+            assertArrayEquals(both, all.truncated(16, DatasetSpec.Truncation.HEAD_TAIL).ids());
+            assertEquals(102, both[15]);
+            TextTokenizer.Encoded tailCut = all.truncated(16, DatasetSpec.Truncation.TAIL);
+            assertEquals(16, tailCut.typeIds().length);
+            assertEquals(16, tailCut.attentionMask().length);
+            assertTrue(all.truncated(400, DatasetSpec.Truncation.TAIL) == all, "a text that fits is not touched");
+        }
+    }
+
+    @Test
+    void theFingerprintIsWhatDecidesTheIdsNotTheFileBytes() throws IOException {
+        ObjectMapper mapper = new ObjectMapper();
+        com.fasterxml.jackson.databind.node.ObjectNode other = (com.fasterxml.jackson.databind.node.ObjectNode) mapper.readTree(json);
+        other.putObject("truncation").put("max_length", 512).put("strategy", "LongestFirst");
+        other.putObject("padding").put("pad_id", 0);
+        other.remove("decoder");
+        byte[] reformatted = mapper.writerWithDefaultPrettyPrinter().writeValueAsBytes(other);
+        assertTrue(!sha256(json).equals(sha256(reformatted)), "the files differ");
+        assertEquals(TextTokenizer.fingerprint(json, "a"), TextTokenizer.fingerprint(reformatted, "b"));
+        ((com.fasterxml.jackson.databind.node.ObjectNode) other.path("model").path("vocab")).put("lorafleet", 30522);
+        assertTrue(!TextTokenizer.fingerprint(json, "a").equals(TextTokenizer.fingerprint(mapper.writeValueAsBytes(other), "c")), "a new token changes it");
+        ((com.fasterxml.jackson.databind.node.ObjectNode) other.path("model").path("vocab")).remove("lorafleet");
+        ((com.fasterxml.jackson.databind.node.ObjectNode) other.path("normalizer")).put("lowercase", false);
+        assertTrue(!TextTokenizer.fingerprint(json, "a").equals(TextTokenizer.fingerprint(mapper.writeValueAsBytes(other), "d")), "so does the normalizer");
+    }
+
+    private static String sha256(byte[] bytes) {
+        return io.lorafleet.io.Sha256.of(bytes);
+    }
 }

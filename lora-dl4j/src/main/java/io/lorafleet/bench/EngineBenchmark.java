@@ -13,8 +13,8 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Writes the engine benchmark's report: reads the JSON lines that {@link EngineStep} and the PyTorch
- * reference (deploy/bench/torch_engine.py) printed — one process per workload, launched by
+ * Writes the engine benchmark's report: reads the JSON lines that {@link EngineStep} and the peer, Hugging Face
+ * PEFT on PyTorch (deploy/bench/peft_engine.py), printed — one process per workload, launched by
  * {@code deploy/bin/lorafleet bench engine} so that OMP_NUM_THREADS takes effect — pairs them, prints a
  * table and writes it, with the command and the machine, into BENCHMARKS.md.
  *
@@ -32,13 +32,14 @@ public final class EngineBenchmark {
         String command = args[1];
         int warmup = Integer.parseInt(args[3]), steps = Integer.parseInt(args[4]);
         Map<String, Runs> ours = new LinkedHashMap<>(), reference = new LinkedHashMap<>();
+        String peer = "n/a";
         for (String line : Files.readAllLines(Path.of(args[2]))) {
             if (!line.startsWith("{")) continue;
             JsonNode r = JSON.readTree(line);
             String key = r.get("shape").asText() + "|" + r.get("mode").asText() + "|" + r.get("threads").asText();
+            if (!r.get("engine").asText().equals("lorafleet")) peer = r.get("engine").asText();
             (r.get("engine").asText().equals("lorafleet") ? ours : reference).computeIfAbsent(key, k -> new Runs(new ArrayList<>())).list().add(r);
         }
-        boolean torch = !reference.isEmpty();
         List<String[]> rows = new ArrayList<>();
         for (Map.Entry<String, Runs> e : ours.entrySet()) {
             Runs o = e.getValue(), ref = reference.get(e.getKey());
@@ -62,7 +63,7 @@ public final class EngineBenchmark {
             rows.add(row);
             System.out.println(String.join(" | ", row));
         }
-        writeReport(root.resolve("BENCHMARKS.md"), command, warmup, steps, rows, torch);
+        writeReport(root.resolve("BENCHMARKS.md"), command, warmup, steps, rows, peer);
     }
 
     /** One engine's runs of one workload (one process each). */
@@ -84,22 +85,24 @@ public final class EngineBenchmark {
         return String.format(Locale.ROOT, "%.0f", v);
     }
 
-    private static void writeReport(Path file, String command, int warmup, int steps, List<String[]> rows, boolean torch) throws IOException {
+    private static void writeReport(Path file, String command, int warmup, int steps, List<String[]> rows, String peer) throws IOException {
         StringBuilder s = new StringBuilder();
-        s.append("## Engine: one LoRA training step (forward + backward + Adam), LoRAFleet vs PyTorch\n\n");
-        s.append(BenchmarkReport.machine()).append(torch ? ", PyTorch from Debian's python3-torch" : ", PyTorch not installed (apt-get install python3-torch libopenblas0-openmp)").append(".\n\n");
+        s.append("## Engine: one LoRA training step (forward + backward + Adam), LoRAFleet vs Hugging Face PEFT\n\n");
+        s.append(BenchmarkReport.machine()).append("; the peer: ").append(peer).append(".\n\n");
         s.append("Command: `").append(command).append("`. Each workload runs in its own process per engine: the median of ").append(steps)
                 .append(" timed steps after ").append(warmup).append(" warm-up steps; two rounds, the second in the opposite engine order, and each ")
                 .append("number is the mean of an engine's runs (this VM drifts ±10–15% from one minute to the next).\n\n");
         s.append("Workloads: `minilm` = all-MiniLM-L6-v2's shape (6 layers, d=384, 12 heads, FFN 1536) with a mean-pooled classifier, "
                 + "B=16, T=128, LoRA r=8 on query and value; `gpt2-block` = one GPT-2-width block (d=768, 12 heads, causal), B=4, T=128, "
-                + "LoRA r=8 on the fused c_attn; `full` = every weight trainable. \"Floor\" = the step's analytic matrix-product FLOPs at the gemm rate "
+                + "LoRA r=8 on the fused c_attn; `full` = every weight trainable. The peer is what a user would run instead "
+                + "(deploy/bench/peft_engine.py): transformers' BertModel (sdpa attention) or GPT2Block with PEFT's LoRA on the same "
+                + "modules, the same head, Adam on the trainable tensors, fp32; random weights on both sides. \"Floor\" = the step's analytic matrix-product FLOPs at the gemm rate "
                 + "measured in the same process on the workload's projection shapes (tokens × d times d×d, d×FFN, FFN×d): 100% would be pure gemm "
                 + "at that rate. \"Time in gemm\" = "
                 + "measured share of the step's time inside matrix products, over as many more steps: for LoRAFleet JDK Flight Recorder "
-                + "stack samples every 10 ms (Java and native) passing through Nd4j.gemm/matmul, for PyTorch torch.profiler's self time of "
-                + "aten::mm, addmm, bmm and baddbmm over the profiled steps' wall time.\n\n");
-        s.append("| workload | mode | threads | runs | LoRAFleet ms/step | LoRAFleet tokens/s | PyTorch ms/step | PyTorch tokens/s | speed-up vs PyTorch | gemm GFLOP/s | % of gemm floor | LoRAFleet time in gemm | PyTorch time in gemm | LoRAFleet peak RSS MiB | PyTorch peak RSS MiB | trainable params | Adam state MB |\n");
+                + "stack samples every 10 ms (Java and native) passing through Nd4j.gemm/matmul, for the peer torch.profiler's self time of "
+                + "aten::mm, addmm, bmm and baddbmm over the profiled steps' wall time (sdpa's fused attention kernel not counted).\n\n");
+        s.append("| workload | mode | threads | runs | LoRAFleet ms/step | LoRAFleet tokens/s | PEFT ms/step | PEFT tokens/s | speed-up vs PEFT | gemm GFLOP/s | % of gemm floor | LoRAFleet time in gemm | PEFT time in gemm | LoRAFleet peak RSS MiB | PEFT peak RSS MiB | trainable params | Adam state MB |\n");
         s.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (String[] r : rows) s.append("| ").append(String.join(" | ", r)).append(" |\n");
         BenchmarkReport.writeSection(file, "engine", s.toString());

@@ -10,7 +10,7 @@ import java.util.List;
 
 /**
  * Training batches of real tokenized text, unpadded, as a JSON file that both the engine and the PyTorch
- * reference (deploy/bench/torch_engine.py) read, so that both train on exactly the same tokens.
+ * peer (deploy/bench/peft_engine.py) read, so that both train on exactly the same tokens.
  *
  * @param name      what the data is, e.g. "imdb, max_length 512"
  * @param maxLength the tokenizer's max_length (what padding="max_length" pads to)

@@ -20,15 +20,16 @@ final class AdapterFolder {
 
     /** @param files file name → bytes (adapter_model.safetensors, adapter_config.json, lorafleet.json, metrics.json) */
     static Path write(String uri, Map<String, byte[]> files, Configuration conf, boolean overwrite) throws IOException {
-        OutputFolder out = OutputFolder.begin(uri, conf, overwrite);
-        FileSystem fs = out.fileSystem();
-        for (Map.Entry<String, byte[]> f : files.entrySet()) {
-            try (FSDataOutputStream o = fs.create(new Path(out.temp(), f.getKey()), false)) {
-                o.write(f.getValue());
+        try (OutputFolder out = OutputFolder.begin(uri, conf, overwrite)) {
+            FileSystem fs = out.fileSystem();
+            for (Map.Entry<String, byte[]> f : files.entrySet()) {
+                try (FSDataOutputStream o = fs.create(new Path(out.temp(), f.getKey()), false)) {
+                    o.write(f.getValue());
+                }
             }
+            out.commit();
+            OutputFolder.writeFile(fs, new Path(out.target(), PeftAdapter.COMPLETE), new byte[0]);
+            return out.target();
         }
-        out.commit();
-        OutputFolder.writeFile(fs, new Path(out.target(), PeftAdapter.COMPLETE), new byte[0]);
-        return out.target();
     }
 }

@@ -40,19 +40,20 @@ final class Checkpoints {
     }
 
     static void write(Configuration conf, Path dir, String name, TrainState state, Info info) throws IOException {
-        OutputFolder out = OutputFolder.begin(new Path(dir, name).toString(), conf, true);
-        FileSystem fs = out.fileSystem();
-        Map<String, INDArray> tensors = new LinkedHashMap<>();
-        tensors.put("values", Nd4j.createFromArray(state.values()));
-        if (state.optimizerState().length > 0) tensors.put("optimizer_state", Nd4j.createFromArray(state.optimizerState()));
-        try (var o = fs.create(new Path(out.temp(), STATE), false)) {
-            o.write(SafetensorsWriter.toBytes(tensors, Map.of("format", "lorafleet-train-state", "steps", Integer.toString(state.steps()))));
+        try (OutputFolder out = OutputFolder.begin(new Path(dir, name).toString(), conf, true)) {
+            FileSystem fs = out.fileSystem();
+            Map<String, INDArray> tensors = new LinkedHashMap<>();
+            tensors.put("values", Nd4j.createFromArray(state.values()));
+            if (state.optimizerState().length > 0) tensors.put("optimizer_state", Nd4j.createFromArray(state.optimizerState()));
+            try (var o = fs.create(new Path(out.temp(), STATE), false)) {
+                o.write(SafetensorsWriter.toBytes(tensors, Map.of("format", "lorafleet-train-state", "steps", Integer.toString(state.steps()))));
+            }
+            try (var o = fs.create(new Path(out.temp(), INFO), false)) {
+                o.write(YamlConfig.json().writeValueAsBytes(info));
+            }
+            out.commit();
+            OutputFolder.writeFile(fs, new Path(out.target(), COMPLETE), new byte[0]);
         }
-        try (var o = fs.create(new Path(out.temp(), INFO), false)) {
-            o.write(YamlConfig.json().writeValueAsBytes(info));
-        }
-        out.commit();
-        OutputFolder.writeFile(fs, new Path(out.target(), COMPLETE), new byte[0]);
     }
 
     /** The complete checkpoint with the highest round, if any. */

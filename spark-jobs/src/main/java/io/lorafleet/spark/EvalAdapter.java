@@ -55,7 +55,10 @@ public final class EvalAdapter {
         LoadedAdapter loaded = LoadedAdapter.load(line.value("--model", null), line.value("--adapter", null), conf);
         String adapterId = loaded.info().path("adapter_id").asText();
         Manifest manifest = Manifest.parse(SparkJobs.readFile(new Path(data, Manifest.FILE).toString(), conf), data);
-        if (!manifest.tokenizerSha256().equals(loaded.info().path("tokenizer_sha256").asText())) {
+        String fingerprint = loaded.info().path("tokenizer_fingerprint").asText(null);
+        boolean same = fingerprint != null && manifest.tokenizerFingerprint() != null ? fingerprint.equals(manifest.tokenizerFingerprint())
+                : manifest.tokenizerSha256().equals(loaded.info().path("tokenizer_sha256").asText());
+        if (!same) {
             throw new IOException(data + " was tokenized with another tokenizer than the adapter was trained with");
         }
         List<ShardRow> rows = ExecutorCache.rows(data, manifest, adapterId, split, conf);

@@ -6,19 +6,22 @@ import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 
 import java.io.IOException;
+import java.util.List;
 import java.util.UUID;
 
 /**
  * An output folder that is complete or absent: everything is written into a hidden temporary sibling,
  * which {@link #commit} renames into place. A folder that exists is replaced only when the user said
  * --overwrite, and only after the new one is complete. Where renames are copies (S3), callers also write a
- * marker file last (a manifest) that readers require.
+ * marker file last (a manifest) that readers require. Closing a folder that was not committed deletes the
+ * temporary one, so a failed job leaves nothing hidden behind.
  */
-public final class OutputFolder {
+public final class OutputFolder implements AutoCloseable {
     private final FileSystem fs;
     private final Path target;
     private final Path temp;
     private final boolean overwrite;
+    private boolean committed;
 
     private OutputFolder(FileSystem fs, Path target, Path temp, boolean overwrite) {
         this.fs = fs;
@@ -63,7 +66,33 @@ public final class OutputFolder {
             if (!fs.rename(target, old)) throw new IOException("cannot move " + target + " aside to " + old);
         }
         if (!fs.rename(temp, target)) throw new IOException("cannot rename " + temp + " to " + target);
+        committed = true;
         if (old != null) fs.delete(old, true);
+    }
+
+    /**
+     * Gives up: the entries {@code keep} of the unfinished folder (what tells the user why it failed) move to the
+     * visible sibling {@code <target>.failed}, replacing an earlier failure's, and the rest is deleted.
+     *
+     * @return that sibling
+     */
+    public Path abandonKeeping(List<String> keep) throws IOException {
+        Path failed = new Path(target.getParent(), target.getName() + ".failed");
+        if (fs.exists(failed)) fs.delete(failed, true);
+        if (!fs.mkdirs(failed)) throw new IOException(failed + ": cannot create");
+        for (String name : keep) {
+            Path from = new Path(temp, name);
+            if (fs.exists(from) && !fs.rename(from, new Path(failed, name))) throw new IOException("cannot move " + from + " to " + failed);
+        }
+        close();
+        return failed;
+    }
+
+    /** Deletes the temporary folder unless it was committed. */
+    @Override
+    public void close() throws IOException {
+        if (!committed && fs.exists(temp)) fs.delete(temp, true);
+        committed = true;
     }
 
     /** Writes one file so that readers see all of it or none: a temporary name, then a rename. */

@@ -25,7 +25,7 @@ import java.util.Map;
  * {@code lorafleet bench padding}: training on real batches, where sequences differ in length. The demo's
  * two real tasks (IMDB reviews, Brown-corpus passages) are tokenized by the tokenize job; the first batches
  * of the trainer's seeded order are written as {@link RealBatches} files. The launcher then runs our engine
- * (which packs real tokens and never computes on padding) and the PyTorch reference padded to each batch's
+ * (which packs real tokens and never computes on padding) and the peer, Hugging Face PEFT, padded to each batch's
  * longest sequence and to max_length, each in its own process, and this class writes the report.
  *
  * <p>Usage: PaddingBenchmark prepare REPO_ROOT WORK_DIR BATCHES BATCH_SIZE, then
@@ -96,14 +96,15 @@ public final class PaddingBenchmark {
             byData.computeIfAbsent(r.get("dataset").asText(), k -> new ArrayList<>()).add(r);
         }
         StringBuilder s = new StringBuilder("## Real data: no computation on padding\n\n");
-        s.append(BenchmarkReport.machine()).append(", OMP_NUM_THREADS=1, PyTorch from Debian's python3-torch.\n\n");
+        s.append(BenchmarkReport.machine()).append(", OMP_NUM_THREADS=1.\n\n");
         s.append("Command: `").append(command).append("`. The demo's two real tasks tokenized by the tokenize job with the all-MiniLM-L6-v2 "
                 + "tokenizer; the first batches of the trainer's seeded order (batch 16) of each; all-MiniLM-L6-v2's shape, LoRA r=8 on query "
                 + "and value, a mean-pooled 2-class head, Adam; one training step per batch, median of 3 passes over the batches after 1 warm-up "
                 + "pass, each engine in its own process on the same token ids. LoRAFleet packs each batch's real tokens: projections, "
-                + "LayerNorm and GELU run on real tokens only and attention per sequence over its own length. The PyTorch reference "
-                + "(deploy/bench/torch_engine.py) pads each batch to its longest sequence (dynamic padding, Hugging Face's "
-                + "DataCollatorWithPadding) or to max_length (padding=\"max_length\") and masks padded keys and the pooling.\n\n");
+                + "LayerNorm and GELU run on real tokens only and attention per sequence over its own length. The peer is what a user would run "
+                + "instead, Hugging Face transformers + PEFT on PyTorch (deploy/bench/peft_engine.py: BertModel with sdpa attention, PEFT's "
+                + "LoRA, the attention mask passed as a user passes it, mean pooling over real tokens), each batch padded to its longest "
+                + "sequence (dynamic padding, DataCollatorWithPadding) or to max_length (padding=\"max_length\").\n\n");
         s.append("| data | real tokens | engine | padding | tokens computed | ms per batch | real tokens/s | LoRAFleet speed-up |\n");
         s.append("|---|---|---|---|---|---|---|---|\n");
         for (Data d : DATA) {

@@ -42,12 +42,12 @@ import java.util.TreeMap;
 /**
  * {@code lorafleet tokenize --config dataset.yaml}: raw rows of many tasks → validated, tokenized Parquet
  * shards under {@code <output>/adapter_id=<id>/split=<split>/part-NNNNN.parquet}, bad rows to
- * {@code <output>/_quarantine}, and {@code manifest.json} last. Each input file is read in order by one
- * task; row ids follow (file name, line), so a re-run writes byte-identical shards.
+ * {@code <output>/_quarantine} (Parquet) and {@code <output>/_quarantine.jsonl}, and {@code manifest.json} last.
+ * Each input file (or byte range of a large one) is read in order by one Spark task, small files many to a task;
+ * row ids follow (file name, line), so a re-run writes byte-identical shards. A run that fails leaves no
+ * output and no temporary folder; when rows were quarantined, they are kept in {@code <output>.failed}.
  */
 public final class TokenizeJob {
-    /** Long enough never to cut a document before causal-LM packing. */
-    private static final int NO_TRUNCATION = 1 << 24;
     private static final int LENGTH_BINS = 16;
 
     static final String USAGE = "lorafleet tokenize --config FILE [--set key=value ...] [--overwrite] [--take-over] [--dry-run]";
@@ -59,8 +59,8 @@ public final class TokenizeJob {
         });
     }
 
-    /** One input file (or one byte range of a large line-based file) of one task. */
-    record InputRef(int task, String path, ByteRange range) implements Serializable { }
+    /** One input file (or one byte range of a large line-based file) of one task, and its bytes. */
+    record InputRef(int task, String path, ByteRange range, long bytes) implements Serializable { }
 
     /**
      * What reading one input yields: a shard row, a quarantined row, or (once per input) the packing tail
@@ -83,8 +83,12 @@ public final class TokenizeJob {
         }
     }
 
-    /** Bad rows are counted per task and reason. */
-    record BadKey(int task, String reason) implements Serializable { }
+    /** Bad rows are counted per task, reason and offending value (null for reasons without one). */
+    record BadKey(int task, String reason, String value) implements Serializable { }
+
+    private static final List<String> QUARANTINE = List.of("_quarantine", "_quarantine.jsonl");
+    /** How many distinct offending values an error names per reason. */
+    private static final int TOP_VALUES = 5;
 
     /** A written shard file with what the manifest needs from it. */
     record ShardStats(Manifest.ShardFile file, Map<String, Long> labels, long[] lengths) implements Serializable { }
@@ -93,71 +97,109 @@ public final class TokenizeJob {
         long started = System.nanoTime();
         Configuration conf = spark.sparkContext().hadoopConfiguration();
         JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-        OutputFolder out = OutputFolder.begin(spec.output(), conf, overwrite);
-        Tokenizer tokenizer = Tokenizer.resolve(spec.tokenizer(), conf);
-        List<InputRef> inputs = numberLines(sc, listInputs(spec, conf), hadoopConfOf(sc, conf));
-        SparkJobs.progress("tokenize", "%d inputs in %d tasks → %s (tokenizer %s, max_length %d)", inputs.size(), spec.tasks().size(),
-                out.target(), tokenizer.source(), spec.maxLength());
+        try (OutputFolder out = OutputFolder.begin(spec.output(), conf, overwrite)) {
+            Tokenizer tokenizer = Tokenizer.resolve(spec.tokenizer(), conf);
+            List<InputRef> inputs = numberLines(sc, listInputs(spec, conf), hadoopConfOf(sc, conf));
+            List<List<InputRef>> groups = group(inputs, spec.bytesPerSplit(), sc.defaultParallelism());
+            SparkJobs.progress("tokenize", "%d inputs of %d tasks in %d Spark tasks → %s (tokenizer %s, max_length %d)", inputs.size(),
+                    spec.tasks().size(), groups.size(), out.target(), tokenizer.source(), spec.maxLength());
 
-        Broadcast<byte[]> tokenizerJson = sc.broadcast(tokenizer.json());
-        Broadcast<HadoopConf> hadoop = hadoopConfOf(sc, conf);
-        String tokenizerSource = tokenizer.source();
-        int encodeLength = spec.objective() == Objective.CAUSAL_LM ? NO_TRUNCATION : spec.maxLength();
-        JavaRDD<Outcome> outcomes = sc.parallelize(inputs, Math.max(1, inputs.size())).flatMap(ref -> {
-            TextTokenizer t = ExecutorCache.tokenizer(tokenizerJson.value(), encodeLength, tokenizerSource);
-            List<Outcome> results = new ArrayList<>();
-            long at = ref.range().start();
-            RowTokenizer rows = new RowTokenizer(spec, ref.task(), t, r -> results.add(new Outcome(r, null, 0, 0, at)),
-                    q -> results.add(new Outcome(null, q, 0, 0, at)));
-            long blank = InputReader.read(new HadoopSourceFile(ref.path(), hadoop.value().get()), ref.range(), spec.tasks().get(ref.task()), rows::accept);
-            rows.finish();
-            results.add(new Outcome(null, null, rows.droppedTailTokens(), blank, at));
-            return results.iterator();
-        }).persist(StorageLevel.MEMORY_AND_DISK_SER());
+            Broadcast<byte[]> tokenizerJson = sc.broadcast(tokenizer.json());
+            Broadcast<HadoopConf> hadoop = hadoopConfOf(sc, conf);
+            String tokenizerSource = tokenizer.source();
+            JavaRDD<Outcome> outcomes = sc.parallelize(groups, groups.size()).flatMap(group -> {
+                List<Outcome> results = new ArrayList<>();
+                for (InputRef ref : group) {
+                    TextTokenizer t = ExecutorCache.tokenizer(tokenizerJson.value(), RowTokenizer.encodeLength(spec, ref.task()), tokenizerSource);
+                    long at = ref.range().start();
+                    RowTokenizer rows = new RowTokenizer(spec, ref.task(), t, r -> results.add(new Outcome(r, null, 0, 0, at)),
+                            q -> results.add(new Outcome(null, q, 0, 0, at)));
+                    long blank = InputReader.read(new HadoopSourceFile(ref.path(), hadoop.value().get()), ref.range(), spec.tasks().get(ref.task()),
+                            rows::accept);
+                    rows.finish();
+                    results.add(new Outcome(null, null, rows.droppedTailTokens(), blank, at));
+                }
+                return results.iterator();
+            }).persist(StorageLevel.MEMORY_AND_DISK_SER());
 
-        Map<RowGroup, Long> goodCounts = outcomes.filter(o -> o.row() != null).mapToPair(o -> new Tuple2<>(RowGroup.of(o), 1L)).countByKey();
-        Map<BadKey, Long> badCounts = outcomes.filter(o -> o.bad() != null)
-                .mapToPair(o -> new Tuple2<>(new BadKey(o.bad().task(), o.bad().reason()), 1L)).countByKey();
-        long droppedTail = outcomes.map(Outcome::droppedTailTokens).fold(0L, Long::sum);
-        long blank = outcomes.map(Outcome::blankLines).fold(0L, Long::sum);
-        long good = goodCounts.values().stream().mapToLong(Long::longValue).sum();
-        long bad = badCounts.values().stream().mapToLong(Long::longValue).sum();
-        SparkJobs.progress("tokenize", "read %,d rows: %,d valid, %,d quarantined; %,d blank lines skipped (%.1f s)", good + bad, good, bad, blank,
-                seconds(started));
+            Map<RowGroup, Long> goodCounts = outcomes.filter(o -> o.row() != null).mapToPair(o -> new Tuple2<>(RowGroup.of(o), 1L)).countByKey();
+            Map<BadKey, Long> badCounts = outcomes.filter(o -> o.bad() != null)
+                    .mapToPair(o -> new Tuple2<>(new BadKey(o.bad().task(), o.bad().reason(), o.bad().value()), 1L)).countByKey();
+            long droppedTail = outcomes.map(Outcome::droppedTailTokens).fold(0L, Long::sum);
+            long blank = outcomes.map(Outcome::blankLines).fold(0L, Long::sum);
+            long good = goodCounts.values().stream().mapToLong(Long::longValue).sum();
+            long bad = badCounts.values().stream().mapToLong(Long::longValue).sum();
+            SparkJobs.progress("tokenize", "read %,d rows: %,d valid, %,d quarantined; %,d blank lines skipped (%.1f s)", good + bad, good, bad, blank,
+                    seconds(started));
 
-        String quarantine = bad == 0 ? null : writeQuarantine(spark, outcomes, out.temp());
-        checkTasks(spec, inputs, goodCounts, badCounts, quarantine == null ? null : new Path(out.temp(), quarantine).toString());
+            if (bad > 0) writeQuarantine(spark, outcomes.filter(o -> o.bad() != null).map(Outcome::bad), out);
+            String problem = checkTasks(spec, inputs, goodCounts, badCounts);
+            if (problem != null) {
+                outcomes.unpersist();
+                if (bad == 0) throw new IOException(problem);
+                Path kept = out.abandonKeeping(QUARANTINE);
+                throw new IOException(problem + "; the quarantined rows with their reasons are in " + new Path(kept, "_quarantine.jsonl"));
+            }
 
-        Plan plan = Plan.of(goodCounts, spec.rowsPerFile());
-        Broadcast<Plan> planned = sc.broadcast(plan);
-        String root = out.temp().toString();
-        int maxLength = spec.maxLength();
-        Map<String, List<String>> labelNames = labelNames(spec, inputs, goodCounts);
-        Broadcast<Map<String, List<String>>> labels = sc.broadcast(labelNames);
-        List<ShardStats> shards = outcomes.filter(o -> o.row() != null)
-                .mapToPair(o -> planned.value().place(RowGroup.of(o), o.row()))
-                .partitionBy(new ExactPartitioner(plan.files().size()))
-                .mapPartitionsWithIndex((index, it) -> {
-                    List<ShardRow> rows = new ArrayList<>();
-                    it.forEachRemaining(t -> rows.add(t._2()));
-                    if (rows.isEmpty()) return java.util.Collections.emptyIterator();
-                    rows.sort(java.util.Comparator.comparingLong(ShardRow::rowId));
-                    String relative = planned.value().files().get(index);
-                    Path file = new Path(root, relative);
-                    String sha = ShardFormat.write(HadoopOutputFile.fromPath(file, hadoop.value().get()), rows);
-                    long bytes = file.getFileSystem(hadoop.value().get()).getFileStatus(file).getLen();
-                    return List.of(stats(relative, rows, bytes, sha, labels.value().get(rows.get(0).adapterId()), maxLength)).iterator();
-                }, true).collect();
-        outcomes.unpersist();
+            Plan plan = Plan.of(goodCounts, spec.rowsPerFile());
+            Broadcast<Plan> planned = sc.broadcast(plan);
+            String root = out.temp().toString();
+            Map<String, List<String>> labelNames = labelNames(spec, inputs, goodCounts);
+            Map<String, Integer> maxLengths = maxLengths(spec, inputs, goodCounts);
+            Broadcast<Map<String, List<String>>> labels = sc.broadcast(labelNames);
+            List<ShardStats> shards = outcomes.filter(o -> o.row() != null)
+                    .mapToPair(o -> planned.value().place(RowGroup.of(o), o.row()))
+                    .partitionBy(new ExactPartitioner(plan.files().size()))
+                    .mapPartitionsWithIndex((index, it) -> {
+                        List<ShardRow> rows = new ArrayList<>();
+                        it.forEachRemaining(t -> rows.add(t._2()));
+                        if (rows.isEmpty()) return java.util.Collections.emptyIterator();
+                        rows.sort(java.util.Comparator.comparingLong(ShardRow::rowId));
+                        String relative = planned.value().files().get(index);
+                        Path file = new Path(root, relative);
+                        String sha = ShardFormat.write(HadoopOutputFile.fromPath(file, hadoop.value().get()), rows);
+                        long bytes = file.getFileSystem(hadoop.value().get()).getFileStatus(file).getLen();
+                        String adapter = rows.get(0).adapterId();
+                        return List.of(stats(relative, rows, bytes, sha, labels.value().get(adapter), maxLengths.get(adapter))).iterator();
+                    }, true).collect();
+            outcomes.unpersist();
 
-        Manifest manifest = manifest(spec, tokenizer, inputs, shards, labelNames, badCounts, good + bad, bad, blank, droppedTail, quarantine);
-        out.commit();
-        OutputFolder.writeFile(out.fileSystem(), new Path(out.target(), Manifest.FILE), manifest.toJson());
-        long tokens = shards.stream().mapToLong(s -> s.file().tokens()).sum();
-        double secs = seconds(started);
-        SparkJobs.progress("tokenize", "wrote %d shard files, %,d rows, %,d tokens for %d adapters in %.1f s (%,.0f rows/s, %,.0f tokens/s) → %s",
-                shards.size(), good, tokens, manifest.adapters().size(), secs, (good + bad) / secs, tokens / secs, out.target());
-        return manifest;
+            Manifest manifest = manifest(spec, tokenizer, inputs, shards, labelNames, maxLengths, badCounts, good + bad, bad, blank, droppedTail,
+                    bad == 0 ? null : QUARANTINE.get(0));
+            out.commit();
+            OutputFolder.writeFile(out.fileSystem(), new Path(out.target(), Manifest.FILE), manifest.toJson());
+            long tokens = shards.stream().mapToLong(s -> s.file().tokens()).sum();
+            double secs = seconds(started);
+            SparkJobs.progress("tokenize", "wrote %d shard files, %,d rows, %,d tokens for %d adapters in %.1f s (%,.0f rows/s, %,.0f tokens/s) → %s",
+                    shards.size(), good, tokens, manifest.adapters().size(), secs, (good + bad) / secs, tokens / secs, out.target());
+            return manifest;
+        }
+    }
+
+    /**
+     * Inputs grouped into Spark tasks of about equal bytes, in order: at least as many groups as the cluster has
+     * cores (when there are that many inputs) and none much over bytes_per_split, so that thousands of small
+     * files cost tens of tasks, not thousands.
+     */
+    static List<List<InputRef>> group(List<InputRef> inputs, long bytesPerSplit, int parallelism) {
+        long left = inputs.stream().mapToLong(InputRef::bytes).sum();
+        int groups = (int) Math.max(1, Math.min(inputs.size(), Math.max(parallelism, (left + bytesPerSplit - 1) / bytesPerSplit)));
+        List<List<InputRef>> out = new ArrayList<>();
+        List<InputRef> current = new ArrayList<>();
+        long filled = 0;
+        for (InputRef ref : inputs) {
+            current.add(ref);
+            filled += ref.bytes();
+            int open = groups - out.size();
+            if (open > 1 && filled >= (left + open - 1) / open) { // this group's share of what is left
+                out.add(current);
+                left -= filled;
+                current = new ArrayList<>();
+                filled = 0;
+            }
+        }
+        if (!current.isEmpty()) out.add(current);
+        return out;
     }
 
     /** The tokenizer.json to use, from a model folder (checked against its config's vocab_size) or a file. */
@@ -193,29 +235,31 @@ public final class TokenizeJob {
                 FileSystem fs = p.getFileSystem(conf);
                 FileStatus[] matched = fs.globStatus(p);
                 if (matched == null || matched.length == 0) throw new IOException("tasks[" + t + "].inputs: " + pattern + " matches no file");
-                List<String> files = new ArrayList<>();
+                List<FileStatus> files = new ArrayList<>();
                 for (FileStatus s : matched) {
                     if (s.isDirectory()) {
                         for (FileStatus child : fs.listStatus(s.getPath())) {
                             String name = child.getPath().getName();
-                            if (child.isFile() && !name.startsWith(".") && !name.startsWith("_")) files.add(child.getPath().toString());
+                            if (child.isFile() && !name.startsWith(".") && !name.startsWith("_")) files.add(child);
                         }
                     } else {
-                        files.add(s.getPath().toString());
+                        files.add(s);
                     }
                 }
                 if (files.isEmpty()) throw new IOException("tasks[" + t + "].inputs: " + pattern + " holds no file");
-                files.sort(null);
-                for (String f : files) {
+                files.sort(java.util.Comparator.comparing(f -> f.getPath().toString()));
+                boolean splittable = InputReader.splittable(spec.tasks().get(t).format());
+                for (FileStatus status : files) {
+                    String f = status.getPath().toString();
                     if (!seen.add(f)) throw new IOException("tasks[" + t + "].inputs: " + f + " is listed twice");
-                    HadoopSourceFile source = new HadoopSourceFile(f, conf);
-                    long length = source.length();
-                    if (!InputReader.splittable(spec.tasks().get(t).format()) || !source.seekable() || length <= spec.bytesPerSplit()) {
-                        refs.add(new InputRef(t, f, ByteRange.WHOLE));
+                    long length = status.getLen();
+                    if (!splittable || length <= spec.bytesPerSplit() || !new HadoopSourceFile(f, conf).seekable()) {
+                        refs.add(new InputRef(t, f, ByteRange.WHOLE, length));
                         continue;
                     }
                     for (long start = 0; start < length; start += spec.bytesPerSplit()) {
-                        refs.add(new InputRef(t, f, new ByteRange(start, Math.min(length, start + spec.bytesPerSplit()), 0)));
+                        long end = Math.min(length, start + spec.bytesPerSplit());
+                        refs.add(new InputRef(t, f, new ByteRange(start, end, 0), end - start));
                     }
                 }
             }
@@ -240,7 +284,7 @@ public final class TokenizeJob {
                 continue;
             }
             long first = nextLine.getOrDefault(r.path(), 1L);
-            numbered.add(new InputRef(r.task(), r.path(), new ByteRange(r.range().start(), r.range().end(), first)));
+            numbered.add(new InputRef(r.task(), r.path(), new ByteRange(r.range().start(), r.range().end(), first), r.bytes()));
             nextLine.put(r.path(), first + lineStarts.get(r));
         }
         return numbered;
@@ -250,43 +294,68 @@ public final class TokenizeJob {
         return sc.broadcast(new HadoopConf(conf));
     }
 
-    /** Fails with what to fix when a task has no valid rows or too many bad ones (the quarantine is kept). */
-    private static void checkTasks(DatasetSpec spec, List<InputRef> inputs, Map<RowGroup, Long> goodCounts, Map<BadKey, Long> badCounts,
-                                   String quarantine) throws IOException {
+    /**
+     * What to fix when a task has no valid rows or too many bad ones, naming each reason's most frequent
+     * offending values (an unknown label, a split value); null when every task is fine.
+     */
+    private static String checkTasks(DatasetSpec spec, List<InputRef> inputs, Map<RowGroup, Long> goodCounts, Map<BadKey, Long> badCounts) {
         Map<Integer, Long> goodByTask = new HashMap<>();
         Map<String, Integer> taskOfSource = taskOfSource(inputs);
         goodCounts.forEach((group, n) -> goodByTask.merge(taskOfSource.get(group.source()), n, Long::sum));
         Map<Integer, Map<String, Long>> badByTask = new HashMap<>();
         badCounts.forEach((key, n) -> badByTask.computeIfAbsent(key.task(), k -> new TreeMap<>()).merge(key.reason(), n, Long::sum));
-        String where = quarantine == null ? "" : "; quarantined rows with reasons are in " + quarantine;
         for (int t = 0; t < spec.tasks().size(); t++) {
             long ok = goodByTask.getOrDefault(t, 0L);
             Map<String, Long> reasons = badByTask.getOrDefault(t, Map.of());
             long rejected = reasons.values().stream().mapToLong(Long::longValue).sum();
             String name = "tasks[" + t + "]" + (spec.tasks().get(t).adapterId() != null ? " (" + spec.tasks().get(t).adapterId() + ")" : "");
-            if (ok == 0) throw new IOException(name + ": no valid rows (" + rejected + " quarantined: " + reasons + ")" + where);
             double fraction = rejected / (double) (ok + rejected);
+            if (ok == 0) return name + ": no valid rows (" + rejected + " quarantined: " + describe(t, reasons, badCounts) + ")";
             if (fraction > spec.maxBadFraction()) {
-                throw new IOException(String.format("%s: %d of %d rows (%.1f%%) are bad %s, above max_bad_fraction %s%s", name, rejected, ok + rejected,
-                        100 * fraction, reasons, spec.maxBadFraction(), where));
+                return String.format("%s: %d of %d rows (%.1f%%) are bad: %s; above max_bad_fraction %s", name, rejected, ok + rejected,
+                        100 * fraction, describe(t, reasons, badCounts), spec.maxBadFraction());
             }
         }
+        return null;
     }
 
-    private static String writeQuarantine(SparkSession spark, JavaRDD<Outcome> outcomes, Path root) {
+    /** "unknown_label 1400 ('other' ×1200, 'misc' ×200), empty_text 3" */
+    private static String describe(int task, Map<String, Long> reasons, Map<BadKey, Long> badCounts) {
+        List<String> parts = new ArrayList<>();
+        reasons.forEach((reason, n) -> {
+            List<Map.Entry<BadKey, Long>> values = badCounts.entrySet().stream()
+                    .filter(e -> e.getKey().task() == task && e.getKey().reason().equals(reason) && e.getKey().value() != null)
+                    .sorted(Map.Entry.<BadKey, Long>comparingByValue().reversed().thenComparing(e -> e.getKey().value())).toList();
+            StringBuilder part = new StringBuilder(reason + " " + n);
+            if (!values.isEmpty()) {
+                part.append(" (");
+                for (int i = 0; i < Math.min(TOP_VALUES, values.size()); i++) {
+                    part.append(i == 0 ? "" : ", ").append('\'').append(values.get(i).getKey().value()).append("' ×").append(values.get(i).getValue());
+                }
+                part.append(values.size() > TOP_VALUES ? ", and " + (values.size() - TOP_VALUES) + " other values)" : ")");
+            }
+            parts.add(part.toString());
+        });
+        return String.join(", ", parts);
+    }
+
+    /** The quarantine, ordered by (source, line): a Parquet folder for Spark, and JSON lines a person can read. */
+    private static void writeQuarantine(SparkSession spark, JavaRDD<QuarantinedRow> bad, OutputFolder out) throws IOException {
         StructType schema = new StructType()
                 .add("task", DataTypes.IntegerType, false).add("adapter_id", DataTypes.StringType, true)
                 .add("source", DataTypes.StringType, false).add("line", DataTypes.LongType, false)
                 .add("reason", DataTypes.StringType, false).add("detail", DataTypes.StringType, true)
-                .add("raw", DataTypes.StringType, true);
-        JavaRDD<Row> rows = outcomes.filter(o -> o.bad() != null).map(o -> {
-            QuarantinedRow q = o.bad();
-            return RowFactory.create(q.task(), q.adapterId(), q.source(), q.line(), q.reason(), q.detail(), q.raw());
-        });
-        String name = "_quarantine";
+                .add("value", DataTypes.StringType, true).add("raw", DataTypes.StringType, true);
+        JavaRDD<Row> rows = bad.map(q -> RowFactory.create(q.task(), q.adapterId(), q.source(), q.line(), q.reason(), q.detail(), q.value(), q.raw()));
         spark.createDataFrame(rows, schema).orderBy("source", "line").coalesce(1).write().option("compression", "zstd")
-                .parquet(new Path(root, name).toString());
-        return name;
+                .parquet(new Path(out.temp(), QUARANTINE.get(0)).toString());
+        com.fasterxml.jackson.databind.ObjectWriter json = io.lorafleet.datasets.YamlConfig.json().writer()
+                .without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT);
+        try (java.io.Writer w = new java.io.OutputStreamWriter(out.fileSystem().create(new Path(out.temp(), QUARANTINE.get(1)), false),
+                java.nio.charset.StandardCharsets.UTF_8)) {
+            var it = bad.sortBy(q -> q.source() + "\u0000" + String.format("%019d", q.line()), true, bad.getNumPartitions()).toLocalIterator();
+            while (it.hasNext()) w.write(json.writeValueAsString(it.next()) + "\n");
+        }
     }
 
     /** Class names per adapter, in id order; an adapter fed by several tasks must get one label list from them. */
@@ -302,6 +371,14 @@ public final class TokenizeJob {
             }
         }
         return names;
+    }
+
+    /** The longest row each adapter may have: the largest max_length of the tasks that feed it. */
+    private static Map<String, Integer> maxLengths(DatasetSpec spec, List<InputRef> inputs, Map<RowGroup, Long> goodCounts) {
+        Map<String, Integer> taskOfSource = taskOfSource(inputs);
+        Map<String, Integer> lengths = new TreeMap<>();
+        for (RowGroup group : goodCounts.keySet()) lengths.merge(group.adapterId(), spec.maxLength(taskOfSource.get(group.source())), Math::max);
+        return lengths;
     }
 
     private static Map<String, Integer> taskOfSource(List<InputRef> inputs) {
@@ -329,8 +406,8 @@ public final class TokenizeJob {
     }
 
     private static Manifest manifest(DatasetSpec spec, Tokenizer tokenizer, List<InputRef> inputs, List<ShardStats> shards,
-                                     Map<String, List<String>> labelNames, Map<BadKey, Long> badCounts, long read, long bad, long blank, long droppedTail,
-                                     String quarantine) {
+                                     Map<String, List<String>> labelNames, Map<String, Integer> maxLengths, Map<BadKey, Long> badCounts, long read,
+                                     long bad, long blank, long droppedTail, String quarantine) throws IOException {
         Map<String, Manifest.AdapterStats> adapters = new TreeMap<>();
         List<ShardStats> sorted = new ArrayList<>(shards);
         sorted.sort(java.util.Comparator.comparing(s -> s.file().path()));
@@ -348,12 +425,12 @@ public final class TokenizeJob {
         }
         for (String a : rows.keySet()) {
             adapters.put(a, new Manifest.AdapterStats(labelNames.getOrDefault(a, List.of()), rows.get(a), tokens.get(a), hist.get(a),
-                    binWidth(spec.maxLength()), java.util.Arrays.stream(lengths.get(a)).boxed().toList()));
+                    binWidth(maxLengths.get(a)), java.util.Arrays.stream(lengths.get(a)).boxed().toList(), maxLengths.get(a)));
         }
         Map<String, Long> dropped = new TreeMap<>();
         badCounts.forEach((key, n) -> dropped.merge(key.reason(), n, Long::sum));
         return new Manifest(Manifest.FORMAT_VERSION, spec.objective().name().toLowerCase(java.util.Locale.ROOT), tokenizer.source(),
-                tokenizer.sha256(), spec.maxLength(), inputs.stream().map(InputRef::path).distinct().toList(), adapters, read, bad, blank, dropped, droppedTail,
+                tokenizer.sha256(), TextTokenizer.fingerprint(tokenizer.json(), tokenizer.source()), spec.maxLength(), inputs.stream().map(InputRef::path).distinct().toList(), adapters, read, bad, blank, dropped, droppedTail,
                 quarantine, sorted.stream().map(ShardStats::file).toList());
     }
 

@@ -212,6 +212,7 @@ public final class TrainJob {
         info.put("base_model", c.model());
         info.put("base_model_sha256", p.modelHash());
         info.put("tokenizer_sha256", p.manifest().tokenizerSha256());
+        info.put("tokenizer_fingerprint", p.manifest().tokenizerFingerprint());
         info.put("shards", c.shards());
         info.put("shards_manifest_sha256", p.manifestSha256());
         info.put("labels", stats.labels());

@@ -49,11 +49,10 @@ final class TrainPlan {
                     + config.model() + " is " + modelConfig.modelType());
         }
         if (!model.exists(PretrainedModel.TOKENIZER)) throw new IOException("model: " + model.describe(PretrainedModel.TOKENIZER) + " is missing");
-        String modelTokenizer = Sha256.of(model.readAll(PretrainedModel.TOKENIZER));
-        if (!modelTokenizer.equals(manifest.tokenizerSha256())) {
-            throw new IllegalArgumentException("shards: " + config.shards() + " were tokenized with " + manifest.tokenizer() + " (SHA-256 "
-                    + manifest.tokenizerSha256() + "), but " + model.describe(PretrainedModel.TOKENIZER) + " is another tokenizer (SHA-256 "
-                    + modelTokenizer + ")");
+        if (!manifest.sameTokenizer(model.readAll(PretrainedModel.TOKENIZER), model.describe(PretrainedModel.TOKENIZER))) {
+            throw new IllegalArgumentException("shards: " + config.shards() + " were tokenized with " + manifest.tokenizer() + ", but "
+                    + model.describe(PretrainedModel.TOKENIZER) + " gives other ids (its vocabulary, merges, normalizer, pre-tokenizer, "
+                    + "post-processor or added tokens differ)");
         }
         String hash = PretrainedModel.contentHash(model);
         long bytes = 4L * ModelWeights.expectedShapes(modelConfig).values().stream()
@@ -92,6 +91,10 @@ final class TrainPlan {
             throw new IllegalArgumentException("adapters: '" + adapter + "' has " + stats.labels().size() + " label(s); classification needs 2 or more");
         }
         checkTargets(c.lora().toConfig(), p.modelConfig(), c.model());
+        if (p.manifest().maxLength(adapter) > p.modelConfig().maxPositions()) {
+            throw new IllegalArgumentException("adapters: '" + adapter + "' has rows of up to " + p.manifest().maxLength(adapter) + " tokens, but "
+                    + c.model() + " has " + p.modelConfig().maxPositions() + " positions (max_position_embeddings); tokenize it with a shorter max_length");
+        }
         long batchesPerEpoch = (trainRows + c.batchSize() - 1) / c.batchSize();
         long perRound = (long) c.partitions() * c.localSteps();
         int rounds = c.rounds() != null ? c.rounds() : (int) Math.max(1, Math.ceil(c.epochs() * batchesPerEpoch / perRound));
@@ -102,16 +105,27 @@ final class TrainPlan {
 
     /**
      * Consecutive adapters in waves of at most {@code waves.max_adapters}, and no more than fit
-     * {@code waves.memory_mb} of step activations (each adapter adds batch_size sequences of up to
-     * max_length tokens to the fused batch).
+     * {@code waves.memory_mb} of step activations (each adapter adds batch_size sequences of up to its own
+     * max_length tokens to the fused batch); an adapter that alone exceeds the budget trains in a wave of its own.
      */
     static List<TrainWorker.Wave> waves(List<TrainWorker.Spec> specs, TrainConfig c, Prepared p) {
-        long perAdapter = BulkTrainer.stepBytes(p.modelConfig(), c.batchSize(), p.manifest().maxLength());
-        int size = (int) Math.max(1, Math.min(c.waves().maxAdapters(), (c.waves().memoryMb() * (1L << 20)) / perAdapter));
+        long budget = c.waves().memoryMb() * (1L << 20), used = 0, largest = 0;
         List<TrainWorker.Wave> waves = new ArrayList<>();
-        for (int i = 0; i < specs.size(); i += size) waves.add(new TrainWorker.Wave(waves.size(), List.copyOf(specs.subList(i, Math.min(specs.size(), i + size)))));
-        SparkJobs.progress("train", "%d adapter(s) in %d wave(s) of up to %d (≈%d MB of step activations per adapter at batch %d × %d tokens; waves.memory_mb %d)",
-                specs.size(), waves.size(), size, perAdapter >> 20, c.batchSize(), p.manifest().maxLength(), c.waves().memoryMb());
+        List<TrainWorker.Spec> wave = new ArrayList<>();
+        for (TrainWorker.Spec s : specs) {
+            long bytes = BulkTrainer.stepBytes(p.modelConfig(), s.config().batchSize(), p.manifest().maxLength(s.adapter()));
+            largest = Math.max(largest, bytes);
+            if (!wave.isEmpty() && (wave.size() == c.waves().maxAdapters() || used + bytes > budget)) {
+                waves.add(new TrainWorker.Wave(waves.size(), List.copyOf(wave)));
+                wave.clear();
+                used = 0;
+            }
+            wave.add(s);
+            used += bytes;
+        }
+        if (!wave.isEmpty()) waves.add(new TrainWorker.Wave(waves.size(), List.copyOf(wave)));
+        SparkJobs.progress("train", "%d adapter(s) in %d wave(s) of up to %d adapters (≤%d MB of step activations per adapter at its batch size × "
+                        + "max_length; waves.memory_mb %d)", specs.size(), waves.size(), c.waves().maxAdapters(), largest >> 20, c.waves().memoryMb());
         return waves;
     }
 

@@ -41,7 +41,7 @@ class ConfigErrorsTest {
     @Test
     void unknownKeyWrongTypeAndMissingFileEachGiveOneLineWithTheKeyPath() throws Exception {
         Path unknown = yaml("unknown.yaml", "optimizer: {learning_rat: 0.1}\n");
-        assertEquals(List.of("lorafleet train: failed: " + unknown + ": optimizer.learning_rat: unknown key"), run("--config", unknown.toString(), "--dry-run"));
+        assertEquals(List.of("lorafleet train: failed: " + unknown + ": optimizer.learning_rat: unknown key; did you mean 'learning_rate'?"), run("--config", unknown.toString(), "--dry-run"));
 
         Path wrongType = yaml("type.yaml", "batch_size: sixteen\n");
         List<String> type = run("--config", wrongType.toString(), "--dry-run");

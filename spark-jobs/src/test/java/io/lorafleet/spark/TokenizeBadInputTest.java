@@ -115,8 +115,19 @@ class TokenizeBadInputTest {
                 "each row says what was wrong with it");
 
         assertFalse(Files.exists(tmp.resolve("x")), "no folder outside the output");
+
+        // the same rows as JSON lines, for people, in (source, line) order
+        List<com.fasterxml.jackson.databind.JsonNode> lines = new ArrayList<>();
+        for (String line : Files.readAllLines(out.resolve(m.quarantine() + ".jsonl"))) lines.add(new com.fasterxml.jackson.databind.ObjectMapper().readTree(line));
+        assertEquals(10, lines.size());
+        for (String key : List.of("task", "adapter_id", "source", "line", "reason", "detail", "value", "raw")) assertTrue(lines.get(0).has(key), key);
+        com.fasterxml.jackson.databind.JsonNode meh = lines.stream().filter(l -> l.get("line").asLong() == 5 && l.get("source").asText().endsWith("mixed.jsonl"))
+                .findFirst().orElseThrow();
+        assertEquals("unknown_label", meh.get("reason").asText());
+        assertEquals("meh", meh.get("value").asText());
+        assertTrue(meh.get("raw").asText().contains("\"label\": \"meh\""), meh.toString());
         try (var entries = Files.list(out)) {
-            assertEquals(List.of("_quarantine", "adapter_id=alpha", "adapter_id=beta", "adapter_id=gamma", "manifest.json"),
+            assertEquals(List.of("_quarantine", "_quarantine.jsonl", "adapter_id=alpha", "adapter_id=beta", "adapter_id=gamma", "manifest.json"),
                     entries.map(p -> p.getFileName().toString()).filter(n -> !n.startsWith(".")).sorted().toList()); // .crc: Hadoop's local checksums
         }
     }
@@ -125,9 +136,17 @@ class TokenizeBadInputTest {
     void tooManyBadRowsOrATaskWithNoValidRowFailsAndWritesNothing() throws IOException {
         Path out = tmp.resolve("strict");
         IOException e = assertThrows(IOException.class, () -> TokenizeJob.tokenize(spark, spec(yaml(out, 0.1)), false));
-        assertTrue(e.getMessage().startsWith("tasks[0]: 9 of 11 rows (81.8%) are bad"), e.getMessage());
-        assertTrue(e.getMessage().contains("max_bad_fraction 0.1") && e.getMessage().contains("_quarantine"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("tasks[0]: 9 of 11 rows (81.8%) are bad: bad_adapter_id 2, "), e.getMessage());
+        assertTrue(e.getMessage().contains("unknown_label 1 ('meh' ×1), unknown_split 1 ('holdout' ×1), wrong_type 1; above max_bad_fraction 0.1"),
+                e.getMessage());
+        Path kept = tmp.resolve("strict.failed");
+        assertTrue(e.getMessage().endsWith("; the quarantined rows with their reasons are in " + kept.toUri().toString().replaceAll("/$", "")
+                + "/_quarantine.jsonl") || e.getMessage().endsWith(kept.resolve("_quarantine.jsonl").toString()), e.getMessage());
+        assertEquals(10, Files.readAllLines(kept.resolve("_quarantine.jsonl")).size());
         assertFalse(Files.exists(out), "a failed job leaves no output folder");
+        try (var siblings = Files.list(tmp)) {
+            assertEquals(List.of(), siblings.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(".strict")).toList(), "and no temporary folder");
+        }
 
         Path onlyBad = tmp.resolve("only-bad.jsonl");
         Files.writeString(onlyBad, "{\"text\": \"\"}\nnot json\n");
@@ -143,7 +162,8 @@ class TokenizeBadInputTest {
                     labels: [a, b]
                 """.formatted(MiniLm.folder(), tmp.resolve("none"), onlyBad);
         e = assertThrows(IOException.class, () -> TokenizeJob.tokenize(spark, spec(yaml), false));
-        assertTrue(e.getMessage().startsWith("tasks[0] (empty): no valid rows (2 quarantined") && e.getMessage().contains("_quarantine"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("tasks[0] (empty): no valid rows (2 quarantined: empty_text 1, malformed_json 1)")
+                && e.getMessage().contains("none.failed"), e.getMessage());
     }
 
     @Test

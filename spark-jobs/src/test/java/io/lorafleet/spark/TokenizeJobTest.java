@@ -185,4 +185,123 @@ class TokenizeJobTest {
             assertTrue(siblings.noneMatch(p -> p.getFileName().toString().startsWith(".run-a")), "no temporary folder left behind");
         }
     }
+
+    @Test
+    void oneAdapterDrawsOnSeveralInputsAndFormatsEachWithItsOwnSplitLabelsTemplateAndLength() throws IOException {
+        // reviews: its train split from the CSV (labels as they are), its test split from JSONL with star ratings
+        // mapped to labels (3 stars is not mapped: quarantined) and a title + body template, cut to 64 tokens;
+        // short: the Parquet rows at 32 tokens
+        java.nio.file.Path stars = tmp.resolve("stars.jsonl");
+        List<String> lines = new ArrayList<>();
+        for (int i = 400; i < 460; i++) {
+            JsonNode r = sample.get(i);
+            String rating = i % 10 == 0 ? "3" : r.get("label").asText().equals("positive") ? (i % 2 == 0 ? "5" : "4") : (i % 2 == 0 ? "1" : "2");
+            lines.add(JSON.writeValueAsString(Map.of("title", "Review " + i, "body", r.get("text").asText(), "stars", rating)));
+        }
+        Files.write(stars, lines);
+        java.nio.file.Path out = tmp.resolve("several-inputs");
+        Manifest m = TokenizeJob.tokenize(spark, spec("""
+                tokenizer: %s
+                output: %s
+                max_bad_fraction: 0.2
+                tasks:
+                  - adapter_id: reviews
+                    inputs: [%s]
+                    format: csv
+                    text: review
+                    label: sentiment
+                    labels: [negative, positive]
+                    split: train
+                  - adapter_id: reviews
+                    inputs: [%s]
+                    format: jsonl
+                    template: "{title}: {body}"
+                    label: stars
+                    labels: [negative, positive]
+                    label_map: {"1": negative, "2": negative, "4": positive, "5": positive}
+                    split: test
+                    max_length: 64
+                    truncation: head_tail
+                  - adapter_id: short
+                    inputs: ["%s/*.parquet"]
+                    format: parquet
+                    text: body
+                    labels: [negative, positive]
+                    label: label
+                    max_length: 32
+                """.formatted(MiniLm.folder(), out, csv, stars, parquet)), false);
+        assertEquals(Map.of("train", 200L, "test", 54L), m.adapters().get("reviews").rows());
+        assertEquals(Map.of("unknown_label", 6L), m.droppedByReason());
+        assertEquals(128, m.maxLength("reviews"), "the longest of its tasks' lengths");
+        assertEquals(32, m.maxLength("short"));
+        Map<String, List<ShardRow>> rows = readShards(out, m);
+        assertTrue(rows.get("short").stream().allMatch(r -> r.length() <= 32));
+        List<ShardRow> test = rows.get("reviews").stream().filter(r -> r.split().equals("test")).toList();
+        assertTrue(test.stream().allMatch(r -> r.length() <= 64) && test.stream().anyMatch(r -> r.length() == 64));
+        try (TextTokenizer t = TextTokenizer.fromJson(Files.readAllBytes(MiniLm.folder().resolve("tokenizer.json")), 1 << 20, "t")) {
+            JsonNode first = JSON.readTree(lines.get(1)); // line 1 is 3 stars
+            TextTokenizer.Encoded whole = t.encode(first.get("title").asText() + ": " + first.get("body").asText());
+            ShardRow row = test.stream().filter(r -> r.line() == 2).findFirst().orElseThrow();
+            assertArrayEquals(whole.truncated(64, io.lorafleet.datasets.DatasetSpec.Truncation.HEAD_TAIL).ids(), row.inputIds());
+            assertEquals(first.get("stars").asText().compareTo("3") > 0 ? 1 : 0, row.label());
+        }
+        List<String> quarantined = Files.readAllLines(out.resolve("_quarantine.jsonl"));
+        assertEquals(6, quarantined.size());
+        assertTrue(quarantined.stream().allMatch(l -> l.contains("\"value\":\"3\"")), quarantined.get(0));
+    }
+
+    @Test
+    void thousandsOfSmallFilesAreReadManyToASparkTaskAndGiveTheRowsOfOneFile() throws IOException {
+        java.nio.file.Path folder = tmp.resolve("small-files");
+        Files.createDirectories(folder);
+        List<String> all = Files.readAllLines(SAMPLE);
+        for (int i = 0; i < all.size(); i += 2) Files.write(folder.resolve(String.format("review-%04d.jsonl", i)), all.subList(i, i + 2));
+        String yaml = """
+                tokenizer: %s
+                output: %s
+                tasks:
+                  - adapter_id: imdb
+                    inputs: [%s]
+                    format: jsonl
+                    labels: [negative, positive]
+                    label: label
+                    split_field: split
+                """;
+        Manifest many = TokenizeJob.tokenize(spark, spec(yaml.formatted(MiniLm.folder(), tmp.resolve("from-many"), folder)), false);
+        Manifest one = TokenizeJob.tokenize(spark, spec(yaml.formatted(MiniLm.folder(), tmp.resolve("from-one"), SAMPLE)), false);
+        assertEquals(500, many.sources().size());
+        assertEquals(one.adapters(), many.adapters(), "the same rows, tokens, labels and lengths");
+        Map<String, List<ShardRow>> a = readShards(tmp.resolve("from-many"), many), b = readShards(tmp.resolve("from-one"), one);
+        java.util.function.Function<List<ShardRow>, List<String>> content = rows -> rows.stream()
+                .map(r -> r.split() + "/" + r.label() + "/" + java.util.Arrays.toString(r.inputIds())).toList();
+        assertEquals(content.apply(b.get("imdb")), content.apply(a.get("imdb")), "in the same order (file names follow the lines)");
+
+        List<TokenizeJob.InputRef> inputs = new ArrayList<>();
+        for (int i = 0; i < 500; i++) inputs.add(new TokenizeJob.InputRef(0, "f" + i, io.lorafleet.datasets.ByteRange.WHOLE, 1_000));
+        List<List<TokenizeJob.InputRef>> groups = TokenizeJob.group(inputs, 32 << 20, 2);
+        assertEquals(List.of(250, 250), groups.stream().map(List::size).toList(), "as many Spark tasks as cores, not one per file");
+        inputs.add(0, new TokenizeJob.InputRef(0, "big", io.lorafleet.datasets.ByteRange.WHOLE, 3_000_000));
+        groups = TokenizeJob.group(inputs, 1 << 20, 2);
+        assertEquals(4, groups.size(), "3.5 MB at 1 MiB per split: ⌈3.34⌉ groups");
+        assertEquals(List.of("big"), groups.get(0).stream().map(TokenizeJob.InputRef::path).toList());
+        assertEquals(501, groups.stream().mapToInt(List::size).sum());
+    }
+
+    @Test
+    void theTaskOptionsExampleInConfRunsOnTheRealSamples() throws IOException {
+        java.nio.file.Path root = SAMPLE.getParent().getParent().getParent().getParent();
+        java.nio.file.Path out = tmp.resolve("tasks-example");
+        DatasetSpec spec = DatasetSpec.load(Files.readAllBytes(root.resolve("conf/tasks-tokenize.yaml")), "conf/tasks-tokenize.yaml",
+                List.of("output=" + out, "tokenizer=" + MiniLm.folder(), "tasks.0.inputs=[" + SAMPLE + "]",
+                        "tasks.1.inputs=[" + root.resolve("datasets/brown/sample/brown-sample.jsonl") + "]"));
+        Manifest m = TokenizeJob.tokenize(spark, spec, false);
+        assertEquals(0, m.rowsQuarantined(), "every genre is mapped");
+        assertEquals(256, m.maxLength("imdb-long"));
+        assertEquals(List.of("fiction", "nonfiction"), m.adapters().get("brown-fiction").labels());
+        Map<String, Map<String, Long>> histogram = m.adapters().get("brown-fiction").labelHistogram();
+        assertEquals(java.util.Set.of("train", "test"), histogram.keySet());
+        assertTrue(histogram.get("train").get("fiction") > 100 && histogram.get("train").get("nonfiction") > 100, histogram.toString());
+        long longest = readShards(out, m).get("imdb-long").stream().mapToLong(ShardRow::length).max().orElseThrow();
+        assertEquals(256, longest, "long reviews are cut to the task's own max_length");
+    }
 }

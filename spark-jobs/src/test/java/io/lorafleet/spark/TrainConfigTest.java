@@ -113,7 +113,7 @@ class TrainConfigTest {
         IOException bad = assertThrows(IOException.class, () -> c.forAdapter("bad"));
         assertTrue(bad.getMessage().startsWith("adapters[1] (bad): ") && bad.getMessage().contains("lora.r must be > 0"), bad.getMessage());
         IOException typo = assertThrows(IOException.class, () -> c.forAdapter("typo"));
-        assertEquals("adapters[2] (typo): optimizer.learning_rat: unknown key", typo.getMessage());
+        assertEquals("adapters[2] (typo): optimizer.learning_rat: unknown key; did you mean 'learning_rate'?", typo.getMessage());
 
         IOException twice = assertThrows(IOException.class, () -> load("adapters: [a, {id: a}]\n"));
         assertTrue(twice.getMessage().contains("'a' is listed twice"), twice.getMessage());

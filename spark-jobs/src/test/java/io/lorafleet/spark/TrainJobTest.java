@@ -34,6 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class TrainJobTest {
     @TempDir
     static Path tmp;
+    static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
     static SparkSession spark;
     static Path shards;
     static PretrainedModel model;
@@ -187,15 +188,35 @@ class TrainJobTest {
         assertEquals(null, planned.get(0).failure());
         assertTrue(planned.get(1).failure().startsWith("adapters: 'nope' is not in"), planned.get(1).failure());
         IOException unknown = assertThrows(IOException.class, () -> config("bad", "learning_rate: 0.1\n"));
-        assertTrue(unknown.getMessage().equals("bad.yaml: learning_rate: unknown key"), unknown.getMessage());
+        assertTrue(unknown.getMessage().startsWith("bad.yaml: learning_rate: unknown key (known here: adapters, "), unknown.getMessage());
 
-        // the same tokenizer behaviour in a different file is still another tokenizer: the shards name theirs
+        // an adapter whose rows may be longer than the model has positions fails before any Spark work
+        Path longShards = tmp.resolve("long-shards");
+        io.lorafleet.datasets.DatasetSpec longSpec = io.lorafleet.datasets.DatasetSpec.load(("""
+                tokenizer: %s
+                output: %s
+                tasks:
+                  - {adapter_id: long, inputs: [%s], format: jsonl, label: label, labels: [negative, positive], split: train, max_length: 600}
+                """).formatted(MiniLm.folder(), longShards, TokenizeJobTest.SAMPLE).getBytes(StandardCharsets.UTF_8), "long.yaml", List.of());
+        TokenizeJob.tokenize(spark, longSpec, false);
+        TrainConfig tooLong = config("bad", "", "shards=" + longShards);
+        String failure = TrainPlan.plan(tooLong, TrainPlan.prepare(tooLong, conf), conf).get(0).failure();
+        assertTrue(failure != null && failure.startsWith("adapters: 'long' has rows of up to 600 tokens, but ") && failure.contains("512 positions"), failure);
+
+        // shards fit a model whose tokenizer gives the same ids (here: another truncation block and layout), and no other
         Path otherModel = tmp.resolve("other-model");
         Files.createDirectories(otherModel);
         for (String f : List.of("config.json", "model.safetensors")) Files.copy(MiniLm.folder().resolve(f), otherModel.resolve(f));
-        Files.writeString(otherModel.resolve("tokenizer.json"), Files.readString(MiniLm.folder().resolve("tokenizer.json")) + "\n");
+        var tokenizer = (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(MiniLm.folder().resolve("tokenizer.json").toFile());
+        tokenizer.putObject("truncation").put("max_length", 512).put("strategy", "LongestFirst").put("stride", 0);
+        Files.write(otherModel.resolve("tokenizer.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(tokenizer));
+        assertEquals(TrainPlan.prepare(config("bad", ""), conf).manifestSha256(),
+                TrainPlan.prepare(config("bad", "", "model=" + otherModel), conf).manifestSha256());
+        ((com.fasterxml.jackson.databind.node.ObjectNode) tokenizer.path("normalizer")).put("lowercase", false);
+        Files.write(otherModel.resolve("tokenizer.json"), JSON.writeValueAsBytes(tokenizer));
         e = assertThrows(IllegalArgumentException.class, () -> TrainPlan.prepare(config("bad", "", "model=" + otherModel), conf));
-        assertTrue(e.getMessage().startsWith("shards: ") && e.getMessage().contains(otherModel + "/tokenizer.json"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("shards: ") && e.getMessage().contains(otherModel + "/tokenizer.json")
+                && e.getMessage().contains("gives other ids"), e.getMessage());
     }
 
     @Test

@@ -1,0 +1,127 @@
+package io.lorafleet.datasets;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** A task's own label mapping, split, template and length, applied row by row with the real MiniLM tokenizer. */
+class RowTokenizerTest {
+    static byte[] tokenizerJson;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void load() throws IOException {
+        try (InputStream in = RowTokenizerTest.class.getClassLoader().getResourceAsStream("all-minilm-l6-v2-tokenizer.json")) {
+            tokenizerJson = in.readAllBytes();
+        }
+    }
+
+    /** Reads {@code lines} as the JSONL input of task 0 of {@code yaml}: the rows and the quarantined rows. */
+    private record Result(List<ShardRow> rows, List<QuarantinedRow> bad) { }
+
+    private Result run(String yaml, String... lines) throws IOException {
+        DatasetSpec spec = DatasetSpec.load(yaml.getBytes(StandardCharsets.UTF_8), "spec.yaml", List.of());
+        Path input = dir.resolve("in.jsonl");
+        Files.writeString(input, String.join("\n", lines) + "\n");
+        Result result = new Result(new ArrayList<>(), new ArrayList<>());
+        try (TextTokenizer t = TextTokenizer.fromJson(tokenizerJson, RowTokenizer.encodeLength(spec, 0), "tokenizer.json")) {
+            RowTokenizer rows = new RowTokenizer(spec, 0, t, result.rows()::add, result.bad()::add);
+            InputReader.read(new LocalSourceFile(input), spec.tasks().get(0), rows::accept);
+            rows.finish();
+        }
+        return result;
+    }
+
+    private static final String SPEC = """
+            tokenizer: t
+            output: o
+            tasks:
+              - adapter_id: mail
+                inputs: [in.jsonl]
+                format: jsonl
+            """;
+
+    @Test
+    void aLabelMapFoldsManySourceValuesIntoOneLabelAndQuarantinesTheRestWithTheirValue() throws IOException {
+        Result r = run(SPEC + """
+                    label: group
+                    labels: [ham, spam]
+                    label_map: {comp.graphics: ham, rec.autos: ham, spam: spam}
+                """,
+                "{\"text\": \"a\", \"group\": \"comp.graphics\"}", "{\"text\": \"b\", \"group\": \"spam\"}",
+                "{\"text\": \"c\", \"group\": \"rec.autos\"}", "{\"text\": \"d\", \"group\": \"other\"}", "{\"text\": \"e\", \"group\": \"ham\"}");
+        assertEquals(List.of(0, 1, 0), r.rows().stream().map(ShardRow::label).toList());
+        assertEquals(List.of("other", "ham"), r.bad().stream().map(QuarantinedRow::value).toList(), "only label_map's keys are accepted");
+        assertEquals(List.of("unknown_label", "unknown_label"), r.bad().stream().map(QuarantinedRow::reason).toList());
+        assertEquals(List.of(4L, 5L), r.bad().stream().map(QuarantinedRow::line).toList());
+    }
+
+    @Test
+    void aTaskNamesItsSplitOrTheValuesItsSplitFieldMayTake() throws IOException {
+        Result fixed = run(SPEC + "    label: l\n    labels: [a, b]\n    split: test\n", "{\"text\": \"x\", \"l\": \"a\"}", "{\"text\": \"y\", \"l\": \"b\"}");
+        assertEquals(List.of("test", "test"), fixed.rows().stream().map(ShardRow::split).toList());
+
+        Result field = run(SPEC + "    label: l\n    labels: [a, b]\n    split_field: part\n    split_values: [train, dev]\n",
+                "{\"text\": \"x\", \"l\": \"a\", \"part\": \"dev\"}", "{\"text\": \"y\", \"l\": \"b\", \"part\": \"train\"}",
+                "{\"text\": \"z\", \"l\": \"b\", \"part\": \"tset\"}");
+        assertEquals(List.of("dev", "train"), field.rows().stream().map(ShardRow::split).toList());
+        assertEquals("tset", field.bad().get(0).value());
+        assertEquals("split 'tset' is not one of [train, dev]", field.bad().get(0).detail());
+
+        Result own = run(SPEC + "    label: l\n    labels: [a, b]\n    hash_split: {ratios: {train: 0.0, holdout: 1.0}}\n", "{\"text\": \"x\", \"l\": \"a\"}");
+        assertEquals("holdout", own.rows().get(0).split(), "the task's own hash split, not the spec's");
+    }
+
+    @Test
+    void aTemplateJoinsFieldsAndAMissingFieldIsQuarantinedByName() throws IOException {
+        Result r = run(SPEC + "    template: \"{subject}\\n\\n{body} {{x}}\"\n    label: l\n    labels: [a, b]\n",
+                "{\"subject\": \"Hello\", \"body\": \"World\", \"l\": \"a\"}", "{\"subject\": \"Hello\", \"l\": \"a\"}");
+        try (TextTokenizer t = TextTokenizer.fromJson(tokenizerJson, 128, "tokenizer.json")) {
+            assertArrayEquals(t.encode("Hello\n\nWorld {x}").ids(), r.rows().get(0).inputIds());
+        }
+        assertEquals("missing_text", r.bad().get(0).reason());
+        assertEquals("no field 'body' (used by the template)", r.bad().get(0).detail());
+    }
+
+    @Test
+    void aTaskCutsToItsOwnMaxLength() throws IOException {
+        Result r = run(SPEC + "    label: l\n    labels: [a, b]\n    max_length: 8\n    truncation: tail\n",
+                "{\"text\": \"one two three four five six seven eight nine ten\", \"l\": \"a\"}");
+        try (TextTokenizer t = TextTokenizer.fromJson(tokenizerJson, 128, "tokenizer.json")) {
+            int[] all = t.encode("one two three four five six seven eight nine ten").ids();
+            int[] expected = {101, all[5], all[6], all[7], all[8], all[9], all[10], 102};
+            assertArrayEquals(expected, r.rows().get(0).inputIds(), "[CLS], the last six words, [SEP]");
+        }
+    }
+
+    @Test
+    void contradictoryTaskOptionsAreRefusedNamingTheKey() {
+        String base = SPEC + "    label: l\n    labels: [a, b]\n";
+        assertTrue(assertThrows(IOException.class, () -> run(base + "    split: test\n    split_field: s\n")).getMessage()
+                .contains("at most one of split_field, split and hash_split"));
+        assertTrue(assertThrows(IOException.class, () -> run(base + "    label_map: {x: c}\n")).getMessage()
+                .contains("label_map.x: 'c' is not one of labels [a, b]"));
+        assertTrue(assertThrows(IOException.class, () -> run(base + "    text: body\n    template: \"{a}\"\n")).getMessage()
+                .contains("text (one field) or template (several), not both"));
+        assertTrue(assertThrows(IOException.class, () -> run(base + "    template: \"{a\"\n")).getMessage().contains("unclosed or empty {field}"));
+        assertTrue(assertThrows(IOException.class, () -> run(base + "    text_pair: q\n    truncation: tail\n")).getMessage()
+                .contains("a text pair is cut longest-first"));
+        assertTrue(assertThrows(IOException.class, () -> run(base + "    split_values: [train]\n")).getMessage()
+                .contains("split_values: applies only with split_field"));
+    }
+}
