@@ -22,7 +22,7 @@ import java.util.regex.Pattern;
  * tasks:
  *   - adapter_id: imdb                       # or adapter_id_field: a column holding it; several tasks may feed one adapter
  *     inputs: [datasets/imdb/sample/imdb-sample.jsonl]   # file://, hdfs://, s3a://; globs; folders
- *     format: jsonl                          # jsonl, csv, tsv, parquet, text
+ *     format: jsonl                          # jsonl, json (a file = an object or an array of them), csv, tsv, parquet, text
  *     text: text                             # (default "text") the field holding the text, or:
  *     template: "{subject}\n\n{body}"          #   the text made of several fields ({{ and }} for braces)
  *     text_pair: null                        # a second text field (BERT's [SEP]-joined pair)
@@ -41,7 +41,8 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
         implements java.io.Serializable {
     public enum Objective { CLASSIFICATION, CAUSAL_LM }
 
-    public enum Format { JSONL, CSV, TSV, PARQUET, TEXT }
+    /** JSONL: an object per line; JSON: a file holding one object or an array of objects. */
+    public enum Format { JSONL, JSON, CSV, TSV, PARQUET, TEXT }
 
     /** Which part of a text longer than max_length is kept (head_tail: the first quarter and the last three quarters of the budget). */
     public enum Truncation { HEAD, TAIL, HEAD_TAIL }
@@ -113,7 +114,7 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
             }
             if (inputs == null || inputs.isEmpty()) throw new IllegalArgumentException("inputs: at least one path is required");
             inputs = List.copyOf(inputs);
-            if (format == null) throw new IllegalArgumentException("format: required (jsonl, csv, tsv, parquet, text)");
+            if (format == null) throw new IllegalArgumentException("format: required (jsonl, json, csv, tsv, parquet, text)");
             if (template != null && text != null) throw new IllegalArgumentException("give text (one field) or template (several), not both");
             text = text == null && template == null ? "text" : text;
             if (format == Format.TEXT && (label != null || textPair != null || adapterIdField != null || splitField != null || template != null)) {

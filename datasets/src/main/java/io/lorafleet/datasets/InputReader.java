@@ -58,6 +58,7 @@ public final class InputReader {
                 if (text.isBlank()) blank[0]++;
                 else out.accept(new SourceRecord(file.name(), line, task.adapterId(), text, null, null, null, null, null, null));
             }, out);
+            case JSON -> readJson(file, task, out);
             case CSV, TSV -> blank[0] = readDelimited(file, task, out);
             case PARQUET -> readParquet(file, task, out);
         }
@@ -146,11 +147,54 @@ public final class InputReader {
             return SourceRecord.bad(source, line, BadRow.MALFORMED_JSON, e.getOriginalMessage(), text);
         }
         if (node == null || !node.isObject()) return SourceRecord.bad(source, line, BadRow.NOT_AN_OBJECT, "a JSON line must be an object", text);
+        return fromObject(source, line, node, task, text);
+    }
+
+    /**
+     * A whole file holding one JSON object (one row) or an array of objects (a row each, numbered from 1 as
+     * {@code line}); what many small files (one e-mail, one document each) usually are.
+     */
+    private static void readJson(SourceFile file, TaskSpec task, Consumer<SourceRecord> out) throws IOException {
+        byte[] bytes;
+        try (InputStream in = file.open()) {
+            bytes = in.readAllBytes();
+        }
+        String text;
+        try {
+            text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(bytes)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            out.accept(SourceRecord.bad(file.name(), 1, BadRow.INVALID_UTF8, "invalid UTF-8 in the file", new String(bytes, StandardCharsets.UTF_8)));
+            return;
+        }
+        JsonNode node;
+        try {
+            node = JSON.readTree(text);
+        } catch (JsonProcessingException e) {
+            out.accept(SourceRecord.bad(file.name(), 1, BadRow.MALFORMED_JSON, e.getOriginalMessage(), text));
+            return;
+        }
+        if (node != null && node.isObject()) {
+            out.accept(fromObject(file.name(), 1, node, task, text));
+            return;
+        }
+        if (node == null || !node.isArray()) {
+            out.accept(SourceRecord.bad(file.name(), 1, BadRow.NOT_AN_OBJECT, "a JSON file must hold an object or an array of objects", text));
+            return;
+        }
+        for (int i = 0; i < node.size(); i++) {
+            JsonNode element = node.get(i);
+            out.accept(element.isObject() ? fromObject(file.name(), i + 1, element, task, element.toString())
+                    : SourceRecord.bad(file.name(), i + 1, BadRow.NOT_AN_OBJECT, "element " + (i + 1) + " of the array is not an object", element.toString()));
+        }
+    }
+
+    private static SourceRecord fromObject(String source, long line, JsonNode node, TaskSpec task, String raw) {
         Map<String, Object> fields = new HashMap<>();
         node.fields().forEachRemaining(e -> fields.put(e.getKey(), e.getValue().isNull() ? null
                 : e.getValue().isTextual() ? e.getValue().asText() : e.getValue().isIntegralNumber() ? (Object) e.getValue().asLong()
                 : new WrongType(e.getValue().getNodeType().name().toLowerCase(java.util.Locale.ROOT))));
-        return record(source, line, fields, task, text);
+        return record(source, line, fields, task, raw);
     }
 
     /** A field value that is neither text nor an integer. */

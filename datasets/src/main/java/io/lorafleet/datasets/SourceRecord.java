@@ -4,7 +4,7 @@ package io.lorafleet.datasets;
  * One input row as read, before validation — or, when {@code problem} is set, why it could not be read.
  *
  * @param line     1-based line of a text file (the first line of a multi-line CSV record), or 1-based row of
- *                 a Parquet file
+ *                 a Parquet file or of a JSON file's array (1 for a file holding one object)
  * @param raw      the row as found (cut to {@link #RAW_LIMIT} characters), kept for the quarantine
  */
 public record SourceRecord(String source, long line, String adapterId, String text, String textPair, String label, String split,

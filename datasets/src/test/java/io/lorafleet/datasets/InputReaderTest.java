@@ -59,6 +59,22 @@ class InputReaderTest {
     }
 
     @Test
+    void aJsonFileIsOneObjectOrAnArrayOfObjects() throws IOException {
+        DatasetSpec.TaskSpec json = task(DatasetSpec.Format.JSON, null);
+        List<SourceRecord> one = read("{\n  \"text\": \"an e-mail\",\n  \"label\": \"pos\"\n}\n".getBytes(StandardCharsets.UTF_8), "one.json", json);
+        assertEquals(1, one.size());
+        assertEquals("an e-mail", one.get(0).text());
+        assertEquals(1L, one.get(0).line());
+        List<SourceRecord> array = read("[{\"text\": \"a\", \"label\": \"pos\"}, 7, {\"text\": \"c\", \"label\": 1}]".getBytes(StandardCharsets.UTF_8),
+                "array.json", json);
+        assertEquals(List.of(1L, 2L, 3L), array.stream().map(SourceRecord::line).toList());
+        assertEquals(BadRow.NOT_AN_OBJECT, array.get(1).problem());
+        assertEquals("1", array.get(2).label());
+        assertEquals(BadRow.MALFORMED_JSON, read("{\"text\": ".getBytes(StandardCharsets.UTF_8), "cut.json", json).get(0).problem());
+        assertEquals(BadRow.INVALID_UTF8, read(new byte[] {'{', '"', 't', '"', ':', '"', (byte) 0xFF, '"', '}'}, "bad.json", json).get(0).problem());
+    }
+
+    @Test
     void csvHandlesQuotedMultiLineFieldsAndReportsBadRows() throws IOException {
         String csv = String.join("\n", "text,label", "plain,pos", "\"with, comma and \"\"quotes\"\"\",neg", "\"two", "lines\",pos",
                 "too,many,cells", "\"never closed,pos", "");

@@ -255,21 +255,23 @@ class TokenizeJobTest {
         java.nio.file.Path folder = tmp.resolve("small-files");
         Files.createDirectories(folder);
         List<String> all = Files.readAllLines(SAMPLE);
-        for (int i = 0; i < all.size(); i += 2) Files.write(folder.resolve(String.format("review-%04d.jsonl", i)), all.subList(i, i + 2));
+        for (int i = 0; i < all.size(); i++) { // one pretty-printed JSON object per file, as e-mail corpora come
+            Files.writeString(folder.resolve(String.format("review-%04d.json", i)), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(JSON.readTree(all.get(i))));
+        }
         String yaml = """
                 tokenizer: %s
                 output: %s
                 tasks:
                   - adapter_id: imdb
                     inputs: [%s]
-                    format: jsonl
+                    format: %s
                     labels: [negative, positive]
                     label: label
                     split_field: split
                 """;
-        Manifest many = TokenizeJob.tokenize(spark, spec(yaml.formatted(MiniLm.folder(), tmp.resolve("from-many"), folder)), false);
-        Manifest one = TokenizeJob.tokenize(spark, spec(yaml.formatted(MiniLm.folder(), tmp.resolve("from-one"), SAMPLE)), false);
-        assertEquals(500, many.sources().size());
+        Manifest many = TokenizeJob.tokenize(spark, spec(yaml.formatted(MiniLm.folder(), tmp.resolve("from-many"), folder, "json")), false);
+        Manifest one = TokenizeJob.tokenize(spark, spec(yaml.formatted(MiniLm.folder(), tmp.resolve("from-one"), SAMPLE, "jsonl")), false);
+        assertEquals(1000, many.sources().size());
         assertEquals(one.adapters(), many.adapters(), "the same rows, tokens, labels and lengths");
         Map<String, List<ShardRow>> a = readShards(tmp.resolve("from-many"), many), b = readShards(tmp.resolve("from-one"), one);
         java.util.function.Function<List<ShardRow>, List<String>> content = rows -> rows.stream()
