@@ -109,8 +109,11 @@ public final class TokenizeJob {
             String tokenizerSource = tokenizer.source();
             JavaRDD<Outcome> outcomes = sc.parallelize(groups, groups.size()).flatMap(group -> {
                 List<Outcome> results = new ArrayList<>();
+                Map<Integer, TextTokenizer> byLength = new HashMap<>(); // the cache's key hashes the tokenizer.json: once per group, not per file
                 for (InputRef ref : group) {
-                    TextTokenizer t = ExecutorCache.tokenizer(tokenizerJson.value(), RowTokenizer.encodeLength(spec, ref.task()), tokenizerSource);
+                    int length = RowTokenizer.encodeLength(spec, ref.task());
+                    TextTokenizer t = byLength.get(length);
+                    if (t == null) byLength.put(length, t = ExecutorCache.tokenizer(tokenizerJson.value(), length, tokenizerSource));
                     long at = ref.range().start();
                     RowTokenizer rows = new RowTokenizer(spec, ref.task(), t, r -> results.add(new Outcome(r, null, 0, 0, at)),
                             q -> results.add(new Outcome(null, q, 0, 0, at)));
