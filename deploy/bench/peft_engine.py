@@ -6,7 +6,8 @@ transformers + PEFT on PyTorch (deploy/hf/requirements.txt), on the same workloa
   target_modules=["query", "value"]) with the head trained beside it, `full` = every weight trainable.
 - gpt2-block: one transformers GPT2Block (d=768, 12 heads, causal) on random hidden states with loss sum(y * r),
   PEFT LoRA r=8 on its fused c_attn.
-Adam (lr 1e-4) on the trainable tensors only, fp32 (bf16 autocast is slower on this CPU, which has no AMX).
+Adam (lr 1e-4) on the trainable tensors only, fp32 (bf16 autocast is slower on this CPU, which has no AMX). No dropout
+anywhere (the configs' 0.1 defaults set to 0): LoRAFleet's workloads have none, and both sides compute the same thing.
 
 Usage: python peft_engine.py minilm|gpt2-block lora|full WARMUP STEPS
    or: python peft_engine.py minilm lora WARMUP PASSES BATCHES_JSON longest|max_length
@@ -37,8 +38,8 @@ class MeanPooledClassifier(nn.Module):
     def __init__(self):
         super().__init__()
         config = transformers.BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
-                                         intermediate_size=1536, max_position_embeddings=512,
-                                         attn_implementation="sdpa")
+                                         intermediate_size=1536, max_position_embeddings=512, hidden_dropout_prob=0.0,
+                                         attention_probs_dropout_prob=0.0, attn_implementation="sdpa")
         self.body = transformers.BertModel(config, add_pooling_layer=False)
         self.head = nn.Linear(384, 2)
 
@@ -127,7 +128,8 @@ def main():
         loss_fn = lambda: model(ids, labels, mask)
     else:
         batch, seq = 4, 128
-        model = lora(GPT2Block(transformers.GPT2Config(n_embd=768, n_head=12, attn_implementation="sdpa")), ["c_attn"])
+        model = lora(GPT2Block(transformers.GPT2Config(n_embd=768, n_head=12, resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0,
+                                                       attn_implementation="sdpa")), ["c_attn"])
         x, r = torch.rand(batch, seq, 768), torch.rand(batch, seq, 768)
         loss_fn = lambda: (model(x) * r).sum()
     optimizer = adam(model)

@@ -36,6 +36,9 @@ import java.util.function.Consumer;
  */
 public final class InputReader {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** A JSON file is one value: anything after it is an error, not silently ignored. */
+    private static final com.fasterxml.jackson.databind.ObjectReader WHOLE_FILE = JSON.reader()
+            .with(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
     private static final CsvMapper CSV = new CsvMapper();
 
     private InputReader() { }
@@ -152,7 +155,8 @@ public final class InputReader {
 
     /**
      * A whole file holding one JSON object (one row) or an array of objects (a row each, numbered from 1 as
-     * {@code line}); what many small files (one e-mail, one document each) usually are.
+     * {@code line}); what many small files (one e-mail, one document each) usually are. The file is read into
+     * memory: a large file of many rows belongs in JSON Lines, which is read in ranges by several tasks.
      */
     private static void readJson(SourceFile file, TaskSpec task, Consumer<SourceRecord> out) throws IOException {
         byte[] bytes;
@@ -167,11 +171,14 @@ public final class InputReader {
             out.accept(SourceRecord.bad(file.name(), 1, BadRow.INVALID_UTF8, "invalid UTF-8 in the file", new String(bytes, StandardCharsets.UTF_8)));
             return;
         }
+        if (text.startsWith("\uFEFF")) text = text.substring(1);
         JsonNode node;
         try {
-            node = JSON.readTree(text);
+            node = WHOLE_FILE.readTree(text);
         } catch (JsonProcessingException e) {
-            out.accept(SourceRecord.bad(file.name(), 1, BadRow.MALFORMED_JSON, e.getOriginalMessage(), text));
+            String hint = e instanceof com.fasterxml.jackson.databind.exc.MismatchedInputException && e.getOriginalMessage().contains("Trailing token")
+                    ? " (more than one JSON value in the file: JSON Lines? use format: jsonl)" : "";
+            out.accept(SourceRecord.bad(file.name(), 1, BadRow.MALFORMED_JSON, e.getOriginalMessage() + hint, text));
             return;
         }
         if (node != null && node.isObject()) {

@@ -19,7 +19,8 @@ public record Manifest(int formatVersion, String objective, String tokenizer, St
                        Map<String, Long> droppedByReason, long droppedTailTokens, String quarantine, List<ShardFile> shards)
         implements java.io.Serializable {
     public static final String FILE = "manifest.json";
-    public static final int FORMAT_VERSION = 1;
+    /** 2 added the tokenizer fingerprint and per-adapter max_length; version 1 manifests are still read. */
+    public static final int FORMAT_VERSION = 2;
 
     /**
      * @param labels          class names in id order (empty for a causal LM)
@@ -54,7 +55,9 @@ public record Manifest(int formatVersion, String objective, String tokenizer, St
 
     public static Manifest parse(byte[] json, String source) throws IOException {
         Manifest m = YamlConfig.bind(YamlConfig.json().readTree(json), Manifest.class, source);
-        if (m.formatVersion() != FORMAT_VERSION) throw new IOException(source + ": format_version " + m.formatVersion() + " is not " + FORMAT_VERSION);
+        if (m.formatVersion() < 1 || m.formatVersion() > FORMAT_VERSION) {
+            throw new IOException(source + ": format_version " + m.formatVersion() + " is not one this LoRAFleet reads (1 to " + FORMAT_VERSION + ")");
+        }
         return m;
     }
 }

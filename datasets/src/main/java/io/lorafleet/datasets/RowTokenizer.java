@@ -30,6 +30,9 @@ public final class RowTokenizer {
     private final Map<String, Stream> streams = new LinkedHashMap<>();
     private long droppedTailTokens;
 
+    /** An offending value is kept to this many characters (a label field pointing at the text column would hold whole texts). */
+    static final int VALUE_LIMIT = 200;
+
     /** Long enough never to cut a text before packing or before a tail / head_tail cut. */
     private static final int NO_TRUNCATION = 1 << 24;
 
@@ -40,6 +43,17 @@ public final class RowTokenizer {
     public static int encodeLength(DatasetSpec spec, int t) {
         boolean cutsHere = spec.objective() == Objective.CAUSAL_LM || spec.tasks().get(t).truncation() != DatasetSpec.Truncation.HEAD;
         return cutsHere ? NO_TRUNCATION : spec.maxLength(t);
+    }
+
+    /** Fails before any row is read when a task's max_length leaves no room for text between the tokenizer's special tokens. */
+    public static void checkRoom(DatasetSpec spec, TextTokenizer tokenizer) {
+        int special = java.util.Arrays.stream(tokenizer.encode("x").specialTokens()).sum();
+        for (int t = 0; t < spec.tasks().size(); t++) {
+            if (spec.maxLength(t) <= special) {
+                throw new IllegalArgumentException("tasks[" + t + "].max_length: " + spec.maxLength(t) + " leaves no room for text beside the tokenizer's "
+                        + special + " special tokens");
+            }
+        }
     }
 
     /** @param tokenizer built with {@link #encodeLength} of this task */
@@ -83,8 +97,8 @@ public final class RowTokenizer {
             String name = task.labelMap() == null ? r.label() : task.labelMap().get(r.label());
             Integer id = name == null ? null : labelIds.get(name);
             if (id == null) {
-                reject(r, BadRow.UNKNOWN_LABEL, task.labelMap() == null ? "label '" + r.label() + "' is not one of " + task.labels()
-                        : "label '" + r.label() + "' is not a key of label_map", r.label());
+                reject(r, BadRow.UNKNOWN_LABEL, task.labelMap() == null ? "label is not one of " + task.labels() : "label is not a key of label_map",
+                        r.label());
                 return;
             }
             label = id;
@@ -95,7 +109,7 @@ public final class RowTokenizer {
         } else if (task.splitField() != null) {
             split = r.split();
             if (split == null || !task.splitValues().contains(split)) {
-                reject(r, BadRow.UNKNOWN_SPLIT, "split '" + split + "' is not one of " + task.splitValues(), split);
+                reject(r, BadRow.UNKNOWN_SPLIT, "split is not one of " + task.splitValues(), split);
                 return;
             }
         } else {
@@ -128,7 +142,8 @@ public final class RowTokenizer {
 
     /** {@code value}: the offending field value, which the job's error counts (the most frequent unknown labels). */
     private void reject(SourceRecord r, BadRow reason, String detail, String value) {
-        quarantine.accept(new QuarantinedRow(taskIndex, r.adapterId(), r.source(), r.line(), reason.code(), detail, value, r.raw()));
+        String shown = value == null || value.length() <= VALUE_LIMIT ? value : value.substring(0, VALUE_LIMIT) + "…";
+        quarantine.accept(new QuarantinedRow(taskIndex, r.adapterId(), r.source(), r.line(), reason.code(), detail, shown, r.raw()));
     }
 
     private long nextOrdinal(String adapter, String split) {

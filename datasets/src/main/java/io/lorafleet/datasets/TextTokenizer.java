@@ -28,6 +28,7 @@ public final class TextTokenizer implements AutoCloseable {
         public Encoded truncated(int maxLength, DatasetSpec.Truncation keep) {
             int n = ids.length;
             if (n <= maxLength) return this;
+            for (int type : typeIds) if (type != 0) throw new IllegalArgumentException("a text pair is cut by the tokenizer (longest first), not here");
             int lead = 0, trail = 0;
             while (lead < n && specialTokens[lead] == 1) lead++;
             while (trail < n - lead && specialTokens[n - 1 - trail] == 1) trail++;

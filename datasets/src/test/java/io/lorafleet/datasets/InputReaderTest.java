@@ -72,6 +72,13 @@ class InputReaderTest {
         assertEquals("1", array.get(2).label());
         assertEquals(BadRow.MALFORMED_JSON, read("{\"text\": ".getBytes(StandardCharsets.UTF_8), "cut.json", json).get(0).problem());
         assertEquals(BadRow.INVALID_UTF8, read(new byte[] {'{', '"', 't', '"', ':', '"', (byte) 0xFF, '"', '}'}, "bad.json", json).get(0).problem());
+        List<SourceRecord> lines = read("{\"text\": \"a\", \"label\": \"pos\"}\n{\"text\": \"b\", \"label\": \"neg\"}\n".getBytes(StandardCharsets.UTF_8),
+                "lines.json", json);
+        assertEquals(1, lines.size(), "JSON Lines in a .json file: one bad record, not one row and a silently dropped rest");
+        assertEquals(BadRow.MALFORMED_JSON, lines.get(0).problem());
+        assertTrue(lines.get(0).detail().contains("use format: jsonl"), lines.get(0).detail());
+        List<SourceRecord> bom = read(("\uFEFF{\"text\": \"from Windows\", \"label\": \"pos\"}").getBytes(StandardCharsets.UTF_8), "bom.json", json);
+        assertEquals("from Windows", bom.get(0).text());
     }
 
     @Test

@@ -81,7 +81,7 @@ class RowTokenizerTest {
                 "{\"text\": \"z\", \"l\": \"b\", \"part\": \"tset\"}");
         assertEquals(List.of("dev", "train"), field.rows().stream().map(ShardRow::split).toList());
         assertEquals("tset", field.bad().get(0).value());
-        assertEquals("split 'tset' is not one of [train, dev]", field.bad().get(0).detail());
+        assertEquals("split is not one of [train, dev]", field.bad().get(0).detail());
 
         Result own = run(SPEC + "    label: l\n    labels: [a, b]\n    hash_split: {ratios: {train: 0.0, holdout: 1.0}}\n", "{\"text\": \"x\", \"l\": \"a\"}");
         assertEquals("holdout", own.rows().get(0).split(), "the task's own hash split, not the spec's");

@@ -50,11 +50,11 @@ public final class Demo {
     static Map<String, Object> run(SparkSession spark, DatasetSpec tokenize, TrainConfig train) throws IOException {
         Configuration conf = spark.sparkContext().hadoopConfiguration();
         TokenizeJob.tokenize(spark, tokenize, true);
-        List<TrainJob.AdapterRun> runs = TrainJob.train(spark, train, true, false);
+        List<AdapterRun> runs = TrainJob.train(spark, train, true, false);
         TrainConfig c = train.qualified(conf);
         Map<String, Object> test = new LinkedHashMap<>();
-        for (TrainJob.AdapterRun run : runs) {
-            if (run.status() != TrainJob.Status.DONE) {
+        for (AdapterRun run : runs) {
+            if (run.status() != AdapterRun.Status.DONE) {
                 test.put(run.adapter(), run.status() + ": " + run.failure());
                 continue;
             }

@@ -77,7 +77,7 @@ public final class OutputFolder implements AutoCloseable {
      * @return that sibling
      */
     public Path abandonKeeping(List<String> keep) throws IOException {
-        Path failed = new Path(target.getParent(), target.getName() + ".failed");
+        Path failed = failed();
         if (fs.exists(failed)) fs.delete(failed, true);
         if (!fs.mkdirs(failed)) throw new IOException(failed + ": cannot create");
         for (String name : keep) {
@@ -86,6 +86,11 @@ public final class OutputFolder implements AutoCloseable {
         }
         close();
         return failed;
+    }
+
+    /** Where {@link #abandonKeeping} keeps what explains a failure: {@code <target>.failed}. */
+    public Path failed() {
+        return new Path(target.getParent(), target.getName() + ".failed");
     }
 
     /** Deletes the temporary folder unless it was committed. */

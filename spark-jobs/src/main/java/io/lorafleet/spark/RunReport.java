@@ -23,13 +23,13 @@ final class RunReport {
     private RunReport() { }
 
     /** summary.json in the report folder: the run's totals and, per adapter, status, reason, settings, metrics, size and time. */
-    static void write(TrainConfig config, TrainPlan.Prepared p, List<TrainJob.AdapterRun> runs, double seconds, Configuration conf) throws IOException {
+    static void write(TrainConfig config, TrainPlan.Prepared p, List<AdapterRun> runs, double seconds, Configuration conf) throws IOException {
         Path dir = new Path(config.report());
         FileSystem fs = dir.getFileSystem(conf);
         fs.mkdirs(dir);
         List<Map<String, Object>> adapters = new ArrayList<>();
         long tokens = 0;
-        for (TrainJob.AdapterRun run : runs) {
+        for (AdapterRun run : runs) {
             adapters.add(entry(run, p, fs));
             tokens += run.tokens();
         }
@@ -39,13 +39,13 @@ final class RunReport {
         run.put("shards", config.shards());
         run.put("output", config.output());
         run.put("adapters", runs.size());
-        for (TrainJob.Status s : TrainJob.Status.values()) run.put(s.name().toLowerCase(java.util.Locale.ROOT), runs.stream().filter(r -> r.status() == s).count());
-        run.put("waves", runs.stream().mapToInt(TrainJob.AdapterRun::wave).max().orElse(-1) + 1);
+        for (AdapterRun.Status s : AdapterRun.Status.values()) run.put(s.name().toLowerCase(java.util.Locale.ROOT), runs.stream().filter(r -> r.status() == s).count());
+        run.put("waves", runs.stream().mapToInt(AdapterRun::wave).max().orElse(-1) + 1);
         run.put("wall_seconds", seconds);
         run.put("tokens", tokens);
         run.put("tokens_per_second", tokens / seconds);
-        run.put("exit_code", TrainJob.exitCode(runs));
-        run.put("lorafleet_version", TrainJob.version());
+        run.put("exit_code", AdapterRun.exitCode(runs));
+        run.put("lorafleet_version", SparkJobs.version());
         Map<String, Object> summary = new LinkedHashMap<>();
         summary.put("run", run);
         summary.put("adapters", adapters);
@@ -53,7 +53,7 @@ final class RunReport {
         OutputFolder.writeFile(fs, new Path(dir, HTML), runHtml(run, adapters, runs, p.manifest().objective().equals("causal_lm")));
     }
 
-    private static byte[] runHtml(Map<String, Object> totals, List<Map<String, Object>> adapters, List<TrainJob.AdapterRun> runs, boolean causalLm)
+    private static byte[] runHtml(Map<String, Object> totals, List<Map<String, Object>> adapters, List<AdapterRun> runs, boolean causalLm)
             throws IOException {
         HtmlReport html = new HtmlReport("LoRAFleet train run: " + totals.get("adapters") + " adapter(s)");
         html.paragraph(String.format("Base model %s (SHA-256 %s…), shards %s. %s done, %s failed, %s already exported, in %s wave(s); %.0f s, %,.0f tokens/s.",
@@ -61,9 +61,9 @@ final class RunReport {
                 totals.get("failed"), totals.get("existing"), totals.get("waves"), (Double) totals.get("wall_seconds"), (Double) totals.get("tokens_per_second")));
         List<HtmlReport.Line> losses = new ArrayList<>();
         Map<String, Double> finals = new LinkedHashMap<>();
-        for (TrainJob.AdapterRun r : runs) {
+        for (AdapterRun r : runs) {
             if (!r.history().isEmpty()) losses.add(new HtmlReport.Line(r.adapter(), curve(r.history(), "loss")));
-            if (r.status() == TrainJob.Status.DONE && r.evaluation() != null && r.evaluation().examples() > 0) {
+            if (r.status() == AdapterRun.Status.DONE && r.evaluation() != null && r.evaluation().examples() > 0) {
                 finals.put(r.adapter(), causalLm ? Math.exp(r.evaluation().lossSum() / r.evaluation().examples()) : r.accuracy());
             }
         }
@@ -85,7 +85,7 @@ final class RunReport {
     }
 
     /** One adapter's page: its training loss, and its evaluation loss and accuracy (or perplexity) where they were measured. */
-    static byte[] adapterHtml(TrainJob.AdapterRun run, boolean causalLm) throws IOException {
+    static byte[] adapterHtml(AdapterRun run, boolean causalLm) throws IOException {
         HtmlReport html = new HtmlReport("Adapter " + run.adapter());
         html.paragraph(String.format("r=%d, alpha %s on %s; %d rounds, %,d examples, %,d tokens in %.0f s. %s.", run.config().lora().toConfig().r(),
                 run.config().lora().toConfig().alpha(), run.config().lora().targetModules(), run.rounds(), run.examples(), run.tokens(), run.seconds(),
@@ -133,7 +133,7 @@ final class RunReport {
         return o instanceof Number n ? String.format("%.4g", n.doubleValue()) : str(o);
     }
 
-    private static Map<String, Object> entry(TrainJob.AdapterRun run, TrainPlan.Prepared p, FileSystem fs) throws IOException {
+    private static Map<String, Object> entry(AdapterRun run, TrainPlan.Prepared p, FileSystem fs) throws IOException {
         Map<String, Object> e = new LinkedHashMap<>();
         e.put("adapter_id", run.adapter());
         e.put("status", run.status().name().toLowerCase(java.util.Locale.ROOT));
@@ -150,7 +150,7 @@ final class RunReport {
             params.put("seed", c.seed());
             e.put("params", params);
         }
-        if (run.status() == TrainJob.Status.DONE) e.putAll(metrics(run, p));
+        if (run.status() == AdapterRun.Status.DONE) e.putAll(metrics(run, p));
         if (run.path() != null) {
             e.put("path", run.path());
             Path weights = new Path(run.path(), PeftAdapter.WEIGHTS);
@@ -160,11 +160,11 @@ final class RunReport {
     }
 
     /** metrics.json of one trained adapter. */
-    static byte[] metricsJson(TrainJob.AdapterRun run, TrainPlan.Prepared p) throws IOException {
+    static byte[] metricsJson(AdapterRun run, TrainPlan.Prepared p) throws IOException {
         return YamlConfig.json().writeValueAsBytes(metrics(run, p));
     }
 
-    private static Map<String, Object> metrics(TrainJob.AdapterRun run, TrainPlan.Prepared p) {
+    private static Map<String, Object> metrics(AdapterRun run, TrainPlan.Prepared p) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("adapter_id", run.adapter());
         m.put("trainable_params", run.state().values().length);
@@ -190,7 +190,7 @@ final class RunReport {
     }
 
     /** "split: loss L, accuracy A on N rows" (or perplexity over N tokens for a causal LM). */
-    static String describe(TrainJob.AdapterRun run, boolean causalLm) {
+    static String describe(AdapterRun run, boolean causalLm) {
         var e = run.evaluation();
         if (e.examples() == 0) return "no " + run.config().evalSplit() + " rows to evaluate";
         double loss = e.lossSum() / e.examples();

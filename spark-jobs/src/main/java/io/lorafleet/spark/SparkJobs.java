@@ -63,6 +63,17 @@ public final class SparkJobs {
     /** Exit code of a run where some parts (adapters) failed and the others are complete. */
     public static final int PARTIAL_FAILURE = 3;
 
+    /** This build's version (from lorafleet-version.properties), for provenance and reports. */
+    static String version() {
+        try (var in = SparkJobs.class.getResourceAsStream("/lorafleet-version.properties")) {
+            java.util.Properties p = new java.util.Properties();
+            if (in != null) p.load(in);
+            return p.getProperty("version", "unknown");
+        } catch (java.io.IOException e) {
+            return "unknown";
+        }
+    }
+
     /**
      * Runs a job main: checks the arguments against the job's usage line, runs the body, and turns a failure into
      * one clear line. Exit code: the body's (0 success, 3 partial failure), 1 on failure, 2 for a command line the

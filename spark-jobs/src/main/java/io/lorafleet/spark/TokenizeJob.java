@@ -99,6 +99,9 @@ public final class TokenizeJob {
         JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         try (OutputFolder out = OutputFolder.begin(spec.output(), conf, overwrite)) {
             Tokenizer tokenizer = Tokenizer.resolve(spec.tokenizer(), conf);
+            try (TextTokenizer t = TextTokenizer.fromJson(tokenizer.json(), 64, tokenizer.source())) {
+                RowTokenizer.checkRoom(spec, t);
+            }
             List<InputRef> inputs = numberLines(sc, listInputs(spec, conf), hadoopConfOf(sc, conf));
             List<List<InputRef>> groups = group(inputs, spec.bytesPerSplit(), sc.defaultParallelism());
             SparkJobs.progress("tokenize", "%d inputs of %d tasks in %d Spark tasks → %s (tokenizer %s, max_length %d)", inputs.size(),
@@ -127,7 +130,8 @@ public final class TokenizeJob {
 
             Map<RowGroup, Long> goodCounts = outcomes.filter(o -> o.row() != null).mapToPair(o -> new Tuple2<>(RowGroup.of(o), 1L)).countByKey();
             Map<BadKey, Long> badCounts = outcomes.filter(o -> o.bad() != null)
-                    .mapToPair(o -> new Tuple2<>(new BadKey(o.bad().task(), o.bad().reason(), o.bad().value()), 1L)).countByKey();
+                    .mapToPair(o -> new Tuple2<>(new BadKey(o.bad().task(), o.bad().reason(), null), 1L)).countByKey();
+            Map<BadKey, Long> badValues = topValues(outcomes);
             long droppedTail = outcomes.map(Outcome::droppedTailTokens).fold(0L, Long::sum);
             long blank = outcomes.map(Outcome::blankLines).fold(0L, Long::sum);
             long good = goodCounts.values().stream().mapToLong(Long::longValue).sum();
@@ -135,8 +139,10 @@ public final class TokenizeJob {
             SparkJobs.progress("tokenize", "read %,d rows: %,d valid, %,d quarantined; %,d blank lines skipped (%.1f s)", good + bad, good, bad, blank,
                     seconds(started));
 
+            Map<String, List<String>> labelNames = labelNames(spec, inputs, goodCounts);
+            Map<String, Integer> maxLengths = maxLengths(spec, inputs, goodCounts);
             if (bad > 0) writeQuarantine(spark, outcomes.filter(o -> o.bad() != null).map(Outcome::bad), out);
-            String problem = checkTasks(spec, inputs, goodCounts, badCounts);
+            String problem = checkTasks(spec, inputs, goodCounts, badCounts, badValues);
             if (problem != null) {
                 outcomes.unpersist();
                 if (bad == 0) throw new IOException(problem);
@@ -147,8 +153,6 @@ public final class TokenizeJob {
             Plan plan = Plan.of(goodCounts, spec.rowsPerFile());
             Broadcast<Plan> planned = sc.broadcast(plan);
             String root = out.temp().toString();
-            Map<String, List<String>> labelNames = labelNames(spec, inputs, goodCounts);
-            Map<String, Integer> maxLengths = maxLengths(spec, inputs, goodCounts);
             Broadcast<Map<String, List<String>>> labels = sc.broadcast(labelNames);
             List<ShardStats> shards = outcomes.filter(o -> o.row() != null)
                     .mapToPair(o -> planned.value().place(RowGroup.of(o), o.row()))
@@ -171,6 +175,7 @@ public final class TokenizeJob {
                     bad == 0 ? null : QUARANTINE.get(0));
             out.commit();
             OutputFolder.writeFile(out.fileSystem(), new Path(out.target(), Manifest.FILE), manifest.toJson());
+            if (out.fileSystem().exists(out.failed())) out.fileSystem().delete(out.failed(), true); // an earlier failed attempt's quarantine
             long tokens = shards.stream().mapToLong(s -> s.file().tokens()).sum();
             double secs = seconds(started);
             SparkJobs.progress("tokenize", "wrote %d shard files, %,d rows, %,d tokens for %d adapters in %.1f s (%,.0f rows/s, %,.0f tokens/s) → %s",
@@ -301,7 +306,8 @@ public final class TokenizeJob {
      * What to fix when a task has no valid rows or too many bad ones, naming each reason's most frequent
      * offending values (an unknown label, a split value); null when every task is fine.
      */
-    private static String checkTasks(DatasetSpec spec, List<InputRef> inputs, Map<RowGroup, Long> goodCounts, Map<BadKey, Long> badCounts) {
+    private static String checkTasks(DatasetSpec spec, List<InputRef> inputs, Map<RowGroup, Long> goodCounts, Map<BadKey, Long> badCounts,
+                                     Map<BadKey, Long> badValues) {
         Map<Integer, Long> goodByTask = new HashMap<>();
         Map<String, Integer> taskOfSource = taskOfSource(inputs);
         goodCounts.forEach((group, n) -> goodByTask.merge(taskOfSource.get(group.source()), n, Long::sum));
@@ -313,20 +319,43 @@ public final class TokenizeJob {
             long rejected = reasons.values().stream().mapToLong(Long::longValue).sum();
             String name = "tasks[" + t + "]" + (spec.tasks().get(t).adapterId() != null ? " (" + spec.tasks().get(t).adapterId() + ")" : "");
             double fraction = rejected / (double) (ok + rejected);
-            if (ok == 0) return name + ": no valid rows (" + rejected + " quarantined: " + describe(t, reasons, badCounts) + ")";
+            if (ok == 0) return name + ": no valid rows (" + rejected + " quarantined: " + describe(t, reasons, badValues) + ")";
             if (fraction > spec.maxBadFraction()) {
                 return String.format("%s: %d of %d rows (%.1f%%) are bad: %s; above max_bad_fraction %s", name, rejected, ok + rejected,
-                        100 * fraction, describe(t, reasons, badCounts), spec.maxBadFraction());
+                        100 * fraction, describe(t, reasons, badValues), spec.maxBadFraction());
             }
         }
         return null;
     }
 
+    /**
+     * The most frequent offending values (unknown labels and splits) per task and reason: counted on the executors,
+     * and only the top ones come to the driver, however many distinct values there are.
+     */
+    private static Map<BadKey, Long> topValues(JavaRDD<Outcome> outcomes) {
+        List<Tuple2<BadKey, Long>> top = outcomes.filter(o -> o.bad() != null && o.bad().value() != null)
+                .mapToPair(o -> new Tuple2<>(new BadKey(o.bad().task(), o.bad().reason(), o.bad().value()), 1L))
+                .reduceByKey(Long::sum)
+                .takeOrdered(TOP_VALUES * 20, new MostFrequentFirst());
+        Map<BadKey, Long> values = new HashMap<>();
+        for (Tuple2<BadKey, Long> t : top) values.put(t._1(), t._2());
+        return values;
+    }
+
+    /** Higher counts first, then by value, so that the error names the same values on every run. */
+    private static final class MostFrequentFirst implements java.util.Comparator<Tuple2<BadKey, Long>>, Serializable {
+        @Override
+        public int compare(Tuple2<BadKey, Long> a, Tuple2<BadKey, Long> b) {
+            int byCount = Long.compare(b._2(), a._2());
+            return byCount != 0 ? byCount : a._1().value().compareTo(b._1().value());
+        }
+    }
+
     /** "unknown_label 1400 ('other' ×1200, 'misc' ×200), empty_text 3" */
-    private static String describe(int task, Map<String, Long> reasons, Map<BadKey, Long> badCounts) {
+    private static String describe(int task, Map<String, Long> reasons, Map<BadKey, Long> badValues) {
         List<String> parts = new ArrayList<>();
         reasons.forEach((reason, n) -> {
-            List<Map.Entry<BadKey, Long>> values = badCounts.entrySet().stream()
+            List<Map.Entry<BadKey, Long>> values = badValues.entrySet().stream()
                     .filter(e -> e.getKey().task() == task && e.getKey().reason().equals(reason) && e.getKey().value() != null)
                     .sorted(Map.Entry.<BadKey, Long>comparingByValue().reversed().thenComparing(e -> e.getKey().value())).toList();
             StringBuilder part = new StringBuilder(reason + " " + n);
@@ -335,7 +364,7 @@ public final class TokenizeJob {
                 for (int i = 0; i < Math.min(TOP_VALUES, values.size()); i++) {
                     part.append(i == 0 ? "" : ", ").append('\'').append(values.get(i).getKey().value()).append("' ×").append(values.get(i).getValue());
                 }
-                part.append(values.size() > TOP_VALUES ? ", and " + (values.size() - TOP_VALUES) + " other values)" : ")");
+                part.append(values.size() > TOP_VALUES ? ", …)" : ")");
             }
             parts.add(part.toString());
         });

@@ -1,17 +1,13 @@
 package io.lorafleet.spark;
 
-import io.lorafleet.datasets.Manifest;
-import io.lorafleet.datasets.YamlConfig;
 import io.lorafleet.io.PeftAdapter;
 import io.lorafleet.train.TrainState;
-import io.lorafleet.train.Trainer;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
 
 import java.io.IOException;
-import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -32,10 +28,8 @@ public final class TrainJob {
 
     public static void main(String[] args) {
         SparkJobs.configMain(USAGE, args, TrainConfig::load, (config, parsed) -> writes(config, config.output(), true),
-                (spark, config, parsed) -> exitCode(train(spark, config, parsed.overwrite(), parsed.resume())));
+                (spark, config, parsed) -> AdapterRun.exitCode(train(spark, config, parsed.overwrite(), parsed.resume())));
     }
-
-    public enum Status { DONE, FAILED, EXISTING }
 
     /**
      * Where a run writes, for its leases: each named adapter's folder and checkpoints (so that runs of other adapters
@@ -56,25 +50,6 @@ public final class TrainJob {
         return out;
     }
 
-    /** One adapter's outcome; {@code state} and the numbers are absent for a failed or already exported adapter. */
-    public record AdapterRun(String adapter, Status status, String failure, int wave, TrainConfig config, TrainState state, int rounds,
-                             long examples, long tokens, double finalLoss, Trainer.Evaluation evaluation, double seconds, long broadcastBytes,
-                             long resultBytes, String path, List<Map<String, Object>> history) implements Serializable {
-        public double accuracy() {
-            return evaluation == null || evaluation.examples() == 0 ? Double.NaN : evaluation.correct() / (double) evaluation.examples();
-        }
-
-        static AdapterRun failed(String adapter, int wave, TrainConfig config, String reason) {
-            return new AdapterRun(adapter, Status.FAILED, reason, wave, config, null, 0, 0, 0, Double.NaN, null, 0, 0, 0, null, List.of());
-        }
-    }
-
-    /** 0 when every adapter is done, {@link SparkJobs#PARTIAL_FAILURE} when some failed, 1 when all did. */
-    static int exitCode(List<AdapterRun> runs) {
-        long failed = runs.stream().filter(r -> r.status() == Status.FAILED).count();
-        return failed == 0 ? 0 : failed == runs.size() ? 1 : SparkJobs.PARTIAL_FAILURE;
-    }
-
     public static List<AdapterRun> train(SparkSession spark, TrainConfig given, boolean overwrite, boolean resume) throws IOException {
         long started = System.nanoTime();
         Configuration conf = spark.sparkContext().hadoopConfiguration();
@@ -87,9 +62,9 @@ public final class TrainJob {
                 SparkJobs.progress("train", "%s: FAILED before training: %s", planned.adapter(), planned.failure());
                 runs.add(AdapterRun.failed(planned.adapter(), -1, config, planned.failure()));
             } else if (exported(planned.spec(), conf, overwrite, resume)) {
-                SparkJobs.progress("train", "%s: already exported to %s (--resume keeps it)", planned.adapter(), adapterPath(planned.spec()));
-                runs.add(new AdapterRun(planned.adapter(), Status.EXISTING, null, -1, planned.spec().config(), null, planned.spec().rounds(), 0, 0,
-                        Double.NaN, null, 0, 0, 0, adapterPath(planned.spec()).toString(), List.of()));
+                Path path = AdapterFolder.path(planned.spec());
+                SparkJobs.progress("train", "%s: already exported to %s (--resume keeps it)", planned.adapter(), path);
+                runs.add(AdapterRun.existing(planned.adapter(), planned.spec().config(), planned.spec().rounds(), path.toString()));
             } else {
                 trainable.add(planned.spec());
             }
@@ -102,25 +77,21 @@ public final class TrainJob {
             int done = wave.index() + 1;
             double perWave = (System.nanoTime() - wavesStarted) / 1e9 / done;
             SparkJobs.progress("train", "run: %d/%d waves; adapters %d done, %d failed, %d queued; ETA %s", done, waves.size(),
-                    runs.stream().filter(r -> r.status() == Status.DONE).count(), runs.stream().filter(r -> r.status() == Status.FAILED).count(),
+                    runs.stream().filter(r -> r.status() == AdapterRun.Status.DONE).count(), runs.stream().filter(r -> r.status() == AdapterRun.Status.FAILED).count(),
                     waves.stream().skip(done).mapToInt(w -> w.adapters().size()).sum(), WaveDriver.eta(perWave * (waves.size() - done)));
         }
         runs.sort(Comparator.comparingInt(r -> config.adapterIds(prepared.manifest().adapters().keySet()).indexOf(r.adapter())));
         RunReport.write(config, prepared, runs, (System.nanoTime() - started) / 1e9, conf);
-        long failed = runs.stream().filter(r -> r.status() == Status.FAILED).count();
+        long failed = runs.stream().filter(r -> r.status() == AdapterRun.Status.FAILED).count();
         SparkJobs.progress("train", "run done: %d adapter(s) trained, %d failed, %d already exported; summary in %s", runs.stream()
-                .filter(r -> r.status() == Status.DONE).count(), failed, runs.stream().filter(r -> r.status() == Status.EXISTING).count(),
+                .filter(r -> r.status() == AdapterRun.Status.DONE).count(), failed, runs.stream().filter(r -> r.status() == AdapterRun.Status.EXISTING).count(),
                 new Path(config.report(), RunReport.SUMMARY));
         return runs;
     }
 
-    static Path adapterPath(TrainWorker.Spec spec) {
-        return new Path(spec.config().output(), spec.adapter());
-    }
-
     /** True when the adapter was exported by an earlier run and --resume keeps it; refuses to replace it without --overwrite. */
     private static boolean exported(TrainWorker.Spec spec, Configuration conf, boolean overwrite, boolean resume) throws IOException {
-        Path out = adapterPath(spec);
+        Path out = AdapterFolder.path(spec);
         if (!out.getFileSystem(conf).exists(out) || overwrite) return false;
         if (resume && out.getFileSystem(conf).exists(new Path(out, PeftAdapter.COMPLETE))) return true;
         throw new IOException(out + ": an adapter exists (pass --overwrite to replace it)");
@@ -164,7 +135,7 @@ public final class TrainJob {
             Map<String, byte[]> files = new LinkedHashMap<>(sc.parallelize(List.of(spec), 1).map(s -> TrainWorker.adapterFiles(s, state)).collect().get(0));
             Path report = new Path(dir, RunReport.HTML);
             if (report.getFileSystem(conf).exists(report)) files.put(RunReport.HTML, SparkJobs.readFile(report.toString(), conf));
-            written.add(writeAdapter(spec, files, p, SparkJobs.readFile(new Path(dir, PeftAdapter.METRICS).toString(), conf), conf, overwrite));
+            written.add(AdapterFolder.writeTrained(spec, files, p, SparkJobs.readFile(new Path(dir, PeftAdapter.METRICS).toString(), conf), conf, overwrite));
             SparkJobs.progress("export", "%s → %s", spec.adapter(), written.get(written.size() - 1));
         }
         return written;
@@ -192,44 +163,4 @@ public final class TrainJob {
         }
         return spec;
     }
-
-    /** The adapter folder: its PEFT files, provenance and metrics; complete or absent. */
-    static Path writeAdapter(TrainWorker.Spec spec, Map<String, byte[]> peftFiles, TrainPlan.Prepared p, byte[] metrics, Configuration conf,
-                                     boolean overwrite) throws IOException {
-        Map<String, byte[]> files = new LinkedHashMap<>(peftFiles);
-        Manifest.AdapterStats stats = p.manifest().adapters().get(spec.adapter());
-        files.put(PeftAdapter.INFO, provenance(spec.config(), p, spec.adapter(), stats));
-        if (!spec.causalLm()) files.put(PeftAdapter.LABELS, PeftAdapter.labelsJson(stats.labels()));
-        files.put(PeftAdapter.METRICS, metrics);
-        return AdapterFolder.write(adapterPath(spec).toString(), files, conf, overwrite);
-    }
-
-    /** lorafleet.json: what the adapter was trained from, so eval and merge can refuse a different base. */
-    private static byte[] provenance(TrainConfig c, TrainPlan.Prepared p, String adapter, Manifest.AdapterStats stats) throws IOException {
-        Map<String, Object> info = new LinkedHashMap<>();
-        info.put("format_version", 1);
-        info.put("adapter_id", adapter);
-        info.put("base_model", c.model());
-        info.put("base_model_sha256", p.modelHash());
-        info.put("tokenizer_sha256", p.manifest().tokenizerSha256());
-        info.put("tokenizer_fingerprint", p.manifest().tokenizerFingerprint());
-        info.put("shards", c.shards());
-        info.put("shards_manifest_sha256", p.manifestSha256());
-        info.put("labels", stats.labels());
-        info.put("pooling", c.head().pooling());
-        info.put("training", c);
-        info.put("lorafleet_version", version());
-        return YamlConfig.json().writeValueAsBytes(info);
-    }
-
-    static String version() {
-        try (var in = TrainJob.class.getResourceAsStream("/lorafleet-version.properties")) {
-            java.util.Properties p = new java.util.Properties();
-            if (in != null) p.load(in);
-            return p.getProperty("version", "unknown");
-        } catch (IOException e) {
-            return "unknown";
-        }
-    }
-
 }

@@ -33,17 +33,7 @@ final class WaveDriver {
         final List<Map<String, Object>> metrics = new ArrayList<>();
         int nextRound;
         TrainState state;
-        /**
-         * The last state whose own loss was measured and accepted, and the round that starts from it (null: the initial
-         * state). A round's loss is measured on the state it starts from, so the state the latest round produced is
-         * judged only by the next round: only trusted states are checkpointed, and a rejected round rolls back to one.
-         */
-        TrainState trusted;
-        int trustedRound;
-        double lrScale = 1.0;
-        int retries;
-        /** The round whose rejection the retries count: they start over once the redone rounds pass it. */
-        int rejectedRound;
+        final Rollback rollback;
         String failure;
         long examples, tokens, broadcastBytes, resultBytes;
         double lastLoss = Double.NaN;
@@ -52,6 +42,7 @@ final class WaveDriver {
             this.spec = spec;
             this.fingerprint = fingerprint;
             this.dir = new Path(spec.config().checkpoints(), spec.adapter());
+            this.rollback = new Rollback(spec.config().maxNanRetries());
         }
 
         boolean training() {
@@ -105,14 +96,12 @@ final class WaveDriver {
         }
         a.state = last.get().state();
         a.nextRound = info.round() + 1;
-        a.trusted = a.state;
-        a.trustedRound = a.nextRound;
-        a.lrScale = info.learningRateScale();
+        a.rollback.resume(a.state, a.nextRound, info.learningRateScale());
         a.metrics.addAll(readMetrics(conf, a.dir, a.nextRound));
         SparkJobs.progress("train", "%s: resuming after round %d of %d from %s", a.id(), a.nextRound, a.spec.rounds(), a.dir);
     }
 
-    List<TrainJob.AdapterRun> run() throws IOException {
+    List<AdapterRun> run() throws IOException {
         long started = System.nanoTime();
         for (Adapter a : adapters) {
             long trainRows = p.manifest().adapters().get(a.id()).rows().get(shared.trainSplit());
@@ -142,8 +131,8 @@ final class WaveDriver {
         Map<String, TrainWorker.AdapterInput> training = new LinkedHashMap<>();
         Map<String, Double> scales = new LinkedHashMap<>();
         for (Adapter a : adapters) {
-            scales.put(a.id(), a.lrScale);
-            if (a.training()) training.put(a.id(), new TrainWorker.AdapterInput(a.state, a.lrScale, a.nextRound));
+            scales.put(a.id(), a.rollback.learningRateScale());
+            if (a.training()) training.put(a.id(), new TrainWorker.AdapterInput(a.state, a.rollback.learningRateScale(), a.nextRound));
         }
         TrainWorker.RoundInput input = new TrainWorker.RoundInput(training, scales);
         Broadcast<TrainWorker.RoundInput> broadcast = sc.broadcast(input);
@@ -202,7 +191,8 @@ final class WaveDriver {
                 rejected = bad.badWhat() + " in partition " + part + (bad.badBatch() == Long.MAX_VALUE ? "" : " at global batch " + bad.badBatch());
             }
         }
-        TrainState averaged = rejected == null ? average(results) : null;
+        TrainState averaged = rejected == null ? TrainState.weightedMean(results.stream().map(TrainWorker.AdapterResult::state).toList(),
+                results.stream().mapToLong(TrainWorker.AdapterResult::examples).toArray()) : null;
         long roundExamples = results.stream().mapToLong(TrainWorker.AdapterResult::examples).sum();
         double loss = results.stream().mapToDouble(TrainWorker.AdapterResult::lossSum).sum() / roundExamples;
         double updateNorm = a.state == null || averaged == null ? Double.NaN : DivergenceGuard.updateNorm(a.state, averaged);
@@ -212,15 +202,14 @@ final class WaveDriver {
             rejected = a.spec.config().divergence().check(loss, chanceLoss(a), updateNorm, acceptedLosses(a), updates);
         }
         if (rejected != null) {
-            reject(a, round, String.format("round %d: %s (learning-rate scale %s)", round + 1, rejected, a.lrScale));
+            reject(a, round, String.format("round %d: %s (learning-rate scale %s)", round + 1, rejected, a.rollback.learningRateScale()));
             return;
         }
         long sent0 = serializedSize(sent), returned = 0;
         for (TrainWorker.AdapterResult r : results) returned += serializedSize(r);
         a.broadcastBytes += sent0;
         a.resultBytes += returned;
-        a.trusted = a.state;
-        a.trustedRound = round;
+        a.rollback.accept(a.state, round);
         a.state = averaged;
         long roundTokens = results.stream().mapToLong(TrainWorker.AdapterResult::tokens).sum();
         a.lastLoss = loss;
@@ -241,39 +230,31 @@ final class WaveDriver {
         line.put("tokens_per_second", roundTokens / seconds);
         line.put("broadcast_bytes", sent0);
         line.put("result_bytes", returned);
-        line.put("learning_rate_scale", a.lrScale);
+        line.put("learning_rate_scale", a.rollback.learningRateScale());
         line.put("update_norm", Double.isFinite(updateNorm) ? updateNorm : null);
         a.metrics.add(line);
         writeMetrics(conf, a.dir, a.metrics);
         int every = a.spec.config().checkpointEvery();
-        if (every > 0 && a.trustedRound > 0 && a.trustedRound % every == 0) {
-            Checkpoints.write(conf, a.dir, Checkpoints.roundName(a.trustedRound - 1), a.trusted, info(a, a.trustedRound - 1, a.trusted));
+        int trusted = a.rollback.trustedRound();
+        if (every > 0 && trusted > 0 && trusted % every == 0) {
+            Checkpoints.write(conf, a.dir, Checkpoints.roundName(trusted - 1), a.rollback.trusted(), info(a, trusted - 1, a.rollback.trusted()));
         }
-        if (round >= a.rejectedRound) a.retries = 0;
         a.nextRound = round + 1;
     }
 
-    /**
-     * A round that diverged (non-finite values, or what the {@link DivergenceGuard} rejects) is not applied: the
-     * adapter rolls back to its last trusted state (before the round that produced the state this one started from,
-     * which is as suspect as the round itself) and redoes from there at half the learning rate, up to max_nan_retries
-     * times, then fails with the reason.
-     */
+    /** A round that diverged is not applied: the adapter redoes from its {@link Rollback}'s trusted state, or fails with the reason. */
     private void reject(Adapter a, int round, String why) throws IOException {
-        a.retries++;
-        a.rejectedRound = Math.max(a.rejectedRound, round);
-        if (a.retries > a.spec.config().maxNanRetries()) {
+        if (!a.rollback.reject(round)) {
             a.failure = why + "; gave up after " + a.spec.config().maxNanRetries() + " retries at lower learning rates. The last good checkpoint "
                     + "(if any) is kept in " + a.dir;
             SparkJobs.progress("train", "%s: FAILED: %s", a.id(), a.failure);
         } else {
-            a.lrScale *= 0.5;
-            a.state = a.trusted;
-            a.nextRound = a.trustedRound;
-            a.metrics.subList(a.trustedRound, a.metrics.size()).clear();
+            a.state = a.rollback.trusted();
+            a.nextRound = a.rollback.trustedRound();
+            a.metrics.subList(a.nextRound, a.metrics.size()).clear();
             writeMetrics(conf, a.dir, a.metrics);
             SparkJobs.progress("train", "%s: %s; update rejected, redoing from the start of round %d (the last state whose loss was accepted) at "
-                    + "learning-rate scale %s", a.id(), why, a.nextRound + 1, a.lrScale);
+                    + "learning-rate scale %s", a.id(), why, a.nextRound + 1, a.rollback.learningRateScale());
         }
     }
 
@@ -299,11 +280,12 @@ final class WaveDriver {
     }
 
     private Checkpoints.Info info(Adapter a, int round, TrainState state) {
-        return new Checkpoints.Info(a.id(), round, a.spec.rounds(), state.steps(), a.lrScale, a.fingerprint, p.modelHash(), a.spec.config());
+        return new Checkpoints.Info(a.id(), round, a.spec.rounds(), state.steps(), a.rollback.learningRateScale(), a.fingerprint, p.modelHash(),
+                a.spec.config());
     }
 
     /** Evaluates and exports the wave's trained adapters (one Spark job each for all of them). */
-    private List<TrainJob.AdapterRun> finish(double seconds) throws IOException {
+    private List<AdapterRun> finish(double seconds) throws IOException {
         Map<String, TrainState> states = new LinkedHashMap<>();
         for (Adapter a : adapters) if (a.failure == null) states.put(a.id(), a.state);
         Map<String, Trainer.Evaluation> evaluations = new LinkedHashMap<>();
@@ -316,10 +298,10 @@ final class WaveDriver {
                     .mapToPair(s -> new scala.Tuple2<>(s.adapter(), TrainWorker.adapterFiles(s, finalStates.value().get(s.adapter())))).collectAsMap());
             finalStates.destroy();
         }
-        List<TrainJob.AdapterRun> runs = new ArrayList<>();
+        List<AdapterRun> runs = new ArrayList<>();
         for (Adapter a : adapters) {
             if (a.failure != null) {
-                runs.add(new TrainJob.AdapterRun(a.id(), TrainJob.Status.FAILED, a.failure, wave.index(), a.spec.config(), null, a.spec.rounds(), a.examples, a.tokens,
+                runs.add(new AdapterRun(a.id(), AdapterRun.Status.FAILED, a.failure, wave.index(), a.spec.config(), null, a.spec.rounds(), a.examples, a.tokens,
                         a.lastLoss, null, seconds, a.broadcastBytes, a.resultBytes, null, List.copyOf(a.metrics)));
                 continue;
             }
@@ -328,7 +310,7 @@ final class WaveDriver {
             if (diverged != null) {
                 a.failure = diverged;
                 SparkJobs.progress("train", "%s: FAILED: %s", a.id(), a.failure);
-                runs.add(new TrainJob.AdapterRun(a.id(), TrainJob.Status.FAILED, a.failure, wave.index(), a.spec.config(), null, a.spec.rounds(), a.examples,
+                runs.add(new AdapterRun(a.id(), AdapterRun.Status.FAILED, a.failure, wave.index(), a.spec.config(), null, a.spec.rounds(), a.examples,
                         a.tokens, a.lastLoss, evaluation, seconds, a.broadcastBytes, a.resultBytes, null, List.copyOf(a.metrics)));
                 continue;
             }
@@ -336,8 +318,8 @@ final class WaveDriver {
                 RunReport.putEvaluation(a.metrics.get(a.metrics.size() - 1), evaluation, a.spec.causalLm());
                 writeMetrics(conf, a.dir, a.metrics);
             }
-            TrainJob.AdapterRun run = new TrainJob.AdapterRun(a.id(), TrainJob.Status.DONE, null, wave.index(), a.spec.config(), a.state, a.spec.rounds(), a.examples,
-                    a.tokens, a.lastLoss, evaluation, seconds, a.broadcastBytes, a.resultBytes, TrainJob.adapterPath(a.spec).toString(), List.copyOf(a.metrics));
+            AdapterRun run = new AdapterRun(a.id(), AdapterRun.Status.DONE, null, wave.index(), a.spec.config(), a.state, a.spec.rounds(), a.examples,
+                    a.tokens, a.lastLoss, evaluation, seconds, a.broadcastBytes, a.resultBytes, AdapterFolder.path(a.spec).toString(), List.copyOf(a.metrics));
             try {
                 Checkpoints.write(conf, a.dir, Checkpoints.FINAL, a.state, info(a, a.spec.rounds() - 1, a.state));
                 byte[] metrics = RunReport.metricsJson(run, p);
@@ -346,38 +328,16 @@ final class WaveDriver {
                 OutputFolder.writeFile(a.dir.getFileSystem(conf), new Path(a.dir, RunReport.HTML), html);
                 Map<String, byte[]> folder = new LinkedHashMap<>(files.get(a.id()));
                 folder.put(RunReport.HTML, html);
-                TrainJob.writeAdapter(a.spec, folder, p, metrics, conf, overwrite);
+                AdapterFolder.writeTrained(a.spec, folder, p, metrics, conf, overwrite);
                 runs.add(run);
                 SparkJobs.progress("train", "%s done: %d rounds, final training loss %.4f; %s → %s", a.id(), a.spec.rounds(), a.lastLoss,
                         RunReport.describe(run, a.spec.causalLm()), run.path());
             } catch (IOException e) {
-                runs.add(TrainJob.AdapterRun.failed(a.id(), wave.index(), a.spec.config(), "export: " + e.getMessage()));
+                runs.add(AdapterRun.failed(a.id(), wave.index(), a.spec.config(), "export: " + e.getMessage()));
                 SparkJobs.progress("train", "%s: FAILED to export: %s", a.id(), e.getMessage());
             }
         }
         return runs;
-    }
-
-    /** Σ nᵢ·θᵢ / Σ nᵢ over the workers, summed in double in partition order. */
-    static TrainState average(List<TrainWorker.AdapterResult> results) {
-        double total = results.stream().mapToLong(TrainWorker.AdapterResult::examples).sum();
-        float[] values = weightedMean(results, total, r -> r.state().values());
-        float[] optimizer = results.get(0).state().optimizerState().length == 0 ? new float[0]
-                : weightedMean(results, total, r -> r.state().optimizerState());
-        return new TrainState(values, optimizer, results.get(0).state().steps());
-    }
-
-    private static float[] weightedMean(List<TrainWorker.AdapterResult> results, double total,
-                                        java.util.function.Function<TrainWorker.AdapterResult, float[]> part) {
-        double[] sum = new double[part.apply(results.get(0)).length];
-        for (TrainWorker.AdapterResult r : results) {
-            float[] v = part.apply(r);
-            double w = r.examples();
-            for (int i = 0; i < sum.length; i++) sum[i] += w * v[i];
-        }
-        float[] mean = new float[sum.length];
-        for (int i = 0; i < sum.length; i++) mean[i] = (float) (sum[i] / total);
-        return mean;
     }
 
     private static void writeMetrics(Configuration conf, Path dir, List<Map<String, Object>> metrics) throws IOException {

@@ -309,7 +309,7 @@ class AdapterExportTest {
         TrainConfig again = TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), "again.yaml", List.of());
         e = assertThrows(IOException.class, () -> TrainJob.train(SparkTestSession.get(), again, false, false));
         assertTrue(e.getMessage().contains("an adapter exists (pass --overwrite"), e.getMessage());
-        assertEquals(TrainJob.Status.EXISTING, TrainJob.train(SparkTestSession.get(), again, false, true).get(0).status(),
+        assertEquals(AdapterRun.Status.EXISTING, TrainJob.train(SparkTestSession.get(), again, false, true).get(0).status(),
                 "--resume keeps an exported adapter");
         TrainConfig escape = TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), "escape.yaml", List.of("adapters=[../imdb]"));
         Configuration hadoop = SparkTestSession.get().sparkContext().hadoopConfiguration();

@@ -86,17 +86,17 @@ class BulkTrainTest {
 
     @Test
     void anAdapterWithABadOverrideFailsAloneAndTheOthersTrainAndExport() throws IOException {
-        List<TrainJob.AdapterRun> runs = TrainJob.train(SparkTestSession.get(), config(List.of("output=" + tmp.resolve("bad-override"),
+        List<AdapterRun> runs = TrainJob.train(SparkTestSession.get(), config(List.of("output=" + tmp.resolve("bad-override"),
                 "report=" + tmp.resolve("bad-override-run"), "rounds=1", "adapters.3.rounds=1", "adapters.1.lora.target_modules=[nope]")), false, false);
-        TrainJob.AdapterRun t1 = runs.get(1);
-        assertEquals(TrainJob.Status.FAILED, t1.status());
+        AdapterRun t1 = runs.get(1);
+        assertEquals(AdapterRun.Status.FAILED, t1.status());
         assertTrue(t1.failure().contains("nope"), t1.failure());
         for (int i : new int[] {0, 2, 3}) {
-            assertEquals(TrainJob.Status.DONE, runs.get(i).status(), runs.get(i).adapter() + ": " + runs.get(i).failure());
+            assertEquals(AdapterRun.Status.DONE, runs.get(i).status(), runs.get(i).adapter() + ": " + runs.get(i).failure());
             assertTrue(Files.exists(tmp.resolve("bad-override").resolve(runs.get(i).adapter()).resolve("_COMPLETE")));
         }
         assertFalse(Files.exists(tmp.resolve("bad-override/t1")));
-        assertEquals(SparkJobs.PARTIAL_FAILURE, TrainJob.exitCode(runs));
+        assertEquals(SparkJobs.PARTIAL_FAILURE, AdapterRun.exitCode(runs));
     }
 
     @Test
@@ -107,29 +107,29 @@ class BulkTrainTest {
             List<String> overrides = new ArrayList<>(c);
             overrides.addAll(List.of("output=" + tmp.resolve("waves-" + name), "report=" + tmp.resolve("waves-run-" + name), "rounds=1",
                     "adapters.3.rounds=1"));
-            List<TrainJob.AdapterRun> runs = TrainJob.train(SparkTestSession.get(), config(overrides), false, false);
-            List<Integer> waves = runs.subList(0, 4).stream().map(TrainJob.AdapterRun::wave).toList();
+            List<AdapterRun> runs = TrainJob.train(SparkTestSession.get(), config(overrides), false, false);
+            List<Integer> waves = runs.subList(0, 4).stream().map(AdapterRun::wave).toList();
             assertEquals(c.get(0).endsWith("=3") ? List.of(0, 0, 0, 1) : List.of(0, 0, 1, 1), waves, String.join(", ", c));
-            assertTrue(runs.subList(0, 4).stream().allMatch(r -> r.status() == TrainJob.Status.DONE));
+            assertTrue(runs.subList(0, 4).stream().allMatch(r -> r.status() == AdapterRun.Status.DONE));
         }
     }
 
     @Test
     void fourAdaptersTrainTogetherAsEachWouldAloneAndTheOneWithoutValidRowsFailsAlone() throws IOException {
         TrainConfig config = config();
-        List<TrainJob.AdapterRun> runs = TrainJob.train(SparkTestSession.get(), config, false, false);
+        List<AdapterRun> runs = TrainJob.train(SparkTestSession.get(), config, false, false);
 
-        assertEquals(List.of("t0", "t1", "t2", "t3", "t4"), runs.stream().map(TrainJob.AdapterRun::adapter).toList());
-        TrainJob.AdapterRun failed = runs.get(4);
-        assertEquals(TrainJob.Status.FAILED, failed.status());
+        assertEquals(List.of("t0", "t1", "t2", "t3", "t4"), runs.stream().map(AdapterRun::adapter).toList());
+        AdapterRun failed = runs.get(4);
+        assertEquals(AdapterRun.Status.FAILED, failed.status());
         assertTrue(failed.failure().startsWith("adapters: 't4' is not in ") && failed.failure().contains("_quarantine"), failed.failure());
-        assertEquals(SparkJobs.PARTIAL_FAILURE, TrainJob.exitCode(runs));
+        assertEquals(SparkJobs.PARTIAL_FAILURE, AdapterRun.exitCode(runs));
         assertFalse(Files.exists(tmp.resolve("adapters/t4")));
 
         // each trained adapter: exported with its own settings, and equal to the single-machine trainer on its own data order
         PretrainedModel model = PretrainedModel.load(new LocalModelFiles(MiniLm.folder()));
-        for (TrainJob.AdapterRun run : runs.subList(0, 4)) {
-            assertEquals(TrainJob.Status.DONE, run.status(), run.adapter() + ": " + run.failure());
+        for (AdapterRun run : runs.subList(0, 4)) {
+            assertEquals(AdapterRun.Status.DONE, run.status(), run.adapter() + ": " + run.failure());
             Path folder = tmp.resolve("adapters").resolve(run.adapter());
             assertTrue(Files.exists(folder.resolve("_COMPLETE")), run.adapter() + " exported");
             JsonNode peft = YamlConfig.json().readTree(folder.resolve("adapter_config.json").toFile());

@@ -59,8 +59,8 @@ class HuggingFaceIT {
     }
 
     static JsonNode roundTrip(String name, Path model, Path shards, String extra, boolean merge) throws Exception {
-        TrainJob.AdapterRun run = TrainJob.train(SparkTestSession.get(), config(name, model, shards, extra), false, false).get(0);
-        assertEquals(TrainJob.Status.DONE, run.status(), run.failure());
+        AdapterRun run = TrainJob.train(SparkTestSession.get(), config(name, model, shards, extra), false, false).get(0);
+        assertEquals(AdapterRun.Status.DONE, run.status(), run.failure());
         Path adapter = tmp.resolve(name).resolve("imdb"), predictions = tmp.resolve(name + "-test.jsonl");
         Configuration conf = SparkJobs.hadoopConf();
         EvalAdapter.run(new String[] {"--model", model.toString(), "--adapter", adapter.toString(), "--data", shards.toString(),

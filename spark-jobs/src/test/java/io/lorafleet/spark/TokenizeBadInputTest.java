@@ -120,6 +120,8 @@ class TokenizeBadInputTest {
         List<com.fasterxml.jackson.databind.JsonNode> lines = new ArrayList<>();
         for (String line : Files.readAllLines(out.resolve(m.quarantine() + ".jsonl"))) lines.add(new com.fasterxml.jackson.databind.ObjectMapper().readTree(line));
         assertEquals(10, lines.size());
+        List<String> order = lines.stream().map(l -> l.get("source").asText() + String.format("%09d", l.get("line").asLong())).toList();
+        assertEquals(order.stream().sorted().toList(), order, "in (source, line) order");
         for (String key : List.of("task", "adapter_id", "source", "line", "reason", "detail", "value", "raw")) assertTrue(lines.get(0).has(key), key);
         com.fasterxml.jackson.databind.JsonNode meh = lines.stream().filter(l -> l.get("line").asLong() == 5 && l.get("source").asText().endsWith("mixed.jsonl"))
                 .findFirst().orElseThrow();
@@ -147,6 +149,8 @@ class TokenizeBadInputTest {
         try (var siblings = Files.list(tmp)) {
             assertEquals(List.of(), siblings.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(".strict")).toList(), "and no temporary folder");
         }
+        TokenizeJob.tokenize(spark, spec(yaml(out, 1.0)), false);
+        assertFalse(Files.exists(kept), "a run that succeeds removes the earlier failure's quarantine");
 
         Path onlyBad = tmp.resolve("only-bad.jsonl");
         Files.writeString(onlyBad, "{\"text\": \"\"}\nnot json\n");

@@ -236,6 +236,7 @@ class TokenizeJobTest {
         assertEquals(32, m.maxLength("short"));
         Map<String, List<ShardRow>> rows = readShards(out, m);
         assertTrue(rows.get("short").stream().allMatch(r -> r.length() <= 32));
+        assertTrue(rows.get("reviews").stream().anyMatch(r -> r.split().equals("train") && r.length() == 128), "the CSV task keeps the spec's 128");
         List<ShardRow> test = rows.get("reviews").stream().filter(r -> r.split().equals("test")).toList();
         assertTrue(test.stream().allMatch(r -> r.length() <= 64) && test.stream().anyMatch(r -> r.length() == 64));
         try (TextTokenizer t = TextTokenizer.fromJson(Files.readAllBytes(MiniLm.folder().resolve("tokenizer.json")), 1 << 20, "t")) {

@@ -78,7 +78,7 @@ class TrainJobTest {
     @Test
     void oneWorkerAveragingEveryKStepsEqualsTheSingleMachineTrainerBitForBit() throws IOException {
         TrainConfig c = config("one-worker", "partitions: 1\nlocal_steps: 3\nrounds: 3\noptimizer: {kind: adamw, learning_rate: 0.002, warmup_steps: 2}\n");
-        TrainJob.AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
+        AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
 
         DataOrder order = new DataOrder(trainRows.size(), c.batchSize(), c.seed());
         try (Trainer trainer = singleMachine(c, 9)) {
@@ -94,7 +94,7 @@ class TrainJobTest {
     void optimizerStateResetRestartsAdamEachRoundAndMovesAThirdOfTheBytes() throws IOException {
         TrainConfig c = config("reset", "partitions: 1\nlocal_steps: 3\nrounds: 3\noptimizer_state: reset\n"
                 + "optimizer: {kind: adamw, learning_rate: 0.002, warmup_steps: 2}\n");
-        TrainJob.AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
+        AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
 
         DataOrder order = new DataOrder(trainRows.size(), c.batchSize(), c.seed());
         try (Trainer trainer = singleMachine(c, 9)) {
@@ -118,7 +118,7 @@ class TrainJobTest {
                 rounds: 1
                 optimizer: {kind: sgd, learning_rate: 0.5, max_grad_norm: 0, decay: constant}
                 """, "lora.r=4", "lora.alpha=8", "lora.dropout=0.0");
-        TrainJob.AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
+        AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
 
         DataOrder order = new DataOrder(trainRows.size(), c.batchSize(), c.seed());
         List<ShardRow> union = new ArrayList<>();
@@ -146,7 +146,7 @@ class TrainJobTest {
                 epochs: 2
                 optimizer: {kind: adamw, learning_rate: 0.002, warmup_steps: 4, decay: linear}
                 """);
-        TrainJob.AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
+        AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
         TrainPlan.Prepared p = TrainPlan.prepare(c, spark.sparkContext().hadoopConfiguration());
         // 600 reviews cut to 64 tokens, 2 epochs, then the 100 validation reviews (50/50): chance is 0.5
         assertEquals(100, run.evaluation().examples());
@@ -220,6 +220,33 @@ class TrainJobTest {
     }
 
     @Test
+    void theWavePlannerCountsEachAdapterAtItsOwnLength() throws IOException {
+        List<String> sample = Files.readAllLines(TokenizeJobTest.SAMPLE);
+        Path shortRows = tmp.resolve("short.jsonl"), longRows = tmp.resolve("long.jsonl");
+        Files.write(shortRows, sample.subList(0, 60));
+        Files.write(longRows, sample.subList(60, 120));
+        Path mixed = tmp.resolve("mixed-lengths");
+        TokenizeJob.tokenize(spark, io.lorafleet.datasets.DatasetSpec.load(("""
+                tokenizer: %s
+                output: %s
+                tasks:
+                  - {adapter_id: short, inputs: [%s], format: jsonl, label: label, labels: [negative, positive], split: train, max_length: 64}
+                  - {adapter_id: long, inputs: [%s], format: jsonl, label: label, labels: [negative, positive], split: train, max_length: 512}
+                """).formatted(MiniLm.folder(), mixed, shortRows, longRows).getBytes(StandardCharsets.UTF_8), "mixed.yaml", List.of()), false);
+        var conf = spark.sparkContext().hadoopConfiguration();
+        var modelConfig = TrainPlan.prepare(config("mixed", "", "shards=" + mixed), conf).modelConfig();
+        long both = io.lorafleet.train.BulkTrainer.stepBytes(modelConfig, 8, 64) + io.lorafleet.train.BulkTrainer.stepBytes(modelConfig, 8, 512);
+        long budget = (both - 1) >> 20; // MB: one short adapter and one long one do not fit together...
+        assertTrue(2 * io.lorafleet.train.BulkTrainer.stepBytes(modelConfig, 8, 128) <= budget << 20, "...though two at the spec's 128 tokens would");
+        TrainConfig c = config("mixed", "epochs: 1\n", "shards=" + mixed, "waves.memory_mb=" + budget);
+        TrainPlan.Prepared p = TrainPlan.prepare(c, conf);
+        List<TrainWorker.Spec> specs = TrainPlan.plan(c, p, conf).stream().map(TrainPlan.Planned::spec).toList();
+        assertEquals(List.of(1, 1), TrainPlan.waves(specs, c, p).stream().map(w -> w.adapters().size()).toList());
+        TrainConfig roomy = config("mixed", "epochs: 1\n", "shards=" + mixed, "waves.memory_mb=" + ((both >> 20) + 1));
+        assertEquals(List.of(2), TrainPlan.waves(specs, roomy, p).stream().map(w -> w.adapters().size()).toList());
+    }
+
+    @Test
     void aRoundThatGoesNonFiniteIsRedoneAtLowerLearningRatesThenTheAdapterFails() throws IOException {
         TrainConfig c = config("nan", """
                 partitions: 2
@@ -230,9 +257,9 @@ class TrainJobTest {
                 divergence: {loss_factor: 1.0e300}
                 optimizer: {kind: sgd, learning_rate: 3.0e38, max_grad_norm: 0, decay: constant}
                 """);
-        TrainJob.AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
-        assertEquals(TrainJob.Status.FAILED, run.status());
-        assertEquals(1, TrainJob.exitCode(List.of(run)), "every adapter failed");
+        AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
+        assertEquals(AdapterRun.Status.FAILED, run.status());
+        assertEquals(1, AdapterRun.exitCode(List.of(run)), "every adapter failed");
         assertTrue(run.failure().matches("round \\d: (loss|gradient norm) \\S+ .*in partition \\d at global batch \\d+ \\(learning-rate scale 0\\.25\\); "
                 + "gave up after 2 retries.*"),
                 run.failure());
@@ -250,8 +277,8 @@ class TrainJobTest {
                 max_nan_retries: 2
                 optimizer: {kind: adamw, learning_rate: 1.0e6, decay: constant}
                 """);
-        TrainJob.AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
-        assertEquals(TrainJob.Status.FAILED, run.status(), "no learning rate down to 2.5e5 trains: the adapter fails rather than finishing diverged");
+        AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
+        assertEquals(AdapterRun.Status.FAILED, run.status(), "no learning rate down to 2.5e5 trains: the adapter fails rather than finishing diverged");
         assertTrue(run.failure().matches("round 1: (loss \\S+ exceeds 10 × 0\\.693147 .*|(loss|gradient norm) \\S+ .*in partition 0 .*)"
                 + "\\(learning-rate scale 0\\.25\\); gave up after 2 retries.*"), run.failure());
         assertFalse(Files.exists(tmp.resolve("diverge/_checkpoints/imdb/round-000000")), "no diverged state was checkpointed as good");
@@ -264,8 +291,8 @@ class TrainJobTest {
                 rounds: 1
                 optimizer: {kind: adamw, learning_rate: 1.0e6, decay: constant}
                 """);
-        TrainJob.AdapterRun last = TrainJob.train(spark, lastRound, false, false).get(0);
-        assertEquals(TrainJob.Status.FAILED, last.status(), "a diverged final state is not exported as done");
+        AdapterRun last = TrainJob.train(spark, lastRound, false, false).get(0);
+        assertEquals(AdapterRun.Status.FAILED, last.status(), "a diverged final state is not exported as done");
         assertTrue(last.failure().startsWith("the final state's evaluation loss ") && last.failure().contains("not exported"), last.failure());
         assertFalse(Files.exists(tmp.resolve("diverge-last/imdb")), "no adapter folder");
 
@@ -276,8 +303,8 @@ class TrainJobTest {
                 rounds: 5
                 optimizer: {kind: adamw, learning_rate: 0.002}
                 """);
-        TrainJob.AdapterRun ok = TrainJob.train(spark, sane, false, false).get(0);
-        assertEquals(TrainJob.Status.DONE, ok.status(), ok.failure());
+        AdapterRun ok = TrainJob.train(spark, sane, false, false).get(0);
+        assertEquals(AdapterRun.Status.DONE, ok.status(), ok.failure());
         assertEquals(5, ok.history().size());
         assertTrue(ok.history().stream().skip(1).allMatch(m -> ((Number) m.get("update_norm")).doubleValue() > 0), ok.history().toString());
     }
@@ -294,8 +321,8 @@ class TrainJobTest {
                 max_nan_retries: 2
                 optimizer: {kind: adamw, learning_rate: 1.0e6, decay: constant}
                 """);
-        TrainJob.AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
-        assertEquals(TrainJob.Status.FAILED, run.status());
+        AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
+        assertEquals(AdapterRun.Status.FAILED, run.status());
         assertTrue(run.failure().matches("round 2: (loss|update norm) \\S+ exceeds .*\\(learning-rate scale 0\\.25\\); gave up after 2 retries.*"), run.failure());
         assertFalse(Files.exists(tmp.resolve("quiet/_checkpoints/imdb/round-000000")), "the state round 1 produced was never trusted");
         List<String> metrics = Files.readAllLines(tmp.resolve("quiet/_checkpoints/imdb/metrics.jsonl"));
@@ -330,8 +357,8 @@ class TrainJobTest {
         byte[] bytes = Files.readAllBytes(copy.resolve(train.path()));
         bytes[bytes.length / 2] ^= 1;
         Files.write(copy.resolve(train.path()), bytes);
-        TrainJob.AdapterRun run = TrainJob.train(spark, config("corrupt", "rounds: 1\n", "shards=" + copy), false, false).get(0);
-        assertEquals(TrainJob.Status.FAILED, run.status());
+        AdapterRun run = TrainJob.train(spark, config("corrupt", "rounds: 1\n", "shards=" + copy), false, false).get(0);
+        assertEquals(AdapterRun.Status.FAILED, run.status());
         assertTrue(run.failure().contains(train.path()) && run.failure().contains("differs from the manifest's"), run.failure());
     }
 }
