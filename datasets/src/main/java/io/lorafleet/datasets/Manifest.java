@@ -42,7 +42,7 @@ public record Manifest(int formatVersion, String objective, String tokenizer, St
     /** Whether shards of this manifest were tokenized as {@code tokenizerJson} tokenizes (by fingerprint, or by bytes in older manifests). */
     public boolean sameTokenizer(byte[] tokenizerJson, String source) throws IOException {
         return tokenizerFingerprint != null ? tokenizerFingerprint.equals(TextTokenizer.fingerprint(tokenizerJson, source))
-                : tokenizerSha256.equals(io.lorafleet.io.Sha256.of(tokenizerJson));
+                : tokenizerSha256.equals(Sha256.of(tokenizerJson));
     }
 
     /** @param path relative to the shard folder */

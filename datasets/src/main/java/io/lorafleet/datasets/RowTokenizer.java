@@ -196,6 +196,6 @@ public final class RowTokenizer {
     }
 
     private static byte[] sha256(String s) {
-        return io.lorafleet.io.Sha256.digest().digest(s.getBytes(StandardCharsets.UTF_8));
+        return Sha256.digest().digest(s.getBytes(StandardCharsets.UTF_8));
     }
 }

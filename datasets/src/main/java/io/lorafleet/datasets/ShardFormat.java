@@ -100,11 +100,11 @@ public final class ShardFormat {
 
         HashingOutputFile(OutputFile delegate) {
             this.delegate = delegate;
-            this.digest = io.lorafleet.io.Sha256.digest();
+            this.digest = Sha256.digest();
         }
 
         String hex() {
-            return io.lorafleet.io.Sha256.hex(digest);
+            return Sha256.hex(digest);
         }
 
         @Override

@@ -144,6 +144,6 @@ public final class TextTokenizer implements AutoCloseable {
     }
 
     private static String sha256(byte[] bytes) {
-        return io.lorafleet.io.Sha256.of(bytes);
+        return Sha256.of(bytes);
     }
 }

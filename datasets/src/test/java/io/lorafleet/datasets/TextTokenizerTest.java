@@ -135,6 +135,6 @@ class TextTokenizerTest {
     }
 
     private static String sha256(byte[] bytes) {
-        return io.lorafleet.io.Sha256.of(bytes);
+        return Sha256.of(bytes);
     }
 }

@@ -30,7 +30,7 @@ public final class InferenceBenchmark {
         LoraConfig lora = LoraConfig.of(shape.rank(), 2.0 * shape.rank(), List.of("query", "value"));
         SequenceClassifier adapted = SequenceClassifier.create(shape.config(), weights, lora, 2, SequenceClassifier.Pooling.MEAN, 1);
         // B = 0 would make the merge a no-op numerically; any B shows the merged forward costs what the base costs
-        for (Param p : adapted.params().params()) if (p.name().endsWith("lora_B.weight")) p.value().assign(0.01);
+        for (Param p : adapted.params().params()) if (p.name().endsWith(io.lorafleet.nn.LoraDelta.B_SUFFIX)) p.value().assign(0.01);
         SequenceClassifier merged = SequenceClassifier.create(shape.config(), ModelWeights.random(shape.config(), DataType.FLOAT, 1), lora, 2,
                 SequenceClassifier.Pooling.MEAN, 1);
         merged.params().values().assign(adapted.params().values());

@@ -3,6 +3,7 @@ package io.lorafleet.io;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.lorafleet.model.Architecture;
 import io.lorafleet.model.TransformerConfig;
 import io.lorafleet.nn.Gelu;
 
@@ -24,23 +25,24 @@ public final class HfConfig {
         }
         if (c == null || !c.isObject()) throw new IOException(source + ": not a JSON object");
         String type = text(c, "model_type", source);
+        Architecture architecture = Architecture.ofModelType(type);
+        if (architecture == null) throw new IOException(source + ": model_type '" + type + "' is not supported (bert, gpt2)");
         try {
-            return switch (type) {
-                case "bert" -> new TransformerConfig("bert", integer(c, "vocab_size", source), integer(c, "hidden_size", source),
+            return switch (architecture) {
+                case BERT -> new TransformerConfig(Architecture.BERT, integer(c, "vocab_size", source), integer(c, "hidden_size", source),
                         integer(c, "num_hidden_layers", source), integer(c, "num_attention_heads", source), integer(c, "intermediate_size", source),
                         integer(c, "max_position_embeddings", source), c.has("type_vocab_size") ? integer(c, "type_vocab_size", source) : 2,
                         c.has("layer_norm_eps") ? number(c, "layer_norm_eps", source) : 1e-12,
                         activation(c.has("hidden_act") ? text(c, "hidden_act", source) : "gelu", "hidden_act", source));
-                case "gpt2" -> {
+                case GPT2 -> {
                     int d = integer(c, "n_embd", source);
                     JsonNode inner = c.get("n_inner");
-                    yield new TransformerConfig("gpt2", integer(c, "vocab_size", source), d, integer(c, "n_layer", source),
+                    yield new TransformerConfig(Architecture.GPT2, integer(c, "vocab_size", source), d, integer(c, "n_layer", source),
                             integer(c, "n_head", source), inner == null || inner.isNull() ? 4 * d : integer(c, "n_inner", source),
                             integer(c, "n_positions", source), 0,
                             c.has("layer_norm_epsilon") ? number(c, "layer_norm_epsilon", source) : 1e-5,
                             activation(c.has("activation_function") ? text(c, "activation_function", source) : "gelu_new", "activation_function", source));
                 }
-                default -> throw new IOException(source + ": model_type '" + type + "' is not supported (bert, gpt2)");
             };
         } catch (IllegalArgumentException e) {
             throw new IOException(source + ": " + e.getMessage(), e);
@@ -60,7 +62,7 @@ public final class HfConfig {
      */
     public static byte[] writeClassifier(TransformerConfig c, java.util.List<String> labels) throws IOException {
         ObjectNode o = node(c);
-        boolean gpt2 = c.modelType().equals("gpt2");
+        boolean gpt2 = c.architecture() == Architecture.GPT2;
         o.putArray("architectures").add(gpt2 ? "GPT2ForSequenceClassification" : "BertForSequenceClassification");
         ObjectNode id2label = o.putObject("id2label"), label2id = o.putObject("label2id");
         for (int i = 0; i < labels.size(); i++) {
@@ -74,9 +76,9 @@ public final class HfConfig {
 
     private static ObjectNode node(TransformerConfig c) {
         ObjectNode o = JSON.createObjectNode();
-        if (c.modelType().equals("bert")) {
+        if (c.architecture() == Architecture.BERT) {
             o.putArray("architectures").add("BertModel");
-            o.put("model_type", "bert");
+            o.put("model_type", c.architecture().modelType());
             o.put("vocab_size", c.vocabSize());
             o.put("hidden_size", c.hiddenSize());
             o.put("num_hidden_layers", c.numLayers());
@@ -89,7 +91,7 @@ public final class HfConfig {
             o.put("pad_token_id", 0);
         } else {
             o.putArray("architectures").add("GPT2LMHeadModel");
-            o.put("model_type", "gpt2");
+            o.put("model_type", c.architecture().modelType());
             o.put("vocab_size", c.vocabSize());
             o.put("n_embd", c.hiddenSize());
             o.put("n_layer", c.numLayers());

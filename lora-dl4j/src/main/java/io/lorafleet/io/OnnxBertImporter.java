@@ -1,6 +1,7 @@
 package io.lorafleet.io;
 
 import io.lorafleet.model.ModelWeights;
+import io.lorafleet.model.Architecture;
 import io.lorafleet.model.TransformerConfig;
 import io.lorafleet.nn.Gelu;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -70,7 +71,7 @@ public final class OnnxBertImporter {
         boolean erf = graph.nodes().stream().anyMatch(n -> n.opType().equals("Erf"));
         boolean tanh = graph.nodes().stream().anyMatch(n -> n.opType().equals("Tanh"));
         if (!erf && !tanh) throw new IOException(source + ": found no GELU (Erf or Tanh) in the graph");
-        return new TransformerConfig("bert", vocab, hidden, layers, heads(producer, consumers, keyOutputs, hidden, source), intermediate,
+        return new TransformerConfig(Architecture.BERT, vocab, hidden, layers, heads(producer, consumers, keyOutputs, hidden, source), intermediate,
                 positions, types, epsilon(graph, producer, source), erf ? Gelu.Form.ERF : Gelu.Form.TANH);
     }
 

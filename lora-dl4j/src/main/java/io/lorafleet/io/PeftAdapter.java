@@ -9,6 +9,7 @@ import io.lorafleet.model.ModelWeights;
 import io.lorafleet.model.TaskModel;
 import io.lorafleet.model.TransformerConfig;
 import io.lorafleet.nn.LoraConfig;
+import io.lorafleet.nn.LoraDelta;
 import io.lorafleet.nn.Param;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -56,12 +57,12 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
     }
 
     private static boolean isLora(String name) {
-        return name.endsWith(".lora_A.weight") || name.endsWith(".lora_B.weight");
+        return name.endsWith(LoraDelta.A_SUFFIX) || name.endsWith(LoraDelta.B_SUFFIX);
     }
 
     /** The task model's prefix for body modules, as Hugging Face names them. */
     public static String bodyPrefix(TransformerConfig c) {
-        return c.modelType().equals("bert") ? "bert." : "transformer.";
+        return c.architecture().bodyPrefix();
     }
 
     /** PEFT's key for one of our tensors: the task head's modules sit beside the body, everything else (BERT's pooler too) in it. */
@@ -94,7 +95,7 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
         o.put("bias", "none");
         if (modulesToSave.isEmpty()) o.putNull("modules_to_save");
         else modulesToSave.forEach(o.putArray("modules_to_save")::add);
-        o.put("fan_in_fan_out", c.modelType().equals("gpt2"));
+        o.put("fan_in_fan_out", c.architecture().inByOutWeights());
         o.put("use_rslora", lora.rsLora());
         if (lora.init() == LoraConfig.Init.GAUSSIAN) o.put("init_lora_weights", "gaussian");
         else o.put("init_lora_weights", true);
@@ -205,12 +206,12 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
      */
     public void mergeInto(ModelWeights weights, TransformerConfig c) {
         for (Map.Entry<String, INDArray> e : tensors.entrySet()) {
-            if (!e.getKey().endsWith(".lora_A.weight")) continue;
-            String module = e.getKey().substring(0, e.getKey().length() - ".lora_A.weight".length());
-            INDArray a = e.getValue(), b = tensors.get(module + ".lora_B.weight");
+            if (!e.getKey().endsWith(LoraDelta.A_SUFFIX)) continue;
+            String module = e.getKey().substring(0, e.getKey().length() - LoraDelta.A_SUFFIX.length());
+            INDArray a = e.getValue(), b = tensors.get(module + LoraDelta.B_SUFFIX);
             INDArray w = weights.asMap().get(module + ".weight");
             INDArray delta = b.castTo(w.dataType()).mmul(a.castTo(w.dataType())).muli(lora.scaleFor(module)); // [out, in]
-            w.addi(c.modelType().equals("gpt2") ? delta.transpose() : delta);
+            w.addi(c.architecture().inByOutWeights() ? delta.transpose() : delta);
         }
     }
 

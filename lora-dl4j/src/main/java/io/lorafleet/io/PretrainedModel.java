@@ -64,14 +64,20 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
      * Jobs pin it on the driver and executors check that what they loaded is the same.
      */
     public static String contentHash(ModelFiles files) throws IOException {
-        java.security.MessageDigest digest = Sha256.digest();
+        java.security.MessageDigest digest;
+        try {
+            digest = java.security.MessageDigest.getInstance("SHA-256");
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e); // every JVM has SHA-256
+        }
         digest.update(files.readAll(CONFIG));
+        java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(1 << 20);
         for (String shard : shards(files)) {
             try (var channel = files.open(shard)) {
-                Sha256.update(digest, channel);
+                while (channel.read(buffer.clear()) > 0) digest.update(buffer.flip());
             }
         }
-        return Sha256.hex(digest);
+        return java.util.HexFormat.of().formatHex(digest.digest());
     }
 
     /** The weight files: the index's shards in name order, or the single model.safetensors. */
@@ -100,7 +106,7 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
 
     /** HF task models prefix the body's tensors ("bert.", "transformer."); heads and buffers are not the body's. */
     private static String stripTaskPrefix(String name, TransformerConfig config) {
-        String prefix = config.modelType().equals("bert") ? "bert." : "transformer.";
+        String prefix = config.architecture().bodyPrefix();
         String n = name.startsWith(prefix) ? name.substring(prefix.length()) : name;
         return ModelWeights.expectedShapes(config).containsKey(n) || ModelWeights.optionalShapes(config).containsKey(n) ? n : null;
     }

@@ -18,7 +18,7 @@ public final class BertEncoder implements Body {
     private final boolean embeddingsTrainable; // if not, the first layer need not compute its input gradient
 
     public BertEncoder(TransformerConfig c, ModelWeights w, Tuning tuning) {
-        if (!c.modelType().equals("bert")) throw new IllegalArgumentException("BertEncoder needs model_type bert, got " + c.modelType());
+        if (c.architecture() != Architecture.BERT) throw new IllegalArgumentException("BertEncoder needs model_type bert, got " + c.architecture().modelType());
         this.config = c;
         int d = c.hiddenSize();
         words = embedding(w, tuning, "embeddings.word_embeddings.weight", c.vocabSize(), d);

@@ -18,7 +18,7 @@ public final class Gpt2Decoder implements Body {
     private final boolean embeddingsTrainable; // if not, the first block need not compute its input gradient
 
     public Gpt2Decoder(TransformerConfig c, ModelWeights w, Tuning tuning) {
-        if (!c.modelType().equals("gpt2")) throw new IllegalArgumentException("Gpt2Decoder needs model_type gpt2, got " + c.modelType());
+        if (c.architecture() != Architecture.GPT2) throw new IllegalArgumentException("Gpt2Decoder needs model_type gpt2, got " + c.architecture().modelType());
         this.config = c;
         int d = c.hiddenSize();
         tokens = BertEncoder.embedding(w, tuning, "wte.weight", c.vocabSize(), d);

@@ -50,7 +50,7 @@ public final class ModelWeights {
     public static Map<String, long[]> expectedShapes(TransformerConfig c) {
         Map<String, long[]> s = new LinkedHashMap<>();
         long d = c.hiddenSize(), f = c.intermediateSize();
-        if (c.modelType().equals("bert")) {
+        if (c.architecture() == Architecture.BERT) {
             s.put("embeddings.word_embeddings.weight", new long[] {c.vocabSize(), d});
             s.put("embeddings.position_embeddings.weight", new long[] {c.maxPositions(), d});
             s.put("embeddings.token_type_embeddings.weight", new long[] {Math.max(c.typeVocabSize(), 1), d});
@@ -101,7 +101,7 @@ public final class ModelWeights {
             boolean isNorm = name.contains("LayerNorm") || name.contains("ln_");
             w.put(name, !isNorm ? normal(random, dtype, shape) : name.endsWith(".weight") ? Nd4j.ones(dtype, shape) : Nd4j.zeros(dtype, shape));
         });
-        return new ModelWeights(w, "random(" + c.modelType() + ", seed " + seed + ")");
+        return new ModelWeights(w, "random(" + c.architecture().modelType() + ", seed " + seed + ")");
     }
 
     /**
@@ -110,7 +110,7 @@ public final class ModelWeights {
      */
     public static Map<String, long[]> optionalShapes(TransformerConfig c) {
         Map<String, long[]> s = new LinkedHashMap<>();
-        if (c.modelType().equals("bert")) linear(s, "pooler.dense", c.hiddenSize(), c.hiddenSize());
+        if (c.architecture() == Architecture.BERT) linear(s, "pooler.dense", c.hiddenSize(), c.hiddenSize());
         return s;
     }
 

@@ -36,14 +36,14 @@ public final class SequenceClassifier extends HeadedModel {
     }
 
     static Body body(TransformerConfig config, ModelWeights weights, Tuning tuning) {
-        return config.modelType().equals("bert") ? new BertEncoder(config, weights, tuning) : new Gpt2Decoder(config, weights, tuning);
+        return config.architecture() == Architecture.BERT ? new BertEncoder(config, weights, tuning) : new Gpt2Decoder(config, weights, tuning);
     }
 
     /** The head of adapter {@code adapter} (0 for a single-adapter model), its tensors named as Hugging Face names them. */
     static ClassifierHead head(TransformerConfig config, ModelWeights weights, Tuning tuning, int adapter, int numLabels, Pooling pooling) {
         if (numLabels < 2) throw new IllegalArgumentException("num_labels must be >= 2, got " + numLabels);
         long d = config.hiddenSize();
-        boolean gpt2 = config.modelType().equals("gpt2");
+        boolean gpt2 = config.architecture() == Architecture.GPT2;
         if (pooling == Pooling.HF && gpt2) {
             return new ClassifierHead(ClassifierHead.Token.LAST, null,
                     new Linear(tuning.head(adapter, "score.weight", new long[] {numLabels, d}, Initializer.gaussian(0.02)), null));

@@ -5,7 +5,7 @@ import io.lorafleet.nn.Gelu;
 /**
  * The shape of a transformer body, with Hugging Face's config.json meanings.
  *
- * @param modelType          "bert" (post-LN encoder) or "gpt2" (pre-LN causal decoder)
+ * @param architecture       the family: BERT (post-LN encoder) or GPT-2 (pre-LN causal decoder)
  * @param vocabSize          rows of the token embedding
  * @param hiddenSize         model width d
  * @param numLayers          transformer blocks
@@ -16,13 +16,11 @@ import io.lorafleet.nn.Gelu;
  * @param layerNormEps       epsilon inside every LayerNorm
  * @param activation         feed-forward activation: BERT's exact erf GELU, or GPT-2's tanh form
  */
-public record TransformerConfig(String modelType, int vocabSize, int hiddenSize, int numLayers, int numHeads,
+public record TransformerConfig(Architecture architecture, int vocabSize, int hiddenSize, int numLayers, int numHeads,
                                 int intermediateSize, int maxPositions, int typeVocabSize, double layerNormEps,
                                 Gelu.Form activation) {
     public TransformerConfig {
-        if (!modelType.equals("bert") && !modelType.equals("gpt2")) {
-            throw new IllegalArgumentException("model_type must be bert or gpt2, got " + modelType);
-        }
+        if (architecture == null) throw new IllegalArgumentException("architecture: required");
         positive("vocab_size", vocabSize);
         positive("hidden_size", hiddenSize);
         positive("num_hidden_layers", numLayers);
@@ -35,16 +33,16 @@ public record TransformerConfig(String modelType, int vocabSize, int hiddenSize,
         if (!(layerNormEps > 0)) throw new IllegalArgumentException("layer_norm_eps must be > 0, got " + layerNormEps);
     }
 
-    public boolean causal() { return modelType.equals("gpt2"); }
+    public boolean causal() { return architecture.causal(); }
 
     /** A BERT-family encoder (MiniLM, BGE, E5 are BERT). */
     public static TransformerConfig bert(int vocab, int hidden, int layers, int heads, int intermediate, int maxPositions) {
-        return new TransformerConfig("bert", vocab, hidden, layers, heads, intermediate, maxPositions, 2, 1e-12, Gelu.Form.ERF);
+        return new TransformerConfig(Architecture.BERT, vocab, hidden, layers, heads, intermediate, maxPositions, 2, 1e-12, Gelu.Form.ERF);
     }
 
     /** A GPT-2-family decoder: FFN width 4d, tanh GELU. */
     public static TransformerConfig gpt2(int vocab, int hidden, int layers, int heads, int maxPositions) {
-        return new TransformerConfig("gpt2", vocab, hidden, layers, heads, 4 * hidden, maxPositions, 0, 1e-5, Gelu.Form.TANH);
+        return new TransformerConfig(Architecture.GPT2, vocab, hidden, layers, heads, 4 * hidden, maxPositions, 0, 1e-5, Gelu.Form.TANH);
     }
 
     private static void positive(String key, int value) {

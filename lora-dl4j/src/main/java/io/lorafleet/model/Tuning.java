@@ -77,8 +77,8 @@ public final class Tuning {
     private static LoraDelta delta(Adapter adapter, String module, INDArray weight) {
         LoraConfig lora = adapter.lora();
         int r = lora.rankFor(module);
-        Param a = adapter.registry().trainable(module + ".lora_A.weight", new long[] {r, weight.size(1)}, lora.initializerOfA(module));
-        Param b = adapter.registry().trainable(module + ".lora_B.weight", new long[] {weight.size(0), r}, Initializer.ZEROS);
+        Param a = adapter.registry().trainable(module + LoraDelta.A_SUFFIX, new long[] {r, weight.size(1)}, lora.initializerOfA(module));
+        Param b = adapter.registry().trainable(module + LoraDelta.B_SUFFIX, new long[] {weight.size(0), r}, Initializer.ZEROS);
         LoraDelta delta = new LoraDelta(a, b, lora.scaleFor(module), lora.dropout(), adapter.seed() ^ module.hashCode());
         adapter.deltas().add(delta);
         return delta;

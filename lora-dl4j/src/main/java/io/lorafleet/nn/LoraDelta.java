@@ -11,6 +11,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * {@link MultiLoraLinear} applies each adapter's delta to that adapter's rows only.
  */
 public final class LoraDelta {
+    /** The names of a module's A and B, as PEFT writes them: {@code <module>.lora_A.weight}, {@code <module>.lora_B.weight}. */
+    public static final String A_SUFFIX = ".lora_A.weight", B_SUFFIX = ".lora_B.weight";
+
     private final Param a;        // [r, in]
     private final Param b;        // [out, r]
     private final double scale;   // alpha/r, or alpha/sqrt(r) with rsLoRA

@@ -1,5 +1,6 @@
 package io.lorafleet.optim;
 
+import io.lorafleet.nn.LoraDelta;
 import io.lorafleet.nn.ParamRegistry;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -33,7 +34,7 @@ public final class Optimizer {
         long size = u.stateSize(p);
         this.state = size == 0 ? null : Nd4j.create(params.values().dataType(), 1, size);
         this.updater = u.instantiate(state, true);
-        this.decayMask = config.weightDecay() > 0 ? params.mask(name -> name.contains(".lora_A.") || name.contains(".lora_B.")) : null;
+        this.decayMask = config.weightDecay() > 0 ? params.mask(name -> name.endsWith(LoraDelta.A_SUFFIX) || name.endsWith(LoraDelta.B_SUFFIX)) : null;
     }
 
     /**

@@ -77,7 +77,7 @@ class Gpt2ParityTest {
     @Test
     void logitsMatchAnIndependentPyTorchForward() throws IOException {
         PretrainedModel model = PretrainedModel.load(new LocalModelFiles(folder()));
-        assertEquals("gpt2", model.config().modelType());
+        assertEquals(io.lorafleet.model.Architecture.GPT2, model.config().architecture());
         assertEquals(128, model.config().intermediateSize(), "n_inner null means 4·n_embd");
         double error = maxLogitError(CausalLm.create(model.config(), model.weights(), LoraConfig.of(4, 8, List.of("c_attn")), 1));
         System.out.printf("gpt2-tiny vs the independent PyTorch forward: max |Δ logits| %.2e%n", error);

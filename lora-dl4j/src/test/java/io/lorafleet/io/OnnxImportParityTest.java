@@ -127,7 +127,7 @@ class OnnxImportParityTest {
     @Test
     void importedConfigIsMiniLm() {
         var c = model.config();
-        assertEquals(List.of("bert", 30522, 384, 6, 12, 1536, 512, 2), List.of(c.modelType(), c.vocabSize(), c.hiddenSize(), c.numLayers(),
+        assertEquals(List.of(io.lorafleet.model.Architecture.BERT, 30522, 384, 6, 12, 1536, 512, 2), List.of(c.architecture(), c.vocabSize(), c.hiddenSize(), c.numLayers(),
                 c.numHeads(), c.intermediateSize(), c.maxPositions(), c.typeVocabSize()));
         assertEquals(1e-12, c.layerNormEps(), 1e-18);
         assertEquals(22_565_376L, model.weights().totalParameters()); // 11,918,592 embeddings + 6 × 1,774,464 per layer

@@ -38,7 +38,7 @@ class MergeTest {
             INDArray d = model.loraLayers().get(i).base().weightValue().sub(before.get(i));
             restored = Math.max(restored, Math.max(d.maxNumber().doubleValue(), -d.minNumber().doubleValue()));
         }
-        System.out.printf("%s: merged vs unmerged logits %.2e, W after merge→unmerge %.2e%n", model.config().modelType(), diff, restored);
+        System.out.printf("%s: merged vs unmerged logits %.2e, W after merge→unmerge %.2e%n", model.config().architecture(), diff, restored);
         assertTrue(diff <= 1e-5, "merged forward differs by " + diff);
         assertTrue(restored <= 1e-6, "unmerge left W off by " + restored);
         assertTrue(model.logits(batch).equalsWithEps(unmerged, 1e-5));

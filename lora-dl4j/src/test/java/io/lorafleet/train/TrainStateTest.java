@@ -23,8 +23,13 @@ class TrainStateTest {
         assertArrayEquals(moments, mean.optimizerState(), 0f, "Adam's moments are averaged by the same weights");
         assertEquals(12, mean.steps());
 
-        TrainState reset = TrainState.weightedMean(List.of(new TrainState(a, new float[0], 4), new TrainState(b, new float[0], 4)), new long[] {16, 8});
+        TrainState reset = TrainState.weightedMean(List.of(new TrainState(a, new float[0], 4), new TrainState(b, new float[0], 5)), new long[] {16, 8});
         assertEquals(0, reset.optimizerState().length, "optimizer_state: reset moves and averages no moments");
+        assertEquals(4, reset.steps(), "the first state's steps");
+
+        TrainState cancelling = TrainState.weightedMean(List.of(new TrainState(new float[] {1e8f}, new float[0], 1),
+                new TrainState(new float[] {1f}, new float[0], 1), new TrainState(new float[] {-1e8f}, new float[0], 1)), new long[] {1, 1, 1});
+        assertEquals(1f / 3, cancelling.values()[0], 0f, "summed in double: in float 1e8 + 1 - 1e8 would be 0");
     }
 
     @Test

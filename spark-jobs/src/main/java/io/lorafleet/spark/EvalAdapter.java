@@ -1,7 +1,6 @@
 package io.lorafleet.spark;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.lorafleet.datasets.Batches;
 import io.lorafleet.datasets.Manifest;
 import io.lorafleet.datasets.ShardRow;
 import io.lorafleet.datasets.YamlConfig;

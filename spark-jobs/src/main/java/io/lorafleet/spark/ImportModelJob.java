@@ -59,7 +59,7 @@ public final class ImportModelJob {
             files.put(PretrainedModel.WEIGHTS, SafetensorsWriter.toBytes(model.weights().asMap(), Map.of("format", "pt")));
             files.put(PretrainedModel.TOKENIZER, tokenizerJson);
             Path written = AdapterFolder.write(out, files, conf, overwrite);
-            System.out.printf("imported %s: %s, %d layers, hidden %d, %d heads, %,d parameters → %s%n", source, model.config().modelType(),
+            System.out.printf("imported %s: %s, %d layers, hidden %d, %d heads, %,d parameters → %s%n", source, model.config().architecture().modelType(),
                     model.config().numLayers(), model.config().hiddenSize(), model.config().numHeads(), model.weights().totalParameters(), written);
             return written;
         }

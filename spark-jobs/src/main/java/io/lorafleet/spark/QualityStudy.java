@@ -1,7 +1,6 @@
 package io.lorafleet.spark;
 
 import io.lorafleet.bench.BenchmarkReport;
-import io.lorafleet.datasets.Batches;
 import io.lorafleet.datasets.DatasetSpec;
 import io.lorafleet.datasets.Manifest;
 import io.lorafleet.datasets.ShardFormat;

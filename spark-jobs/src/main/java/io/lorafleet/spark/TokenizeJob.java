@@ -12,7 +12,7 @@ import io.lorafleet.datasets.ShardRow;
 import io.lorafleet.datasets.TextTokenizer;
 import io.lorafleet.io.HfConfig;
 import io.lorafleet.io.PretrainedModel;
-import io.lorafleet.io.Sha256;
+import io.lorafleet.datasets.Sha256;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;

@@ -5,7 +5,7 @@ import io.lorafleet.datasets.Manifest;
 import io.lorafleet.datasets.YamlConfig;
 import io.lorafleet.io.HfConfig;
 import io.lorafleet.io.PretrainedModel;
-import io.lorafleet.io.Sha256;
+import io.lorafleet.datasets.Sha256;
 import io.lorafleet.model.ModelWeights;
 import io.lorafleet.model.TransformerConfig;
 import io.lorafleet.nn.LoraConfig;
@@ -44,9 +44,9 @@ final class TrainPlan {
         if (!fs.exists(new Path(manifestUri))) throw new IOException("shards: " + manifestUri + " is missing (not a complete tokenize output)");
         byte[] manifestBytes = SparkJobs.readFile(manifestUri, conf);
         Manifest manifest = Manifest.parse(manifestBytes, manifestUri);
-        if (manifest.objective().equals("causal_lm") && !modelConfig.modelType().equals("gpt2")) {
+        if (manifest.objective().equals("causal_lm") && !modelConfig.causal()) {
             throw new IllegalArgumentException("shards: " + config.shards() + " hold causal-LM blocks, which need a decoder (gpt2 family); "
-                    + config.model() + " is " + modelConfig.modelType());
+                    + config.model() + " is " + modelConfig.architecture().modelType());
         }
         if (!model.exists(PretrainedModel.TOKENIZER)) throw new IOException("model: " + model.describe(PretrainedModel.TOKENIZER) + " is missing");
         if (!manifest.sameTokenizer(model.readAll(PretrainedModel.TOKENIZER), model.describe(PretrainedModel.TOKENIZER))) {

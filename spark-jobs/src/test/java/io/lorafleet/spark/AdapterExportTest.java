@@ -2,7 +2,6 @@ package io.lorafleet.spark;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.lorafleet.datasets.Batches;
 import io.lorafleet.datasets.Manifest;
 import io.lorafleet.datasets.ShardFormat;
 import io.lorafleet.datasets.ShardRow;

@@ -1,7 +1,6 @@
 package io.lorafleet.spark;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.lorafleet.datasets.Batches;
 import io.lorafleet.datasets.DatasetSpec;
 import io.lorafleet.datasets.Manifest;
 import io.lorafleet.datasets.ShardFormat;

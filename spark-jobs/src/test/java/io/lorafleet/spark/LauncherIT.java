@@ -135,7 +135,7 @@ class LauncherIT {
             List<String> hashes = new ArrayList<>();
             for (io.lorafleet.datasets.Manifest.ShardFile f : manifest.shards()) {
                 java.nio.file.Path file = out.resolve(f.path());
-                assertEquals(f.sha256(), io.lorafleet.io.Sha256.of(java.nio.file.Files.readAllBytes(file)), "the manifest's SHA-256 of " + file);
+                assertEquals(f.sha256(), io.lorafleet.datasets.Sha256.of(java.nio.file.Files.readAllBytes(file)), "the manifest's SHA-256 of " + file);
                 hashes.add(f.path() + " " + f.sha256());
             }
             runs.add(hashes);

@@ -45,10 +45,18 @@ class RollbackTest {
         passing.accept(null, 0);
         assertTrue(passing.reject(1));
         passing.accept(null, 0);
-        passing.accept(a, 1);
-        passing.accept(b, 2);      // past the rejected round: the count starts over
-        assertTrue(passing.reject(3));
+        passing.accept(a, 1);      // the rejected round itself accepted: the count starts over
+        assertTrue(passing.reject(2));
         assertEquals(0.25, passing.learningRateScale(), "the learning rate stays lowered");
+
+        Rollback latest = new Rollback(3);
+        latest.accept(null, 0);
+        assertTrue(latest.reject(5));
+        latest.accept(a, 3);
+        assertTrue(latest.reject(4)); // an earlier round rejected: the count still runs until round 5 is passed
+        latest.accept(b, 4);
+        assertTrue(latest.reject(5));
+        assertFalse(latest.reject(5), "four rejections before round 5 was ever accepted");
     }
 
     @Test

@@ -1,6 +1,5 @@
 package io.lorafleet.spark;
 
-import io.lorafleet.datasets.Batches;
 import io.lorafleet.datasets.Manifest;
 import io.lorafleet.datasets.ShardFormat;
 import io.lorafleet.datasets.ShardRow;

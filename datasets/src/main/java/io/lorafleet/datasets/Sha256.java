@@ -1,9 +1,7 @@
-package io.lorafleet.io;
+package io.lorafleet.datasets;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.channels.ReadableByteChannel;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
@@ -36,11 +34,5 @@ public final class Sha256 {
         int n;
         while ((n = in.read(buffer)) > 0) digest.update(buffer, 0, n);
         return hex(digest);
-    }
-
-    /** Adds everything left in the channel to the digest. */
-    public static void update(MessageDigest digest, ReadableByteChannel channel) throws IOException {
-        ByteBuffer buffer = ByteBuffer.allocate(1 << 20);
-        while (channel.read(buffer.clear()) > 0) digest.update(buffer.flip());
     }
 }

@@ -1,10 +1,11 @@
-package io.lorafleet.datasets;
+package io.lorafleet.spark;
 
+import io.lorafleet.datasets.ShardRow;
 import io.lorafleet.model.TokenBatch;
 
 import java.util.List;
 
-/** Shard rows → a training batch padded to its own longest row (never to max_length). */
+/** Shard rows (the data module's) → the engine's training batch, padded to its own longest row (never to max_length). */
 public final class Batches {
     public static final int PAD_ID = 0;
 
