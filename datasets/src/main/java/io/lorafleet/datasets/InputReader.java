@@ -132,14 +132,18 @@ public final class InputReader {
         int end = bytes.length > start && bytes[bytes.length - 1] == '\r' ? bytes.length - 1 : bytes.length;
         ByteBuffer in = ByteBuffer.wrap(bytes, start, end - start);
         CharBuffer text = CharBuffer.allocate(end - start);
-        CoderResult result = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                .onUnmappableCharacter(CodingErrorAction.REPORT).decode(in, text, true);
+        CoderResult result = strictUtf8().decode(in, text, true);
         if (result.isError()) {
             out.accept(SourceRecord.bad(file.name(), line, BadRow.INVALID_UTF8, "invalid UTF-8 at byte " + (in.position() - start) + " of the line",
                     new String(bytes, start, end - start, StandardCharsets.UTF_8)));
             return;
         }
         handler.accept(line, text.flip().toString());
+    }
+
+    /** A UTF-8 decoder that reports invalid bytes instead of replacing them: a bad row is quarantined, never altered. */
+    private static java.nio.charset.CharsetDecoder strictUtf8() {
+        return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
     }
 
     private static SourceRecord fromJson(String source, long line, String text, TaskSpec task) {
@@ -165,8 +169,7 @@ public final class InputReader {
         }
         String text;
         try {
-            text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(bytes)).toString();
+            text = strictUtf8().decode(ByteBuffer.wrap(bytes)).toString();
         } catch (java.nio.charset.CharacterCodingException e) {
             out.accept(SourceRecord.bad(file.name(), 1, BadRow.INVALID_UTF8, "invalid UTF-8 in the file", new String(bytes, StandardCharsets.UTF_8)));
             return;

@@ -31,6 +31,7 @@ public final class YamlConfig {
             .enable(MapperFeature.ACCEPT_CASE_INSENSITIVE_ENUMS)
             .enable(SerializationFeature.INDENT_OUTPUT)
             .build();
+    private static final com.fasterxml.jackson.databind.ObjectWriter ONE_LINE = BINDER.writer().without(SerializationFeature.INDENT_OUTPUT);
 
     private YamlConfig() { }
 
@@ -104,6 +105,11 @@ public final class YamlConfig {
     /** The same mapper that binds configs, for writing records as JSON (manifests, metrics). */
     public static ObjectMapper json() {
         return BINDER;
+    }
+
+    /** {@code value} as one line of JSON (snake_case keys, no indentation, no newline): a line of a .jsonl file. */
+    public static String jsonLine(Object value) throws JsonProcessingException {
+        return ONE_LINE.writeValueAsString(value);
     }
 
     private static void apply(ObjectNode root, String override, String source) throws IOException {

@@ -1,7 +1,6 @@
 package io.lorafleet.spark;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.lorafleet.bench.BenchmarkReport;
 import io.lorafleet.datasets.DatasetSpec;
@@ -70,7 +69,7 @@ public final class BulkBenchmark {
             int task = i++ % tasks;
             row.put("task", "t" + task);
             edit.accept(task, row);
-            dealt.append(YamlConfig.json().writer().without(SerializationFeature.INDENT_OUTPUT).writeValueAsString(row)).append('\n');
+            dealt.append(YamlConfig.jsonLine(row)).append('\n');
         }
         Files.writeString(out, dealt);
     }

@@ -73,7 +73,7 @@ public final class EvalAdapter {
         try {
             recordInAdapter(loaded.adapterUri(), split, metrics, conf);
         } catch (IOException | RuntimeException e) {
-            String oneLine = YamlConfig.json().writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT).writeValueAsString(metrics);
+            String oneLine = YamlConfig.jsonLine(metrics);
             throw new IOException("computed " + oneLine + " but could not record it in "
                     + new Path(loaded.adapterUri(), PeftAdapter.METRICS) + ": " + e.getMessage(), e);
         }
@@ -117,7 +117,7 @@ public final class EvalAdapter {
         line.put("input_ids", row.inputIds());
         line.putAll(fields);
         line.put(key, values);
-        return YamlConfig.json().writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT).writeValueAsString(line) + "\n";
+        return YamlConfig.jsonLine(line) + "\n";
     }
 
     /** Token-weighted mean loss of a causal LM over the split and its perplexity, exp(loss). */

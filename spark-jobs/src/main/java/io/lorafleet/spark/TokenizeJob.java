@@ -131,7 +131,7 @@ public final class TokenizeJob {
             Map<RowGroup, Long> goodCounts = outcomes.filter(o -> o.row() != null).mapToPair(o -> new Tuple2<>(RowGroup.of(o), 1L)).countByKey();
             Map<BadKey, Long> badCounts = outcomes.filter(o -> o.bad() != null)
                     .mapToPair(o -> new Tuple2<>(new BadKey(o.bad().task(), o.bad().reason(), null), 1L)).countByKey();
-            Map<BadKey, Long> badValues = topValues(outcomes);
+            List<Tuple2<BadKey, Long>> badValues = topValues(outcomes);
             long droppedTail = outcomes.map(Outcome::droppedTailTokens).fold(0L, Long::sum);
             long blank = outcomes.map(Outcome::blankLines).fold(0L, Long::sum);
             long good = goodCounts.values().stream().mapToLong(Long::longValue).sum();
@@ -307,7 +307,7 @@ public final class TokenizeJob {
      * offending values (an unknown label, a split value); null when every task is fine.
      */
     private static String checkTasks(DatasetSpec spec, List<InputRef> inputs, Map<RowGroup, Long> goodCounts, Map<BadKey, Long> badCounts,
-                                     Map<BadKey, Long> badValues) {
+                                     List<Tuple2<BadKey, Long>> badValues) {
         Map<Integer, Long> goodByTask = new HashMap<>();
         Map<String, Integer> taskOfSource = taskOfSource(inputs);
         goodCounts.forEach((group, n) -> goodByTask.merge(taskOfSource.get(group.source()), n, Long::sum));
@@ -329,17 +329,14 @@ public final class TokenizeJob {
     }
 
     /**
-     * The most frequent offending values (unknown labels and splits) per task and reason: counted on the executors,
-     * and only the top ones come to the driver, however many distinct values there are.
+     * The most frequent offending values (unknown labels and splits) with their counts, most frequent first: counted
+     * on the executors, and only the top ones come to the driver, however many distinct values there are.
      */
-    private static Map<BadKey, Long> topValues(JavaRDD<Outcome> outcomes) {
-        List<Tuple2<BadKey, Long>> top = outcomes.filter(o -> o.bad() != null && o.bad().value() != null)
+    private static List<Tuple2<BadKey, Long>> topValues(JavaRDD<Outcome> outcomes) {
+        return outcomes.filter(o -> o.bad() != null && o.bad().value() != null)
                 .mapToPair(o -> new Tuple2<>(new BadKey(o.bad().task(), o.bad().reason(), o.bad().value()), 1L))
                 .reduceByKey(Long::sum)
                 .takeOrdered(TOP_VALUES * 20, new MostFrequentFirst());
-        Map<BadKey, Long> values = new HashMap<>();
-        for (Tuple2<BadKey, Long> t : top) values.put(t._1(), t._2());
-        return values;
     }
 
     /** Higher counts first, then by value, so that the error names the same values on every run. */
@@ -352,17 +349,15 @@ public final class TokenizeJob {
     }
 
     /** "unknown_label 1400 ('other' ×1200, 'misc' ×200), empty_text 3" */
-    private static String describe(int task, Map<String, Long> reasons, Map<BadKey, Long> badValues) {
+    private static String describe(int task, Map<String, Long> reasons, List<Tuple2<BadKey, Long>> badValues) {
         List<String> parts = new ArrayList<>();
         reasons.forEach((reason, n) -> {
-            List<Map.Entry<BadKey, Long>> values = badValues.entrySet().stream()
-                    .filter(e -> e.getKey().task() == task && e.getKey().reason().equals(reason) && e.getKey().value() != null)
-                    .sorted(Map.Entry.<BadKey, Long>comparingByValue().reversed().thenComparing(e -> e.getKey().value())).toList();
+            List<Tuple2<BadKey, Long>> values = badValues.stream().filter(v -> v._1().task() == task && v._1().reason().equals(reason)).toList();
             StringBuilder part = new StringBuilder(reason + " " + n);
             if (!values.isEmpty()) {
                 part.append(" (");
                 for (int i = 0; i < Math.min(TOP_VALUES, values.size()); i++) {
-                    part.append(i == 0 ? "" : ", ").append('\'').append(values.get(i).getKey().value()).append("' ×").append(values.get(i).getValue());
+                    part.append(i == 0 ? "" : ", ").append('\'').append(values.get(i)._1().value()).append("' ×").append(values.get(i)._2());
                 }
                 part.append(values.size() > TOP_VALUES ? ", …)" : ")");
             }
@@ -381,12 +376,10 @@ public final class TokenizeJob {
         JavaRDD<Row> rows = bad.map(q -> RowFactory.create(q.task(), q.adapterId(), q.source(), q.line(), q.reason(), q.detail(), q.value(), q.raw()));
         spark.createDataFrame(rows, schema).orderBy("source", "line").coalesce(1).write().option("compression", "zstd")
                 .parquet(new Path(out.temp(), QUARANTINE.get(0)).toString());
-        com.fasterxml.jackson.databind.ObjectWriter json = io.lorafleet.datasets.YamlConfig.json().writer()
-                .without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT);
         try (java.io.Writer w = new java.io.OutputStreamWriter(out.fileSystem().create(new Path(out.temp(), QUARANTINE.get(1)), false),
                 java.nio.charset.StandardCharsets.UTF_8)) {
             var it = bad.sortBy(q -> q.source() + "\u0000" + String.format("%019d", q.line()), true, bad.getNumPartitions()).toLocalIterator();
-            while (it.hasNext()) w.write(json.writeValueAsString(it.next()) + "\n");
+            while (it.hasNext()) w.write(io.lorafleet.datasets.YamlConfig.jsonLine(it.next()) + "\n");
         }
     }
 

@@ -342,8 +342,7 @@ final class WaveDriver {
 
     private static void writeMetrics(Configuration conf, Path dir, List<Map<String, Object>> metrics) throws IOException {
         StringBuilder lines = new StringBuilder();
-        for (Map<String, Object> m : metrics) lines.append(YamlConfig.json().writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
-                .writeValueAsString(m)).append('\n');
+        for (Map<String, Object> m : metrics) lines.append(YamlConfig.jsonLine(m)).append('\n');
         FileSystem fs = dir.getFileSystem(conf);
         fs.mkdirs(dir);
         OutputFolder.writeFile(fs, new Path(dir, "metrics.jsonl"), lines.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
