@@ -1,10 +1,12 @@
-# The benchmark suites of `lorafleet bench`, sourced by deploy/bin/lorafleet (which defines ROOT, DIST_CP,
+# The benchmark suites of `lorafleet bench`, sourced by deploy/bin/lorafleet (which defines ROOT, DIST_CP, BENCH_JAR,
 # ensure_built, ensure_minilm, run_filtered, usage_error). Each workload whose time is compared runs in a
 # process of its own, launched from here: OMP_NUM_THREADS is read once per process, and (measured) a child JVM
 # started by another JVM ran 8-15% slower than the same command started by a shell.
 
-JAVA_JOB=(java @"$ROOT/conf/spark-jvm.options" -Xmx3g -Dlog4j2.configurationFile="$LOG4J_CONFIG" -cp "$DIST_CP")
-JAVA_ENGINE=(java --add-modules=jdk.incubator.vector -Xmx3g -cp "$DIST_CP")
+# the benchmarks' own jar (module benchmarks, in no job jar) beside the distribution they measure
+BENCH_CP="$BENCH_JAR:$DIST_CP"
+JAVA_JOB=(java @"$ROOT/conf/spark-jvm.options" -Xmx3g -Dlog4j2.configurationFile="$LOG4J_CONFIG" -cp "$BENCH_CP")
+JAVA_ENGINE=(java --add-modules=jdk.incubator.vector -Xmx3g -cp "$BENCH_CP")
 
 # The full IMDB set (datasets/imdb/fetch.sh needs node and npm).
 ensure_imdb() {
@@ -20,7 +22,7 @@ find_peft() {
 bench_tokenize() {
   ensure_minilm
   ensure_imdb
-  run_filtered "${JAVA_JOB[@]}" io.lorafleet.spark.TokenizeBenchmark "$ROOT" "deploy/bin/lorafleet bench tokenize" \
+  run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.TokenizeBenchmark "$ROOT" "deploy/bin/lorafleet bench tokenize" \
     "$ROOT/datasets/imdb/data/imdb.jsonl" "$MINILM" "$ROOT/runs/bench/tokenize"
 }
 
@@ -29,13 +31,13 @@ bench_tokenize() {
 bench_bulk() {
   local work="$ROOT/runs/bench/bulk" k
   ensure_minilm
-  run_filtered "${JAVA_JOB[@]}" io.lorafleet.spark.BulkBenchmark prepare "$ROOT" "$work"
+  run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.BulkBenchmark prepare "$ROOT" "$work"
   /usr/bin/time -f "%e %M" -o "$work/time-bulk.txt" "${JAVA_JOB[@]}" io.lorafleet.spark.TrainJob --config "$work/train.yaml" --overwrite
   for k in 0 1 2 3 4 5 6 7; do
     /usr/bin/time -f "%e %M" -o "$work/time-seq-t$k.txt" "${JAVA_JOB[@]}" io.lorafleet.spark.TrainJob --config "$work/train.yaml" \
       --set "adapters=[t$k]" --set "output=$work/seq-t$k" --overwrite
   done
-  run_filtered "${JAVA_JOB[@]}" io.lorafleet.spark.BulkBenchmark report "$ROOT" "$work" "deploy/bin/lorafleet bench bulk"
+  run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.BulkBenchmark report "$ROOT" "$work" "deploy/bin/lorafleet bench bulk"
 }
 
 # Real batches (the demo's IMDB and Brown data, several max_lengths): our engine, which packs real tokens,
@@ -44,7 +46,7 @@ bench_padding() {
   local work="$ROOT/runs/bench/padding" results data padding PEFT_PYTHON
   ensure_minilm
   find_peft
-  run_filtered "${JAVA_JOB[@]}" io.lorafleet.spark.PaddingBenchmark prepare "$ROOT" "$work" 4 16
+  run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.PaddingBenchmark prepare "$ROOT" "$work" 4 16
   results="$work/results.jsonl"
   : >"$results"
   for data in "$work"/*.json; do
@@ -55,7 +57,7 @@ bench_padding() {
         2> >(grep -v '^USDT:' >&2) | tee -a "$results"
     done
   done
-  run_filtered "${JAVA_JOB[@]}" io.lorafleet.spark.PaddingBenchmark report "$ROOT" "deploy/bin/lorafleet bench padding" "$results" "$work"
+  run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.PaddingBenchmark report "$ROOT" "deploy/bin/lorafleet bench padding" "$results" "$work"
 }
 
 # The train job on a local standalone cluster (2 workers of 1 core) with 1 executor and with 2.
@@ -72,7 +74,7 @@ bench_distributed() {
       --set "output=$work/w$w" --set "partitions=$w" --set local_steps=2 --set rounds=8 --set epochs=null --set checkpoint_every=0 --overwrite || true
   done
   "$launcher" cluster down
-  run_filtered "${JAVA_JOB[@]}" io.lorafleet.spark.DistributedBenchmark "$ROOT" "$work" "deploy/bin/lorafleet bench distributed"
+  run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.DistributedBenchmark "$ROOT" "$work" "deploy/bin/lorafleet bench distributed"
 }
 
 bench_engine() {
@@ -104,8 +106,8 @@ bench_engine() {
 bench_quality() {
   ensure_minilm
   ensure_imdb
-  run_filtered java @"$ROOT/conf/spark-jvm.options" -Xmx6g -Dlog4j2.configurationFile="$LOG4J_CONFIG" -cp "$DIST_CP" \
-    io.lorafleet.spark.QualityStudy "$ROOT" "deploy/bin/lorafleet bench quality${*:+ $*}" "$ROOT/runs/bench/quality" \
+  run_filtered java @"$ROOT/conf/spark-jvm.options" -Xmx6g -Dlog4j2.configurationFile="$LOG4J_CONFIG" -cp "$BENCH_CP" \
+    io.lorafleet.bench.QualityStudy "$ROOT" "deploy/bin/lorafleet bench quality${*:+ $*}" "$ROOT/runs/bench/quality" \
     "${1:-1000}" "${2:-1000}" "${3:-2}" "${4:-3}"
 }
 

@@ -16,8 +16,8 @@ import java.util.Map;
  * What a train run leaves for people: each adapter's metrics.json and report.html (its curves), and the run's
  * summary.json and report.html listing every adapter with status, reason, settings, metrics, size and time.
  */
-final class RunReport {
-    static final String SUMMARY = "summary.json";
+public final class RunReport {
+    public static final String SUMMARY = "summary.json";
     static final String HTML = "report.html";
 
     private RunReport() { }

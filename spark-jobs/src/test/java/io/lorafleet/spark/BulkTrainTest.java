@@ -43,7 +43,7 @@ class BulkTrainTest {
     @BeforeAll
     static void tokenizeFiveTasks() throws IOException {
         Path input = tmp.resolve("five-tasks.jsonl");
-        BulkBenchmark.dealIntoTasks(TokenizeJobTest.SAMPLE, 5, input, (task, row) -> {
+        ImdbSpec.dealIntoTasks(TokenizeJobTest.SAMPLE, 5, input, (task, row) -> {
             if (task == 4) row.put("label", "unsure");
         });
         shards = tmp.resolve("shards");

@@ -1,6 +1,5 @@
-package io.lorafleet.spark;
+package io.lorafleet.bench;
 
-import io.lorafleet.bench.BenchmarkReport;
 import io.lorafleet.datasets.DatasetSpec;
 import io.lorafleet.datasets.Manifest;
 import io.lorafleet.datasets.ShardFormat;
@@ -11,12 +10,14 @@ import io.lorafleet.io.PretrainedModel;
 import io.lorafleet.model.SequenceClassifier;
 import io.lorafleet.nn.LoraConfig;
 import io.lorafleet.optim.OptimizerConfig;
+import io.lorafleet.spark.Batches;
+import io.lorafleet.spark.SparkJobs;
+import io.lorafleet.spark.TokenizeJob;
 import io.lorafleet.train.DataOrder;
 import io.lorafleet.train.Trainer;
 import org.apache.parquet.io.LocalInputFile;
 import org.apache.spark.sql.SparkSession;
 
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -100,9 +101,9 @@ public final class QualityStudy {
         }
         Path subset = work.resolve("subset.jsonl");
         Files.write(subset, concat(train, test));
-        String spec = ImdbSpec.yaml(model, 128, work.resolve("shards"), subset, "imdb");
+        DatasetSpec spec = ImdbTokenizeConf.load(root, subset, 128, work.resolve("shards"));
         SparkSession spark = SparkSession.builder().master("local[2]").appName("lorafleet bench quality").config("spark.ui.enabled", "false").getOrCreate();
-        Manifest manifest = TokenizeJob.tokenize(spark, DatasetSpec.load(spec.getBytes(StandardCharsets.UTF_8), "quality", List.of()), true);
+        Manifest manifest = TokenizeJob.tokenize(spark, spec, true);
         spark.stop();
         Map<String, List<ShardRow>> out = new LinkedHashMap<>();
         for (Manifest.ShardFile f : manifest.shards()) {

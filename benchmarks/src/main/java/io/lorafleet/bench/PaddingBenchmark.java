@@ -1,13 +1,12 @@
-package io.lorafleet.spark;
+package io.lorafleet.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.lorafleet.bench.BenchmarkReport;
-import io.lorafleet.bench.RealBatches;
 import io.lorafleet.datasets.DatasetSpec;
 import io.lorafleet.datasets.Manifest;
 import io.lorafleet.datasets.ShardFormat;
 import io.lorafleet.datasets.ShardRow;
+import io.lorafleet.spark.TokenizeJob;
 import io.lorafleet.train.DataOrder;
 import org.apache.parquet.io.LocalInputFile;
 import org.apache.spark.sql.SparkSession;

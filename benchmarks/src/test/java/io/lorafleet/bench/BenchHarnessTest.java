@@ -1,5 +1,6 @@
 package io.lorafleet.bench;
 
+import io.lorafleet.datasets.DatasetSpec;
 import io.lorafleet.model.TokenBatch;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -14,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The parts of the benchmark harness that turn measurements into numbers: gemm share and real batches. */
+/** The parts of the benchmark harness that turn measurements into numbers (gemm share, real batches) and that prepare data. */
 class BenchHarnessTest {
     @Test
     void gemmShareSeesMatrixProductsAndNothingElse() throws Exception {
@@ -43,5 +44,20 @@ class BenchHarnessTest {
         assertArrayEquals(new int[] {101, 7, 8, 102, 0, 101, 9, 102, 0, 0}, padded.inputIds());
         assertArrayEquals(new int[] {1, 1, 1, 1, 0, 1, 1, 1, 0, 0}, padded.attentionMask());
         assertArrayEquals(new int[] {1, 0}, padded.labels());
+    }
+
+    /** The bulk benchmark reads the demo's IMDB config with each row's adapter taken from its "task" field. */
+    @Test
+    void theImdbConfigTakesTheBenchmarksOverrides(@TempDir Path tmp) throws Exception {
+        Path root = Path.of("..").toAbsolutePath().normalize();
+        DatasetSpec spec = ImdbTokenizeConf.load(root, tmp.resolve("tasks.jsonl"), 96, tmp.resolve("shards"),
+                "tasks.0.adapter_id=null", "tasks.0.adapter_id_field=task");
+        assertEquals(96, spec.maxLength());
+        assertEquals(tmp.resolve("shards").toString(), spec.output());
+        assertEquals(root.resolve("runs/models/all-minilm-l6-v2").toString(), spec.tokenizer());
+        DatasetSpec.TaskSpec task = spec.tasks().get(0);
+        assertEquals(null, task.adapterId());
+        assertEquals("task", task.adapterIdField());
+        assertEquals(List.of(tmp.resolve("tasks.jsonl").toString()), task.inputs());
     }
 }

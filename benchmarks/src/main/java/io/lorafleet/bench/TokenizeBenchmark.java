@@ -1,10 +1,10 @@
-package io.lorafleet.spark;
+package io.lorafleet.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.lorafleet.bench.BenchmarkReport;
 import io.lorafleet.datasets.DatasetSpec;
 import io.lorafleet.datasets.Manifest;
 import io.lorafleet.datasets.TextTokenizer;
+import io.lorafleet.spark.TokenizeJob;
 import org.apache.spark.sql.SparkSession;
 
 import java.nio.charset.StandardCharsets;
@@ -37,8 +37,7 @@ public final class TokenizeBenchmark {
         double refSeconds = (System.nanoTime() - t0) / 1e9;
 
         SparkSession spark = SparkSession.builder().master("local[2]").appName("lorafleet bench tokenize").config("spark.ui.enabled", "false").getOrCreate();
-        String yaml = ImdbSpec.yaml(model.toAbsolutePath(), maxLength, Path.of(output), imdb.toAbsolutePath(), "imdb");
-        DatasetSpec spec = DatasetSpec.load(yaml.getBytes(StandardCharsets.UTF_8), "bench", List.of("bytes_per_split=8388608"));
+        DatasetSpec spec = ImdbTokenizeConf.load(root, imdb, maxLength, Path.of(output), "bytes_per_split=8388608");
         t0 = System.nanoTime();
         Manifest m = TokenizeJob.tokenize(spark, spec, true);
         double jobSeconds = (System.nanoTime() - t0) / 1e9;
@@ -51,8 +50,7 @@ public final class TokenizeBenchmark {
             for (int i = 0; i < lines.size(); i++) Files.writeString(files.resolve(String.format("review-%06d.json", i)), lines.get(i));
             Files.writeString(files.resolve("_COMPLETE"), "");
         }
-        String filesYaml = ImdbSpec.yaml(model.toAbsolutePath(), maxLength, Path.of(output + "-from-files"), files.toAbsolutePath(), "imdb");
-        DatasetSpec filesSpec = DatasetSpec.load(filesYaml.getBytes(StandardCharsets.UTF_8), "bench", List.of("tasks.0.format=json"));
+        DatasetSpec filesSpec = ImdbTokenizeConf.load(root, files, maxLength, Path.of(output + "-from-files"), "tasks.0.format=json");
         t0 = System.nanoTime();
         Manifest fromFiles = TokenizeJob.tokenize(spark, filesSpec, true);
         double filesSeconds = (System.nanoTime() - t0) / 1e9;

@@ -1,13 +1,11 @@
-package io.lorafleet.spark;
+package io.lorafleet.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.lorafleet.bench.BenchmarkReport;
 import io.lorafleet.datasets.YamlConfig;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 

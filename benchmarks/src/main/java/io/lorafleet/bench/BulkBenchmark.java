@@ -1,16 +1,15 @@
-package io.lorafleet.spark;
+package io.lorafleet.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.lorafleet.bench.BenchmarkReport;
 import io.lorafleet.datasets.DatasetSpec;
 import io.lorafleet.datasets.YamlConfig;
+import io.lorafleet.spark.RunReport;
+import io.lorafleet.spark.TokenizeJob;
 import org.apache.spark.sql.SparkSession;
 
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Locale;
 
 /**
@@ -34,11 +33,12 @@ public final class BulkBenchmark {
     /** The real IMDB sample dealt round-robin to tasks t0…t7 (125 reviews each), tokenized; and the train config for all of them. */
     static void prepare(Path root, Path work) throws Exception {
         Files.createDirectories(work);
-        dealIntoTasks(root.resolve("datasets/imdb/sample/imdb-sample.jsonl"), ADAPTERS, work.resolve("tasks.jsonl"), (task, row) -> { });
+        dealIntoTasks(root.resolve("datasets/imdb/sample/imdb-sample.jsonl"), work.resolve("tasks.jsonl"));
         Path model = root.resolve("runs/models/all-minilm-l6-v2");
-        String spec = ImdbSpec.yaml(model, 128, work.resolve("shards"), work.resolve("tasks.jsonl"), null);
+        DatasetSpec spec = ImdbTokenizeConf.load(root, work.resolve("tasks.jsonl"), 128, work.resolve("shards"),
+                "tasks.0.adapter_id=null", "tasks.0.adapter_id_field=task");
         SparkSession spark = SparkSession.builder().master("local[2]").appName("lorafleet bench bulk").config("spark.ui.enabled", "false").getOrCreate();
-        TokenizeJob.tokenize(spark, DatasetSpec.load(spec.getBytes(StandardCharsets.UTF_8), "bulk-bench", List.of()), true);
+        TokenizeJob.tokenize(spark, spec, true);
         spark.stop();
         Files.writeString(work.resolve("train.yaml"), """
                 # %d adapters, each 6 rounds × 2 partitions × 2 local steps × batch 8 (~1.3 epochs of its 75 training reviews)
@@ -57,18 +57,13 @@ public final class BulkBenchmark {
                 String.join(", ", java.util.stream.IntStream.range(0, ADAPTERS).mapToObj(k -> "t" + k).toList()), ADAPTERS));
     }
 
-    /**
-     * Copies a JSONL file, adding to each row a "task" field t0, t1, … dealt round-robin over {@code tasks}, after
-     * {@code edit} has seen the row with its task number.
-     */
-    static void dealIntoTasks(Path jsonl, int tasks, Path out, java.util.function.BiConsumer<Integer, ObjectNode> edit) throws java.io.IOException {
+    /** Copies a JSONL file, adding to each row a "task" field t0, t1, … dealt round-robin. */
+    private static void dealIntoTasks(Path jsonl, Path out) throws java.io.IOException {
         StringBuilder dealt = new StringBuilder();
         int i = 0;
         for (String line : Files.readAllLines(jsonl)) {
             ObjectNode row = (ObjectNode) YamlConfig.json().readTree(line);
-            int task = i++ % tasks;
-            row.put("task", "t" + task);
-            edit.accept(task, row);
+            row.put("task", "t" + i++ % ADAPTERS);
             dealt.append(YamlConfig.jsonLine(row)).append('\n');
         }
         Files.writeString(out, dealt);

@@ -1,0 +1,23 @@
+package io.lorafleet.bench;
+
+import io.lorafleet.datasets.DatasetSpec;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The demo's IMDB tokenize config (conf/imdb-tokenize.yaml) pointed at a benchmark's own input, length and output. */
+final class ImdbTokenizeConf {
+    static final String FILE = "conf/imdb-tokenize.yaml";
+
+    private ImdbTokenizeConf() { }
+
+    static DatasetSpec load(Path root, Path input, int maxLength, Path output, String... overrides) throws IOException {
+        List<String> all = new ArrayList<>(List.of("tokenizer=" + root.resolve("runs/models/all-minilm-l6-v2").toAbsolutePath(),
+                "max_length=" + maxLength, "output=" + output.toAbsolutePath(), "tasks.0.inputs=[" + input.toAbsolutePath() + "]"));
+        all.addAll(List.of(overrides));
+        return DatasetSpec.load(Files.readAllBytes(root.resolve(FILE)), FILE, all);
+    }
+}
