@@ -279,15 +279,6 @@ class TokenizeJobTest {
                 .map(r -> r.split() + "/" + r.label() + "/" + java.util.Arrays.toString(r.inputIds())).toList();
         assertEquals(content.apply(b.get("imdb")), content.apply(a.get("imdb")), "in the same order (file names follow the lines)");
 
-        List<TokenizeJob.InputRef> inputs = new ArrayList<>();
-        for (int i = 0; i < 500; i++) inputs.add(new TokenizeJob.InputRef(0, "f" + i, io.lorafleet.datasets.ByteRange.WHOLE, 1_000));
-        List<List<TokenizeJob.InputRef>> groups = TokenizeJob.group(inputs, 32 << 20, 2);
-        assertEquals(List.of(250, 250), groups.stream().map(List::size).toList(), "as many Spark tasks as cores, not one per file");
-        inputs.add(0, new TokenizeJob.InputRef(0, "big", io.lorafleet.datasets.ByteRange.WHOLE, 3_000_000));
-        groups = TokenizeJob.group(inputs, 1 << 20, 2);
-        assertEquals(4, groups.size(), "3.5 MB at 1 MiB per split: ⌈3.34⌉ groups");
-        assertEquals(List.of("big"), groups.get(0).stream().map(TokenizeJob.InputRef::path).toList());
-        assertEquals(501, groups.stream().mapToInt(List::size).sum());
     }
 
     @Test
