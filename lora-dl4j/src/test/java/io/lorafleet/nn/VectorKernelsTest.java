@@ -59,12 +59,12 @@ class VectorKernelsTest {
         INDArray fused = randn(8, 2 * 7 + 3 * 5, 3 * 24).castTo(DataType.FLOAT); // rows of [q | k | v], as GPT-2's c_attn makes
         INDArray k = fused.get(org.nd4j.linalg.indexing.NDArrayIndex.all(), org.nd4j.linalg.indexing.NDArrayIndex.interval(24, 48));
         INDArray heads = Nd4j.create(DataType.FLOAT, 3, 4, 5, 6); // the 3 sequences of 5 tokens after two of 7
-        VectorKernels.splitHeads(k, 14, heads);
+        AttentionCore.splitHeadsKernel(k, 14, heads);
         INDArray rows = k.dup('c').get(org.nd4j.linalg.indexing.NDArrayIndex.interval(14, 29), org.nd4j.linalg.indexing.NDArrayIndex.all());
         INDArray expected = rows.dup('c').reshape('c', 3, 5, 4, 6).permute(0, 2, 1, 3).dup('c');
         assertBitIdentical(expected, heads, "split heads");
         INDArray merged = Nd4j.zeros(DataType.FLOAT, 29, 24);
-        VectorKernels.mergeHeads(heads, merged, 14);
+        AttentionCore.mergeHeadsKernel(heads, merged, 14);
         assertBitIdentical(rows, merged.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(14, 29), org.nd4j.linalg.indexing.NDArrayIndex.all()),
                 "merged rows");
         assertEquals(0.0, merged.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 14), org.nd4j.linalg.indexing.NDArrayIndex.all())
