@@ -1,5 +1,6 @@
 package io.lorafleet.bench;
 
+import io.lorafleet.model.CheckpointLayers;
 import io.lorafleet.model.DecoderBlock;
 import io.lorafleet.model.LayerBackward;
 import io.lorafleet.model.ModelWeights;
@@ -135,7 +136,7 @@ public final class EngineStep {
         Tuning tuning = full ? Tuning.fullFineTuning(registry, 1)
                 : Tuning.lora(new LoraConfig(shape.rank(), 2.0 * shape.rank(), 0, List.of("c_attn"), false, LoraConfig.Init.KAIMING_UNIFORM,
                 Map.of(), Map.of()), registry, 1);
-        DecoderBlock block = new DecoderBlock(shape.config(), ModelWeights.random(shape.config(), DataType.FLOAT, 1), tuning, 0);
+        DecoderBlock block = new DecoderBlock(shape.config(), new CheckpointLayers(shape.config(), ModelWeights.random(shape.config(), DataType.FLOAT, 1), tuning), 0);
         registry.allocate(DataType.FLOAT, 1);
         Optimizer adam = new Optimizer(OptimizerConfig.adam(1e-4), registry);
         int n = shape.batch() * shape.seqLen(), d = shape.config().hiddenSize();

@@ -6,6 +6,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /** BERT's embeddings (word + position + token type, then LayerNorm) and its post-LN encoder layers. */
 public final class BertEncoder implements Body {
@@ -17,22 +18,34 @@ public final class BertEncoder implements Body {
     private final List<EncoderBlock> layers = new ArrayList<>();
     private final boolean embeddingsTrainable; // if not, the first layer need not compute its input gradient
 
+    /** Every tensor of a Hugging Face BERT checkpoint's body, by name and shape, in checkpoint order. */
+    static Map<String, long[]> tensors(TransformerConfig c) {
+        long d = c.hiddenSize();
+        CheckpointLayers.Shapes s = new CheckpointLayers.Shapes()
+                .tensor("embeddings.word_embeddings.weight", c.vocabSize(), d)
+                .tensor("embeddings.position_embeddings.weight", c.maxPositions(), d)
+                .tensor("embeddings.token_type_embeddings.weight", Math.max(c.typeVocabSize(), 1), d)
+                .layerNorm("embeddings.LayerNorm", d);
+        for (int i = 0; i < c.numLayers(); i++) EncoderBlock.tensors(c, i, s);
+        return s.map();
+    }
+
     public BertEncoder(TransformerConfig c, ModelWeights w, Tuning tuning) {
         if (c.architecture() != Architecture.BERT) throw new IllegalArgumentException("BertEncoder needs model_type bert, got " + c.architecture().modelType());
         this.config = c;
-        int d = c.hiddenSize();
-        words = embedding(w, tuning, "embeddings.word_embeddings.weight", c.vocabSize(), d);
-        positions = embedding(w, tuning, "embeddings.position_embeddings.weight", c.maxPositions(), d);
-        tokenTypes = embedding(w, tuning, "embeddings.token_type_embeddings.weight", Math.max(c.typeVocabSize(), 1), d);
-        embeddingNorm = EncoderBlock.norm(w, tuning, "embeddings.LayerNorm", d, c.layerNormEps());
-        for (int i = 0; i < c.numLayers(); i++) layers.add(new EncoderBlock(c, w, tuning, i));
+        CheckpointLayers checkpoint = new CheckpointLayers(c, w, tuning);
+        words = checkpoint.embedding("embeddings.word_embeddings.weight");
+        positions = checkpoint.embedding("embeddings.position_embeddings.weight");
+        tokenTypes = checkpoint.embedding("embeddings.token_type_embeddings.weight");
+        embeddingNorm = checkpoint.layerNorm("embeddings.LayerNorm", c.layerNormEps());
+        for (int i = 0; i < c.numLayers(); i++) layers.add(new EncoderBlock(c, checkpoint, i));
         embeddingsTrainable = words.table().trainable() || positions.table().trainable() || tokenTypes.table().trainable()
                 || embeddingNorm.trainable();
     }
 
     @Override
     public INDArray forward(PackedBatch batch) {
-        checkPositions(batch, config, "max_position_embeddings");
+        batch.checkPositions(config.maxPositions(), "max_position_embeddings");
         INDArray x = words.forward(batch.inputIds())
                 .addi(positions.forward(batch.positionIds()))
                 .addi(tokenTypes.forward(batch.tokenTypeIds()));
@@ -59,14 +72,4 @@ public final class BertEncoder implements Body {
 
     @Override
     public TransformerConfig config() { return config; }
-
-    static void checkPositions(PackedBatch batch, TransformerConfig config, String key) {
-        for (int p : batch.positionIds()) {
-            if (p >= config.maxPositions()) throw new IllegalArgumentException("token position " + p + " exceeds " + key + " " + config.maxPositions());
-        }
-    }
-
-    static Embedding embedding(ModelWeights w, Tuning t, String name, int rows, int d) {
-        return new Embedding(t.pretrained(name, w.require(name, rows, d)));
-    }
 }

@@ -11,4 +11,12 @@ public interface Body {
     void backward(INDArray dHidden);
 
     TransformerConfig config();
+
+    /** The body of the config's architecture, built from its checkpoint's tensors. */
+    static Body of(TransformerConfig config, ModelWeights weights, Tuning tuning) {
+        return switch (config.architecture()) {
+            case BERT -> new BertEncoder(config, weights, tuning);
+            case GPT2 -> new Gpt2Decoder(config, weights, tuning);
+        };
+    }
 }

@@ -1,5 +1,6 @@
 package io.lorafleet.model;
 
+import io.lorafleet.nn.Initializer;
 import io.lorafleet.nn.Linear;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -66,5 +67,27 @@ public final class ClassifierHead implements TaskHead {
         INDArray out = Nd4j.createUninitialized(hidden.dataType(), sequences, hidden.columns());
         Nd4j.gemm(poolWeights, hidden, out, false, false, 1.0, 0.0);
         return out;
+    }
+
+    /** The head of adapter {@code adapter} (0 for a single-adapter model), its tensors named as Hugging Face names them. */
+    static ClassifierHead of(TransformerConfig config, ModelWeights weights, Tuning tuning, int adapter, int numLabels, SequenceClassifier.Pooling pooling) {
+        if (numLabels < 2) throw new IllegalArgumentException("num_labels must be >= 2, got " + numLabels);
+        long d = config.hiddenSize();
+        boolean gpt2 = config.architecture() == Architecture.GPT2;
+        if (pooling == SequenceClassifier.Pooling.HF && gpt2) {
+            return new ClassifierHead(Token.LAST, null,
+                    new Linear(tuning.head(adapter, "score.weight", new long[] {numLabels, d}, Initializer.gaussian(0.02)), null));
+        }
+        Linear pooler = null;
+        if (pooling == SequenceClassifier.Pooling.HF) {
+            boolean pretrained = weights.contains("pooler.dense.weight");
+            pooler = new Linear(tuning.head(adapter, "pooler.dense.weight", new long[] {d, d},
+                    pretrained ? Initializer.copyOf(weights.asMap().get("pooler.dense.weight").ravel().toDoubleVector()) : Initializer.gaussian(0.02)),
+                    tuning.head(adapter, "pooler.dense.bias", new long[] {d},
+                            pretrained ? Initializer.copyOf(weights.asMap().get("pooler.dense.bias").toDoubleVector()) : Initializer.ZEROS));
+        }
+        Linear classifier = new Linear(tuning.head(adapter, "classifier.weight", new long[] {numLabels, d}, Initializer.gaussian(0.02)),
+                tuning.head(adapter, "classifier.bias", new long[] {numLabels}, Initializer.ZEROS));
+        return new ClassifierHead(pooling == SequenceClassifier.Pooling.MEAN ? Token.MEAN : Token.FIRST, pooler, classifier);
     }
 }

@@ -15,16 +15,26 @@ public final class DecoderBlock {
     private final Gelu gelu;
     private final Projection proj; // ffn → d
 
-    public DecoderBlock(TransformerConfig c, ModelWeights w, Tuning tuning, int index) {
-        String p = "h." + index + ".";
-        int d = c.hiddenSize(), f = c.intermediateSize();
-        norm1 = EncoderBlock.norm(w, tuning, p + "ln_1", d, c.layerNormEps());
-        attention = new FusedSelfAttention(conv1d(w, tuning, p + "attn.c_attn", d, 3 * d), conv1d(w, tuning, p + "attn.c_proj", d, d),
-                c.numHeads(), true);
-        norm2 = EncoderBlock.norm(w, tuning, p + "ln_2", d, c.layerNormEps());
-        fc = conv1d(w, tuning, p + "mlp.c_fc", d, f);
+    /** Block {@code index}'s tensors, as a Hugging Face GPT-2 checkpoint names and shapes them (Conv1D: weight [in, out]). */
+    static void tensors(TransformerConfig c, int index, CheckpointLayers.Shapes s) {
+        String p = prefix(index);
+        long d = c.hiddenSize(), f = c.intermediateSize();
+        s.layerNorm(p + "ln_1", d).conv1d(p + "attn.c_attn", d, 3 * d).conv1d(p + "attn.c_proj", d, d)
+                .layerNorm(p + "ln_2", d).conv1d(p + "mlp.c_fc", d, f).conv1d(p + "mlp.c_proj", f, d);
+    }
+
+    public DecoderBlock(TransformerConfig c, CheckpointLayers layers, int index) {
+        String p = prefix(index);
+        norm1 = layers.layerNorm(p + "ln_1", c.layerNormEps());
+        attention = new FusedSelfAttention(layers.conv1d(p + "attn.c_attn"), layers.conv1d(p + "attn.c_proj"), c.numHeads(), true);
+        norm2 = layers.layerNorm(p + "ln_2", c.layerNormEps());
+        fc = layers.conv1d(p + "mlp.c_fc");
         gelu = new Gelu(c.activation());
-        proj = conv1d(w, tuning, p + "mlp.c_proj", f, d);
+        proj = layers.conv1d(p + "mlp.c_proj");
+    }
+
+    private static String prefix(int index) {
+        return "h." + index + ".";
     }
 
     /** x [N, d], the tokens of packed sequences delimited by {@code starts} → [N, d]. */
@@ -41,11 +51,5 @@ public final class DecoderBlock {
         if (!normGradient) return null;
         INDArray dx = norm1.backward(dAttention);
         return inputGradient ? dx.addi(dh) : null;
-    }
-
-    /** GPT-2's Conv1D stores its weight [in, out]; our projections take [out, in]. */
-    private static Projection conv1d(ModelWeights w, Tuning t, String module, int in, int out) {
-        INDArray weight = w.require(module + ".weight", in, out).transpose().dup('c');
-        return t.projection(module, weight, w.require(module + ".bias", out));
     }
 }

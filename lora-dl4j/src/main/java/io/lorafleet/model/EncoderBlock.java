@@ -15,20 +15,30 @@ public final class EncoderBlock {
     private final Projection output;       // ffn → d
     private final LayerNorm outputNorm;
 
-    public EncoderBlock(TransformerConfig c, ModelWeights w, Tuning tuning, int index) {
-        String p = "encoder.layer." + index + ".";
-        int d = c.hiddenSize(), f = c.intermediateSize();
-        attention = new SelfAttention(
-                projection(w, tuning, p + "attention.self.query", d, d),
-                projection(w, tuning, p + "attention.self.key", d, d),
-                projection(w, tuning, p + "attention.self.value", d, d),
-                projection(w, tuning, p + "attention.output.dense", d, d),
-                c.numHeads(), false);
-        attentionNorm = norm(w, tuning, p + "attention.output.LayerNorm", d, c.layerNormEps());
-        intermediate = projection(w, tuning, p + "intermediate.dense", f, d);
+    /** Layer {@code index}'s tensors, as a Hugging Face BERT checkpoint names and shapes them. */
+    static void tensors(TransformerConfig c, int index, CheckpointLayers.Shapes s) {
+        String p = prefix(index);
+        long d = c.hiddenSize(), f = c.intermediateSize();
+        for (String m : new String[] {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"}) {
+            s.linear(p + m, d, d);
+        }
+        s.layerNorm(p + "attention.output.LayerNorm", d).linear(p + "intermediate.dense", f, d).linear(p + "output.dense", d, f)
+                .layerNorm(p + "output.LayerNorm", d);
+    }
+
+    public EncoderBlock(TransformerConfig c, CheckpointLayers layers, int index) {
+        String p = prefix(index);
+        attention = new SelfAttention(layers.linear(p + "attention.self.query"), layers.linear(p + "attention.self.key"),
+                layers.linear(p + "attention.self.value"), layers.linear(p + "attention.output.dense"), c.numHeads(), false);
+        attentionNorm = layers.layerNorm(p + "attention.output.LayerNorm", c.layerNormEps());
+        intermediate = layers.linear(p + "intermediate.dense");
         gelu = new Gelu(c.activation());
-        output = projection(w, tuning, p + "output.dense", d, f);
-        outputNorm = norm(w, tuning, p + "output.LayerNorm", d, c.layerNormEps());
+        output = layers.linear(p + "output.dense");
+        outputNorm = layers.layerNorm(p + "output.LayerNorm", c.layerNormEps());
+    }
+
+    private static String prefix(int index) {
+        return "encoder.layer." + index + ".";
     }
 
     /** x [N, d], the tokens of packed sequences delimited by {@code starts} → [N, d]. */
@@ -45,14 +55,5 @@ public final class EncoderBlock {
         INDArray dSum1 = attentionNorm.backward(dh);
         INDArray dx = attention.backward(dSum1, inputGradient);
         return inputGradient ? dx.addi(dSum1) : null;
-    }
-
-    static Projection projection(ModelWeights w, Tuning t, String module, int out, int in) {
-        return t.projection(module, w.require(module + ".weight", out, in), w.require(module + ".bias", out));
-    }
-
-    static LayerNorm norm(ModelWeights w, Tuning t, String module, int d, double eps) {
-        return new LayerNorm(t.pretrained(module + ".weight", w.require(module + ".weight", d)),
-                t.pretrained(module + ".bias", w.require(module + ".bias", d)), eps);
     }
 }

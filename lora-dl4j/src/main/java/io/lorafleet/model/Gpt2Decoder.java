@@ -7,6 +7,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /** GPT-2's token + position embeddings, pre-LN causal blocks and final LayerNorm. */
 public final class Gpt2Decoder implements Body {
@@ -17,20 +18,28 @@ public final class Gpt2Decoder implements Body {
     private final LayerNorm finalNorm;
     private final boolean embeddingsTrainable; // if not, the first block need not compute its input gradient
 
+    /** Every tensor of a Hugging Face GPT-2 checkpoint's body, by name and shape, in checkpoint order. */
+    static Map<String, long[]> tensors(TransformerConfig c) {
+        long d = c.hiddenSize();
+        CheckpointLayers.Shapes s = new CheckpointLayers.Shapes().tensor("wte.weight", c.vocabSize(), d).tensor("wpe.weight", c.maxPositions(), d);
+        for (int i = 0; i < c.numLayers(); i++) DecoderBlock.tensors(c, i, s);
+        return s.layerNorm("ln_f", d).map();
+    }
+
     public Gpt2Decoder(TransformerConfig c, ModelWeights w, Tuning tuning) {
         if (c.architecture() != Architecture.GPT2) throw new IllegalArgumentException("Gpt2Decoder needs model_type gpt2, got " + c.architecture().modelType());
         this.config = c;
-        int d = c.hiddenSize();
-        tokens = BertEncoder.embedding(w, tuning, "wte.weight", c.vocabSize(), d);
-        positions = BertEncoder.embedding(w, tuning, "wpe.weight", c.maxPositions(), d);
-        for (int i = 0; i < c.numLayers(); i++) blocks.add(new DecoderBlock(c, w, tuning, i));
-        finalNorm = EncoderBlock.norm(w, tuning, "ln_f", d, c.layerNormEps());
+        CheckpointLayers checkpoint = new CheckpointLayers(c, w, tuning);
+        tokens = checkpoint.embedding("wte.weight");
+        positions = checkpoint.embedding("wpe.weight");
+        for (int i = 0; i < c.numLayers(); i++) blocks.add(new DecoderBlock(c, checkpoint, i));
+        finalNorm = checkpoint.layerNorm("ln_f", c.layerNormEps());
         embeddingsTrainable = tokens.table().trainable() || positions.table().trainable();
     }
 
     @Override
     public INDArray forward(PackedBatch batch) {
-        BertEncoder.checkPositions(batch, config, "n_positions");
+        batch.checkPositions(config.maxPositions(), "n_positions");
         INDArray x = tokens.forward(batch.inputIds()).addi(positions.forward(batch.positionIds()));
         for (DecoderBlock block : blocks) x = block.forward(x, batch.starts());
         return finalNorm.forward(x);

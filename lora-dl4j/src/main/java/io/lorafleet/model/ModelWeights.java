@@ -48,38 +48,10 @@ public final class ModelWeights {
 
     /** Every tensor a Hugging Face checkpoint of this shape holds, with its shape, in checkpoint order and layout. */
     public static Map<String, long[]> expectedShapes(TransformerConfig c) {
-        Map<String, long[]> s = new LinkedHashMap<>();
-        long d = c.hiddenSize(), f = c.intermediateSize();
-        if (c.architecture() == Architecture.BERT) {
-            s.put("embeddings.word_embeddings.weight", new long[] {c.vocabSize(), d});
-            s.put("embeddings.position_embeddings.weight", new long[] {c.maxPositions(), d});
-            s.put("embeddings.token_type_embeddings.weight", new long[] {Math.max(c.typeVocabSize(), 1), d});
-            norm(s, "embeddings.LayerNorm", d);
-            for (int i = 0; i < c.numLayers(); i++) {
-                String p = "encoder.layer." + i + ".";
-                for (String m : new String[] {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"}) {
-                    linear(s, p + m, d, d);
-                }
-                norm(s, p + "attention.output.LayerNorm", d);
-                linear(s, p + "intermediate.dense", f, d);
-                linear(s, p + "output.dense", d, f);
-                norm(s, p + "output.LayerNorm", d);
-            }
-        } else {
-            s.put("wte.weight", new long[] {c.vocabSize(), d});
-            s.put("wpe.weight", new long[] {c.maxPositions(), d});
-            for (int i = 0; i < c.numLayers(); i++) {
-                String p = "h." + i + ".";
-                norm(s, p + "ln_1", d);
-                conv1d(s, p + "attn.c_attn", d, 3 * d);
-                conv1d(s, p + "attn.c_proj", d, d);
-                norm(s, p + "ln_2", d);
-                conv1d(s, p + "mlp.c_fc", d, f);
-                conv1d(s, p + "mlp.c_proj", f, d);
-            }
-            norm(s, "ln_f", d);
-        }
-        return s;
+        return switch (c.architecture()) {
+            case BERT -> BertEncoder.tensors(c);
+            case GPT2 -> Gpt2Decoder.tensors(c);
+        };
     }
 
     /**
@@ -109,9 +81,7 @@ public final class ModelWeights {
      * exports drop and the Hugging Face classification head uses.
      */
     public static Map<String, long[]> optionalShapes(TransformerConfig c) {
-        Map<String, long[]> s = new LinkedHashMap<>();
-        if (c.architecture() == Architecture.BERT) linear(s, "pooler.dense", c.hiddenSize(), c.hiddenSize());
-        return s;
+        return c.architecture() == Architecture.BERT ? new CheckpointLayers.Shapes().linear("pooler.dense", c.hiddenSize(), c.hiddenSize()).map() : Map.of();
     }
 
     /** Fails, naming the tensor, unless every tensor of this shape is present with the right shape (optional ones when present). */
@@ -120,22 +90,6 @@ public final class ModelWeights {
         optionalShapes(c).forEach((name, shape) -> {
             if (contains(name)) require(name, shape);
         });
-    }
-
-    private static void linear(Map<String, long[]> s, String name, long out, long in) {
-        s.put(name + ".weight", new long[] {out, in});
-        s.put(name + ".bias", new long[] {out});
-    }
-
-    /** GPT-2's Conv1D stores its weight [in, out]. */
-    private static void conv1d(Map<String, long[]> s, String name, long in, long out) {
-        s.put(name + ".weight", new long[] {in, out});
-        s.put(name + ".bias", new long[] {out});
-    }
-
-    private static void norm(Map<String, long[]> s, String name, long d) {
-        s.put(name + ".weight", new long[] {d});
-        s.put(name + ".bias", new long[] {d});
     }
 
     private static INDArray normal(java.util.SplittableRandom r, DataType dt, long... shape) {

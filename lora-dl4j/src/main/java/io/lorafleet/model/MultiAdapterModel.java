@@ -51,14 +51,14 @@ public final class MultiAdapterModel {
         long[] seeds = adapters.stream().mapToLong(AdapterSpec::seed).toArray();
         AdapterRows rows = new AdapterRows(adapters.size());
         Tuning tuning = Tuning.multiLora(adapters.stream().map(AdapterSpec::lora).toList(), registries, seeds, rows);
-        Body body = SequenceClassifier.body(config, weights, tuning);
+        Body body = Body.of(config, weights, tuning);
         tuning.checkTargetsMatched();
         List<TaskHead> heads = new ArrayList<>();
         for (int k = 0; k < adapters.size(); k++) {
             AdapterSpec a = adapters.get(k);
             if (a.causalLm() && !(body instanceof Gpt2Decoder)) throw new IllegalArgumentException("adapter " + k + ": a causal LM needs a gpt2 decoder");
             heads.add(a.causalLm() ? new LmHead(((Gpt2Decoder) body).tokenEmbedding())
-                    : SequenceClassifier.head(config, weights, tuning, k, a.numLabels(), a.pooling()));
+                    : ClassifierHead.of(config, weights, tuning, k, a.numLabels(), a.pooling()));
         }
         for (int k = 0; k < adapters.size(); k++) registries.get(k).allocate(weights.dataType(), seeds[k]);
         return new MultiAdapterModel(body, rows, heads, tuning);

@@ -63,6 +63,13 @@ public record PackedBatch(int[] starts, int[] inputIds, int[] tokenTypeIds, int[
         return new PackedBatch(starts, ids, types, positions, null);
     }
 
+    /** Fails unless every position is below the model's {@code maxPositions} (named by the config's {@code key}). */
+    void checkPositions(int maxPositions, String key) {
+        for (int p : positionIds) {
+            if (p >= maxPositions) throw new IllegalArgumentException("token position " + p + " exceeds " + key + " " + maxPositions);
+        }
+    }
+
     public int sequences() { return starts.length - 1; }
 
     /** Number of (real) tokens. */

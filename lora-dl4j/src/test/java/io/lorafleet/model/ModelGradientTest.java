@@ -100,7 +100,7 @@ class ModelGradientTest {
         ParamRegistry reg = new ParamRegistry();
         Tuning tuning = Tuning.lora(QV, reg, 3);
         List<EncoderBlock> layers = new ArrayList<>();
-        for (int i = 0; i < 2; i++) layers.add(new EncoderBlock(BERT, w, tuning, i));
+        for (int i = 0; i < 2; i++) layers.add(new EncoderBlock(BERT, new CheckpointLayers(BERT, w, tuning), i));
         reg.allocate(DataType.DOUBLE, 3);
         randomizeLoraB(reg);
         int[] starts = PackedBatch.of(batch(BERT.vocabSize(), null)).starts();
@@ -132,7 +132,7 @@ class ModelGradientTest {
         ModelWeights w = ModelWeights.random(GPT2, DataType.DOUBLE, 5);
         ParamRegistry reg = new ParamRegistry();
         Tuning tuning = Tuning.lora(new LoraConfig(2, 4, 0, List.of("c_attn"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of()), reg, 3);
-        List<DecoderBlock> blocks = List.of(new DecoderBlock(GPT2, w, tuning, 0), new DecoderBlock(GPT2, w, tuning, 1));
+        List<DecoderBlock> blocks = List.of(new DecoderBlock(GPT2, new CheckpointLayers(GPT2, w, tuning), 0), new DecoderBlock(GPT2, new CheckpointLayers(GPT2, w, tuning), 1));
         reg.allocate(DataType.DOUBLE, 3);
         randomizeLoraB(reg);
         int[] starts = PackedBatch.of(batch(GPT2.vocabSize(), null)).starts();
