@@ -1,10 +1,16 @@
 package io.lorafleet.nn;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonProperty;
+
+import java.io.Serializable;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
- * Which modules get a LoRA adapter and how (Hu et al. 2021; field names follow PEFT's LoraConfig).
+ * Which modules get a LoRA adapter and how (Hu et al. 2021; field names follow PEFT's LoraConfig). A config
+ * file's {@code lora:} block binds to it directly ({@link #withDefaults}: what it leaves out takes PEFT's defaults).
  *
  * @param r              rank of the update B·A
  * @param alpha          scale numerator: the update is scaled by alpha/r (or alpha/sqrt(r) with rsLora)
@@ -19,8 +25,19 @@ import java.util.Map;
  * @param alphaPattern   per-module alpha overrides, matched like rankPattern
  */
 public record LoraConfig(int r, double alpha, double dropout, List<String> targetModules, boolean rsLora,
-                         Init init, Map<String, Integer> rankPattern, Map<String, Double> alphaPattern) {
-    public enum Init { KAIMING_UNIFORM, GAUSSIAN }
+                         Init init, Map<String, Integer> rankPattern, Map<String, Double> alphaPattern) implements Serializable {
+    public enum Init {
+        KAIMING_UNIFORM, GAUSSIAN;
+
+        /** PEFT's init_lora_weights values: true (its default, Kaiming-uniform A) or "gaussian"; null is the default. */
+        public static Init parse(String value) {
+            return switch (value == null ? "true" : value.toLowerCase(Locale.ROOT)) {
+                case "true", "kaiming", "kaiming_uniform" -> KAIMING_UNIFORM;
+                case "gaussian" -> GAUSSIAN;
+                default -> throw new IllegalArgumentException("lora.init: '" + value + "' is not kaiming or gaussian");
+            };
+        }
+    }
 
     public LoraConfig {
         if (r <= 0) throw new IllegalArgumentException("lora.r must be > 0, got " + r);
@@ -32,6 +49,17 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
         rankPattern.forEach((k, v) -> {
             if (v <= 0) throw new IllegalArgumentException("lora.rank_pattern." + k + " must be > 0, got " + v);
         });
+    }
+
+    /** The settings as a config file gives them, any of them left out (null) but target_modules: PEFT's defaults (r 8, lora_alpha 8). */
+    @JsonCreator
+    public static LoraConfig withDefaults(@JsonProperty("r") Integer r, @JsonProperty("alpha") Double alpha, @JsonProperty("dropout") Double dropout,
+                                          @JsonProperty("target_modules") List<String> targetModules, @JsonProperty("rs_lora") Boolean rsLora,
+                                          @JsonProperty("init") String init, @JsonProperty("rank_pattern") Map<String, Integer> rankPattern,
+                                          @JsonProperty("alpha_pattern") Map<String, Double> alphaPattern) {
+        if (targetModules == null || targetModules.isEmpty()) throw new IllegalArgumentException("lora.target_modules: required, e.g. [query, value]");
+        return new LoraConfig(r == null ? 8 : r, alpha == null ? 8.0 : alpha, dropout == null ? 0.0 : dropout, targetModules, rsLora != null && rsLora,
+                Init.parse(init), rankPattern == null ? Map.of() : rankPattern, alphaPattern == null ? Map.of() : alphaPattern);
     }
 
     public static LoraConfig of(int r, double alpha, List<String> targetModules) {

@@ -1,7 +1,14 @@
 package io.lorafleet.optim;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonProperty;
+
+import java.io.Serializable;
+
 /**
- * How trainable tensors are updated.
+ * How trainable tensors are updated. A config file's {@code optimizer:} block binds to it directly
+ * ({@link #withDefaults}); the run's total steps are not a setting: the train job gives them ({@link #forRun}).
  *
  * @param kind          SGD, Adam, or AdamW (Adam with decoupled weight decay, Loshchilov &amp; Hutter 2019)
  * @param learningRate  peak learning rate, reached at the end of warm-up
@@ -16,7 +23,7 @@ package io.lorafleet.optim;
  * @param decay         learning-rate shape after warm-up
  */
 public record OptimizerConfig(Kind kind, double learningRate, double beta1, double beta2, double epsilon,
-                              double weightDecay, double maxGradNorm, int warmupSteps, int totalSteps, Decay decay) {
+                              double weightDecay, double maxGradNorm, int warmupSteps, int totalSteps, Decay decay) implements Serializable {
     public enum Kind { SGD, ADAM, ADAMW }
 
     public enum Decay { CONSTANT, LINEAR, COSINE }
@@ -33,6 +40,38 @@ public record OptimizerConfig(Kind kind, double learningRate, double beta1, doub
         if (decay != Decay.CONSTANT && totalSteps <= warmupSteps) {
             throw new IllegalArgumentException("optimizer.total_steps (" + totalSteps + ") must exceed warmup_steps (" + warmupSteps + ") for " + decay + " decay");
         }
+    }
+
+    /**
+     * The settings as a config file gives them, any left out (null): AdamW at 1e-3 with PyTorch's betas and epsilon, weight
+     * decay 0.01 (0 for SGD and Adam), gradient norm clipped at 1, no warm-up, linear decay; total steps not yet known.
+     */
+    @JsonCreator
+    public static OptimizerConfig withDefaults(@JsonProperty("kind") Kind kind, @JsonProperty("learning_rate") Double learningRate,
+                                               @JsonProperty("beta1") Double beta1, @JsonProperty("beta2") Double beta2,
+                                               @JsonProperty("epsilon") Double epsilon, @JsonProperty("weight_decay") Double weightDecay,
+                                               @JsonProperty("max_grad_norm") Double maxGradNorm, @JsonProperty("warmup_steps") Integer warmupSteps,
+                                               @JsonProperty("decay") Decay decay) {
+        Kind k = kind == null ? Kind.ADAMW : kind;
+        return new OptimizerConfig(k, learningRate == null ? 1e-3 : learningRate, beta1 == null ? 0.9 : beta1, beta2 == null ? 0.999 : beta2,
+                epsilon == null ? 1e-8 : epsilon, weightDecay == null ? (k == Kind.ADAMW ? 0.01 : 0.0) : weightDecay,
+                maxGradNorm == null ? 1.0 : maxGradNorm, warmupSteps == null ? 0 : warmupSteps, Integer.MAX_VALUE, decay == null ? Decay.LINEAR : decay);
+    }
+
+    public static OptimizerConfig defaults() {
+        return withDefaults(null, null, null, null, null, null, null, null, null);
+    }
+
+    /** These settings for a run of {@code totalSteps}, at {@code learningRateScale} of the learning rate (lowered after a rejected round). */
+    public OptimizerConfig forRun(int totalSteps, double learningRateScale) {
+        return new OptimizerConfig(kind, learningRate * learningRateScale, beta1, beta2, epsilon, weightDecay, maxGradNorm, warmupSteps, totalSteps, decay);
+    }
+
+    /** Not a setting: the run decides it. */
+    @JsonIgnore
+    @Override
+    public int totalSteps() {
+        return totalSteps;
     }
 
     /** Adam with PyTorch's defaults and a constant learning rate. */

@@ -1,5 +1,6 @@
 package io.lorafleet.spark;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.lorafleet.datasets.YamlConfig;
 import io.lorafleet.io.SafetensorsReader;
 import io.lorafleet.io.SafetensorsWriter;
@@ -31,7 +32,8 @@ final class Checkpoints {
     record Info(String adapter, int round, int rounds, int steps, double learningRateScale, String fingerprint, String modelSha256,
                 TrainConfig config) { }
 
-    record Loaded(Info info, TrainState state) { }
+    /** @param infoJson checkpoint.json as written, for what binding {@code info} fills in (see {@link TrainPlan#madeBy}) */
+    record Loaded(Info info, JsonNode infoJson, TrainState state) { }
 
     private Checkpoints() { }
 
@@ -72,11 +74,12 @@ final class Checkpoints {
     static Loaded read(Configuration conf, Path checkpoint) throws IOException {
         HadoopModelFiles files = new HadoopModelFiles(checkpoint.toString(), conf);
         if (!files.exists(COMPLETE)) throw new IOException(checkpoint + ": incomplete checkpoint (no " + COMPLETE + ")");
-        Info info = YamlConfig.bind(YamlConfig.json().readTree(files.readAll(INFO)), Info.class, files.describe(INFO));
+        JsonNode infoJson = YamlConfig.json().readTree(files.readAll(INFO));
+        Info info = YamlConfig.bind(infoJson, Info.class, files.describe(INFO));
         try (SafetensorsReader reader = SafetensorsReader.open(files.open(STATE), files.describe(STATE))) {
             float[] values = reader.read("values").toFloatVector();
             float[] optimizer = reader.tensors().containsKey("optimizer_state") ? reader.read("optimizer_state").toFloatVector() : new float[0];
-            return new Loaded(info, new TrainState(values, optimizer, info.steps()));
+            return new Loaded(info, infoJson, new TrainState(values, optimizer, info.steps()));
         }
     }
 }

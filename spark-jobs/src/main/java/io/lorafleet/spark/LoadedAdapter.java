@@ -46,7 +46,7 @@ record LoadedAdapter(PretrainedModel base, HadoopModelFiles baseFiles, PeftAdapt
     private static void requireTrainedSettings(LoraConfig said, JsonNode info, String source) throws IOException {
         JsonNode training = info.path("training");
         if (training.isMissingNode()) throw new IOException(source + ": lorafleet.json records no training settings to check the adapter against");
-        LoraConfig trained = YamlConfig.bind(training, TrainConfig.class, "lorafleet.json training").lora().toConfig();
+        LoraConfig trained = YamlConfig.bind(training, TrainConfig.class, "lorafleet.json training").lora();
         Map<String, List<Object>> keys = new LinkedHashMap<>();
         keys.put("r", List.of(said.r(), trained.r()));
         keys.put("lora_alpha", List.of(said.alpha(), trained.alpha()));

@@ -87,8 +87,8 @@ public final class RunReport {
     /** One adapter's page: its training loss, and its evaluation loss and accuracy (or perplexity) where they were measured. */
     static byte[] adapterHtml(AdapterRun run, boolean causalLm) throws IOException {
         HtmlReport html = new HtmlReport("Adapter " + run.adapter());
-        html.paragraph(String.format("r=%d, alpha %s on %s; %d rounds, %,d examples, %,d tokens in %.0f s. %s.", run.config().lora().toConfig().r(),
-                run.config().lora().toConfig().alpha(), run.config().lora().targetModules(), run.rounds(), run.examples(), run.tokens(), run.seconds(),
+        html.paragraph(String.format("r=%d, alpha %s on %s; %d rounds, %,d examples, %,d tokens in %.0f s. %s.", run.config().lora().r(),
+                run.config().lora().alpha(), run.config().lora().targetModules(), run.rounds(), run.examples(), run.tokens(), run.seconds(),
                 describe(run, causalLm)));
         List<HtmlReport.Line> loss = new ArrayList<>(List.of(new HtmlReport.Line("training", curve(run.history(), "loss"))));
         List<double[]> evalLoss = curve(run.history(), "eval_loss");
@@ -142,8 +142,8 @@ public final class RunReport {
         TrainConfig c = run.config();
         if (c.lora() != null) {
             Map<String, Object> params = new LinkedHashMap<>();
-            params.put("r", c.lora().toConfig().r());
-            params.put("alpha", c.lora().toConfig().alpha());
+            params.put("r", c.lora().r());
+            params.put("alpha", c.lora().alpha());
             params.put("target_modules", c.lora().targetModules());
             params.put("learning_rate", c.optimizer().learningRate());
             params.put(c.rounds() != null ? "rounds" : "epochs", c.rounds() != null ? c.rounds() : c.epochs());

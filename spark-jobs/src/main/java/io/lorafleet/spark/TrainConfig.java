@@ -34,9 +34,9 @@ import java.util.Set;
  * checkpoints: runs/demo/checkpoints        # default: &lt;output&gt;/_checkpoints
  * checkpoint_every: 5                       # rounds; 0 = only the final state
  * eval_every: 5                             # rounds between evaluations for the report's curves; 0 = only at the end
- * lora: {r: 8, alpha: 16, dropout: 0.1, target_modules: [query, value]}
+ * lora: {r: 8, alpha: 16, dropout: 0.1, target_modules: [query, value]}   # LoraConfig (PEFT's names and defaults)
  * head: {pooling: mean}
- * optimizer: {kind: adamw, learning_rate: 1e-3, weight_decay: 0.01, warmup_steps: 10, decay: linear, max_grad_norm: 1.0}
+ * optimizer: {kind: adamw, learning_rate: 1e-3, weight_decay: 0.01, warmup_steps: 10, decay: linear, max_grad_norm: 1.0}  # OptimizerConfig
  * batch_size: 16                            # per partition and local step
  * partitions: 2                             # data-parallel workers
  * local_steps: 4                            # steps between two averagings
@@ -48,7 +48,7 @@ import java.util.Set;
  * </pre>
  */
 public record TrainConfig(String model, String shards, List<AdapterEntry> adapters, String output, String report, String checkpoints,
-                          Integer checkpointEvery, Integer evalEvery, Lora lora, Head head, Optim optimizer, Integer batchSize, Integer partitions, Integer localSteps,
+                          Integer checkpointEvery, Integer evalEvery, LoraConfig lora, Head head, OptimizerConfig optimizer, Integer batchSize, Integer partitions, Integer localSteps,
                           Double epochs, Integer rounds, Long seed, OptimizerStateMode optimizerState, Integer maxNanRetries, String trainSplit,
                           String evalSplit, Waves waves, DivergenceGuard divergence) implements Serializable {
     public enum OptimizerStateMode { AVERAGE, RESET }
@@ -65,7 +65,7 @@ public record TrainConfig(String model, String shards, List<AdapterEntry> adapte
         checkpointEvery = positiveOrZero(checkpointEvery == null ? 0 : checkpointEvery, "checkpoint_every");
         evalEvery = positiveOrZero(evalEvery == null ? 0 : evalEvery, "eval_every");
         head = head == null ? new Head(null) : head;
-        optimizer = optimizer == null ? new Optim(null, null, null, null, null, null, null, null, null) : optimizer;
+        optimizer = optimizer == null ? OptimizerConfig.defaults() : optimizer;
         batchSize = positive(batchSize == null ? 16 : batchSize, "batch_size");
         partitions = positive(partitions == null ? 1 : partitions, "partitions");
         localSteps = positive(localSteps == null ? 1 : localSteps, "local_steps");
@@ -158,58 +158,9 @@ public record TrainConfig(String model, String shards, List<AdapterEntry> adapte
         }
     }
 
-    /** LoRA settings as PEFT names them. */
-    public record Lora(Integer r, Double alpha, Double dropout, List<String> targetModules, Boolean rsLora, String init,
-                       Map<String, Integer> rankPattern, Map<String, Double> alphaPattern) implements Serializable {
-        public Lora {
-            if (targetModules == null || targetModules.isEmpty()) throw new IllegalArgumentException("lora.target_modules: required, e.g. [query, value]");
-            toConfig(r, alpha, dropout, targetModules, rsLora, init, rankPattern, alphaPattern); // validates
-        }
-
-        public LoraConfig toConfig() {
-            return toConfig(r, alpha, dropout, targetModules, rsLora, init, rankPattern, alphaPattern);
-        }
-
-        private static LoraConfig toConfig(Integer r, Double alpha, Double dropout, List<String> targets, Boolean rsLora, String init,
-                                           Map<String, Integer> rankPattern, Map<String, Double> alphaPattern) {
-            int rank = r == null ? 8 : r;
-            LoraConfig.Init i = switch (init == null ? "kaiming" : init.toLowerCase(java.util.Locale.ROOT)) {
-                case "kaiming", "kaiming_uniform", "true" -> LoraConfig.Init.KAIMING_UNIFORM;
-                case "gaussian" -> LoraConfig.Init.GAUSSIAN;
-                default -> throw new IllegalArgumentException("lora.init: '" + init + "' is not kaiming or gaussian");
-            };
-            return new LoraConfig(rank, alpha == null ? 8.0 : alpha, // PEFT's default lora_alpha
-                    dropout == null ? 0.0 : dropout, targets,
-                    rsLora != null && rsLora, i, rankPattern == null ? Map.of() : rankPattern, alphaPattern == null ? Map.of() : alphaPattern);
-        }
-    }
-
     public record Head(SequenceClassifier.Pooling pooling) implements Serializable {
         public Head {
             pooling = pooling == null ? SequenceClassifier.Pooling.MEAN : pooling;
-        }
-    }
-
-    /** The optimizer; the run's total steps (for decay) come from rounds × local_steps. */
-    public record Optim(OptimizerConfig.Kind kind, Double learningRate, Double beta1, Double beta2, Double epsilon, Double weightDecay,
-                        Double maxGradNorm, Integer warmupSteps, OptimizerConfig.Decay decay) implements Serializable {
-        public Optim {
-            kind = kind == null ? OptimizerConfig.Kind.ADAMW : kind;
-            learningRate = learningRate == null ? 1e-3 : learningRate;
-            beta1 = beta1 == null ? 0.9 : beta1;
-            beta2 = beta2 == null ? 0.999 : beta2;
-            epsilon = epsilon == null ? 1e-8 : epsilon;
-            weightDecay = weightDecay == null ? (kind == OptimizerConfig.Kind.ADAMW ? 0.01 : 0.0) : weightDecay;
-            maxGradNorm = maxGradNorm == null ? 1.0 : maxGradNorm;
-            warmupSteps = warmupSteps == null ? 0 : warmupSteps;
-            decay = decay == null ? OptimizerConfig.Decay.LINEAR : decay;
-            new OptimizerConfig(kind, learningRate, beta1, beta2, epsilon, weightDecay, maxGradNorm, warmupSteps, Integer.MAX_VALUE, decay); // validates
-        }
-
-        /** @param learningRateScale lowered after a round with NaN/Inf */
-        public OptimizerConfig toConfig(int totalSteps, double learningRateScale) {
-            return new OptimizerConfig(kind, learningRate * learningRateScale, beta1, beta2, epsilon, weightDecay, maxGradNorm, warmupSteps,
-                    totalSteps, decay);
         }
     }
 

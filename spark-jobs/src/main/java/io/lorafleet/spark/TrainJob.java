@@ -130,7 +130,7 @@ public final class TrainJob {
                         + "by default <output>/_checkpoints: keep the run's output in the config and write elsewhere with --to URI)");
             }
             Checkpoints.Loaded checkpoint = Checkpoints.read(conf, last);
-            TrainWorker.Spec spec = trainedSpec(planned, checkpoint.info(), last, p, to == null ? planned.config().output() : to, conf);
+            TrainWorker.Spec spec = trainedSpec(planned, checkpoint, last, p, to == null ? planned.config().output() : to, conf);
             TrainState state = checkpoint.state();
             Map<String, byte[]> files = new LinkedHashMap<>(sc.parallelize(List.of(spec), 1).map(s -> TrainWorker.adapterFiles(s, state)).collect().get(0));
             Path report = new Path(dir, RunReport.HTML);
@@ -142,8 +142,9 @@ public final class TrainJob {
     }
 
     /** The adapter as its checkpoint recorded it, written to {@code output}; refuses a plan that describes another adapter. */
-    private static TrainWorker.Spec trainedSpec(TrainWorker.Spec planned, Checkpoints.Info info, Path checkpoint, TrainPlan.Prepared p, String output,
+    private static TrainWorker.Spec trainedSpec(TrainWorker.Spec planned, Checkpoints.Loaded loaded, Path checkpoint, TrainPlan.Prepared p, String output,
                                                 Configuration conf) throws IOException {
+        Checkpoints.Info info = loaded.info();
         if (info.config() == null) {
             throw new IOException(checkpoint + ": records no training settings (written by an older LoRAFleet); train the adapter again to export it");
         }
@@ -157,7 +158,7 @@ public final class TrainJob {
         }
         TrainWorker.Spec spec = new TrainWorker.Spec(info.config().withOutput(output).qualified(conf), planned.modelHash(), planned.manifest(),
                 planned.adapter(), planned.numLabels(), planned.rounds(), planned.hadoop());
-        if (!TrainPlan.fingerprint(spec, p).equals(info.fingerprint())) {
+        if (!TrainPlan.madeBy(loaded, spec, p)) {
             throw new IOException(checkpoint + " was trained on other data than " + planned.config().shards() + " holds for " + planned.adapter()
                     + " (its shard files' SHA-256s differ)");
         }

@@ -1,5 +1,6 @@
 package io.lorafleet.spark;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.lorafleet.datasets.DatasetSpec;
 import io.lorafleet.datasets.Manifest;
 import io.lorafleet.datasets.YamlConfig;
@@ -38,7 +39,7 @@ final class TrainPlan {
         HadoopModelFiles model = new HadoopModelFiles(config.model(), conf);
         if (!model.exists(PretrainedModel.CONFIG)) throw new IOException("model: " + model.describe(PretrainedModel.CONFIG) + " is missing");
         TransformerConfig modelConfig = HfConfig.parse(model.readAll(PretrainedModel.CONFIG), model.describe(PretrainedModel.CONFIG));
-        if (config.lora() != null) checkTargets(config.lora().toConfig(), modelConfig, config.model());
+        if (config.lora() != null) checkTargets(config.lora(), modelConfig, config.model());
         String manifestUri = new Path(config.shards(), Manifest.FILE).toString();
         FileSystem fs = new Path(manifestUri).getFileSystem(conf);
         if (!fs.exists(new Path(manifestUri))) throw new IOException("shards: " + manifestUri + " is missing (not a complete tokenize output)");
@@ -90,7 +91,7 @@ final class TrainPlan {
         if (p.manifest().objective().equals("classification") && stats.labels().size() < 2) {
             throw new IllegalArgumentException("adapters: '" + adapter + "' has " + stats.labels().size() + " label(s); classification needs 2 or more");
         }
-        checkTargets(c.lora().toConfig(), p.modelConfig(), c.model());
+        checkTargets(c.lora(), p.modelConfig(), c.model());
         if (p.manifest().maxLength(adapter) > p.modelConfig().maxPositions()) {
             throw new IllegalArgumentException("adapters: '" + adapter + "' has rows of up to " + p.manifest().maxLength(adapter) + " tokens, but "
                     + c.model() + " has " + p.modelConfig().maxPositions() + " positions (max_position_embeddings); tokenize it with a shorter max_length");
@@ -131,9 +132,29 @@ final class TrainPlan {
 
     /** What a resumed run must share with the run that wrote the checkpoints for the result to be the same. */
     static String fingerprint(TrainWorker.Spec spec, Prepared p) throws IOException {
+        return fingerprint(spec, p, spec.config().lora());
+    }
+
+    /**
+     * Whether {@code checkpoint} was made with this adapter's settings, model and data. Checkpoints written before the
+     * lora block was bound with its defaults filled in fingerprinted the block as the config wrote it (nulls for what it
+     * left out): for them the fingerprint is taken over the checkpoint's own recorded block, which must mean exactly
+     * today's settings.
+     */
+    static boolean madeBy(Checkpoints.Loaded checkpoint, TrainWorker.Spec spec, Prepared p) throws IOException {
+        String recorded = checkpoint.info().fingerprint();
+        if (fingerprint(spec, p).equals(recorded)) return true;
+        JsonNode lora = checkpoint.infoJson().path("config").get("lora");
+        if (lora == null || !lora.isObject()) return false;
+        LoraConfig meant = YamlConfig.bind(lora, LoraConfig.class, "checkpoint.json config.lora");
+        return fingerprint(spec, p, lora).equals(recorded)
+                && YamlConfig.jsonLine(meant).equals(YamlConfig.jsonLine(spec.config().lora())); // in order: the first matching pattern wins
+    }
+
+    private static String fingerprint(TrainWorker.Spec spec, Prepared p, Object lora) throws IOException {
         TrainConfig c = spec.config();
         Map<String, Object> what = new LinkedHashMap<>();
-        what.put("lora", c.lora());
+        what.put("lora", lora);
         what.put("head", c.head());
         what.put("optimizer", c.optimizer());
         what.put("batch_size", c.batchSize());

@@ -44,11 +44,11 @@ final class TrainWorker {
         }
 
         MultiAdapterModel.AdapterSpec modelSpec() {
-            return new MultiAdapterModel.AdapterSpec(config.lora().toConfig(), causalLm() ? 0 : numLabels, config.head().pooling(), config.seed());
+            return new MultiAdapterModel.AdapterSpec(config.lora(), causalLm() ? 0 : numLabels, config.head().pooling(), config.seed());
         }
 
         OptimizerConfig optimizer(double learningRateScale) {
-            return config.optimizer().toConfig(totalSteps(), learningRateScale);
+            return config.optimizer().forRun(totalSteps(), learningRateScale);
         }
     }
 
@@ -204,7 +204,7 @@ final class TrainWorker {
     static Map<String, byte[]> adapterFiles(Spec spec, TrainState state) throws IOException {
         try (Trainer trainer = trainer(spec, state)) {
             PeftAdapter adapter = PeftAdapter.of(trainer.model(), spec.causalLm() ? PeftAdapter.TaskType.CAUSAL_LM : PeftAdapter.TaskType.SEQ_CLS,
-                    spec.config().lora().toConfig(), PeftAdapter.loadableBase(spec.config().model()));
+                    spec.config().lora(), PeftAdapter.loadableBase(spec.config().model()));
             Map<String, byte[]> files = new LinkedHashMap<>();
             files.put(PeftAdapter.WEIGHTS, adapter.weights(trainer.model().config()));
             files.put(PeftAdapter.CONFIG, adapter.configJson(trainer.model().config()));
@@ -217,8 +217,8 @@ final class TrainWorker {
         TaskGpu.bindCurrentTask();
         TrainConfig c = spec.config();
         PretrainedModel base = ExecutorCache.model(c.model(), spec.modelHash(), spec.hadoop().get());
-        TaskModel model = spec.causalLm() ? CausalLm.create(base.config(), base.weights(), c.lora().toConfig(), c.seed())
-                : SequenceClassifier.create(base.config(), base.weights(), c.lora().toConfig(), spec.numLabels(), c.head().pooling(), c.seed());
+        TaskModel model = spec.causalLm() ? CausalLm.create(base.config(), base.weights(), c.lora(), c.seed())
+                : SequenceClassifier.create(base.config(), base.weights(), c.lora(), spec.numLabels(), c.head().pooling(), c.seed());
         Trainer trainer = new Trainer(model, spec.optimizer(1.0));
         new TrainState(state.values(), new float[0], state.steps()).applyTo(trainer);
         return trainer;

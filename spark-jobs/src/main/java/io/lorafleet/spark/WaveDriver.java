@@ -89,7 +89,7 @@ final class WaveDriver {
         Optional<Checkpoints.Loaded> last = Checkpoints.latest(conf, a.dir);
         if (last.isEmpty()) return;
         Checkpoints.Info info = last.get().info();
-        if (!info.fingerprint().equals(a.fingerprint)) {
+        if (!TrainPlan.madeBy(last.get(), a.spec, p)) {
             a.failure = "--resume: " + a.dir + " holds checkpoints of a different configuration, model or data; start over with --overwrite or "
                     + "point checkpoints elsewhere";
             return;
@@ -108,7 +108,7 @@ final class WaveDriver {
             SparkJobs.progress("train", "wave %d/%d: %s: %,d training rows, %d rounds × %d partitions × %d local steps × batch %d (%.2f epochs), r=%d on %s",
                     wave.index() + 1, waves, a.id(), trainRows, a.spec.rounds(), shared.partitions(), shared.localSteps(), shared.batchSize(),
                     a.spec.rounds() * (double) shared.partitions() * shared.localSteps() * shared.batchSize() / trainRows,
-                    a.spec.config().lora().toConfig().r(), a.spec.config().lora().targetModules());
+                    a.spec.config().lora().r(), a.spec.config().lora().targetModules());
         }
         int sparkRounds = 0;
         int evalEvery = shared.evalEvery();

@@ -133,14 +133,14 @@ class BulkTrainTest {
             assertTrue(Files.exists(folder.resolve("_COMPLETE")), run.adapter() + " exported");
             JsonNode peft = YamlConfig.json().readTree(folder.resolve("adapter_config.json").toFile());
             TrainConfig own = config.forAdapter(run.adapter());
-            assertEquals(own.lora().toConfig().r(), peft.get("r").asInt(), run.adapter());
+            assertEquals(own.lora().r(), peft.get("r").asInt(), run.adapter());
             assertEquals(own.lora().targetModules().size(), peft.get("target_modules").size(), run.adapter());
 
             List<ShardRow> rows = trainRows(run.adapter());
             DataOrder order = new DataOrder(rows.size(), own.batchSize(), own.seed());
             int steps = run.rounds() * own.localSteps();
-            try (Trainer alone = new Trainer(SequenceClassifier.create(model.config(), model.weights(), own.lora().toConfig(), 2, own.head().pooling(),
-                    own.seed()), own.optimizer().toConfig(steps, 1.0))) {
+            try (Trainer alone = new Trainer(SequenceClassifier.create(model.config(), model.weights(), own.lora(), 2, own.head().pooling(),
+                    own.seed()), own.optimizer().forRun(steps, 1.0))) {
                 for (int g = 0; g < steps; g++) {
                     List<ShardRow> batch = new ArrayList<>();
                     for (int i : order.batch(g)) batch.add(rows.get(i));

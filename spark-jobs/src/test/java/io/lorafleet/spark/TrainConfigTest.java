@@ -34,14 +34,14 @@ class TrainConfigTest {
         assertEquals("o/_checkpoints", c.checkpoints());
         assertEquals(0, c.checkpointEvery());
         assertEquals(List.of("a", "b"), c.adapterIds(List.of("a", "b")), "all adapters in the shards");
-        io.lorafleet.nn.LoraConfig lora = c.lora().toConfig();
+        io.lorafleet.nn.LoraConfig lora = c.lora();
         assertEquals(8, lora.r());
         assertEquals(8.0, lora.alpha());
         assertEquals(0.0, lora.dropout());
         assertEquals(false, lora.rsLora());
         assertEquals(io.lorafleet.nn.LoraConfig.Init.KAIMING_UNIFORM, lora.init());
         assertEquals(io.lorafleet.model.SequenceClassifier.Pooling.MEAN, c.head().pooling());
-        io.lorafleet.optim.OptimizerConfig o = c.optimizer().toConfig(100, 1.0);
+        io.lorafleet.optim.OptimizerConfig o = c.optimizer().forRun(100, 1.0);
         assertEquals(io.lorafleet.optim.OptimizerConfig.Kind.ADAMW, o.kind());
         assertEquals(1e-3, o.learningRate());
         assertEquals(0.9, o.beta1());
@@ -79,14 +79,14 @@ class TrainConfigTest {
                 """);
         assertEquals(List.of("plain", "tuned"), c.adapterIds(List.of("ignored")));
         TrainConfig plain = c.forAdapter("plain");
-        assertEquals(8, plain.lora().toConfig().r());
+        assertEquals(8, plain.lora().r());
         assertEquals(Double.valueOf(2.0), plain.epochs());
         assertEquals(Long.valueOf(42), plain.seed());
 
         TrainConfig tuned = c.forAdapter("tuned");
-        assertEquals(4, tuned.lora().toConfig().r());
-        assertEquals(16.0, tuned.lora().toConfig().alpha(), "alpha kept from the defaults");
-        assertEquals(0.1, tuned.lora().toConfig().dropout(), "dropout kept from the defaults");
+        assertEquals(4, tuned.lora().r());
+        assertEquals(16.0, tuned.lora().alpha(), "alpha kept from the defaults");
+        assertEquals(0.1, tuned.lora().dropout(), "dropout kept from the defaults");
         assertEquals(List.of("query"), tuned.lora().targetModules());
         assertEquals(Double.valueOf(0.01), tuned.optimizer().learningRate());
         assertEquals(Integer.valueOf(4), tuned.optimizer().warmupSteps(), "warm-up kept from the defaults");
@@ -96,7 +96,7 @@ class TrainConfigTest {
         assertEquals(List.of("tuned"), tuned.adapterIds(List.of()));
 
         assertEquals(List.of("a", "b"), load("").adapterIds(List.of("a", "b")), "no list: every adapter of the shards");
-        assertEquals(3, load("adapters: [{id: x, lora: {r: 4}}]\n", "adapters.0.lora.r=3").forAdapter("x").lora().toConfig().r(), "--set reaches overrides");
+        assertEquals(3, load("adapters: [{id: x, lora: {r: 4}}]\n", "adapters.0.lora.r=3").forAdapter("x").lora().r(), "--set reaches overrides");
     }
 
     @Test
@@ -109,7 +109,7 @@ class TrainConfigTest {
                   - id: typo
                     optimizer: {learning_rat: 0.1}
                 """);
-        assertEquals(8, c.forAdapter("good").lora().toConfig().r());
+        assertEquals(8, c.forAdapter("good").lora().r());
         IOException bad = assertThrows(IOException.class, () -> c.forAdapter("bad"));
         assertTrue(bad.getMessage().startsWith("adapters[1] (bad): ") && bad.getMessage().contains("lora.r must be > 0"), bad.getMessage());
         IOException typo = assertThrows(IOException.class, () -> c.forAdapter("typo"));

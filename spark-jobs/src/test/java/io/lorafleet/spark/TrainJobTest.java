@@ -64,8 +64,8 @@ class TrainJobTest {
 
     /** The single-machine trainer with the job's model, optimizer and data order. */
     static Trainer singleMachine(TrainConfig c, int totalSteps) {
-        return new Trainer(SequenceClassifier.create(model.config(), model.weights(), c.lora().toConfig(), 2, c.head().pooling(), c.seed()),
-                c.optimizer().toConfig(totalSteps, 1.0));
+        return new Trainer(SequenceClassifier.create(model.config(), model.weights(), c.lora(), 2, c.head().pooling(), c.seed()),
+                c.optimizer().forRun(totalSteps, 1.0));
     }
 
     static List<ShardRow> rows(int[] indices) {
