@@ -23,7 +23,7 @@ bench_tokenize() {
   ensure_minilm
   ensure_imdb
   run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.TokenizeBenchmark "$ROOT" "deploy/bin/lorafleet bench tokenize" \
-    "$ROOT/datasets/imdb/data/imdb.jsonl" "$MINILM" "$ROOT/runs/bench/tokenize"
+    "$ROOT/datasets/imdb/data/imdb.jsonl" "$ROOT/runs/bench/tokenize"
 }
 
 # N adapters in one train job vs the same N trained by N jobs one after another; each job is a process of its
@@ -125,6 +125,10 @@ bench() {
   esac
   setup_native_env
   ensure_built
+  # the benchmarks' jar is not part of the distribution the jobs run from (stale() ignores it): built on demand
+  if [[ ! -f $BENCH_JAR || -n "$(find "$ROOT/benchmarks/pom.xml" "$ROOT/benchmarks/src/main" -newer "$BENCH_JAR" -print -quit)" ]]; then
+    build force
+  fi
   cd "$ROOT"
   case "$suite" in
     engine) bench_engine "$@" ;;

@@ -18,12 +18,12 @@ import java.util.Locale;
  * {@code lorafleet bench tokenize}: the tokenize job on the full IMDB set (49,580 reviews) in local[2],
  * next to the tokenizer alone on one thread (no Spark, no IO) as the reference, in the same run; then the same
  * reviews as one small JSON file each (what thousands of small files cost).
- * Arguments: repository root, the command line to print, imdb.jsonl, model folder, scratch output folder.
+ * Arguments: repository root, the command line to print, imdb.jsonl, scratch output folder.
  */
 public final class TokenizeBenchmark {
     public static void main(String[] args) throws Exception {
-        Path root = Path.of(args[0]), imdb = Path.of(args[2]), model = Path.of(args[3]);
-        String command = args[1], output = args[4];
+        Path root = Path.of(args[0]), imdb = Path.of(args[2]), model = ImdbTokenizeConf.tokenizer(root);
+        String command = args[1], output = args[3];
         int maxLength = 128;
 
         List<String> texts = new ArrayList<>();
