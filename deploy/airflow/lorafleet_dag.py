@@ -64,13 +64,17 @@ MAINS = {
     "eval": "io.lorafleet.spark.EvalAdapter",
 }
 
+# The Vector API module, and a small young generation: ND4J's arrays live off-heap, and a young generation sized from
+# the heap commits hundreds of MB of RSS for garbage that 32 MB holds as well (README, "The engine": Memory).
+JVM_OPTIONS = "--add-modules=jdk.incubator.vector -XX:+UseParallelGC -Xmn32m"
+
 # What `lorafleet submit` adds to every spark-submit line besides cores and memory.
 SPARK_CONF = {
     "spark.executorEnv.OMP_NUM_THREADS": "1",
     "spark.executorEnv.OMP_WAIT_POLICY": "PASSIVE",
     "spark.executorEnv.OPENBLAS_CORETYPE": OPENBLAS_CORETYPE,
-    "spark.executor.extraJavaOptions": "--add-modules=jdk.incubator.vector -Dorg.bytedeco.javacpp.cachedir=" + JAVACPP_CACHE,
-    "spark.driver.extraJavaOptions": "--add-modules=jdk.incubator.vector -Dorg.bytedeco.javacpp.cachedir=" + JAVACPP_CACHE,
+    "spark.executor.extraJavaOptions": JVM_OPTIONS + " -Dorg.bytedeco.javacpp.cachedir=" + JAVACPP_CACHE,
+    "spark.driver.extraJavaOptions": JVM_OPTIONS + " -Dorg.bytedeco.javacpp.cachedir=" + JAVACPP_CACHE,
 }
 
 

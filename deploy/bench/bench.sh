@@ -6,7 +6,8 @@
 # the benchmarks' own jar (module benchmarks, in no job jar) beside the distribution they measure
 BENCH_CP="$BENCH_JAR:$DIST_CP"
 JAVA_JOB=(java @"$ROOT/conf/spark-jvm.options" -Xmx3g -Dlog4j2.configurationFile="$LOG4J_CONFIG" -cp "$BENCH_CP")
-JAVA_ENGINE=(java --add-modules=jdk.incubator.vector -Xmx3g -cp "$BENCH_CP")
+# the engine alone, with the JVM options every job JVM gets (conf/spark-jvm.options: the vector module, the heap's young generation)
+JAVA_ENGINE=(java @"$ROOT/conf/spark-jvm.options" -Xmx3g -cp "$BENCH_CP")
 
 # The full IMDB set (datasets/imdb/fetch.sh needs node and npm).
 ensure_imdb() {

@@ -95,6 +95,11 @@ public final class ModelWeights {
     private static INDArray normal(java.util.SplittableRandom r, DataType dt, long... shape) {
         long n = 1;
         for (long s : shape) n *= s;
+        if (dt == DataType.FLOAT) { // the same values as the double path rounded, without a model's worth of doubles on the heap
+            float[] v = new float[Math.toIntExact(n)];
+            for (int i = 0; i < v.length; i++) v[i] = (float) (0.02 * gaussian(r));
+            return Nd4j.createFromArray(v).reshape('c', shape);
+        }
         double[] v = new double[Math.toIntExact(n)];
         for (int i = 0; i < v.length; i++) v[i] = 0.02 * gaussian(r);
         return Nd4j.createFromArray(v).castTo(dt).reshape('c', shape);
