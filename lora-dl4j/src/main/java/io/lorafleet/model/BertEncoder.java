@@ -6,7 +6,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 /** BERT's embeddings (word + position + token type, then LayerNorm) and its post-LN encoder layers. */
 public final class BertEncoder implements Body {
@@ -18,16 +17,16 @@ public final class BertEncoder implements Body {
     private final List<EncoderBlock> layers = new ArrayList<>();
     private final boolean embeddingsTrainable; // if not, the first layer need not compute its input gradient
 
-    /** Every tensor of a Hugging Face BERT checkpoint's body, by name and shape, in checkpoint order. */
-    static Map<String, long[]> tensors(TransformerConfig c) {
+    /** Every tensor of a Hugging Face BERT checkpoint's body: name, shape and kind, in checkpoint order. */
+    static CheckpointLayers.Layout layout(TransformerConfig c) {
         long d = c.hiddenSize();
-        CheckpointLayers.Shapes s = new CheckpointLayers.Shapes()
-                .tensor("embeddings.word_embeddings.weight", c.vocabSize(), d)
-                .tensor("embeddings.position_embeddings.weight", c.maxPositions(), d)
-                .tensor("embeddings.token_type_embeddings.weight", Math.max(c.typeVocabSize(), 1), d)
+        CheckpointLayers.Layout s = new CheckpointLayers.Layout()
+                .embedding("embeddings.word_embeddings.weight", c.vocabSize(), d)
+                .embedding("embeddings.position_embeddings.weight", c.maxPositions(), d)
+                .embedding("embeddings.token_type_embeddings.weight", Math.max(c.typeVocabSize(), 1), d)
                 .layerNorm("embeddings.LayerNorm", d);
-        for (int i = 0; i < c.numLayers(); i++) EncoderBlock.tensors(c, i, s);
-        return s.map();
+        for (int i = 0; i < c.numLayers(); i++) EncoderBlock.layout(c, i, s);
+        return s;
     }
 
     public BertEncoder(TransformerConfig c, ModelWeights w, Tuning tuning) {

@@ -6,12 +6,13 @@ import io.lorafleet.nn.Projection;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
  * The layers every architecture builds from its checkpoint: projections, LayerNorms and embedding tables, each
- * tensor looked up by its Hugging Face name and checked against the architecture's one name → shape mapping
- * ({@link ModelWeights#expectedShapes}), frozen or trained as {@link Tuning} decides.
+ * tensor looked up by its Hugging Face name and checked against the architecture's one layout of names, shapes
+ * and kinds ({@link ModelWeights#expectedShapes}), frozen or trained as {@link Tuning} decides.
  */
 public final class CheckpointLayers {
     private final ModelWeights weights;
@@ -49,29 +50,48 @@ public final class CheckpointLayers {
         return weights.require(name, shape);
     }
 
-    /** An architecture's name → shape mapping, in checkpoint order, written with the layer kinds above. */
-    static final class Shapes {
-        private final Map<String, long[]> shapes = new LinkedHashMap<>();
+    /** What a checkpoint tensor is: it decides random initialization and which modules LoRA can target. */
+    enum Kind { EMBEDDING, PROJECTION, NORM }
 
-        Shapes tensor(String name, long... shape) {
+    /** An architecture's checkpoint layout: each tensor's name, shape and kind, in checkpoint order. */
+    static final class Layout {
+        private final Map<String, long[]> shapes = new LinkedHashMap<>();
+        private final Map<String, Kind> kinds = new LinkedHashMap<>();
+
+        private Layout tensor(String name, Kind kind, long... shape) {
             shapes.put(name, shape);
+            kinds.put(name, kind);
             return this;
         }
 
-        Shapes linear(String module, long out, long in) {
-            return tensor(module + ".weight", out, in).tensor(module + ".bias", out);
+        Layout embedding(String name, long rows, long d) {
+            return tensor(name, Kind.EMBEDDING, rows, d);
         }
 
-        Shapes conv1d(String module, long in, long out) {
-            return tensor(module + ".weight", in, out).tensor(module + ".bias", out);
+        Layout linear(String module, long out, long in) {
+            return tensor(module + ".weight", Kind.PROJECTION, out, in).tensor(module + ".bias", Kind.PROJECTION, out);
         }
 
-        Shapes layerNorm(String module, long d) {
-            return tensor(module + ".weight", d).tensor(module + ".bias", d);
+        Layout conv1d(String module, long in, long out) {
+            return tensor(module + ".weight", Kind.PROJECTION, in, out).tensor(module + ".bias", Kind.PROJECTION, out);
         }
 
-        Map<String, long[]> map() {
+        Layout layerNorm(String module, long d) {
+            return tensor(module + ".weight", Kind.NORM, d).tensor(module + ".bias", Kind.NORM, d);
+        }
+
+        Map<String, long[]> shapes() {
             return shapes;
+        }
+
+        Kind kind(String name) {
+            return kinds.get(name);
+        }
+
+        /** The modules LoRA can adapt: every projection, by the name {@code target_modules} matches. */
+        List<String> projectionModules() {
+            return kinds.entrySet().stream().filter(e -> e.getValue() == Kind.PROJECTION && e.getKey().endsWith(".weight"))
+                    .map(e -> e.getKey().substring(0, e.getKey().length() - ".weight".length())).toList();
         }
     }
 }

@@ -16,7 +16,7 @@ public final class DecoderBlock {
     private final Projection proj; // ffn → d
 
     /** Block {@code index}'s tensors, as a Hugging Face GPT-2 checkpoint names and shapes them (Conv1D: weight [in, out]). */
-    static void tensors(TransformerConfig c, int index, CheckpointLayers.Shapes s) {
+    static void layout(TransformerConfig c, int index, CheckpointLayers.Layout s) {
         String p = prefix(index);
         long d = c.hiddenSize(), f = c.intermediateSize();
         s.layerNorm(p + "ln_1", d).conv1d(p + "attn.c_attn", d, 3 * d).conv1d(p + "attn.c_proj", d, d)

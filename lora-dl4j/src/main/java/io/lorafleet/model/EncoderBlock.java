@@ -16,7 +16,7 @@ public final class EncoderBlock {
     private final LayerNorm outputNorm;
 
     /** Layer {@code index}'s tensors, as a Hugging Face BERT checkpoint names and shapes them. */
-    static void tensors(TransformerConfig c, int index, CheckpointLayers.Shapes s) {
+    static void layout(TransformerConfig c, int index, CheckpointLayers.Layout s) {
         String p = prefix(index);
         long d = c.hiddenSize(), f = c.intermediateSize();
         for (String m : new String[] {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"}) {

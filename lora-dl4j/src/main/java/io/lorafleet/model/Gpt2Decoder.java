@@ -7,7 +7,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 /** GPT-2's token + position embeddings, pre-LN causal blocks and final LayerNorm. */
 public final class Gpt2Decoder implements Body {
@@ -18,12 +17,12 @@ public final class Gpt2Decoder implements Body {
     private final LayerNorm finalNorm;
     private final boolean embeddingsTrainable; // if not, the first block need not compute its input gradient
 
-    /** Every tensor of a Hugging Face GPT-2 checkpoint's body, by name and shape, in checkpoint order. */
-    static Map<String, long[]> tensors(TransformerConfig c) {
+    /** Every tensor of a Hugging Face GPT-2 checkpoint's body: name, shape and kind, in checkpoint order. */
+    static CheckpointLayers.Layout layout(TransformerConfig c) {
         long d = c.hiddenSize();
-        CheckpointLayers.Shapes s = new CheckpointLayers.Shapes().tensor("wte.weight", c.vocabSize(), d).tensor("wpe.weight", c.maxPositions(), d);
-        for (int i = 0; i < c.numLayers(); i++) DecoderBlock.tensors(c, i, s);
-        return s.layerNorm("ln_f", d).map();
+        CheckpointLayers.Layout s = new CheckpointLayers.Layout().embedding("wte.weight", c.vocabSize(), d).embedding("wpe.weight", c.maxPositions(), d);
+        for (int i = 0; i < c.numLayers(); i++) DecoderBlock.layout(c, i, s);
+        return s.layerNorm("ln_f", d);
     }
 
     public Gpt2Decoder(TransformerConfig c, ModelWeights w, Tuning tuning) {

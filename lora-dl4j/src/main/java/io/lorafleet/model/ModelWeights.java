@@ -48,29 +48,32 @@ public final class ModelWeights {
 
     /** Every tensor a Hugging Face checkpoint of this shape holds, with its shape, in checkpoint order and layout. */
     public static Map<String, long[]> expectedShapes(TransformerConfig c) {
+        return layout(c).shapes();
+    }
+
+    /** The architecture's one layout of its checkpoint: names, shapes and kinds. */
+    static CheckpointLayers.Layout layout(TransformerConfig c) {
         return switch (c.architecture()) {
-            case BERT -> BertEncoder.tensors(c);
-            case GPT2 -> Gpt2Decoder.tensors(c);
+            case BERT -> BertEncoder.layout(c);
+            case GPT2 -> Gpt2Decoder.layout(c);
         };
     }
 
     /**
-     * The names of the modules LoRA can adapt (every projection: the 2-D weights other than embeddings),
-     * as {@code target_modules} match them; known from the config alone, before any weight is loaded.
+     * The names of the modules LoRA can adapt (every projection), as {@code target_modules} match them; known from the
+     * config alone, before any weight is loaded.
      */
     public static java.util.List<String> projectionModules(TransformerConfig c) {
-        return expectedShapes(c).entrySet().stream()
-                .filter(e -> e.getValue().length == 2 && !e.getKey().startsWith("embeddings.") && !e.getKey().startsWith("wte.")
-                        && !e.getKey().startsWith("wpe."))
-                .map(e -> e.getKey().substring(0, e.getKey().length() - ".weight".length())).toList();
+        return layout(c).projectionModules();
     }
 
     /** Randomly initialized weights with every tensor a checkpoint of this config holds (N(0, 0.02), LayerNorm 1/0). */
     public static ModelWeights random(TransformerConfig c, DataType dtype, long seed) {
         java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
         Map<String, INDArray> w = new LinkedHashMap<>();
-        expectedShapes(c).forEach((name, shape) -> {
-            boolean isNorm = name.contains("LayerNorm") || name.contains("ln_");
+        CheckpointLayers.Layout layout = layout(c);
+        layout.shapes().forEach((name, shape) -> {
+            boolean isNorm = layout.kind(name) == CheckpointLayers.Kind.NORM;
             w.put(name, !isNorm ? normal(random, dtype, shape) : name.endsWith(".weight") ? Nd4j.ones(dtype, shape) : Nd4j.zeros(dtype, shape));
         });
         return new ModelWeights(w, "random(" + c.architecture().modelType() + ", seed " + seed + ")");
@@ -81,7 +84,7 @@ public final class ModelWeights {
      * exports drop and the Hugging Face classification head uses.
      */
     public static Map<String, long[]> optionalShapes(TransformerConfig c) {
-        return c.architecture() == Architecture.BERT ? new CheckpointLayers.Shapes().linear("pooler.dense", c.hiddenSize(), c.hiddenSize()).map() : Map.of();
+        return c.architecture() == Architecture.BERT ? new CheckpointLayers.Layout().linear("pooler.dense", c.hiddenSize(), c.hiddenSize()).shapes() : Map.of();
     }
 
     /** Fails, naming the tensor, unless every tensor of this shape is present with the right shape (optional ones when present). */
