@@ -23,7 +23,13 @@ import static io.lorafleet.nn.VectorKernels.sumLanes;
  * Scaled dot-product attention over already-projected q, k, v: ctx = softmax(q·kᵀ/√d_head)·v per head,
  * each sequence attending only to itself (and, when causal, to earlier positions). Rows are the tokens of
  * packed sequences (no padding): sequence s owns rows [starts[s], starts[s+1]). Consecutive sequences of
- * one length are computed together as one batched product, so a batch of equal lengths is one call.
+ * one length form a run; each run keeps its probabilities [count, H, L, L] for the backward pass, and q, k,
+ * v are kept as given (not split into heads).
+ *
+ * <p>In float32 each (sequence, head) is computed whole by one thread on heap copies of its rows (the
+ * kernels below); ND4J's batched matmul on these small per-head products ran at ~35 GFLOP/s and did not
+ * speed up with a second thread (measured), and the head split/merge copies are not needed. The plain ND4J
+ * formulas run in float64, where the gradient checks run, and are what the kernels are tested against.
  */
 public final class AttentionCore {
     private static final double MASKED = -1e9;
@@ -32,9 +38,11 @@ public final class AttentionCore {
     private final boolean causal;
     private final List<Run> runs = new ArrayList<>();
     private double scale;
+    private INDArray q, k, v;
+    private boolean kernels;
 
-    /** Sequences [firstRow, firstRow + count·length) of one length, split into heads. */
-    private record Run(long firstRow, int count, int length, INDArray qh, INDArray kh, INDArray vh, INDArray probs) { }
+    /** Sequences [firstRow, firstRow + count·length) of one length, and their attention probabilities [count, H, L, L]. */
+    private record Run(long firstRow, int count, int length, INDArray probs) { }
 
     public AttentionCore(int heads, boolean causal) {
         this.heads = heads;
@@ -46,88 +54,74 @@ public final class AttentionCore {
         long d = q.columns();
         if (d % heads != 0) throw new IllegalArgumentException("hidden size " + d + " is not divisible by " + heads + " heads");
         if (q.rows() != starts[starts.length - 1]) throw new IllegalArgumentException(q.rows() + " rows for sequences of " + starts[starts.length - 1] + " tokens");
+        this.q = q;
+        this.k = k;
+        this.v = v;
         scale = 1.0 / Math.sqrt((double) d / heads);
+        kernels = VectorKernels.rowsContiguous(q) && VectorKernels.rowsContiguous(k) && VectorKernels.rowsContiguous(v);
         runs.clear();
         INDArray ctx = Nd4j.createUninitialized(q.dataType(), q.rows(), d);
         for (int s = 0; s < starts.length - 1; ) {
             int length = starts[s + 1] - starts[s], count = 1;
             while (s + count < starts.length - 1 && starts[s + count + 1] - starts[s + count] == length) count++;
-            forwardRun(q, k, v, starts[s], count, length, ctx);
+            Run run = new Run(starts[s], count, length, Nd4j.createUninitialized(q.dataType(), count, heads, length, length));
+            if (kernels) forwardKernel(run, ctx);
+            else forwardReference(run, ctx);
+            runs.add(run);
             s += count;
         }
         return ctx;
     }
 
-    /** Attention of {@code count} sequences of {@code length} tokens from {@code firstRow} on, into their rows of ctx. */
-    private void forwardRun(INDArray q, INDArray k, INDArray v, long firstRow, int count, int length, INDArray ctx) {
-        INDArray qh = splitHeads(q, firstRow, count, length);
-        INDArray kh = splitHeads(k, firstRow, count, length);
-        INDArray vh = splitHeads(v, firstRow, count, length);
-        INDArray scores = Nd4j.createUninitialized(q.dataType(), count, heads, length, length);
-        Nd4j.matmul(qh, kh, scores, false, true, false);
-        INDArray probs;
-        if (VectorKernels.applicable(scores)) {
-            probs = scores; // the scores are not needed again
-            softmaxKernel(scores, scale, causal);
-        } else {
-            probs = scores.ulike();
-            scores.muli(scale);
-            if (causal) Broadcast.add(scores, causalBias(q, length), scores, 2, 3);
-            Nd4j.exec(new SoftMax(scores, probs, 3));
-        }
-        INDArray ctxh = vh.ulike();
-        Nd4j.matmul(probs, vh, ctxh, false, false, false);
-        mergeHeads(ctxh, ctx, firstRow);
-        runs.add(new Run(firstRow, count, length, qh, kh, vh, probs));
-    }
-
     /** dctx [N, d] → {dq, dk, dv}, each [N, d]. */
     public INDArray[] backward(INDArray dctx) {
         INDArray dq = dctx.ulike(), dk = dctx.ulike(), dv = dctx.ulike();
+        boolean fast = kernels && VectorKernels.rowsContiguous(dctx);
         for (Run run : runs) {
-            INDArray dctxh = splitHeads(dctx, run.firstRow, run.count, run.length);
-            INDArray dprobs = run.probs.ulike();
-            Nd4j.matmul(dctxh, run.vh, dprobs, false, true, false);
-            INDArray dvh = run.vh.ulike();
-            Nd4j.matmul(run.probs, dctxh, dvh, true, false, false);
-            // softmax backward: ds = p ⊙ (dp − Σ_j dp_j p_j), then the 1/√d_head of the scores
-            INDArray dscores;
-            if (VectorKernels.applicable(run.probs, dprobs)) {
-                softmaxBackwardKernel(run.probs, dprobs, scale);
-                dscores = dprobs;
-            } else {
-                INDArray rowDot = dprobs.mul(run.probs).sum(3);
-                Broadcast.sub(dprobs, rowDot, dprobs, 0, 1, 2);
-                dscores = dprobs.muli(run.probs).muli(scale);
-            }
-            INDArray dqh = run.qh.ulike();
-            Nd4j.matmul(dscores, run.kh, dqh, false, false, false);
-            INDArray dkh = run.kh.ulike();
-            Nd4j.matmul(dscores, run.qh, dkh, true, false, false);
-            mergeHeads(dqh, dq, run.firstRow);
-            mergeHeads(dkh, dk, run.firstRow);
-            mergeHeads(dvh, dv, run.firstRow);
+            if (fast) backwardKernel(run, dctx, dq, dk, dv);
+            else backwardReference(run, dctx, dq, dk, dv);
         }
         return new INDArray[] {dq, dk, dv};
     }
 
-    /** Rows [firstRow, firstRow + count·length) of x [N, d] → [count, H, length, dh]. */
-    private INDArray splitHeads(INDArray x, long firstRow, int count, int length) {
-        long dh = x.columns() / heads;
-        if (VectorKernels.rowsContiguous(x)) {
-            INDArray out = Nd4j.createUninitialized(x.dataType(), count, heads, length, dh);
-            splitHeadsKernel(x, firstRow, out);
-            return out;
-        }
-        return rows(x, firstRow, (long) count * length).reshape('c', count, length, heads, dh).permute(0, 2, 1, 3).dup('c');
+    private void forwardReference(Run run, INDArray ctx) {
+        INDArray scores = run.probs.ulike();
+        Nd4j.matmul(splitHeads(q, run), splitHeads(k, run), scores, false, true, false);
+        scores.muli(scale);
+        if (causal) Broadcast.add(scores, causalBias(q, run.length), scores, 2, 3);
+        Nd4j.exec(new SoftMax(scores, run.probs, 3));
+        INDArray vh = splitHeads(v, run), ctxh = vh.ulike();
+        Nd4j.matmul(run.probs, vh, ctxh, false, false, false);
+        mergeHeads(ctxh, ctx, run.firstRow);
+    }
+
+    private void backwardReference(Run run, INDArray dctx, INDArray dq, INDArray dk, INDArray dv) {
+        INDArray qh = splitHeads(q, run), kh = splitHeads(k, run), vh = splitHeads(v, run), dctxh = splitHeads(dctx, run);
+        INDArray dprobs = run.probs.ulike();
+        Nd4j.matmul(dctxh, vh, dprobs, false, true, false);
+        INDArray dvh = vh.ulike();
+        Nd4j.matmul(run.probs, dctxh, dvh, true, false, false);
+        // softmax backward: ds = p ⊙ (dp − Σ_j dp_j p_j), then the 1/√d_head of the scores
+        INDArray rowDot = dprobs.mul(run.probs).sum(3);
+        Broadcast.sub(dprobs, rowDot, dprobs, 0, 1, 2);
+        INDArray dscores = dprobs.muli(run.probs).muli(scale);
+        INDArray dqh = qh.ulike();
+        Nd4j.matmul(dscores, kh, dqh, false, false, false);
+        INDArray dkh = kh.ulike();
+        Nd4j.matmul(dscores, qh, dkh, true, false, false);
+        mergeHeads(dqh, dq, run.firstRow);
+        mergeHeads(dkh, dk, run.firstRow);
+        mergeHeads(dvh, dv, run.firstRow);
+    }
+
+    /** The run's rows of x [N, d] → [count, H, length, dh]. */
+    private INDArray splitHeads(INDArray x, Run run) {
+        return rows(x, run.firstRow, (long) run.count * run.length).reshape('c', run.count, run.length, heads, x.columns() / heads)
+                .permute(0, 2, 1, 3).dup('c');
     }
 
     /** [count, H, length, dh] → rows [firstRow, firstRow + count·length) of out [N, d]. */
     private static void mergeHeads(INDArray x, INDArray out, long firstRow) {
-        if (VectorKernels.rowsContiguous(out) && VectorKernels.applicable(x)) {
-            mergeHeadsKernel(x, out, firstRow);
-            return;
-        }
         long n = x.size(0) * x.size(2);
         rows(out, firstRow, n).assign(x.permute(0, 2, 1, 3).dup('c').reshape('c', n, x.size(1) * x.size(3)));
     }
@@ -149,135 +143,217 @@ public final class AttentionCore {
         return bias;
     }
 
-    // The float32 fast path (VectorKernels): the formulas above, fused into one pass over heap copies of the rows.
+    // The float32 path (VectorKernels): the formulas above, one (sequence, head) at a time on heap copies of its rows.
+
+    /** forwardReference for one run: per (sequence, head), s = q·kᵀ, p = softmax(scale·s) into probs, ctx = p·v into ctx's rows. */
+    private void forwardKernel(Run run, INDArray ctx) {
+        try {
+            int length = run.length, dh = (int) q.columns() / heads;
+            FloatBuffer fq = floats(q), fk = floats(k), fv = floats(v), fp = floats(run.probs), fc = floats(ctx);
+            long qStride = q.stride(0), kStride = k.stride(0), vStride = v.stride(0), ctxStride = ctx.stride(0);
+            float sc = (float) scale;
+            parallel(run.count * heads, (first, end) -> {
+                float[] qa = new float[length * dh], ka = new float[length * dh], kt = new float[dh * length], va = new float[length * dh];
+                float[] p = new float[length * length], out = new float[length * dh], scratch = new float[S.length()];
+                for (int unit = first; unit < end; unit++) {
+                    long row = run.firstRow + (long) (unit / heads) * length;
+                    int column = unit % heads * dh;
+                    readHead(fq, qStride, row, column, length, dh, qa);
+                    readHead(fk, kStride, row, column, length, dh, ka);
+                    readHead(fv, vStride, row, column, length, dh, va);
+                    transpose(ka, length, dh, kt);
+                    matmul(qa, dh, 1, kt, p, length, length, dh);
+                    for (int i = 0; i < length; i++) softmaxRow(p, i * length, causal ? i + 1 : length, length, sc, scratch);
+                    fp.put(unit * length * length, p, 0, p.length);
+                    matmul(p, length, 1, va, out, length, dh, length);
+                    writeHead(fc, ctxStride, row, column, length, dh, out);
+                }
+            });
+        } finally {
+            Reference.reachabilityFence(q);
+            Reference.reachabilityFence(k);
+            Reference.reachabilityFence(v);
+            Reference.reachabilityFence(run.probs);
+            Reference.reachabilityFence(ctx);
+        }
+    }
+
+    /** backwardReference for one run, per (sequence, head): dp = dctx·vᵀ, dv = pᵀ·dctx, ds = scale·p ⊙ (dp − Σ p·dp), dq = ds·k, dk = dsᵀ·q. */
+    private void backwardKernel(Run run, INDArray dctx, INDArray dq, INDArray dk, INDArray dv) {
+        try {
+            int length = run.length, dh = (int) q.columns() / heads;
+            FloatBuffer fq = floats(q), fk = floats(k), fv = floats(v), fp = floats(run.probs), fd = floats(dctx);
+            FloatBuffer fdq = floats(dq), fdk = floats(dk), fdv = floats(dv);
+            long qStride = q.stride(0), kStride = k.stride(0), vStride = v.stride(0), dStride = dctx.stride(0), gradStride = dq.stride(0); // dq, dk, dv alike
+            float sc = (float) scale;
+            parallel(run.count * heads, (first, end) -> {
+                float[] qa = new float[length * dh], ka = new float[length * dh], va = new float[length * dh], vt = new float[dh * length];
+                float[] dc = new float[length * dh], p = new float[length * length], dp = new float[length * length];
+                float[] grad = new float[length * dh], scratch = new float[S.length()];
+                for (int unit = first; unit < end; unit++) {
+                    long row = run.firstRow + (long) (unit / heads) * length;
+                    int column = unit % heads * dh;
+                    readHead(fq, qStride, row, column, length, dh, qa);
+                    readHead(fk, kStride, row, column, length, dh, ka);
+                    readHead(fv, vStride, row, column, length, dh, va);
+                    readHead(fd, dStride, row, column, length, dh, dc);
+                    fp.get(unit * length * length, p, 0, p.length);
+                    transpose(va, length, dh, vt);
+                    matmul(dc, dh, 1, vt, dp, length, length, dh);
+                    matmul(p, 1, length, dc, grad, length, dh, length);
+                    writeHead(fdv, gradStride, row, column, length, dh, grad);
+                    for (int i = 0; i < length; i++) softmaxBackwardRow(p, dp, i * length, length, sc, scratch);
+                    matmul(dp, length, 1, ka, grad, length, dh, length);
+                    writeHead(fdq, gradStride, row, column, length, dh, grad);
+                    matmul(dp, 1, length, qa, grad, length, dh, length);
+                    writeHead(fdk, gradStride, row, column, length, dh, grad);
+                }
+            });
+        } finally {
+            Reference.reachabilityFence(q);
+            Reference.reachabilityFence(k);
+            Reference.reachabilityFence(v);
+            Reference.reachabilityFence(run.probs);
+            Reference.reachabilityFence(dctx);
+            Reference.reachabilityFence(dq);
+            Reference.reachabilityFence(dk);
+            Reference.reachabilityFence(dv);
+        }
+    }
+
+    /** Columns [column, column + dh) of rows [row, row + length) of a matrix with the given row stride → out [length, dh]. */
+    private static void readHead(FloatBuffer x, long rowStride, long row, int column, int length, int dh, float[] out) {
+        for (int t = 0; t < length; t++) x.get(Math.toIntExact((row + t) * rowStride + column), out, t * dh, dh);
+    }
+
+    /** The inverse of {@link #readHead}: head [length, dh] into its columns of rows [row, row + length). */
+    private static void writeHead(FloatBuffer x, long rowStride, long row, int column, int length, int dh, float[] head) {
+        for (int t = 0; t < length; t++) x.put(Math.toIntExact((row + t) * rowStride + column), head, t * dh, dh);
+    }
+
+    private static void transpose(float[] a, int rows, int columns, float[] out) {
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < columns; j++) out[j * rows + i] = a[i * columns + j];
+        }
+    }
 
     /**
-     * Row softmax of attention scores [B, H, T, T], in place: p = softmax(scale·s) over each row's keys, with
-     * keys after the query cut off (probability 0) when causal. Each row is read whole before it is written.
+     * c [m, n] = a·b for b [depth, n] (row-major) and a read as a[i·aRow + k·aCol]: aRow = depth, aCol = 1 for
+     * a [m, depth]; aRow = 1, aCol = m for aᵀ with a [depth, m]. Blocks of 4 rows × 2 vectors keep their
+     * sums in registers; every element, in any block, is the fma chain over k = 0, 1, …, so results do not
+     * depend on the blocking or the thread split.
      */
-    private static void softmaxKernel(INDArray scores, double scale, boolean causal) {
-        try {
-            int batch = (int) scores.size(0), heads = (int) scores.size(1), t = (int) scores.size(2);
-            FloatBuffer fs = floats(scores);
-            float sc = (float) scale;
-            parallel(batch * heads * t, (first, end) -> {
-                float[] row = new float[t], scratch = new float[S.length()];
-                for (int r = first; r < end; r++) {
-                    int rowStart = r * t;
-                    int keys = causal ? r % t + 1 : t;
-                    fs.get(rowStart, row, 0, keys);
-                    FloatVector maxv = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-                    int j = 0;
-                    for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
-                        FloatVector v = FloatVector.fromArray(S, row, j).mul(sc);
-                        v.intoArray(row, j);
-                        maxv = maxv.max(v);
-                    }
-                    float max = maxv.reduceLanes(VectorOperators.MAX);
-                    for (; j < keys; j++) {
-                        float v = sc * row[j];
-                        row[j] = v;
-                        max = Math.max(max, v);
-                    }
-                    FloatVector sumv = FloatVector.zero(S);
-                    j = 0;
-                    for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
-                        FloatVector e = exp(FloatVector.fromArray(S, row, j).sub(max));
-                        e.intoArray(row, j);
-                        sumv = sumv.add(e);
-                    }
-                    float sum = sumLanes(sumv, scratch);
-                    for (; j < keys; j++) {
-                        row[j] = exp(row[j] - max);
-                        sum += row[j];
-                    }
-                    float inv = 1 / sum;
-                    j = 0;
-                    for (int bound = S.loopBound(keys); j < bound; j += S.length()) FloatVector.fromArray(S, row, j).mul(inv).intoArray(row, j);
-                    for (; j < keys; j++) row[j] *= inv;
-                    java.util.Arrays.fill(row, keys, t, 0f);
-                    fs.put(rowStart, row, 0, t);
-                }
-            });
-        } finally {
-            Reference.reachabilityFence(scores);
+    static void matmul(float[] a, int aRow, int aCol, float[] b, float[] c, int m, int n, int depth) {
+        int lanes = S.length(), j = 0;
+        for (; j + 2 * lanes <= n; j += 2 * lanes) {
+            int i = 0;
+            for (; i + 4 <= m; i += 4) fourRowsTwoVectors(a, aRow, aCol, b, c, i, j, n, depth);
+            for (; i < m; i++) {
+                oneRowOneVector(a, aRow, aCol, b, c, i, j, n, depth);
+                oneRowOneVector(a, aRow, aCol, b, c, i, j + lanes, n, depth);
+            }
+        }
+        for (; j + lanes <= n; j += lanes) {
+            for (int i = 0; i < m; i++) oneRowOneVector(a, aRow, aCol, b, c, i, j, n, depth);
+        }
+        for (; j < n; j++) {
+            for (int i = 0; i < m; i++) {
+                float sum = 0;
+                for (int kk = 0, ak = i * aRow, bk = j; kk < depth; kk++, ak += aCol, bk += n) sum = Math.fma(a[ak], b[bk], sum);
+                c[i * n + j] = sum;
+            }
         }
     }
 
-    /** Softmax backward over rows of length T, in place: dprobs ← scale·p ⊙ (dp − Σ_j p_j·dp_j). */
-    private static void softmaxBackwardKernel(INDArray probs, INDArray dprobs, double scale) {
-        try {
-            int t = (int) probs.size(probs.rank() - 1);
-            int rows = Math.toIntExact(probs.length() / t);
-            FloatBuffer fp = floats(probs), fd = floats(dprobs);
-            float sc = (float) scale;
-            parallel(rows, (first, end) -> {
-                float[] p = new float[t], d = new float[t], scratch = new float[S.length()];
-                for (int r = first; r < end; r++) {
-                    fp.get(r * t, p, 0, t);
-                    fd.get(r * t, d, 0, t);
-                    FloatVector acc = FloatVector.zero(S);
-                    int j = 0;
-                    for (int bound = S.loopBound(t); j < bound; j += S.length()) acc = FloatVector.fromArray(S, p, j).fma(FloatVector.fromArray(S, d, j), acc);
-                    float dot = sumLanes(acc, scratch);
-                    for (int k = j; k < t; k++) dot += p[k] * d[k];
-                    for (j = 0; j < S.loopBound(t); j += S.length()) {
-                        FloatVector.fromArray(S, d, j).sub(dot).mul(FloatVector.fromArray(S, p, j)).mul(sc).intoArray(d, j);
-                    }
-                    for (; j < t; j++) d[j] = sc * p[j] * (d[j] - dot);
-                    fd.put(r * t, d, 0, t);
-                }
-            });
-        } finally {
-            Reference.reachabilityFence(probs);
-            Reference.reachabilityFence(dprobs);
+    // Each block is its own small method: C2 then inlines every vector operation (one large method left some
+    // of them as calls on boxed vectors, measured ~10× slower).
+
+    private static void fourRowsTwoVectors(float[] a, int aRow, int aCol, float[] b, float[] c, int i, int j, int n, int depth) {
+        int lanes = S.length();
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        int a0 = i * aRow, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow;
+        for (int kk = 0, ak = 0, bk = j; kk < depth; kk++, ak += aCol, bk += n) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bk), b1 = FloatVector.fromArray(S, b, bk + lanes);
+            FloatVector x = FloatVector.broadcast(S, a[a0 + ak]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(S, a[a1 + ak]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(S, a[a2 + ak]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(S, a[a3 + ak]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
         }
+        c00.intoArray(c, i * n + j);
+        c01.intoArray(c, i * n + j + lanes);
+        c10.intoArray(c, (i + 1) * n + j);
+        c11.intoArray(c, (i + 1) * n + j + lanes);
+        c20.intoArray(c, (i + 2) * n + j);
+        c21.intoArray(c, (i + 2) * n + j + lanes);
+        c30.intoArray(c, (i + 3) * n + j);
+        c31.intoArray(c, (i + 3) * n + j + lanes);
+    }
+
+    private static void oneRowOneVector(float[] a, int aRow, int aCol, float[] b, float[] c, int i, int j, int n, int depth) {
+        FloatVector sum = FloatVector.zero(S);
+        for (int kk = 0, ak = i * aRow, bk = j; kk < depth; kk++, ak += aCol, bk += n) {
+            sum = FloatVector.broadcast(S, a[ak]).fma(FloatVector.fromArray(S, b, bk), sum);
+        }
+        sum.intoArray(c, i * n + j);
     }
 
     /**
-     * Rows [firstRow, firstRow + count·L) of x [N, H·dh] → heads [count, H, L, dh] (C order). One bulk read
-     * per row and one bulk write per sequence; ND4J's permute + dup of the same copy ran ~5× slower.
+     * Softmax of row[from, from + t) in place: p = softmax(scale·s) over its first {@code keys} entries, the
+     * rest (keys after the query, when causal) set to probability 0.
      */
-    static void splitHeadsKernel(INDArray x, long firstRow, INDArray heads) {
-        try {
-            int count = (int) heads.size(0), h = (int) heads.size(1), length = (int) heads.size(2), dh = (int) heads.size(3);
-            long rowStride = x.stride(0);
-            FloatBuffer in = floats(x), out = floats(heads);
-            parallel(count, (first, end) -> {
-                float[] row = new float[h * dh], block = new float[h * length * dh];
-                for (int s = first; s < end; s++) {
-                    for (int t = 0; t < length; t++) {
-                        in.get(Math.toIntExact((firstRow + (long) s * length + t) * rowStride), row, 0, row.length);
-                        for (int k = 0; k < h; k++) System.arraycopy(row, k * dh, block, (k * length + t) * dh, dh);
-                    }
-                    out.put(s * block.length, block, 0, block.length);
-                }
-            });
-        } finally {
-            Reference.reachabilityFence(x);
-            Reference.reachabilityFence(heads);
+    private static void softmaxRow(float[] row, int from, int keys, int t, float scale, float[] scratch) {
+        FloatVector maxv = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        int j = 0;
+        for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
+            FloatVector v = FloatVector.fromArray(S, row, from + j).mul(scale);
+            v.intoArray(row, from + j);
+            maxv = maxv.max(v);
         }
+        float max = maxv.reduceLanes(VectorOperators.MAX);
+        for (; j < keys; j++) {
+            float v = scale * row[from + j];
+            row[from + j] = v;
+            max = Math.max(max, v);
+        }
+        FloatVector sumv = FloatVector.zero(S);
+        j = 0;
+        for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
+            FloatVector e = exp(FloatVector.fromArray(S, row, from + j).sub(max));
+            e.intoArray(row, from + j);
+            sumv = sumv.add(e);
+        }
+        float sum = sumLanes(sumv, scratch);
+        for (; j < keys; j++) {
+            row[from + j] = exp(row[from + j] - max);
+            sum += row[from + j];
+        }
+        float inv = 1 / sum;
+        j = 0;
+        for (int bound = S.loopBound(keys); j < bound; j += S.length()) FloatVector.fromArray(S, row, from + j).mul(inv).intoArray(row, from + j);
+        for (; j < keys; j++) row[from + j] *= inv;
+        java.util.Arrays.fill(row, from + keys, from + t, 0f);
     }
 
-    /** The inverse of {@link #splitHeadsKernel}: heads [count, H, L, dh] → rows [firstRow, firstRow + count·L) of out [N, H·dh]. */
-    static void mergeHeadsKernel(INDArray heads, INDArray out, long firstRow) {
-        try {
-            int count = (int) heads.size(0), h = (int) heads.size(1), length = (int) heads.size(2), dh = (int) heads.size(3);
-            long rowStride = out.stride(0);
-            FloatBuffer in = floats(heads), o = floats(out);
-            parallel(count, (first, end) -> {
-                float[] row = new float[h * dh], block = new float[h * length * dh];
-                for (int s = first; s < end; s++) {
-                    in.get(s * block.length, block, 0, block.length);
-                    for (int t = 0; t < length; t++) {
-                        for (int k = 0; k < h; k++) System.arraycopy(block, (k * length + t) * dh, row, k * dh, dh);
-                        o.put(Math.toIntExact((firstRow + (long) s * length + t) * rowStride), row, 0, row.length);
-                    }
-                }
-            });
-        } finally {
-            Reference.reachabilityFence(heads);
-            Reference.reachabilityFence(out);
+    /** Softmax backward of one row of length t, in place in d: d ← scale·p ⊙ (d − Σ_j p_j·d_j). */
+    private static void softmaxBackwardRow(float[] p, float[] d, int from, int t, float scale, float[] scratch) {
+        FloatVector acc = FloatVector.zero(S);
+        int j = 0;
+        for (int bound = S.loopBound(t); j < bound; j += S.length()) {
+            acc = FloatVector.fromArray(S, p, from + j).fma(FloatVector.fromArray(S, d, from + j), acc);
         }
+        float dot = sumLanes(acc, scratch);
+        for (int k = j; k < t; k++) dot += p[from + k] * d[from + k];
+        for (j = 0; j < S.loopBound(t); j += S.length()) {
+            FloatVector.fromArray(S, d, from + j).sub(dot).mul(FloatVector.fromArray(S, p, from + j)).mul(scale).intoArray(d, from + j);
+        }
+        for (; j < t; j++) d[from + j] = scale * p[from + j] * (d[from + j] - dot);
     }
 }

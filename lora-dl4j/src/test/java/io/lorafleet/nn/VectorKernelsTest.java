@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import static io.lorafleet.nn.GradientCheck.randn;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -41,34 +42,62 @@ class VectorKernelsTest {
 
     @Test
     void attentionOverPackedSequencesCausalOrNot() {
-        for (boolean causal : new boolean[] {false, true}) {
-            int n = 141, d = 24;
-            int[] starts = {0, 37, 74, 104, 141}; // lengths 37, 37, 30, 37
-            INDArray q = randn(3, n, d), k = randn(4, n, d), v = randn(5, n, d), dctx = randn(6, n, d);
-            AttentionCore fast = new AttentionCore(4, causal), reference = new AttentionCore(4, causal);
-            INDArray ctxFast = fast.forward(q.castTo(DataType.FLOAT), k.castTo(DataType.FLOAT), v.castTo(DataType.FLOAT), starts);
-            INDArray ctxRef = reference.forward(q, k, v, starts);
-            assertClose("attention causal=" + causal + " forward", ctxFast, ctxRef, 2e-5);
-            INDArray[] gFast = fast.backward(dctx.castTo(DataType.FLOAT)), gRef = reference.backward(dctx);
-            for (int i = 0; i < 3; i++) assertClose("attention causal=" + causal + " d" + "qkv".charAt(i), gFast[i], gRef[i], 2e-5);
+        int n = 141;
+        int[] starts = {0, 37, 74, 104, 141}; // lengths 37, 37, 30, 37
+        for (int d : new int[] {24, 128}) { // head widths 6 and 32: below and at the kernels' vector blocks
+            for (boolean causal : new boolean[] {false, true}) {
+                INDArray q = randn(3, n, d), k = randn(4, n, d), v = randn(5, n, d), dctx = randn(6, n, d);
+                AttentionCore fast = new AttentionCore(4, causal), reference = new AttentionCore(4, causal);
+                INDArray ctxFast = fast.forward(q.castTo(DataType.FLOAT), k.castTo(DataType.FLOAT), v.castTo(DataType.FLOAT), starts);
+                INDArray ctxRef = reference.forward(q, k, v, starts);
+                String what = "attention d=" + d + " causal=" + causal;
+                assertClose(what + " forward", ctxFast, ctxRef, 2e-5);
+                INDArray[] gFast = fast.backward(dctx.castTo(DataType.FLOAT)), gRef = reference.backward(dctx);
+                for (int i = 0; i < 3; i++) assertClose(what + " d" + "qkv".charAt(i), gFast[i], gRef[i], 2e-5);
+            }
         }
     }
 
     @Test
-    void headSplitAndMergeOnAColumnViewWithAnOffset() {
-        INDArray fused = randn(8, 2 * 7 + 3 * 5, 3 * 24).castTo(DataType.FLOAT); // rows of [q | k | v], as GPT-2's c_attn makes
-        INDArray k = fused.get(org.nd4j.linalg.indexing.NDArrayIndex.all(), org.nd4j.linalg.indexing.NDArrayIndex.interval(24, 48));
-        INDArray heads = Nd4j.create(DataType.FLOAT, 3, 4, 5, 6); // the 3 sequences of 5 tokens after two of 7
-        AttentionCore.splitHeadsKernel(k, 14, heads);
-        INDArray rows = k.dup('c').get(org.nd4j.linalg.indexing.NDArrayIndex.interval(14, 29), org.nd4j.linalg.indexing.NDArrayIndex.all());
-        INDArray expected = rows.dup('c').reshape('c', 3, 5, 4, 6).permute(0, 2, 1, 3).dup('c');
-        assertBitIdentical(expected, heads, "split heads");
-        INDArray merged = Nd4j.zeros(DataType.FLOAT, 29, 24);
-        AttentionCore.mergeHeadsKernel(heads, merged, 14);
-        assertBitIdentical(rows, merged.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(14, 29), org.nd4j.linalg.indexing.NDArrayIndex.all()),
-                "merged rows");
-        assertEquals(0.0, merged.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 14), org.nd4j.linalg.indexing.NDArrayIndex.all())
-                .norm1Number().doubleValue(), "rows before firstRow untouched");
+    void attentionOnColumnViewsWithAnOffset() {
+        // rows of [q | k | v], as GPT-2's c_attn makes them: the kernels read each head through the row stride
+        INDArray fused = randn(8, 29, 3 * 24), fused32 = fused.castTo(DataType.FLOAT);
+        int[] starts = {0, 7, 14, 19, 24, 29};
+        INDArray[] ref = new INDArray[3], fast = new INDArray[3];
+        for (int i = 0; i < 3; i++) {
+            ref[i] = fused.get(NDArrayIndex.all(), NDArrayIndex.interval(24 * i, 24 * (i + 1))).dup('c');
+            fast[i] = fused32.get(NDArrayIndex.all(), NDArrayIndex.interval(24 * i, 24 * (i + 1)));
+        }
+        assertEquals(72, fast[1].stride(0));
+        AttentionCore kernel = new AttentionCore(4, true), reference = new AttentionCore(4, true);
+        assertClose("attention on column views forward", kernel.forward(fast[0], fast[1], fast[2], starts),
+                reference.forward(ref[0], ref[1], ref[2], starts), 2e-5);
+        INDArray dctx = randn(9, 29, 24);
+        INDArray[] gFast = kernel.backward(dctx.castTo(DataType.FLOAT)), gRef = reference.backward(dctx);
+        for (int i = 0; i < 3; i++) assertClose("attention on column views d" + "qkv".charAt(i), gFast[i], gRef[i], 2e-5);
+    }
+
+    @Test
+    void smallMatrixProductPlainAndTransposedAgainstDoubles() {
+        java.util.SplittableRandom random = new java.util.SplittableRandom(11);
+        int[][] shapes = {{37, 37, 6}, {37, 6, 37}, {128, 32, 128}, {5, 48, 3}, {9, 17, 40}, {1, 1, 1}}; // m, n, depth
+        for (int[] shape : shapes) {
+            int m = shape[0], n = shape[1], depth = shape[2];
+            float[] a = new float[m * depth], b = new float[depth * n], c = new float[m * n];
+            for (int i = 0; i < a.length; i++) a[i] = (float) random.nextGaussian();
+            for (int i = 0; i < b.length; i++) b[i] = (float) random.nextGaussian();
+            for (boolean transposed : new boolean[] {false, true}) { // a as [m, depth], or as the transpose of [depth, m]
+                AttentionCore.matmul(a, transposed ? 1 : depth, transposed ? m : 1, b, c, m, n, depth);
+                for (int i = 0; i < m; i++) {
+                    for (int j = 0; j < n; j++) {
+                        double expected = 0;
+                        for (int k = 0; k < depth; k++) expected += (double) a[transposed ? k * m + i : i * depth + k] * b[k * n + j];
+                        assertEquals(expected, c[i * n + j], 1e-6 * depth * (1 + Math.abs(expected)),
+                                java.util.Arrays.toString(shape) + " transposed=" + transposed + " at " + i + "," + j);
+                    }
+                }
+            }
+        }
     }
 
     /** Everything the kernels compute in one layer's forward and backward, as one list of arrays. */
