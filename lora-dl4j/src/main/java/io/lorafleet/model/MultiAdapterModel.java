@@ -114,5 +114,8 @@ public final class MultiAdapterModel {
 
     public int adapters() { return heads.size(); }
 
+    /** Whether adapter k predicts the next token (its head's logits span the vocabulary). */
+    public boolean causalLm(int adapter) { return heads.get(adapter) instanceof LmHead; }
+
     public TransformerConfig config() { return body.config(); }
 }

@@ -26,6 +26,17 @@ public record TokenBatch(int batchSize, int seqLen, int[] inputIds, int[] tokenT
 
     public int rows() { return batchSize * seqLen; }
 
+    /** Σ over sequences of (real tokens)²: what attention's probabilities grow with. */
+    public long squaredLengths() {
+        long sum = 0;
+        for (int b = 0; b < batchSize; b++) {
+            long length = 0;
+            for (int t = 0; t < seqLen; t++) length += attentionMask[b * seqLen + t];
+            sum += length * length;
+        }
+        return sum;
+    }
+
     /** Number of real (non-padding) tokens. */
     public long tokens() {
         long c = 0;

@@ -7,6 +7,7 @@ import io.lorafleet.optim.OptimizerConfig;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 
 /**
@@ -14,30 +15,48 @@ import java.util.List;
  * whichever adapters have a batch, then each of them takes its own optimizer step (its own learning
  * rate, schedule, clipping and step count). Per adapter, this is the same sequence of operations a
  * {@link Trainer} runs for it alone.
+ *
+ * <p>A step keeps to a memory budget: when the adapters' batches together would take more than {@code
+ * stepBudgetBytes} of activations ({@link #stepBytes}), the fused forward and backward runs over groups of
+ * adapters in turn, each group's activations freed before the next, and the optimizer steps follow once
+ * every group's gradients are in. Adapters do not share rows, so each still gets the gradient it would
+ * get alone; an adapter over the budget by itself is a group of its own.
  */
 public final class BulkTrainer implements AutoCloseable {
     private final MultiAdapterModel model;
     private final List<Optimizer> optimizers = new ArrayList<>();
     private final int[] steps;
+    private final long stepBudgetBytes;
     private final StepWorkspace workspace = new StepWorkspace(this);
+    private int lastGroups;
 
-    public BulkTrainer(MultiAdapterModel model, List<OptimizerConfig> optimizers) {
+    public BulkTrainer(MultiAdapterModel model, List<OptimizerConfig> optimizers, long stepBudgetBytes) {
         if (optimizers.size() != model.adapters()) throw new IllegalArgumentException(optimizers.size() + " optimizers for " + model.adapters() + " adapters");
+        if (stepBudgetBytes <= 0) throw new IllegalArgumentException("step memory budget must be positive, is " + stepBudgetBytes);
         this.model = model;
         for (int k = 0; k < optimizers.size(); k++) this.optimizers.add(new Optimizer(optimizers.get(k), model.params(k)));
         this.steps = new int[model.adapters()];
+        this.stepBudgetBytes = stepBudgetBytes;
     }
 
     /** {@code batches.get(k)}: adapter k's batch, or null when it sits this step out → per adapter its step's outcome, or null. */
     public Trainer.StepResult[] step(List<TokenBatch> batches) {
         Trainer.StepResult[] results = new Trainer.StepResult[model.adapters()];
-        try (MemoryWorkspace ignored = workspace.open()) {
-            for (int k = 0; k < results.length; k++) {
-                if (batches.get(k) == null) continue;
-                model.setTraining(k, true, steps[k]);
-                model.params(k).zeroGrads();
+        double[] losses = new double[model.adapters()];
+        for (int k = 0; k < results.length; k++) {
+            if (batches.get(k) == null) continue;
+            model.setTraining(k, true, steps[k]);
+            model.params(k).zeroGrads();
+        }
+        List<List<TokenBatch>> groups = groups(batches);
+        for (List<TokenBatch> group : groups) {
+            try (MemoryWorkspace ignored = workspace.open()) {
+                double[] groupLosses = model.forwardBackward(group);
+                for (int k = 0; k < results.length; k++) if (group.get(k) != null) losses[k] = groupLosses[k];
             }
-            double[] losses = model.forwardBackward(batches);
+        }
+        lastGroups = groups.size();
+        try (MemoryWorkspace ignored = workspace.open()) {
             for (int k = 0; k < results.length; k++) {
                 if (batches.get(k) == null) continue;
                 double norm = optimizers.get(k).step(steps[k]);
@@ -49,15 +68,44 @@ public final class BulkTrainer implements AutoCloseable {
     }
 
     /**
-     * Memory a step takes for {@code sequences} sequences of {@code seqLen} tokens (float32): per layer and token
-     * about 14 hidden-width vectors, 3 FFN-width ones and 3 rows of attention scores, the activations the
-     * step's workspace keeps until backward (backward's own temporaries take one layer's worth, see
-     * LayerBackward). Calibrated on the MiniLM shape: peak RSS grew by 0.68 GB per adapter of 16 × 128 tokens
-     * (1 → 4 adapters in one fused step); this gives 0.72 GB.
+     * The step's batches in groups of consecutive adapters whose activations fit the budget together; each
+     * group is a full list of batches with the other adapters' entries null.
      */
-    public static long stepBytes(io.lorafleet.model.TransformerConfig c, int sequences, int seqLen) {
-        long perToken = 14L * c.hiddenSize() + 3L * c.intermediateSize() + 3L * c.numHeads() * seqLen;
-        return 4L * c.numLayers() * sequences * seqLen * perToken;
+    private List<List<TokenBatch>> groups(List<TokenBatch> batches) {
+        List<List<TokenBatch>> groups = new ArrayList<>();
+        List<TokenBatch> group = null;
+        long used = 0;
+        for (int k = 0; k < batches.size(); k++) {
+            TokenBatch batch = batches.get(k);
+            if (batch == null) continue;
+            long bytes = stepBytes(model.config(), batch.tokens(), batch.squaredLengths(), model.causalLm(k));
+            if (group == null || used + bytes > stepBudgetBytes) {
+                group = new ArrayList<>(Collections.nCopies(batches.size(), null));
+                groups.add(group);
+                used = 0;
+            }
+            group.set(k, batch);
+            used += bytes;
+        }
+        return groups;
+    }
+
+    /** How many groups the last step's forward and backward ran in (1 = fused whole). */
+    public int lastStepGroups() { return lastGroups; }
+
+    /**
+     * Activation memory of one forward and backward (float32) over sequences with {@code tokens} real tokens
+     * whose squared lengths sum to {@code squaredLengths}: per layer and token about 16 hidden-width vectors
+     * and 3 FFN-width ones, per head one row of attention probabilities per token (its sequence's length),
+     * and with a language-model head 3 vocabulary-width rows per token (logits, probabilities, their
+     * gradient); +10% for the workspaces' over-allocation. Measured against the step's and the layer-backward
+     * workspaces on the MiniLM shape at batch 16: 287 / 615 / 1,388 / 3,410 MB at 64 / 128 / 256 / 512 tokens,
+     * this gives 297 / 633 / 1,426 / 3,485; a 2-layer GPT-2-shaped LM (vocabulary 50,257) at 4 × 128 tokens 365 MB, this 357.
+     */
+    public static long stepBytes(io.lorafleet.model.TransformerConfig c, long tokens, long squaredLengths, boolean lmHead) {
+        long perLayer = tokens * (16L * c.hiddenSize() + 3L * c.intermediateSize()) + (long) c.numHeads() * squaredLengths;
+        long floats = c.numLayers() * perLayer + (lmHead ? 3L * c.vocabSize() * tokens : 0);
+        return 4L * floats * 11 / 10;
     }
 
     /** Adapter k's trainable values, optimizer state and steps taken. */

@@ -81,14 +81,21 @@ class BulkTrainerTest {
 
     /** Largest |together − alone| over every adapter's values and optimizer state, after training. */
     private static double trainBothWays(TransformerConfig config, DataType dtype, List<Adapter> adapters, int steps) {
+        return trainBothWays(config, dtype, adapters, steps, Long.MAX_VALUE);
+    }
+
+    /** The same, the bulk trainer's steps kept to {@code stepBudgetBytes} of activations. */
+    private static double trainBothWays(TransformerConfig config, DataType dtype, List<Adapter> adapters, int steps, long stepBudgetBytes) {
         ModelWeights weights = ModelWeights.random(config, dtype, 5);
         List<List<TokenBatch>> schedule = schedule(adapters, config, steps);
         MultiAdapterModel model = MultiAdapterModel.create(config, weights, adapters.stream().map(Adapter::spec).toList());
         double worst = 0;
-        try (BulkTrainer together = new BulkTrainer(model, adapters.stream().map(Adapter::optimizer).toList())) {
+        try (BulkTrainer together = new BulkTrainer(model, adapters.stream().map(Adapter::optimizer).toList(), stepBudgetBytes)) {
             for (List<TokenBatch> step : schedule) {
                 Trainer.StepResult[] results = together.step(step);
                 for (int k = 0; k < step.size(); k++) assertEquals(step.get(k) == null, results[k] == null);
+                long present = step.stream().filter(java.util.Objects::nonNull).count();
+                assertEquals(stepBudgetBytes == Long.MAX_VALUE ? 1 : present, together.lastStepGroups(), "groups the step ran in");
             }
             for (int k = 0; k < adapters.size(); k++) {
                 try (Trainer alone = new Trainer(alone(config, weights, adapters.get(k).spec()), adapters.get(k).optimizer())) {
@@ -129,6 +136,14 @@ class BulkTrainerTest {
     }
 
     @Test
+    void aStepOverItsMemoryBudgetRunsItsAdaptersInGroupsWithTheSameResult() {
+        // a budget below any one adapter's activations: every adapter's forward and backward runs as a group of its own
+        double worst = trainBothWays(BERT, DataType.DOUBLE, encoderAdapters(), 4, 1);
+        System.out.printf("encoder, float64, one adapter per group: max |together - alone| = %.2e%n", worst);
+        assertEquals(0.0, worst, "float64 states differ by " + worst);
+    }
+
+    @Test
     void causalLmAndClassifierShareOneDecoder() {
         List<Adapter> adapters = List.of(
                 new Adapter(new MultiAdapterModel.AdapterSpec(lora(2, 4, 0, "c_attn"), 0, SequenceClassifier.Pooling.MEAN, 21), OptimizerConfig.adam(1e-2), 2),
@@ -144,7 +159,7 @@ class BulkTrainerTest {
         Adapter a = encoderAdapters().get(0);
         ModelWeights weights = ModelWeights.random(BERT, DataType.FLOAT, 5);
         List<List<TokenBatch>> schedule = schedule(List.of(a), BERT, 3);
-        try (BulkTrainer bulk = new BulkTrainer(MultiAdapterModel.create(BERT, weights, List.of(a.spec())), List.of(a.optimizer()));
+        try (BulkTrainer bulk = new BulkTrainer(MultiAdapterModel.create(BERT, weights, List.of(a.spec())), List.of(a.optimizer()), Long.MAX_VALUE);
              Trainer alone = new Trainer(alone(BERT, weights, a.spec()), a.optimizer())) {
             for (List<TokenBatch> step : schedule) {
                 bulk.step(step);

@@ -30,7 +30,7 @@ import java.util.Set;
  *     epochs: 3
  * output: runs/demo/adapters
  * report: runs/demo                         # summary.json and report.html; default: output
- * waves: {max_adapters: 8, memory_mb: 4096} # adapters trained together per wave, bounded by step memory per task slot
+ * waves: {max_adapters: 8, memory_mb: 1024} # adapters trained together per wave; step activations per task slot
  * checkpoints: runs/demo/checkpoints        # default: &lt;output&gt;/_checkpoints
  * checkpoint_every: 5                       # rounds; 0 = only the final state
  * eval_every: 5                             # rounds between evaluations for the report's curves; 0 = only at the end
@@ -100,14 +100,15 @@ public record TrainConfig(String model, String shards, List<AdapterEntry> adapte
     }
 
     /**
-     * How many adapters train together. A wave's fused batch holds batch_size sequences of every adapter in
-     * it, so a task's step memory grows with the wave; a wave takes as many adapters as fit {@code memoryMb}
-     * per task slot (about 0.7 GB per adapter at batch 16 × 128 tokens on MiniLM, measured).
+     * How many adapters train together, and the activation memory a task's step may take. A wave's adapters
+     * share rounds and one fused batch; when their batches together would take more than {@code memoryMb}, a
+     * step runs them in groups that fit (about 0.6 GB per adapter at batch 16 × 128 tokens on MiniLM, 3.5 GB
+     * at 512; BulkTrainer.stepBytes).
      */
     public record Waves(Integer maxAdapters, Integer memoryMb) implements Serializable {
         public Waves {
             maxAdapters = positive(maxAdapters == null ? 8 : maxAdapters, "waves.max_adapters");
-            memoryMb = positive(memoryMb == null ? 4096 : memoryMb, "waves.memory_mb");
+            memoryMb = positive(memoryMb == null ? 1024 : memoryMb, "waves.memory_mb");
         }
     }
 

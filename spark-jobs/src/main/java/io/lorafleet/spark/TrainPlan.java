@@ -105,29 +105,39 @@ final class TrainPlan {
     }
 
     /**
-     * Consecutive adapters in waves of at most {@code waves.max_adapters}, and no more than fit
-     * {@code waves.memory_mb} of step activations (each adapter adds batch_size sequences of up to its own
-     * max_length tokens to the fused batch); an adapter that alone exceeds the budget trains in a wave of its own.
+     * Consecutive adapters in waves of at most {@code waves.max_adapters}. Memory bounds a task's step, not the
+     * wave: the step runs its adapters in groups that fit {@code waves.memory_mb} of activations (BulkTrainer).
+     * Prints each wave's estimated step memory per task, and names adapters whose batch alone (batch_size
+     * sequences of max_length tokens) exceeds the budget: each of them steps alone, above it.
      */
     static List<TrainWorker.Wave> waves(List<TrainWorker.Spec> specs, TrainConfig c, Prepared p) {
-        long budget = c.waves().memoryMb() * (1L << 20), used = 0, largest = 0;
+        long budget = (long) c.waves().memoryMb() << 20;
         List<TrainWorker.Wave> waves = new ArrayList<>();
-        List<TrainWorker.Spec> wave = new ArrayList<>();
-        for (TrainWorker.Spec s : specs) {
-            long bytes = BulkTrainer.stepBytes(p.modelConfig(), s.config().batchSize(), p.manifest().maxLength(s.adapter()));
-            largest = Math.max(largest, bytes);
-            if (!wave.isEmpty() && (wave.size() == c.waves().maxAdapters() || used + bytes > budget)) {
-                waves.add(new TrainWorker.Wave(waves.size(), List.copyOf(wave)));
-                wave.clear();
-                used = 0;
+        List<String> over = new ArrayList<>();
+        for (int first = 0; first < specs.size(); first += c.waves().maxAdapters()) {
+            List<TrainWorker.Spec> wave = specs.subList(first, Math.min(specs.size(), first + c.waves().maxAdapters()));
+            long total = 0, largest = 0;
+            for (TrainWorker.Spec s : wave) {
+                long bytes = stepBytes(s, p);
+                if (bytes > budget) over.add(s.adapter());
+                total += bytes;
+                largest = Math.max(largest, bytes);
             }
-            wave.add(s);
-            used += bytes;
+            waves.add(new TrainWorker.Wave(waves.size(), List.copyOf(wave)));
+            SparkJobs.progress("train", "wave %d: %d adapter(s); step activations per task ≤ %d MB (%d MB fused whole; waves.memory_mb %d)",
+                    waves.size(), wave.size(), Math.max(largest, Math.min(total, budget)) >> 20, total >> 20, c.waves().memoryMb());
         }
-        if (!wave.isEmpty()) waves.add(new TrainWorker.Wave(waves.size(), List.copyOf(wave)));
-        SparkJobs.progress("train", "%d adapter(s) in %d wave(s) of up to %d adapters (≤%d MB of step activations per adapter at its batch size × "
-                        + "max_length; waves.memory_mb %d)", specs.size(), waves.size(), c.waves().maxAdapters(), largest >> 20, c.waves().memoryMb());
+        if (!over.isEmpty()) {
+            SparkJobs.progress("train", "warning: %s alone take(s) more than waves.memory_mb (%d MB) of step activations at batch_size × max_length "
+                    + "and step(s) above it; lower batch_size or max_length, or raise waves.memory_mb", over, c.waves().memoryMb());
+        }
         return waves;
+    }
+
+    /** Step activations of the adapter's largest batch: batch_size sequences of its own max_length. */
+    static long stepBytes(TrainWorker.Spec s, Prepared p) {
+        long length = p.manifest().maxLength(s.adapter()), batch = s.config().batchSize();
+        return BulkTrainer.stepBytes(p.modelConfig(), batch * length, batch * length * length, s.modelSpec().causalLm());
     }
 
     /** What a resumed run must share with the run that wrote the checkpoints for the result to be the same. */

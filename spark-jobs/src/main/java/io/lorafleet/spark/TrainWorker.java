@@ -244,7 +244,7 @@ final class TrainWorker {
         PretrainedModel base = ExecutorCache.model(c.model(), wave.adapters().get(0).modelHash(), wave.adapters().get(0).hadoop().get());
         MultiAdapterModel model = MultiAdapterModel.create(base.config(), base.weights(), wave.adapters().stream().map(Spec::modelSpec).toList());
         BulkTrainer trainer = new BulkTrainer(model, wave.adapters().stream()
-                .map(s -> s.optimizer(learningRateScales.getOrDefault(s.adapter(), 1.0))).toList());
+                .map(s -> s.optimizer(learningRateScales.getOrDefault(s.adapter(), 1.0))).toList(), (long) c.waves().memoryMb() << 20);
         List<TrainState> initial = new ArrayList<>();
         for (int a = 0; a < wave.adapters().size(); a++) initial.add(trainer.state(a));
         Reusable made = new Reusable(key, trainer, initial);
