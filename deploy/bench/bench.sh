@@ -116,11 +116,29 @@ bench_inference() {
   run_filtered "${JAVA_ENGINE[@]}" io.lorafleet.bench.InferenceBenchmark "$ROOT" "deploy/bin/lorafleet bench inference" 30
 }
 
+# On a host with an NVIDIA GPU (CUDA 11.6 + cuDNN 8.3 libraries): the engine benchmark's LoRA step on ND4J's CPU
+# backend (all cores) and on its CUDA backend (the `cuda` profile, built by deploy/gpu/check-cuda-build.sh):
+# loss, gradients and step time compared. Prints; writes runs/bench/gpu/{cpu,cuda}.json.
+bench_gpu() {
+  local work="$ROOT/runs/bench/gpu" cuda
+  mkdir -p "$work"
+  cuda="$("$ROOT/deploy/gpu/check-cuda-build.sh" "$work/cuda-build")"
+  echo "== the step on the CPU backend" >&2
+  OMP_NUM_THREADS="$(nproc)" "${JAVA_ENGINE[@]}" io.lorafleet.bench.BackendCheck step "$work/cpu.json"
+  echo "== the step on the CUDA backend" >&2
+  java @"$ROOT/conf/spark-jvm.options" -Xmx3g -cp "$cuda/benchmarks/target/lorafleet-bench.jar:$cuda/spark-jobs/target/lorafleet-app.jar:$SPARK_DIST/jars/*" \
+    io.lorafleet.bench.BackendCheck step "$work/cuda.json" || {
+    echo "lorafleet bench gpu: the step on the CUDA backend failed (above); it needs an NVIDIA GPU and CUDA 11.6 + cuDNN 8.3 (check nvidia-smi and ldconfig -p | grep -E 'libcudart|libcudnn')" >&2
+    return 1
+  }
+  "${JAVA_ENGINE[@]}" io.lorafleet.bench.BackendCheck compare "$work/cpu.json" "$work/cuda.json"
+}
+
 bench() {
   local suite="${1:-}"
   [[ $# -gt 0 ]] && shift
   case "$suite" in
-    engine|tokenize|bulk|distributed|padding|inference|quality) ;;
+    engine|tokenize|bulk|distributed|padding|inference|quality|gpu) ;;
     "") usage_error bench "which suite?" ;;
     *) usage_error bench "unknown suite $suite" ;;
   esac
@@ -139,5 +157,6 @@ bench() {
     padding) bench_padding ;;
     inference) bench_inference ;;
     quality) bench_quality "$@" ;;
+    gpu) bench_gpu ;;
   esac
 }

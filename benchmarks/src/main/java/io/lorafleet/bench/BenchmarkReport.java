@@ -19,10 +19,16 @@ public final class BenchmarkReport {
         String existing = Files.exists(file) ? Files.readString(file) : "# Benchmarks\n\nEvery number here was written by the command shown with it.\n\n";
         int a = existing.indexOf(begin), b = existing.indexOf(end);
         String updated = a >= 0 && b > a ? existing.substring(0, a) + section + existing.substring(b + end.length() + 1) : existing + "\n" + section;
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        Files.writeString(tmp, updated);
-        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        writeFile(file, updated);
         System.out.println("wrote " + file + " (" + suite + ")");
+    }
+
+    /** Replaces {@code file} with {@code text} whole (written beside it, then renamed), creating its folder. */
+    public static void writeFile(Path file, String text) throws IOException {
+        Files.createDirectories(file.toAbsolutePath().getParent());
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        Files.writeString(tmp, text);
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
     /** "Measured DATE on N cores, CPU, OPENBLAS_CORETYPE=…" */

@@ -117,7 +117,7 @@ public final class EngineStep {
     }
 
     /** The MiniLM workload's model (random weights, mean-pooled 2-class head; LoRA r on query and value unless full) and its Adam trainer. */
-    private static Trainer classifierTrainer(EngineShape shape, boolean full) {
+    static Trainer classifierTrainer(EngineShape shape, boolean full) {
         LoraConfig lora = full ? null : LoraConfig.of(shape.rank(), 2.0 * shape.rank(), List.of("query", "value"));
         SequenceClassifier model = SequenceClassifier.create(shape.config(), ModelWeights.random(shape.config(), DataType.FLOAT, 1),
                 lora, 2, SequenceClassifier.Pooling.MEAN, 1);
@@ -154,7 +154,7 @@ public final class EngineStep {
         }, registry, adam);
     }
 
-    private static TokenBatch randomBatch(EngineShape shape) {
+    static TokenBatch randomBatch(EngineShape shape) {
         SplittableRandom random = new SplittableRandom(3);
         int n = shape.batch() * shape.seqLen();
         int[] ids = new int[n], mask = new int[n], labels = new int[shape.batch()];

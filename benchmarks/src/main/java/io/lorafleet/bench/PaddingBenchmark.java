@@ -104,20 +104,33 @@ public final class PaddingBenchmark {
                 + "instead, Hugging Face transformers + PEFT on PyTorch (deploy/bench/peft_engine.py: BertModel with sdpa attention, PEFT's "
                 + "LoRA, the attention mask passed as a user passes it, mean pooling over real tokens), each batch padded to its longest "
                 + "sequence (dynamic padding, DataCollatorWithPadding) or to max_length (padding=\"max_length\").\n\n");
-        s.append("| data | real tokens | engine | padding | tokens computed | ms per batch | real tokens/s | LoRAFleet speed-up |\n");
-        s.append("|---|---|---|---|---|---|---|---|\n");
+        s.append("| data | real tokens | engine | padding | tokens computed | ms per batch | real tokens/s | LoRAFleet speed-up | peak RSS MiB |\n");
+        s.append("|---|---|---|---|---|---|---|---|---|\n");
+        List<String> groups = new ArrayList<>(), series = List.of("LoRAFleet, packed", "PEFT, padded to the longest", "PEFT, padded to max_length");
+        List<double[]> ms = new ArrayList<>(), rss = new ArrayList<>();
         for (Data d : DATA) {
             RealBatches batches = RealBatches.read(work.resolve(d.fileName()));
             List<JsonNode> runs = byData.getOrDefault(batches.name(), List.of());
             JsonNode ours = runs.stream().filter(r -> r.get("engine").asText().equals("lorafleet")).findFirst().orElse(null);
+            double[] groupMs = {Double.NaN, Double.NaN, Double.NaN}, groupRss = {Double.NaN, Double.NaN, Double.NaN};
             for (JsonNode r : runs) {
                 double speedup = ours == null ? Double.NaN : r.get("ms_per_batch").asDouble() / ours.get("ms_per_batch").asDouble();
-                s.append(String.format(Locale.ROOT, "| %s | %,d | %s | %s | %,d (%.0f%% padding) | %.0f | %,.0f | %s |%n", batches.name(),
+                s.append(String.format(Locale.ROOT, "| %s | %,d | %s | %s | %,d (%.0f%% padding) | %.0f | %,.0f | %s | %,d |%n", batches.name(),
                         batches.realTokens(), r.get("engine").asText(), r.get("padding").asText(), r.get("computed_tokens").asLong(),
                         100.0 * (1 - (double) batches.realTokens() / r.get("computed_tokens").asLong()), r.get("ms_per_batch").asDouble(),
-                        r.get("real_tokens_per_s").asDouble(), r == ours ? "" : String.format(Locale.ROOT, "%.2f×", speedup)));
+                        r.get("real_tokens_per_s").asDouble(), r == ours ? "" : String.format(Locale.ROOT, "%.2f×", speedup), r.get("peak_rss_mb").asLong()));
+                int k = r == ours ? 0 : r.get("padding").asText().equals("longest") ? 1 : 2;
+                groupMs[k] = r.get("ms_per_batch").asDouble();
+                groupRss[k] = r.get("peak_rss_mb").asDouble();
             }
+            groups.add(batches.name().replace(", max_length ", " at "));
+            ms.add(groupMs);
+            rss.add(groupRss);
         }
+        String svg = BarChart.svg(groups, series, List.of(new BarChart.Panel("Step time per batch", "ms", ms.toArray(double[][]::new)),
+                new BarChart.Panel("Peak RSS", "MiB", rss.toArray(double[][]::new))));
+        BenchmarkReport.writeFile(root.resolve("bench-plots/padding.svg"), svg);
+        s.append("\n![Step time and peak memory per engine, dataset and length](bench-plots/padding.svg)\n");
         System.out.print(s);
         BenchmarkReport.writeSection(root.resolve("BENCHMARKS.md"), "padding", s.toString());
     }

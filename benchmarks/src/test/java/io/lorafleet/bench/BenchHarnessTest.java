@@ -60,4 +60,31 @@ class BenchHarnessTest {
         assertEquals("task", task.adapterIdField());
         assertEquals(List.of(tmp.resolve("tasks.jsonl").toString()), task.inputs());
     }
+
+    @Test
+    void theBarChartIsWellFormedSvgWithOneBarPerMeasuredValue() throws Exception {
+        double[][] ms = {{1393, 1547, Double.NaN}, {3446, 7491, 7907}}, rss = {{1062, 888, 871}, {2366, 2325, 2300}};
+        String svg = BarChart.svg(List.of("imdb at 128", "imdb at 512"), List.of("ours", "peer <longest>", "peer & max"),
+                List.of(new BarChart.Panel("Step time", "ms", ms), new BarChart.Panel("Peak RSS", "MiB", rss)));
+        org.w3c.dom.Document doc = javax.xml.parsers.DocumentBuilderFactory.newInstance().newDocumentBuilder()
+                .parse(new java.io.ByteArrayInputStream(svg.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        assertEquals("svg", doc.getDocumentElement().getNodeName());
+        // a background, 11 bars (one value not measured), 3 legend swatches
+        assertEquals(1 + 11 + 3, doc.getElementsByTagName("rect").getLength());
+        assertTrue(svg.contains("peer &lt;longest&gt;") && svg.contains("7,907"), svg);
+        assertEquals(10_000, BarChart.niceCeiling(7907));
+        assertEquals(2_000, BarChart.niceCeiling(1062));
+        assertEquals(500, BarChart.niceCeiling(500));
+    }
+
+    @Test
+    void theBackendCheckTellsAMatchingStepFromADifferentOne(@TempDir Path tmp) throws Exception {
+        Path cpu = tmp.resolve("cpu.json"), same = tmp.resolve("same.json"), off = tmp.resolve("off.json");
+        String step = "{\"backend\":\"%s\",\"loss\":%s,\"grad_norm\":1.0,\"ms_per_step\":%s,\"grads\":[0.5,-0.25,%s],\"values\":[1.0,2.0,3.0]}";
+        java.nio.file.Files.writeString(cpu, step.formatted("CpuBackend", "0.6931", "1200", "0.125"));
+        java.nio.file.Files.writeString(same, step.formatted("JCublasBackend", "0.69310002", "60", "0.1250001"));
+        java.nio.file.Files.writeString(off, step.formatted("JCublasBackend", "0.6931", "60", "0.135")); // one gradient 2% of the largest off
+        assertTrue(BackendCheck.compare(cpu, same));
+        assertTrue(!BackendCheck.compare(cpu, off));
+    }
 }

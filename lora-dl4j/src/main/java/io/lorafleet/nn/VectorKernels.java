@@ -42,7 +42,12 @@ import java.util.concurrent.ForkJoinTask;
 final class VectorKernels {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
-    private static final boolean PRESENT = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+    /**
+     * The kernels read and write arrays through host memory, so they run only on the CPU backend: on CUDA an
+     * array's host copy may be stale, and the ND4J formulation runs on the device instead.
+     */
+    private static final boolean PRESENT = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()
+            && org.nd4j.linalg.factory.Nd4j.getEnvironment().isCPU();
 
     private VectorKernels() { }
 
