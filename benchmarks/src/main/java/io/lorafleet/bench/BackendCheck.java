@@ -17,7 +17,7 @@ import java.util.Locale;
  * weights and batch, LoRA r=8 on query and value, Adam) on whichever backend is on the classpath: the first
  * step's loss, gradients and updated values, then the median time of 10 steps after 3 warm-up steps.
  * {@code BackendCheck compare CPU.json OTHER.json} compares two such files and exits 1 when they differ
- * beyond float32 tolerance. deploy/gpu/gpu-check.sh runs both on a GPU host.
+ * beyond float32 tolerance. {@code lorafleet bench gpu} (deploy/bench/bench.sh) runs both on a GPU host.
  */
 public final class BackendCheck {
     /** Relative tolerances: float32 on another device sums in other orders (cuBLAS, reductions), nothing more. */

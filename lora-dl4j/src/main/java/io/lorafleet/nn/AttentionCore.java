@@ -164,7 +164,7 @@ public final class AttentionCore {
                     transpose(ka, length, dh, kt);
                     matmul(qa, dh, 1, kt, p, length, length, dh);
                     for (int i = 0; i < length; i++) softmaxRow(p, i * length, causal ? i + 1 : length, length, sc, scratch);
-                    fp.put(unit * length * length, p, 0, p.length);
+                    fp.put(Math.toIntExact((long) unit * length * length), p, 0, p.length);
                     matmul(p, length, 1, va, out, length, dh, length);
                     writeHead(fc, ctxStride, row, column, length, dh, out);
                 }
@@ -197,7 +197,7 @@ public final class AttentionCore {
                     readHead(fk, kStride, row, column, length, dh, ka);
                     readHead(fv, vStride, row, column, length, dh, va);
                     readHead(fd, dStride, row, column, length, dh, dc);
-                    fp.get(unit * length * length, p, 0, p.length);
+                    fp.get(Math.toIntExact((long) unit * length * length), p, 0, p.length);
                     transpose(va, length, dh, vt);
                     matmul(dc, dh, 1, vt, dp, length, length, dh);
                     matmul(p, 1, length, dc, grad, length, dh, length);

@@ -62,7 +62,7 @@ class TrainConfigTest {
         assertEquals("validation", c.evalSplit());
         assertEquals(0, c.evalEvery());
         assertEquals(8, c.waves().maxAdapters());
-        assertEquals(4096, c.waves().memoryMb());
+        assertEquals(1024, c.waves().memoryMb());
         assertEquals(new io.lorafleet.train.DivergenceGuard(10.0, 100.0, 3), c.divergence());
     }
 
