@@ -90,6 +90,14 @@ public final class BulkTrainer implements AutoCloseable {
         return groups;
     }
 
+    /**
+     * Frees the step's workspaces until the next step, which sizes them again: for work in between that needs
+     * the memory (an evaluation builds its own model and workspace).
+     */
+    public void releaseMemory() {
+        workspace.close();
+    }
+
     /** How many groups the last step's forward and backward ran in (1 = fused whole). */
     public int lastStepGroups() { return lastGroups; }
 

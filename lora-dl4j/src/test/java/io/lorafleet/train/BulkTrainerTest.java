@@ -144,6 +144,32 @@ class BulkTrainerTest {
     }
 
     @Test
+    void releasingTheStepMemoryBetweenStepsFreesItAndChangesNothing() {
+        List<Adapter> adapters = encoderAdapters();
+        ModelWeights weights = ModelWeights.random(BERT, DataType.DOUBLE, 5);
+        List<List<TokenBatch>> schedule = schedule(adapters, BERT, 4);
+        List<TrainState> kept = new ArrayList<>(), released = new ArrayList<>();
+        for (boolean release : new boolean[] {false, true}) {
+            MultiAdapterModel model = MultiAdapterModel.create(BERT, weights, adapters.stream().map(Adapter::spec).toList());
+            try (BulkTrainer trainer = new BulkTrainer(model, adapters.stream().map(Adapter::optimizer).toList(), Long.MAX_VALUE)) {
+                for (List<TokenBatch> step : schedule) {
+                    trainer.step(step);
+                    if (!release) continue;
+                    trainer.releaseMemory();
+                    long held = org.nd4j.linalg.factory.Nd4j.getWorkspaceManager().getAllWorkspacesForCurrentThread().stream()
+                            .mapToLong(org.nd4j.linalg.api.memory.MemoryWorkspace::getCurrentSize).sum();
+                    assertEquals(0, held, "workspace bytes held after releaseMemory");
+                }
+                for (int k = 0; k < adapters.size(); k++) (release ? released : kept).add(trainer.state(k));
+            }
+        }
+        for (int k = 0; k < adapters.size(); k++) {
+            assertEquals(0.0, maxAbs(kept.get(k).values(), released.get(k).values()), "adapter " + k + " values");
+            assertEquals(0.0, maxAbs(kept.get(k).optimizerState(), released.get(k).optimizerState()), "adapter " + k + " optimizer state");
+        }
+    }
+
+    @Test
     void causalLmAndClassifierShareOneDecoder() {
         List<Adapter> adapters = List.of(
                 new Adapter(new MultiAdapterModel.AdapterSpec(lora(2, 4, 0, "c_attn"), 0, SequenceClassifier.Pooling.MEAN, 21), OptimizerConfig.adam(1e-2), 2),

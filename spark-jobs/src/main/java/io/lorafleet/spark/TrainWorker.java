@@ -178,6 +178,8 @@ final class TrainWorker {
     static Trainer.Evaluation evaluate(Spec spec, TrainState state, int partition) throws IOException {
         TrainConfig c = spec.config();
         List<ShardRow> rows = rows(spec, c.evalSplit());
+        Reusable kept = TRAINERS.get(); // its step's activations are not needed while this thread evaluates
+        if (kept != null) kept.trainer().releaseMemory();
         try (Trainer trainer = trainer(spec, state)) {
             Trainer.Evaluation total = new Trainer.Evaluation(0, 0, 0);
             List<ShardRow> batch = new ArrayList<>();
