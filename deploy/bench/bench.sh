@@ -41,6 +41,23 @@ bench_bulk() {
   run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.BulkBenchmark report "$ROOT" "$work" "deploy/bin/lorafleet bench bulk"
 }
 
+# The train job's peak RSS against the planner's estimate (summary.json memory_estimate_mb) at several max_lengths;
+# each job a process of its own, timed by /usr/bin/time.
+bench_memory() {
+  local work="$ROOT/runs/bench/memory" name length overrides set
+  ensure_minilm
+  run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.MemoryBenchmark prepare "$ROOT" "$work"
+  while read -r name length overrides; do
+    set=()
+    [[ -n "$overrides" ]] && set=(--set "$overrides")
+    echo "== $name" >&2
+    /usr/bin/time -f "%e %M" -o "$work/time-$name.txt" "${JAVA_JOB[@]}" io.lorafleet.spark.TrainJob --config "$ROOT/conf/imdb-train.yaml" \
+      --set "model=$MINILM" --set "shards=$work/shards-$length" --set "output=$work/$name" --set rounds=4 --set epochs=null \
+      --set checkpoint_every=0 "${set[@]}" --overwrite
+  done < <("${JAVA_JOB[@]}" io.lorafleet.bench.MemoryBenchmark jobs "$ROOT" "$work" 2>/dev/null)
+  run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.MemoryBenchmark report "$ROOT" "$work" "deploy/bin/lorafleet bench memory"
+}
+
 # Real batches (the demo's IMDB and Brown data, several max_lengths): our engine, which packs real tokens,
 # against PEFT padded to each batch's longest sequence and to max_length; each run a process of its own.
 bench_padding() {
@@ -138,7 +155,7 @@ bench() {
   local suite="${1:-}"
   [[ $# -gt 0 ]] && shift
   case "$suite" in
-    engine|tokenize|bulk|distributed|padding|inference|quality|gpu) ;;
+    engine|tokenize|bulk|memory|distributed|padding|inference|quality|gpu) ;;
     "") usage_error bench "which suite?" ;;
     *) usage_error bench "unknown suite $suite" ;;
   esac
@@ -153,6 +170,7 @@ bench() {
     engine) bench_engine "$@" ;;
     tokenize) bench_tokenize ;;
     bulk) bench_bulk ;;
+    memory) bench_memory ;;
     distributed) bench_distributed ;;
     padding) bench_padding ;;
     inference) bench_inference ;;

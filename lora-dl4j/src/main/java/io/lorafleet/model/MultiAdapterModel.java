@@ -70,7 +70,20 @@ public final class MultiAdapterModel {
      * for absent adapters).
      */
     public double[] forwardBackward(List<TokenBatch> batches) {
-        if (batches.size() != heads.size()) throw new IllegalArgumentException(batches.size() + " batches for " + heads.size() + " adapters");
+        double[] ones = new double[batches.size()];
+        Arrays.fill(ones, 1.0);
+        return forwardBackward(batches, ones);
+    }
+
+    /**
+     * The same with adapter k's gradient taken of {@code weights[k]} × its mean loss: a micro-batch's share of
+     * a batch that runs in parts (its loss terms over the whole batch's), so that the parts' gradients add up
+     * to the whole batch's.
+     */
+    public double[] forwardBackward(List<TokenBatch> batches, double[] weights) {
+        if (batches.size() != heads.size() || weights.length != heads.size()) {
+            throw new IllegalArgumentException(batches.size() + " batches and " + weights.length + " weights for " + heads.size() + " adapters");
+        }
         List<PackedBatch> parts = new ArrayList<>();
         long[] start = new long[batches.size()], end = new long[batches.size()];
         long at = 0;
@@ -93,7 +106,8 @@ public final class MultiAdapterModel {
             if (own == null) continue;
             TaskHead head = heads.get(k);
             losses[k] = loss.forward(head.logits(rows.of(hidden, k), own), head.targets(own));
-            INDArray dOwn = head.backward(loss.backward());
+            INDArray dLogits = loss.backward();
+            INDArray dOwn = head.backward(weights[k] == 1.0 ? dLogits : dLogits.muli(weights[k]));
             if (rows.of(hidden, k) == hidden) { // one adapter owns every row: its gradient is the whole dHidden, no copy
                 dHidden = dOwn;
             } else {
@@ -105,9 +119,19 @@ public final class MultiAdapterModel {
         return losses;
     }
 
-    /** Training mode turns adapter k's LoRA dropout on; its own step number seeds its masks. */
-    public void setTraining(int adapter, boolean training, long step) {
-        for (LoraDelta d : tuning.deltas(adapter)) d.setTraining(training, step);
+    /**
+     * Training mode turns adapter k's LoRA dropout on; its own step number and the micro-batch of the step (0 when
+     * the batch runs whole) seed its masks.
+     */
+    public void setTraining(int adapter, boolean training, long step, int microBatch) {
+        for (LoraDelta d : tuning.deltas(adapter)) d.setTraining(training, step, microBatch);
+    }
+
+    /** How many terms adapter k's mean loss over {@code batch} averages: labeled sequences, or predicted tokens. */
+    public int lossTerms(int adapter, TokenBatch batch) {
+        int terms = 0;
+        for (int target : heads.get(adapter).targets(PackedBatch.of(batch))) if (target != SoftmaxCrossEntropy.IGNORE_INDEX) terms++;
+        return terms;
     }
 
     public ParamRegistry params(int adapter) { return tuning.registry(adapter); }

@@ -26,14 +26,29 @@ public record TokenBatch(int batchSize, int seqLen, int[] inputIds, int[] tokenT
 
     public int rows() { return batchSize * seqLen; }
 
+    /** Sequences [from, to) as a batch of their own (a micro-batch), labels included. */
+    public TokenBatch sequences(int from, int to) {
+        if (from < 0 || to > batchSize || from >= to) throw new IllegalArgumentException("sequences [" + from + ", " + to + ") of " + batchSize);
+        int perSequence = labels == null ? 0 : labels.length / batchSize;
+        return new TokenBatch(to - from, seqLen, slice(inputIds, from, to, seqLen), tokenTypeIds == null ? null : slice(tokenTypeIds, from, to, seqLen),
+                slice(attentionMask, from, to, seqLen), labels == null ? null : slice(labels, from, to, perSequence));
+    }
+
+    private static int[] slice(int[] values, int from, int to, int perSequence) {
+        return java.util.Arrays.copyOfRange(values, from * perSequence, to * perSequence);
+    }
+
+    /** Real tokens of sequence b. */
+    public int length(int b) {
+        int length = 0;
+        for (int t = 0; t < seqLen; t++) length += attentionMask[b * seqLen + t];
+        return length;
+    }
+
     /** Σ over sequences of (real tokens)²: what attention's probabilities grow with. */
     public long squaredLengths() {
         long sum = 0;
-        for (int b = 0; b < batchSize; b++) {
-            long length = 0;
-            for (int t = 0; t < seqLen; t++) length += attentionMask[b * seqLen + t];
-            sum += length * length;
-        }
+        for (int b = 0; b < batchSize; b++) sum += (long) length(b) * length(b);
         return sum;
     }
 

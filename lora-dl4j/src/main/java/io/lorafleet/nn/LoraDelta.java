@@ -22,6 +22,7 @@ public final class LoraDelta {
     private final Random dropoutRandom;
     private boolean training;
     private long step;
+    private long microBatch;
 
     private INDArray xa;   // [N, in]  input of A after dropout
     private INDArray mask; // [N, in]  dropout mask scaled by 1/(1-p), or null
@@ -42,8 +43,17 @@ public final class LoraDelta {
 
     /** Training mode turns dropout on; the step number makes each step's dropout mask reproducible. */
     public void setTraining(boolean training, long step) {
+        setTraining(training, step, 0);
+    }
+
+    /**
+     * The same for micro-batch {@code microBatch} of a step whose batch runs in parts (gradient accumulation): each
+     * part starts at row 0, so each needs a mask of its own; part 0's is the whole step's.
+     */
+    public void setTraining(boolean training, long step, long microBatch) {
         this.training = training;
         this.step = step;
+        this.microBatch = microBatch;
     }
 
     /**
@@ -56,7 +66,7 @@ public final class LoraDelta {
         mask = null;
         if (training && dropout > 0) {
             mask = Nd4j.createUninitialized(x.dataType(), x.rows(), x.columns());
-            dropoutRandom.setSeed(dropoutSeed * 6364136223846793005L + step);
+            dropoutRandom.setSeed(dropoutSeed * 6364136223846793005L + step + microBatch * 0x9E3779B97F4A7C15L);
             Nd4j.getExecutioner().exec(new BernoulliDistribution(mask, 1.0 - dropout), dropoutRandom);
             mask.muli(1.0 / (1.0 - dropout));
             xa = x.mul(mask);

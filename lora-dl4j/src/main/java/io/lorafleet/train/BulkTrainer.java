@@ -17,10 +17,12 @@ import java.util.List;
  * {@link Trainer} runs for it alone.
  *
  * <p>A step keeps to a memory budget: when the adapters' batches together would take more than {@code
- * stepBudgetBytes} of activations ({@link #stepBytes}), the fused forward and backward runs over groups of
- * adapters in turn, each group's activations freed before the next, and the optimizer steps follow once
- * every group's gradients are in. Adapters do not share rows, so each still gets the gradient it would
- * get alone; an adapter over the budget by itself is a group of its own.
+ * stepBudgetBytes} of activations ({@link #stepBytes}), the fused forward and backward runs in passes over
+ * groups of adapters in turn, each pass's activations freed before the next, and the optimizer steps follow
+ * once every pass's gradients are in. Adapters do not share rows, so each still gets the gradient it would
+ * get alone. An adapter whose batch alone is over the budget runs it in micro-batches of its sequences and
+ * adds up their gradients, each weighted by its share of the batch's loss terms (gradient accumulation): the
+ * same gradient up to rounding, with dropout masks drawn per micro-batch.
  */
 public final class BulkTrainer implements AutoCloseable {
     private final MultiAdapterModel model;
@@ -28,7 +30,7 @@ public final class BulkTrainer implements AutoCloseable {
     private final int[] steps;
     private final long stepBudgetBytes;
     private final StepWorkspace workspace = new StepWorkspace(this);
-    private int lastGroups;
+    private int lastPasses;
 
     public BulkTrainer(MultiAdapterModel model, List<OptimizerConfig> optimizers, long stepBudgetBytes) {
         if (optimizers.size() != model.adapters()) throw new IllegalArgumentException(optimizers.size() + " optimizers for " + model.adapters() + " adapters");
@@ -43,19 +45,16 @@ public final class BulkTrainer implements AutoCloseable {
     public Trainer.StepResult[] step(List<TokenBatch> batches) {
         Trainer.StepResult[] results = new Trainer.StepResult[model.adapters()];
         double[] losses = new double[model.adapters()];
-        for (int k = 0; k < results.length; k++) {
-            if (batches.get(k) == null) continue;
-            model.setTraining(k, true, steps[k]);
-            model.params(k).zeroGrads();
-        }
-        List<List<TokenBatch>> groups = groups(batches);
-        for (List<TokenBatch> group : groups) {
+        for (int k = 0; k < results.length; k++) if (batches.get(k) != null) model.params(k).zeroGrads();
+        List<Pass> passes = passes(batches);
+        for (Pass pass : passes) {
+            for (int k = 0; k < results.length; k++) if (pass.batches().get(k) != null) model.setTraining(k, true, steps[k], pass.microBatch()[k]);
             try (MemoryWorkspace ignored = workspace.open()) {
-                double[] groupLosses = model.forwardBackward(group);
-                for (int k = 0; k < results.length; k++) if (group.get(k) != null) losses[k] = groupLosses[k];
+                double[] passLosses = model.forwardBackward(pass.batches(), pass.weights());
+                for (int k = 0; k < results.length; k++) if (pass.batches().get(k) != null) losses[k] += pass.weights()[k] * passLosses[k];
             }
         }
-        lastGroups = groups.size();
+        lastPasses = passes.size();
         try (MemoryWorkspace ignored = workspace.open()) {
             for (int k = 0; k < results.length; k++) {
                 if (batches.get(k) == null) continue;
@@ -68,26 +67,76 @@ public final class BulkTrainer implements AutoCloseable {
     }
 
     /**
-     * The step's batches in groups of consecutive adapters whose activations fit the budget together; each
-     * group is a full list of batches with the other adapters' entries null.
+     * One forward and backward of a step: per adapter its batch or micro-batch (null when not in this pass), the
+     * weight of its mean loss, and which micro-batch of its step it is (0 for a whole batch).
      */
-    private List<List<TokenBatch>> groups(List<TokenBatch> batches) {
-        List<List<TokenBatch>> groups = new ArrayList<>();
-        List<TokenBatch> group = null;
+    private record Pass(List<TokenBatch> batches, double[] weights, int[] microBatch) {
+        Pass(int adapters) {
+            this(new ArrayList<>(Collections.nCopies(adapters, null)), new double[adapters], new int[adapters]);
+        }
+
+        void add(int adapter, TokenBatch batch, double weight, int microBatch) {
+            batches.set(adapter, batch);
+            weights[adapter] = weight;
+            this.microBatch[adapter] = microBatch;
+        }
+    }
+
+    /**
+     * The step's batches in passes that fit the budget: consecutive adapters grouped while their activations fit
+     * together; an adapter whose batch alone is over the budget in micro-batches of its sequences, one pass each.
+     */
+    private List<Pass> passes(List<TokenBatch> batches) {
+        List<Pass> passes = new ArrayList<>();
+        Pass group = null;
         long used = 0;
         for (int k = 0; k < batches.size(); k++) {
             TokenBatch batch = batches.get(k);
             if (batch == null) continue;
-            long bytes = stepBytes(model.config(), batch.tokens(), batch.squaredLengths(), model.causalLm(k));
+            long bytes = stepBytes(k, batch.tokens(), batch.squaredLengths());
+            if (bytes > stepBudgetBytes && batch.batchSize() > 1) {
+                passes.addAll(microBatches(k, batch));
+                continue;
+            }
             if (group == null || used + bytes > stepBudgetBytes) {
-                group = new ArrayList<>(Collections.nCopies(batches.size(), null));
-                groups.add(group);
+                group = new Pass(batches.size());
+                passes.add(group);
                 used = 0;
             }
-            group.set(k, batch);
+            group.add(k, batch, 1.0, 0);
             used += bytes;
         }
-        return groups;
+        return passes;
+    }
+
+    /**
+     * Adapter k's batch as runs of consecutive sequences that each fit the budget (a sequence over it alone is a
+     * run of its own), each weighted by its share of the batch's loss terms: their gradients add up to the
+     * batch's (gradient accumulation).
+     */
+    private List<Pass> microBatches(int k, TokenBatch batch) {
+        List<Pass> passes = new ArrayList<>();
+        double terms = model.lossTerms(k, batch);
+        for (int from = 0; from < batch.batchSize(); ) {
+            int to = from;
+            long tokens = 0, squared = 0;
+            do {
+                long length = batch.length(to);
+                tokens += length;
+                squared += length * length;
+                to++;
+            } while (to < batch.batchSize() && stepBytes(k, tokens + batch.length(to), squared + (long) batch.length(to) * batch.length(to)) <= stepBudgetBytes);
+            TokenBatch part = batch.sequences(from, to);
+            Pass pass = new Pass(model.adapters());
+            pass.add(k, part, terms == 0 ? 0 : model.lossTerms(k, part) / terms, passes.size());
+            passes.add(pass);
+            from = to;
+        }
+        return passes;
+    }
+
+    private long stepBytes(int adapter, long tokens, long squaredLengths) {
+        return stepBytes(model.config(), tokens, squaredLengths, model.causalLm(adapter));
     }
 
     /**
@@ -98,8 +147,8 @@ public final class BulkTrainer implements AutoCloseable {
         workspace.close();
     }
 
-    /** How many groups the last step's forward and backward ran in (1 = fused whole). */
-    public int lastStepGroups() { return lastGroups; }
+    /** How many forward and backward passes the last step ran in (1 = fused whole). */
+    public int lastStepPasses() { return lastPasses; }
 
     /**
      * Activation memory of one forward and backward (float32) over sequences with {@code tokens} real tokens

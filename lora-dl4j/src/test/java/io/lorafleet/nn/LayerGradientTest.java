@@ -113,6 +113,30 @@ class LayerGradientTest {
     }
 
     @Test
+    void eachMicroBatchOfAStepDrawsItsOwnDropoutMask() {
+        // micro-batches of one step each start at row 0: one shared mask would drop the same features of their first rows
+        ParamRegistry reg = new ParamRegistry();
+        LoraDelta delta = new LoraDelta(reg.trainable("q.lora_A.weight", new long[] {3, 5}, Initializer.KAIMING_UNIFORM),
+                reg.trainable("q.lora_B.weight", new long[] {6, 3}, Initializer.gaussian(1)), 2.0 / 3, 0.5, 11);
+        reg.allocate(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 5);
+        INDArray x = randn(3, 4, 5);
+        java.util.function.Supplier<INDArray> forward = () -> {
+            INDArray y = Nd4j.zeros(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 4, 6);
+            delta.addForward(x, y);
+            return y;
+        };
+        delta.setTraining(true, 7);
+        INDArray step = forward.get();
+        delta.setTraining(true, 7, 0);
+        assertBitIdentical(step, forward.get(), "micro-batch 0 and the whole step");
+        delta.setTraining(true, 7, 1);
+        INDArray second = forward.get();
+        assertTrue(step.sub(second).norm2Number().doubleValue() > 1e-6, "micro-batch 1 has a mask of its own");
+        delta.setTraining(true, 7, 1);
+        assertBitIdentical(second, forward.get(), "micro-batch 1's mask again");
+    }
+
+    @Test
     void embeddingScatterAddsRepeatedIds() {
         ParamRegistry reg = new ParamRegistry();
         Embedding emb = new Embedding(reg.trainable("table", new long[] {7, 4}, Initializer.gaussian(1)));

@@ -2,7 +2,10 @@ package io.lorafleet.spark;
 
 import io.lorafleet.datasets.ShardRow;
 import io.lorafleet.model.TokenBatch;
+import io.lorafleet.model.TransformerConfig;
+import io.lorafleet.train.BulkTrainer;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /** Shard rows (the data module's) → the engine's training batch, padded to its own longest row (never to max_length). */
@@ -34,5 +37,35 @@ public final class Batches {
             }
         }
         return new TokenBatch(b, t, ids, types, mask, labels);
+    }
+
+    /**
+     * The rows in order, in batches of at most {@code batchSize} cut earlier where a batch's activations over its real
+     * lengths ({@link BulkTrainer#stepBytes}) would pass {@code maxBytes} (a row over it alone is a batch of its own):
+     * for work whose result does not depend on the batch size, such as evaluation.
+     */
+    public static List<List<ShardRow>> fitting(List<ShardRow> rows, int batchSize, long maxBytes, TransformerConfig config, boolean causalLm) {
+        List<List<ShardRow>> batches = new ArrayList<>();
+        List<ShardRow> batch = new ArrayList<>();
+        for (ShardRow r : rows) {
+            batch.add(r);
+            if (batch.size() > 1 && (batch.size() > batchSize || stepBytes(batch, config, causalLm) > maxBytes)) {
+                batch.remove(batch.size() - 1);
+                batches.add(batch);
+                batch = new ArrayList<>(List.of(r));
+            }
+        }
+        if (!batch.isEmpty()) batches.add(batch);
+        return batches;
+    }
+
+    /** Activations of a forward and backward over the rows' real tokens ({@link BulkTrainer#stepBytes}). */
+    public static long stepBytes(List<ShardRow> rows, TransformerConfig config, boolean causalLm) {
+        long tokens = 0, squared = 0;
+        for (ShardRow r : rows) {
+            tokens += r.length();
+            squared += (long) r.length() * r.length();
+        }
+        return BulkTrainer.stepBytes(config, tokens, squared, causalLm);
     }
 }

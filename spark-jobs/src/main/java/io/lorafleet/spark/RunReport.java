@@ -23,7 +23,9 @@ public final class RunReport {
     private RunReport() { }
 
     /** summary.json in the report folder: the run's totals and, per adapter, status, reason, settings, metrics, size and time. */
-    static void write(TrainConfig config, TrainPlan.Prepared p, List<AdapterRun> runs, double seconds, Configuration conf) throws IOException {
+    /** @param memory the planner's estimate of an executor's peak memory, or null when nothing trained */
+    static void write(TrainConfig config, TrainPlan.Prepared p, List<AdapterRun> runs, double seconds, TrainPlan.MemoryEstimate memory,
+                      Configuration conf) throws IOException {
         Path dir = new Path(config.report());
         FileSystem fs = dir.getFileSystem(conf);
         fs.mkdirs(dir);
@@ -44,6 +46,7 @@ public final class RunReport {
         run.put("wall_seconds", seconds);
         run.put("tokens", tokens);
         run.put("tokens_per_second", tokens / seconds);
+        if (memory != null) run.put("memory_estimate_mb", memory.totalBytes() >> 20);
         run.put("exit_code", AdapterRun.exitCode(runs));
         run.put("lorafleet_version", SparkJobs.version());
         Map<String, Object> summary = new LinkedHashMap<>();

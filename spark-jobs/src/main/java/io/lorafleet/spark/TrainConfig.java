@@ -102,8 +102,8 @@ public record TrainConfig(String model, String shards, List<AdapterEntry> adapte
     /**
      * How many adapters train together, and the activation memory a task's step may take. A wave's adapters
      * share rounds and one fused batch; when their batches together would take more than {@code memoryMb}, a
-     * step runs them in groups that fit (about 0.6 GB per adapter at batch 16 × 128 tokens on MiniLM, 3.5 GB
-     * at 512; BulkTrainer.stepBytes).
+     * step runs them in groups that fit, and an adapter's batch over it alone in micro-batches (about 0.6 GB per
+     * adapter at batch 16 × 128 tokens on MiniLM, 3.5 GB at 512; BulkTrainer.stepBytes).
      */
     public record Waves(Integer maxAdapters, Integer memoryMb) implements Serializable {
         public Waves {

@@ -70,6 +70,8 @@ public final class TrainJob {
             }
         }
         List<TrainWorker.Wave> waves = trainable.isEmpty() ? List.of() : TrainPlan.waves(trainable, config, prepared);
+        TrainPlan.MemoryEstimate memory = waves.isEmpty() ? null : TrainPlan.memory(waves, config, prepared, concurrentTasks(spark.sparkContext()));
+        if (memory != null) SparkJobs.progress("train", "%s", memory.describe());
         for (TrainWorker.Spec s : trainable) checkpointsUsable(s, conf, overwrite, resume);
         long wavesStarted = System.nanoTime();
         for (TrainWorker.Wave wave : waves) {
@@ -81,12 +83,21 @@ public final class TrainJob {
                     waves.stream().skip(done).mapToInt(w -> w.adapters().size()).sum(), WaveDriver.eta(perWave * (waves.size() - done)));
         }
         runs.sort(Comparator.comparingInt(r -> config.adapterIds(prepared.manifest().adapters().keySet()).indexOf(r.adapter())));
-        RunReport.write(config, prepared, runs, (System.nanoTime() - started) / 1e9, conf);
+        RunReport.write(config, prepared, runs, (System.nanoTime() - started) / 1e9, memory, conf);
         long failed = runs.stream().filter(r -> r.status() == AdapterRun.Status.FAILED).count();
         SparkJobs.progress("train", "run done: %d adapter(s) trained, %d failed, %d already exported; summary in %s", runs.stream()
                 .filter(r -> r.status() == AdapterRun.Status.DONE).count(), failed, runs.stream().filter(r -> r.status() == AdapterRun.Status.EXISTING).count(),
                 new Path(config.report(), RunReport.SUMMARY));
         return runs;
+    }
+
+    /**
+     * How many tasks one executor runs at once: its cores ({@code spark.executor.cores}; else the cores Spark reports, which
+     * in local mode are local[N]'s threads and on a cluster all executors' together, an upper bound) over spark.task.cpus.
+     */
+    static int concurrentTasks(org.apache.spark.SparkContext sc) {
+        int cores = sc.conf().contains("spark.executor.cores") ? sc.conf().getInt("spark.executor.cores", 1) : sc.defaultParallelism();
+        return Math.max(1, cores / sc.conf().getInt("spark.task.cpus", 1));
     }
 
     /** True when the adapter was exported by an earlier run and --resume keeps it; refuses to replace it without --overwrite. */

@@ -106,38 +106,93 @@ final class TrainPlan {
 
     /**
      * Consecutive adapters in waves of at most {@code waves.max_adapters}. Memory bounds a task's step, not the
-     * wave: the step runs its adapters in groups that fit {@code waves.memory_mb} of activations (BulkTrainer).
-     * Prints each wave's estimated step memory per task, and names adapters whose batch alone (batch_size
-     * sequences of max_length tokens) exceeds the budget: each of them steps alone, above it.
+     * wave: the step runs its adapters in passes that fit {@code waves.memory_mb} of activations, and an adapter
+     * whose batch alone is over it in micro-batches (BulkTrainer). Prints each wave's estimated step memory per
+     * task, the adapters that train in micro-batches, and those whose single sequence of max_length is over the
+     * budget (they step above it).
      */
     static List<TrainWorker.Wave> waves(List<TrainWorker.Spec> specs, TrainConfig c, Prepared p) {
         long budget = (long) c.waves().memoryMb() << 20;
         List<TrainWorker.Wave> waves = new ArrayList<>();
+        Map<String, Integer> microBatched = new LinkedHashMap<>();
         List<String> over = new ArrayList<>();
         for (int first = 0; first < specs.size(); first += c.waves().maxAdapters()) {
             List<TrainWorker.Spec> wave = specs.subList(first, Math.min(specs.size(), first + c.waves().maxAdapters()));
-            long total = 0, largest = 0;
+            long total = 0;
             for (TrainWorker.Spec s : wave) {
-                long bytes = stepBytes(s, p);
-                if (bytes > budget) over.add(s.adapter());
+                long bytes = stepBytes(s, p, s.config().batchSize()), one = stepBytes(s, p, 1);
+                if (one > budget) over.add(s.adapter());
+                else if (bytes > budget) microBatched.put(s.adapter(), (int) Math.min(s.config().batchSize(), budget / one));
                 total += bytes;
-                largest = Math.max(largest, bytes);
             }
             waves.add(new TrainWorker.Wave(waves.size(), List.copyOf(wave)));
             SparkJobs.progress("train", "wave %d: %d adapter(s); step activations per task ≤ %d MB (%d MB fused whole; waves.memory_mb %d)",
-                    waves.size(), wave.size(), Math.max(largest, Math.min(total, budget)) >> 20, total >> 20, c.waves().memoryMb());
+                    waves.size(), wave.size(), taskStepBytes(wave, c, p) >> 20, total >> 20, c.waves().memoryMb());
+        }
+        if (!microBatched.isEmpty()) {
+            SparkJobs.progress("train", "%s: batch_size × max_length takes more than waves.memory_mb (%d MB) of step activations; "
+                    + "each step runs in micro-batches of at least %s sequence(s) and adds up their gradients", few(microBatched.keySet()),
+                    c.waves().memoryMb(), few(microBatched.values()));
         }
         if (!over.isEmpty()) {
-            SparkJobs.progress("train", "warning: %s alone take(s) more than waves.memory_mb (%d MB) of step activations at batch_size × max_length "
-                    + "and step(s) above it; lower batch_size or max_length, or raise waves.memory_mb", over, c.waves().memoryMb());
+            SparkJobs.progress("train", "warning: %s: one sequence of max_length takes more than waves.memory_mb (%d MB) of step activations, "
+                    + "and steps above it; lower max_length or raise waves.memory_mb", few(over), c.waves().memoryMb());
         }
         return waves;
     }
 
-    /** Step activations of the adapter's largest batch: batch_size sequences of its own max_length. */
-    static long stepBytes(TrainWorker.Spec s, Prepared p) {
-        long length = p.manifest().maxLength(s.adapter()), batch = s.config().batchSize();
-        return BulkTrainer.stepBytes(p.modelConfig(), batch * length, batch * length * length, s.modelSpec().causalLm());
+    /**
+     * The most step activations one task of the wave takes: its adapters' batches fused whole when they fit the budget,
+     * else the budget (passes and micro-batches within it), or more where one sequence alone is over it.
+     */
+    static long taskStepBytes(List<TrainWorker.Spec> wave, TrainConfig c, Prepared p) {
+        long total = 0, sequence = 0;
+        for (TrainWorker.Spec s : wave) {
+            total += stepBytes(s, p, s.config().batchSize());
+            sequence = Math.max(sequence, stepBytes(s, p, 1));
+        }
+        return Math.max(sequence, Math.min(total, (long) c.waves().memoryMb() << 20));
+    }
+
+    /**
+     * What an executor's process holds at its peak: {@link #BASE_BYTES}, the frozen weights (one copy per executor),
+     * and per concurrent task its step's activations (an evaluation keeps to the same budget).
+     */
+    record MemoryEstimate(long baseBytes, long modelBytes, int tasks, long taskBytes) {
+        long totalBytes() { return baseBytes + modelBytes + tasks * taskBytes; }
+
+        String describe() {
+            return String.format(java.util.Locale.ROOT, "memory per executor ≈ %,d MB: %,d MB JVM, Spark and native libraries + %,d MB frozen weights + "
+                    + "%d concurrent task(s) × %,d MB of step activations", totalBytes() >> 20, baseBytes >> 20, modelBytes >> 20, tasks, taskBytes >> 20);
+        }
+    }
+
+    /**
+     * An executor JVM's resident memory before any model or step: heap in use, class metadata and compiled code, Spark,
+     * and the native libraries (libnd4j, OpenBLAS), with the launcher's JVM options (conf/spark-jvm.options); measured
+     * as the peak RSS of a local[2] train job at batch size 1 (600 MB) less its weights and 2 × 39 MB of steps.
+     */
+    static final long BASE_BYTES = 430L << 20;
+
+    /**
+     * @param tasks how many of the job's tasks one executor runs at once (its cores, at most the job's partitions)
+     */
+    static MemoryEstimate memory(List<TrainWorker.Wave> waves, TrainConfig c, Prepared p, int tasks) {
+        long task = 0;
+        for (TrainWorker.Wave w : waves) task = Math.max(task, taskStepBytes(w.adapters(), c, p));
+        return new MemoryEstimate(BASE_BYTES, p.modelBytes(), Math.min(tasks, c.partitions()), task);
+    }
+
+    /** Up to 5 items, then how many more: a line stays readable with a thousand adapters. */
+    private static String few(java.util.Collection<?> items) {
+        List<String> shown = items.stream().limit(5).map(String::valueOf).toList();
+        return String.join(", ", shown) + (items.size() > 5 ? " and " + (items.size() - 5) + " more" : "");
+    }
+
+    /** Step activations of {@code sequences} of the adapter's max_length (its largest batch: batch_size of them). */
+    static long stepBytes(TrainWorker.Spec s, Prepared p, long sequences) {
+        long length = p.manifest().maxLength(s.adapter());
+        return BulkTrainer.stepBytes(p.modelConfig(), sequences * length, sequences * length * length, s.modelSpec().causalLm());
     }
 
     /** What a resumed run must share with the run that wrote the checkpoints for the result to be the same. */

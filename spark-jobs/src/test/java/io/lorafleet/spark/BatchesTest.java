@@ -28,4 +28,22 @@ class BatchesTest {
         assertArrayEquals(new int[] {5, 6, 7, 8, 0, 0}, lm.labels(), "a causal LM's labels are its tokens (the model shifts them)");
         assertThrows(IllegalArgumentException.class, () -> Batches.pad(List.of(row(0, ShardRow.NO_LABEL, 1, 2)), false));
     }
+
+    @Test
+    void rowsAreBatchedWithinTheMemoryBudgetInOrderAndNoneIsLost() {
+        io.lorafleet.model.TransformerConfig config = io.lorafleet.model.TransformerConfig.bert(31, 16, 2, 2, 24, 64);
+        List<ShardRow> rows = new java.util.ArrayList<>();
+        for (int i = 0; i < 10; i++) rows.add(row(i, 0, new int[i == 4 ? 60 : 3 + i]));
+        long budget = io.lorafleet.train.BulkTrainer.stepBytes(config, 3 * 12, 3 * 12 * 12, false);
+        List<List<ShardRow>> batches = Batches.fitting(rows, 4, budget, config, false);
+        assertEquals(rows, batches.stream().flatMap(List::stream).toList(), "every row once, in order");
+        for (List<ShardRow> b : batches) {
+            long tokens = b.stream().mapToLong(ShardRow::length).sum(), squared = b.stream().mapToLong(r -> (long) r.length() * r.length()).sum();
+            boolean fits = io.lorafleet.train.BulkTrainer.stepBytes(config, tokens, squared, false) <= budget;
+            assertEquals(true, b.size() <= 4 && (fits || b.size() == 1), b.size() + " rows of " + tokens + " tokens");
+        }
+        assertEquals(List.of(rows.get(4)), batches.stream().filter(b -> b.contains(rows.get(4))).findFirst().orElseThrow(), "the row over the budget alone");
+        assertEquals(List.of(4, 4, 2), Batches.fitting(rows, 4, Long.MAX_VALUE, config, false).stream().map(List::size).toList(),
+                "without a budget: batch_size rows");
+    }
 }

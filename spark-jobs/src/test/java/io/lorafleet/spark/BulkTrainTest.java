@@ -160,6 +160,7 @@ class BulkTrainTest {
         assertEquals(4, summary.get("run").get("done").asInt());
         assertEquals(1, summary.get("run").get("failed").asInt());
         assertEquals(SparkJobs.PARTIAL_FAILURE, summary.get("run").get("exit_code").asInt());
+        assertTrue(summary.get("run").get("memory_estimate_mb").asLong() > (TrainPlan.BASE_BYTES >> 20), "the planner's memory estimate is recorded");
         JsonNode t4 = summary.get("adapters").get(4);
         assertEquals("failed", t4.get("status").asText());
         assertTrue(t4.get("reason").asText().contains("'t4' is not in"));

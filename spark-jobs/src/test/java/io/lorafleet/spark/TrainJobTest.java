@@ -239,10 +239,21 @@ class TrainJobTest {
         var modelConfig = p.modelConfig();
         for (TrainWorker.Spec s : specs) {
             long length = s.adapter().equals("short") ? 64 : 512;
-            assertEquals(io.lorafleet.train.BulkTrainer.stepBytes(modelConfig, 8 * length, 8 * length * length, false), TrainPlan.stepBytes(s, p), s.adapter());
+            assertEquals(io.lorafleet.train.BulkTrainer.stepBytes(modelConfig, 8 * length, 8 * length * length, false), TrainPlan.stepBytes(s, p, 8), s.adapter());
         }
-        // memory bounds a task's step (its groups of adapters), not the wave: both adapters share one wave
-        assertEquals(List.of(2), TrainPlan.waves(specs, c, p).stream().map(w -> w.adapters().size()).toList());
+        // memory bounds a task's step (its passes over adapters and micro-batches), not the wave: both adapters share one wave
+        List<TrainWorker.Wave> waves = TrainPlan.waves(specs, c, p);
+        assertEquals(List.of(2), waves.stream().map(w -> w.adapters().size()).toList());
+        // an executor runs at most the job's partitions at once; each task's step keeps to the budget (the long adapter's 8 × 512
+        // tokens are over it: micro-batches), so the estimate is the budget per task over the base and the weights
+        long budget = (long) c.waves().memoryMb() << 20;
+        TrainWorker.Spec longAdapter = specs.stream().filter(s -> s.adapter().equals("long")).findFirst().orElseThrow();
+        assertTrue(TrainPlan.stepBytes(longAdapter, p, 8) > budget && TrainPlan.stepBytes(longAdapter, p, 1) < budget);
+        TrainPlan.MemoryEstimate memory = TrainPlan.memory(waves, c, p, 16);
+        assertEquals(c.partitions(), memory.tasks());
+        assertEquals(budget, memory.taskBytes());
+        assertEquals(TrainPlan.BASE_BYTES + p.modelBytes() + c.partitions() * budget, memory.totalBytes());
+        assertEquals(1, TrainPlan.memory(waves, c, p, 1).tasks());
     }
 
     @Test
