@@ -78,6 +78,24 @@ bench_padding() {
   run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.PaddingBenchmark report "$ROOT" "deploy/bin/lorafleet bench padding" "$results" "$work"
 }
 
+# 10, 100 and 1,000 small adapters, each count one train job on a local standalone cluster (2 workers of 1 core).
+bench_many() {
+  local work="$ROOT/runs/bench/many" port=7178 n launcher="$ROOT/deploy/bin/lorafleet"
+  ensure_minilm
+  ensure_imdb
+  rm -rf "$work" && mkdir -p "$work"
+  run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.ManyAdaptersBenchmark prepare "$ROOT" "$work"
+  export LORAFLEET_CLUSTER_DIR="$work/cluster"
+  "$launcher" cluster up --workers 2 --cores 1 --memory 3g --port "$port" --ui-port 0
+  for n in 10 100 1000; do
+    echo "== $n adapters" >&2
+    /usr/bin/time -f "%e %M" -o "$work/time-$n.txt" "$launcher" submit train --master "spark://127.0.0.1:$port" --executor-memory 2g -- \
+      --config "$work/many-$n.yaml" --overwrite || true
+  done
+  "$launcher" cluster down
+  run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.ManyAdaptersBenchmark report "$ROOT" "$work" "deploy/bin/lorafleet bench many"
+}
+
 # The train job on a local standalone cluster (2 workers of 1 core) with 1 executor and with 2.
 bench_distributed() {
   local work="$ROOT/runs/bench/distributed" port=7177 w launcher="$ROOT/deploy/bin/lorafleet"
@@ -155,7 +173,7 @@ bench() {
   local suite="${1:-}"
   [[ $# -gt 0 ]] && shift
   case "$suite" in
-    engine|tokenize|bulk|memory|distributed|padding|inference|quality|gpu) ;;
+    engine|tokenize|bulk|memory|many|distributed|padding|inference|quality|gpu) ;;
     "") usage_error bench "which suite?" ;;
     *) usage_error bench "unknown suite $suite" ;;
   esac
@@ -171,6 +189,7 @@ bench() {
     tokenize) bench_tokenize ;;
     bulk) bench_bulk ;;
     memory) bench_memory ;;
+    many) bench_many ;;
     distributed) bench_distributed ;;
     padding) bench_padding ;;
     inference) bench_inference ;;

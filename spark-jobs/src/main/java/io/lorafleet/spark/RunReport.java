@@ -18,7 +18,7 @@ import java.util.Map;
  */
 public final class RunReport {
     public static final String SUMMARY = "summary.json";
-    static final String HTML = "report.html";
+    public static final String HTML = "report.html";
 
     private RunReport() { }
 
