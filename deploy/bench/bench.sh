@@ -44,17 +44,19 @@ bench_bulk() {
 # The train job's peak RSS against the planner's estimate (summary.json memory_estimate_mb) at several max_lengths;
 # each job a process of its own, timed by /usr/bin/time.
 bench_memory() {
-  local work="$ROOT/runs/bench/memory" name length overrides set
+  local work="$ROOT/runs/bench/memory" list name length overrides set
   ensure_minilm
+  rm -rf "$work"
   run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.MemoryBenchmark prepare "$ROOT" "$work"
-  while read -r name length overrides; do
+  list="$("${JAVA_JOB[@]}" io.lorafleet.bench.MemoryBenchmark jobs "$ROOT" "$work" 2>/dev/null)"
+  while read -r name length overrides <&3; do
     set=()
     [[ -n "$overrides" ]] && set=(--set "$overrides")
     echo "== $name" >&2
     /usr/bin/time -f "%e %M" -o "$work/time-$name.txt" "${JAVA_JOB[@]}" io.lorafleet.spark.TrainJob --config "$ROOT/conf/imdb-train.yaml" \
       --set "model=$MINILM" --set "shards=$work/shards-$length" --set "output=$work/$name" --set rounds=4 --set epochs=null \
       --set checkpoint_every=0 "${set[@]}" --overwrite
-  done < <("${JAVA_JOB[@]}" io.lorafleet.bench.MemoryBenchmark jobs "$ROOT" "$work" 2>/dev/null)
+  done 3<<<"$list"
   run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.MemoryBenchmark report "$ROOT" "$work" "deploy/bin/lorafleet bench memory"
 }
 
@@ -87,12 +89,15 @@ bench_many() {
   run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.ManyAdaptersBenchmark prepare "$ROOT" "$work"
   export LORAFLEET_CLUSTER_DIR="$work/cluster"
   "$launcher" cluster up --workers 2 --cores 1 --memory 3g --port "$port" --ui-port 0
+  trap "\"$launcher\" cluster down" EXIT
   for n in 10 100 1000; do
     echo "== $n adapters" >&2
+    # a count that fails is reported as failed in the table; the others still run
     /usr/bin/time -f "%e %M" -o "$work/time-$n.txt" "$launcher" submit train --master "spark://127.0.0.1:$port" --executor-memory 2g -- \
-      --config "$work/many-$n.yaml" --overwrite || true
+      --config "$work/many-$n.yaml" --overwrite || echo "lorafleet bench many: the job of $n adapters failed (exit $?)" >&2
   done
   "$launcher" cluster down
+  trap - EXIT
   run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.ManyAdaptersBenchmark report "$ROOT" "$work" "deploy/bin/lorafleet bench many"
 }
 

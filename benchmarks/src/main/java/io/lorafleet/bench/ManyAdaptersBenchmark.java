@@ -7,6 +7,7 @@ import io.lorafleet.spark.RunReport;
 import io.lorafleet.spark.TokenizeJob;
 import org.apache.spark.sql.SparkSession;
 
+import java.io.BufferedReader;
 import java.io.BufferedWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -45,9 +46,9 @@ public final class ManyAdaptersBenchmark {
     static void prepare(Path root, Path work) throws Exception {
         Files.createDirectories(work);
         Path dealt = work.resolve("tasks.jsonl");
-        try (BufferedWriter out = Files.newBufferedWriter(dealt)) {
+        try (BufferedWriter out = Files.newBufferedWriter(dealt); BufferedReader in = Files.newBufferedReader(root.resolve("datasets/imdb/data/imdb.jsonl"))) {
             int i = 0;
-            for (String line : (Iterable<String>) Files.lines(root.resolve("datasets/imdb/data/imdb.jsonl"))::iterator) {
+            for (String line = in.readLine(); line != null; line = in.readLine()) {
                 ObjectNode row = (ObjectNode) YamlConfig.json().readTree(line);
                 row.put("task", adapter(i++ % SLICES));
                 out.write(YamlConfig.jsonLine(row));
@@ -88,17 +89,22 @@ public final class ManyAdaptersBenchmark {
                 executor each, 2 GB) and timed by /usr/bin/time; the driver runs in the submitting JVM (client mode), so its peak RSS \
                 is the driver's.
 
-                | adapters | done | wall s | s per adapter | driver peak RSS MB | bytes broadcast per round (median) | bytes back per round (median) | summary.json KB | report.html KB |
+                | adapters | done | wall s | s per adapter | driver peak RSS MB | bytes out per adapter and round (median) | bytes back per adapter and round, all tasks (median) | summary.json KB | report.html KB |
                 |---|---|---|---|---|---|---|---|---|
                 """, SLICES, MAX_LENGTH));
         List<double[]> rows = new ArrayList<>();
         for (int n : COUNTS) {
             Path out = work.resolve("n" + n);
+            if (!Files.exists(out.resolve(RunReport.SUMMARY))) {
+                s.append(String.format(Locale.ROOT, "| %,d | the job failed: no %s (its output is in the launcher's log) | | | | | | | |%n", n, RunReport.SUMMARY));
+                continue;
+            }
             JsonNode run = YamlConfig.json().readTree(out.resolve(RunReport.SUMMARY).toFile()).get("run");
             String[] time = Files.readString(work.resolve("time-" + n + ".txt")).trim().split("\\s+");
             List<Double> sent = new ArrayList<>(), back = new ArrayList<>();
             for (int k = 0; k < n; k++) {
                 Path metrics = out.resolve("_checkpoints").resolve(adapter(k)).resolve("metrics.jsonl");
+                if (!Files.exists(metrics)) continue; // a failed adapter (summary.json says why)
                 for (String line : Files.readAllLines(metrics)) {
                     if (line.isBlank()) continue;
                     JsonNode round = YamlConfig.json().readTree(line);
@@ -110,12 +116,15 @@ public final class ManyAdaptersBenchmark {
             s.append(String.format(Locale.ROOT, "| %,d | %d | %.0f | %.2f | %,d | %,.0f | %,.0f | %,.0f | %,.0f |%n", n, run.get("done").asInt(), wall, wall / n,
                     Long.parseLong(time[1]) / 1024, median(sent), median(back), Files.size(out.resolve(RunReport.SUMMARY)) / 1024.0,
                     Files.size(out.resolve(RunReport.HTML)) / 1024.0));
-            rows.add(new double[] {n, wall});
+            rows.add(new double[] {n, wall, Long.parseLong(time[1]) / 1024.0});
         }
-        double[] first = rows.get(0), last = rows.get(rows.size() - 1);
+        if (rows.size() < 2) throw new IllegalStateException("fewer than two counts trained; see the table:\n" + s);
+        double[] first = rows.get(0), before = rows.get(rows.size() - 2), last = rows.get(rows.size() - 1);
         s.append(String.format(Locale.ROOT, "%nWall time per adapter at %,d adapters / at %,d: %.2f× (below 1: the fixed costs — JVM, Spark, model "
-                + "load — spread over more adapters). Bytes per round are one wave's adapters' A, B, head and Adam moments, whatever the count.%n",
-                (int) last[0], (int) first[0], (last[1] / last[0]) / (first[1] / first[0])));
+                + "load — spread over more adapters). An adapter's bytes per round are its A, B, head and Adam moments, whatever the count; "
+                + "the driver's peak memory grows by %.2f MB per adapter from %,d to %,d adapters (plans, states, results, report).%n",
+                (int) last[0], (int) first[0], (last[1] / last[0]) / (first[1] / first[0]), (last[2] - before[2]) / (last[0] - before[0]),
+                (int) before[0], (int) last[0]));
         System.out.print(s);
         BenchmarkReport.writeSection(root.resolve("BENCHMARKS.md"), "many", s.toString());
     }

@@ -66,19 +66,10 @@ public final class MultiAdapterModel {
 
     /**
      * One fused forward and backward: {@code batches.get(k)} is adapter k's batch, or null when it sits this
-     * step out. Adds each present adapter's gradients into its registry and returns its mean loss (NaN
-     * for absent adapters).
-     */
-    public double[] forwardBackward(List<TokenBatch> batches) {
-        double[] ones = new double[batches.size()];
-        Arrays.fill(ones, 1.0);
-        return forwardBackward(batches, ones);
-    }
-
-    /**
-     * The same with adapter k's gradient taken of {@code weights[k]} × its mean loss: a micro-batch's share of
-     * a batch that runs in parts (its loss terms over the whole batch's), so that the parts' gradients add up
-     * to the whole batch's.
+     * step out. Adds each present adapter's gradient of {@code weights[k]} × its mean loss into its registry
+     * (the weight is 1 for a whole batch, and a micro-batch's share of its batch's loss terms when a batch runs
+     * in parts, so that the parts' gradients add up to the whole's) and returns its mean loss (NaN for absent
+     * adapters).
      */
     public double[] forwardBackward(List<TokenBatch> batches, double[] weights) {
         if (batches.size() != heads.size() || weights.length != heads.size()) {

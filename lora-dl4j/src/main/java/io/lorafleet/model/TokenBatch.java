@@ -29,6 +29,9 @@ public record TokenBatch(int batchSize, int seqLen, int[] inputIds, int[] tokenT
     /** Sequences [from, to) as a batch of their own (a micro-batch), labels included. */
     public TokenBatch sequences(int from, int to) {
         if (from < 0 || to > batchSize || from >= to) throw new IllegalArgumentException("sequences [" + from + ", " + to + ") of " + batchSize);
+        if (labels != null && labels.length != batchSize && labels.length != rows()) {
+            throw new IllegalArgumentException(labels.length + " labels for " + batchSize + " sequences of " + seqLen + " (one per sequence or per token)");
+        }
         int perSequence = labels == null ? 0 : labels.length / batchSize;
         return new TokenBatch(to - from, seqLen, slice(inputIds, from, to, seqLen), tokenTypeIds == null ? null : slice(tokenTypeIds, from, to, seqLen),
                 slice(attentionMask, from, to, seqLen), labels == null ? null : slice(labels, from, to, perSequence));

@@ -48,10 +48,10 @@ public final class BulkTrainer implements AutoCloseable {
         for (int k = 0; k < results.length; k++) if (batches.get(k) != null) model.params(k).zeroGrads();
         List<Pass> passes = passes(batches);
         for (Pass pass : passes) {
-            for (int k = 0; k < results.length; k++) if (pass.batches().get(k) != null) model.setTraining(k, true, steps[k], pass.microBatch()[k]);
+            for (int k = 0; k < results.length; k++) if (pass.batches.get(k) != null) model.setTraining(k, true, steps[k], pass.microBatch[k]);
             try (MemoryWorkspace ignored = workspace.open()) {
-                double[] passLosses = model.forwardBackward(pass.batches(), pass.weights());
-                for (int k = 0; k < results.length; k++) if (pass.batches().get(k) != null) losses[k] += pass.weights()[k] * passLosses[k];
+                double[] passLosses = model.forwardBackward(pass.batches, pass.weights);
+                for (int k = 0; k < results.length; k++) if (pass.batches.get(k) != null) losses[k] += pass.weights[k] * passLosses[k];
             }
         }
         lastPasses = passes.size();
@@ -68,28 +68,38 @@ public final class BulkTrainer implements AutoCloseable {
 
     /**
      * One forward and backward of a step: per adapter its batch or micro-batch (null when not in this pass), the
-     * weight of its mean loss, and which micro-batch of its step it is (0 for a whole batch).
+     * weight of its mean loss, and which micro-batch of its step it is (its first sequence; 0 for a whole batch),
+     * which seeds its dropout masks.
      */
-    private record Pass(List<TokenBatch> batches, double[] weights, int[] microBatch) {
+    private static final class Pass {
+        final List<TokenBatch> batches;
+        final double[] weights;
+        final int[] microBatch;
+        long bytes;
+
         Pass(int adapters) {
-            this(new ArrayList<>(Collections.nCopies(adapters, null)), new double[adapters], new int[adapters]);
+            batches = new ArrayList<>(Collections.nCopies(adapters, null));
+            weights = new double[adapters];
+            microBatch = new int[adapters];
         }
 
-        void add(int adapter, TokenBatch batch, double weight, int microBatch) {
+        void add(int adapter, TokenBatch batch, double weight, int microBatch, long bytes) {
             batches.set(adapter, batch);
             weights[adapter] = weight;
             this.microBatch[adapter] = microBatch;
+            this.bytes += bytes;
         }
     }
 
     /**
      * The step's batches in passes that fit the budget: consecutive adapters grouped while their activations fit
      * together; an adapter whose batch alone is over the budget in micro-batches of its sequences, one pass each.
+     * The largest pass runs first: the step's workspace sizes itself on its first pass, and growing it later would
+     * hold the old and the new at once.
      */
     private List<Pass> passes(List<TokenBatch> batches) {
         List<Pass> passes = new ArrayList<>();
         Pass group = null;
-        long used = 0;
         for (int k = 0; k < batches.size(); k++) {
             TokenBatch batch = batches.get(k);
             if (batch == null) continue;
@@ -98,21 +108,20 @@ public final class BulkTrainer implements AutoCloseable {
                 passes.addAll(microBatches(k, batch));
                 continue;
             }
-            if (group == null || used + bytes > stepBudgetBytes) {
+            if (group == null || group.bytes + bytes > stepBudgetBytes) {
                 group = new Pass(batches.size());
                 passes.add(group);
-                used = 0;
             }
-            group.add(k, batch, 1.0, 0);
-            used += bytes;
+            group.add(k, batch, 1.0, 0, bytes);
         }
+        passes.sort(java.util.Comparator.comparingLong((Pass pass) -> -pass.bytes));
         return passes;
     }
 
     /**
      * Adapter k's batch as runs of consecutive sequences that each fit the budget (a sequence over it alone is a
      * run of its own), each weighted by its share of the batch's loss terms: their gradients add up to the
-     * batch's (gradient accumulation).
+     * batch's (gradient accumulation). Runs without loss terms are left out: they add nothing.
      */
     private List<Pass> microBatches(int k, TokenBatch batch) {
         List<Pass> passes = new ArrayList<>();
@@ -127,9 +136,12 @@ public final class BulkTrainer implements AutoCloseable {
                 to++;
             } while (to < batch.batchSize() && stepBytes(k, tokens + batch.length(to), squared + (long) batch.length(to) * batch.length(to)) <= stepBudgetBytes);
             TokenBatch part = batch.sequences(from, to);
-            Pass pass = new Pass(model.adapters());
-            pass.add(k, part, terms == 0 ? 0 : model.lossTerms(k, part) / terms, passes.size());
-            passes.add(pass);
+            int partTerms = model.lossTerms(k, part);
+            if (partTerms > 0) { // a part without loss terms (e.g. every label ignored) adds nothing to the gradient
+                Pass pass = new Pass(model.adapters());
+                pass.add(k, part, partTerms / terms, from, stepBytes(k, tokens, squared));
+                passes.add(pass);
+            }
             from = to;
         }
         return passes;

@@ -86,7 +86,8 @@ class BulkTrainerTest {
 
     /**
      * The same on a given schedule, the bulk trainer's steps kept to {@code stepBudgetBytes} of activations: a step
-     * runs whole without a budget, and in more than one pass when every adapter (two or more) has a batch.
+     * runs whole without a budget, one pass per sequence with a budget of 1 byte, and otherwise in more than one pass when
+     * every adapter (two or more) has a batch.
      */
     private static double trainBothWays(TransformerConfig config, DataType dtype, List<Adapter> adapters, List<List<TokenBatch>> schedule,
                                         long stepBudgetBytes) {
@@ -98,7 +99,9 @@ class BulkTrainerTest {
                 Trainer.StepResult[] results = together.step(step);
                 for (int k = 0; k < step.size(); k++) assertEquals(step.get(k) == null, results[k] == null);
                 long present = step.stream().filter(java.util.Objects::nonNull).count();
+                int sequences = step.stream().filter(java.util.Objects::nonNull).mapToInt(TokenBatch::batchSize).sum();
                 if (stepBudgetBytes == Long.MAX_VALUE) assertEquals(1, together.lastStepPasses(), "passes the step ran in");
+                else if (stepBudgetBytes == 1) assertEquals(sequences, together.lastStepPasses(), "one pass per sequence");
                 else if (present == adapters.size()) assertTrue(together.lastStepPasses() >= Math.min(2, present), together.lastStepPasses() + " passes for " + present + " adapters");
             }
             for (int k = 0; k < adapters.size(); k++) {
@@ -169,6 +172,35 @@ class BulkTrainerTest {
         worst = Math.max(worst, trainBothWays(GPT2, DataType.DOUBLE, decoder, schedule, 1));
         System.out.printf("float64, one sequence per micro-batch: max |together - alone| = %.2e%n", worst);
         assertTrue(worst < 1e-12, "float64 states differ by " + worst);
+    }
+
+    @Test
+    void eachMicroBatchOfAStepDrawsItsOwnDropoutMasks() {
+        // a batch of one sequence twice, in two micro-batches: with the same masks both would give the gradient of one copy
+        // of the sequence, as a batch of it alone does; with masks of their own they differ. Without dropout they agree.
+        for (double dropout : new double[] {0.0, 0.5}) {
+            Adapter a = new Adapter(new MultiAdapterModel.AdapterSpec(lora(4, 8, dropout, "query", "value"), 2, SequenceClassifier.Pooling.MEAN, 12),
+                    OptimizerConfig.sgd(0.5), 2);
+            TokenBatch twice = schedule(List.of(a), BERT, 1).get(0).get(0);
+            int t = twice.seqLen();
+            System.arraycopy(twice.inputIds(), 0, twice.inputIds(), t, t);
+            System.arraycopy(twice.attentionMask(), 0, twice.attentionMask(), t, t);
+            twice.labels()[1] = twice.labels()[0];
+            TokenBatch once = twice.sequences(0, 1);
+            ModelWeights weights = ModelWeights.random(BERT, DataType.DOUBLE, 5);
+            float[][] values = new float[2][];
+            for (int run = 0; run < 2; run++) {
+                try (BulkTrainer trainer = new BulkTrainer(MultiAdapterModel.create(BERT, weights, List.of(a.spec())), List.of(a.optimizer()),
+                        run == 0 ? 1 : Long.MAX_VALUE)) {
+                    trainer.step(java.util.Collections.singletonList(run == 0 ? twice : once));
+                    assertEquals(run == 0 ? 2 : 1, trainer.lastStepPasses());
+                    values[run] = trainer.state(0).values();
+                }
+            }
+            double differ = maxAbs(values[0], values[1]);
+            if (dropout == 0) assertTrue(differ < 1e-7, "without dropout two copies in micro-batches train as one: " + differ);
+            else assertTrue(differ > 1e-4, "micro-batches drew the same dropout masks: " + differ);
+        }
     }
 
     @Test

@@ -42,7 +42,7 @@ public final class Batches {
     /**
      * The rows in order, in batches of at most {@code batchSize} cut earlier where a batch's activations over its real
      * lengths ({@link BulkTrainer#stepBytes}) would pass {@code maxBytes} (a row over it alone is a batch of its own):
-     * for work whose result does not depend on the batch size, such as evaluation.
+     * for work whose result the batch size changes only in its rounding, such as evaluation.
      */
     public static List<List<ShardRow>> fitting(List<ShardRow> rows, int batchSize, long maxBytes, TransformerConfig config, boolean causalLm) {
         List<List<ShardRow>> batches = new ArrayList<>();

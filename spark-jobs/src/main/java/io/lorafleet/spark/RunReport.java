@@ -22,8 +22,11 @@ public final class RunReport {
 
     private RunReport() { }
 
-    /** summary.json in the report folder: the run's totals and, per adapter, status, reason, settings, metrics, size and time. */
-    /** @param memory the planner's estimate of an executor's peak memory, or null when nothing trained */
+    /**
+     * summary.json in the report folder: the run's totals and, per adapter, status, reason, settings, metrics, size and time.
+     *
+     * @param memory the planner's estimate of an executor's peak memory, or null when nothing trained
+     */
     static void write(TrainConfig config, TrainPlan.Prepared p, List<AdapterRun> runs, double seconds, TrainPlan.MemoryEstimate memory,
                       Configuration conf) throws IOException {
         Path dir = new Path(config.report());

@@ -70,7 +70,8 @@ public final class TrainJob {
             }
         }
         List<TrainWorker.Wave> waves = trainable.isEmpty() ? List.of() : TrainPlan.waves(trainable, config, prepared);
-        TrainPlan.MemoryEstimate memory = waves.isEmpty() ? null : TrainPlan.memory(waves, config, prepared, concurrentTasks(spark.sparkContext()));
+        TrainPlan.MemoryEstimate memory = waves.isEmpty() ? null
+                : TrainPlan.memory(waves, config, prepared, concurrentTasks(spark.sparkContext().getConf(), config.partitions()));
         if (memory != null) SparkJobs.progress("train", "%s", memory.describe());
         for (TrainWorker.Spec s : trainable) checkpointsUsable(s, conf, overwrite, resume);
         long wavesStarted = System.nanoTime();
@@ -92,12 +93,17 @@ public final class TrainJob {
     }
 
     /**
-     * How many tasks one executor runs at once: its cores ({@code spark.executor.cores}; else the cores Spark reports, which
-     * in local mode are local[N]'s threads and on a cluster all executors' together, an upper bound) over spark.task.cpus.
+     * How many tasks one executor runs at once: its cores over spark.task.cpus. The cores are local[N]'s threads in local
+     * mode, else {@code spark.executor.cores}; where neither says (a standalone executor takes its worker's cores), every
+     * partition is assumed to run on one executor: an upper bound.
      */
-    static int concurrentTasks(org.apache.spark.SparkContext sc) {
-        int cores = sc.conf().contains("spark.executor.cores") ? sc.conf().getInt("spark.executor.cores", 1) : sc.defaultParallelism();
-        return Math.max(1, cores / sc.conf().getInt("spark.task.cpus", 1));
+    static int concurrentTasks(org.apache.spark.SparkConf conf, int partitions) {
+        java.util.regex.Matcher local = java.util.regex.Pattern.compile("local(?:\\[(\\*|\\d+)(?:,\\d+)?])?").matcher(conf.get("spark.master", ""));
+        int cores;
+        if (local.matches()) cores = local.group(1) == null ? 1 : local.group(1).equals("*") ? Runtime.getRuntime().availableProcessors() : Integer.parseInt(local.group(1));
+        else if (conf.contains("spark.executor.cores")) cores = conf.getInt("spark.executor.cores", 1);
+        else return partitions;
+        return Math.max(1, cores / conf.getInt("spark.task.cpus", 1));
     }
 
     /** True when the adapter was exported by an earlier run and --resume keeps it; refuses to replace it without --overwrite. */

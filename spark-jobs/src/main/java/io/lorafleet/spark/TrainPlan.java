@@ -122,7 +122,7 @@ final class TrainPlan {
             for (TrainWorker.Spec s : wave) {
                 long bytes = stepBytes(s, p, s.config().batchSize()), one = stepBytes(s, p, 1);
                 if (one > budget) over.add(s.adapter());
-                else if (bytes > budget) microBatched.put(s.adapter(), (int) Math.min(s.config().batchSize(), budget / one));
+                else if (microBatched(s, p)) microBatched.put(s.adapter(), (int) Math.min(s.config().batchSize(), budget / one));
                 total += bytes;
             }
             waves.add(new TrainWorker.Wave(waves.size(), List.copyOf(wave)));
@@ -131,8 +131,8 @@ final class TrainPlan {
         }
         if (!microBatched.isEmpty()) {
             SparkJobs.progress("train", "%s: batch_size × max_length takes more than waves.memory_mb (%d MB) of step activations; "
-                    + "each step runs in micro-batches of at least %s sequence(s) and adds up their gradients", few(microBatched.keySet()),
-                    c.waves().memoryMb(), few(microBatched.values()));
+                    + "each step runs in micro-batches (at least %d sequence(s) each) and adds up their gradients", few(microBatched.keySet()),
+                    c.waves().memoryMb(), microBatched.values().stream().mapToInt(Integer::intValue).min().orElseThrow());
         }
         if (!over.isEmpty()) {
             SparkJobs.progress("train", "warning: %s: one sequence of max_length takes more than waves.memory_mb (%d MB) of step activations, "
@@ -189,6 +189,11 @@ final class TrainPlan {
         return String.join(", ", shown) + (items.size() > 5 ? " and " + (items.size() - 5) + " more" : "");
     }
 
+    /** Whether the adapter's largest batch is over the step budget, so that its steps may run in micro-batches. */
+    static boolean microBatched(TrainWorker.Spec s, Prepared p) {
+        return stepBytes(s, p, s.config().batchSize()) > (long) s.config().waves().memoryMb() << 20;
+    }
+
     /** Step activations of {@code sequences} of the adapter's max_length (its largest batch: batch_size of them). */
     static long stepBytes(TrainWorker.Spec s, Prepared p, long sequences) {
         long length = p.manifest().maxLength(s.adapter());
@@ -232,6 +237,8 @@ final class TrainPlan {
         what.put("model", p.modelHash());
         what.put("adapter", spec.adapter());
         what.put("shards", p.manifest().shards().stream().filter(f -> f.adapterId().equals(spec.adapter())).map(Manifest.ShardFile::sha256).toList());
+        // the budget decides how a batch over it splits into micro-batches (their dropout masks and the gradient's rounding)
+        if (microBatched(spec, p)) what.put("waves.memory_mb", c.waves().memoryMb());
         return Sha256.of(YamlConfig.json().writeValueAsBytes(what));
     }
 }

@@ -254,6 +254,28 @@ class TrainJobTest {
         assertEquals(budget, memory.taskBytes());
         assertEquals(TrainPlan.BASE_BYTES + p.modelBytes() + c.partitions() * budget, memory.totalBytes());
         assertEquals(1, TrainPlan.memory(waves, c, p, 1).tasks());
+        // a checkpoint of an adapter whose batches split records the budget (it decides the split); of one that never splits, not
+        TrainConfig otherBudget = config("mixed", "epochs: 1\nwaves: {memory_mb: 4000}\n", "shards=" + mixed);
+        for (TrainPlan.Planned planned : TrainPlan.plan(otherBudget, p, conf)) {
+            TrainWorker.Spec same = specs.stream().filter(s -> s.adapter().equals(planned.adapter())).findFirst().orElseThrow();
+            assertEquals(planned.adapter().equals("short"), TrainPlan.fingerprint(planned.spec(), p).equals(TrainPlan.fingerprint(same, p)), planned.adapter());
+        }
+    }
+
+    @Test
+    void anExecutorRunsAsManyTasksAsItHasCores() {
+        java.util.function.Function<String[], org.apache.spark.SparkConf> conf = kv -> {
+            org.apache.spark.SparkConf c = new org.apache.spark.SparkConf(false);
+            for (int i = 0; i < kv.length; i += 2) c.set(kv[i], kv[i + 1]);
+            return c;
+        };
+        assertEquals(1, TrainJob.concurrentTasks(conf.apply(new String[] {"spark.master", "local"}), 8));
+        assertEquals(3, TrainJob.concurrentTasks(conf.apply(new String[] {"spark.master", "local[3]"}), 8));
+        assertEquals(3, TrainJob.concurrentTasks(conf.apply(new String[] {"spark.master", "local[3,2]"}), 8));
+        assertEquals(Runtime.getRuntime().availableProcessors(), TrainJob.concurrentTasks(conf.apply(new String[] {"spark.master", "local[*]"}), 64));
+        assertEquals(2, TrainJob.concurrentTasks(conf.apply(new String[] {"spark.master", "spark://h:7077", "spark.executor.cores", "4",
+                "spark.task.cpus", "2"}), 8));
+        assertEquals(8, TrainJob.concurrentTasks(conf.apply(new String[] {"spark.master", "spark://h:7077"}), 8), "unknown cores: every partition at once");
     }
 
     @Test
