@@ -41,6 +41,9 @@ class LegacyCheckpointTest {
                 List.of(new Manifest.ShardFile("adapter_id=imdb/split=train/part-00000.parquet", "imdb", "train", 10, 100, 1000, shardSha)));
     }
 
+    /** A small encoder: its batches never pass the step budget, so the fingerprint has its pre-budget form. */
+    private static final io.lorafleet.model.TransformerConfig MODEL = io.lorafleet.model.TransformerConfig.bert(31, 16, 2, 2, 24, 64);
+
     private static Checkpoints.Loaded legacy() throws IOException {
         try (InputStream in = LegacyCheckpointTest.class.getResourceAsStream("/legacy/checkpoint.json")) {
             JsonNode json = YamlConfig.json().readTree(in);
@@ -51,7 +54,7 @@ class LegacyCheckpointTest {
     private static boolean madeBy(Checkpoints.Loaded checkpoint, String shardSha, String... overrides) throws IOException {
         TrainConfig c = TrainConfig.load(YAML.getBytes(StandardCharsets.UTF_8), "legacy.yaml", List.of(overrides)).forAdapter("imdb");
         TrainWorker.Spec spec = new TrainWorker.Spec(c, "model-sha", manifest(shardSha), "imdb", 2, 4, null);
-        TrainPlan.Prepared p = new TrainPlan.Prepared(null, "model-sha", 0, manifest(shardSha), "/shards/manifest.json", "msha");
+        TrainPlan.Prepared p = new TrainPlan.Prepared(MODEL, "model-sha", 0, manifest(shardSha), "/shards/manifest.json", "msha");
         return TrainPlan.madeBy(checkpoint, spec, p);
     }
 
@@ -68,7 +71,7 @@ class LegacyCheckpointTest {
         Checkpoints.Loaded old = legacy();
         TrainConfig today = TrainConfig.load(YAML.getBytes(StandardCharsets.UTF_8), "legacy.yaml", List.of()).forAdapter("imdb");
         TrainWorker.Spec spec = new TrainWorker.Spec(today, "model-sha", manifest("shard-sha-1"), "imdb", 2, 4, null);
-        assertNotEquals(old.info().fingerprint(), TrainPlan.fingerprint(spec, new TrainPlan.Prepared(null, "model-sha", 0, manifest("shard-sha-1"), "m", "s")),
+        assertNotEquals(old.info().fingerprint(), TrainPlan.fingerprint(spec, new TrainPlan.Prepared(MODEL, "model-sha", 0, manifest("shard-sha-1"), "m", "s")),
                 "the fingerprint's form changed: the legacy path is what accepts it");
         assertTrue(madeBy(old, "shard-sha-1"), "the same config, data and model");
         assertTrue(madeBy(old, "shard-sha-1", "lora.r=8", "lora.rs_lora=false"), "the defaults written out mean the same settings");
