@@ -126,25 +126,39 @@ public final class BulkTrainer implements AutoCloseable {
     private List<Pass> microBatches(int k, TokenBatch batch) {
         List<Pass> passes = new ArrayList<>();
         double terms = model.lossTerms(k, batch);
-        for (int from = 0; from < batch.batchSize(); ) {
-            int to = from;
-            long tokens = 0, squared = 0;
-            do {
-                long length = batch.length(to);
-                tokens += length;
-                squared += length * length;
-                to++;
-            } while (to < batch.batchSize() && stepBytes(k, tokens + batch.length(to), squared + (long) batch.length(to) * batch.length(to)) <= stepBudgetBytes);
-            TokenBatch part = batch.sequences(from, to);
+        int[] lengths = java.util.stream.IntStream.range(0, batch.batchSize()).map(batch::length).toArray();
+        for (int[] run : runs(lengths, lengths.length, stepBudgetBytes, model.config(), model.causalLm(k))) {
+            TokenBatch part = batch.sequences(run[0], run[1]);
             int partTerms = model.lossTerms(k, part);
             if (partTerms > 0) { // a part without loss terms (e.g. every label ignored) adds nothing to the gradient
                 Pass pass = new Pass(model.adapters());
-                pass.add(k, part, partTerms / terms, from, stepBytes(k, tokens, squared));
+                pass.add(k, part, partTerms / terms, run[0], stepBytes(k, part.tokens(), part.squaredLengths()));
                 passes.add(pass);
             }
-            from = to;
         }
         return passes;
+    }
+
+    /**
+     * Sequences of the given real lengths in consecutive runs [from, to), in order: each run as long as it stays within
+     * {@code maxSequences} and {@code maxBytes} of step activations ({@link #stepBytes}); a sequence over the bytes
+     * alone is a run of its own.
+     */
+    public static List<int[]> runs(int[] lengths, int maxSequences, long maxBytes, io.lorafleet.model.TransformerConfig c, boolean lmHead) {
+        List<int[]> runs = new ArrayList<>();
+        for (int from = 0; from < lengths.length; ) {
+            int to = from;
+            long tokens = 0, squared = 0;
+            do {
+                tokens += lengths[to];
+                squared += (long) lengths[to] * lengths[to];
+                to++;
+            } while (to < lengths.length && to - from < maxSequences
+                    && stepBytes(c, tokens + lengths[to], squared + (long) lengths[to] * lengths[to], lmHead) <= maxBytes);
+            runs.add(new int[] {from, to});
+            from = to;
+        }
+        return runs;
     }
 
     private long stepBytes(int adapter, long tokens, long squaredLengths) {

@@ -45,17 +45,9 @@ public final class Batches {
      * for work whose result the batch size changes only in its rounding, such as evaluation.
      */
     public static List<List<ShardRow>> fitting(List<ShardRow> rows, int batchSize, long maxBytes, TransformerConfig config, boolean causalLm) {
+        int[] lengths = rows.stream().mapToInt(ShardRow::length).toArray();
         List<List<ShardRow>> batches = new ArrayList<>();
-        List<ShardRow> batch = new ArrayList<>();
-        for (ShardRow r : rows) {
-            batch.add(r);
-            if (batch.size() > 1 && (batch.size() > batchSize || stepBytes(batch, config, causalLm) > maxBytes)) {
-                batch.remove(batch.size() - 1);
-                batches.add(batch);
-                batch = new ArrayList<>(List.of(r));
-            }
-        }
-        if (!batch.isEmpty()) batches.add(batch);
+        for (int[] run : BulkTrainer.runs(lengths, batchSize, maxBytes, config, causalLm)) batches.add(new ArrayList<>(rows.subList(run[0], run[1])));
         return batches;
     }
 

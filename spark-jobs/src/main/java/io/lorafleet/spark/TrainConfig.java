@@ -110,6 +110,9 @@ public record TrainConfig(String model, String shards, List<AdapterEntry> adapte
             maxAdapters = positive(maxAdapters == null ? 8 : maxAdapters, "waves.max_adapters");
             memoryMb = positive(memoryMb == null ? 1024 : memoryMb, "waves.memory_mb");
         }
+
+        /** {@code memory_mb} in bytes: the step budget BulkTrainer keeps to. */
+        public long memoryBytes() { return (long) memoryMb << 20; }
     }
 
     /** The adapter ids of the run: as listed, or every adapter of the shards. */

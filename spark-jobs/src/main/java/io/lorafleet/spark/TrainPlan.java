@@ -112,7 +112,7 @@ final class TrainPlan {
      * budget (they step above it).
      */
     static List<TrainWorker.Wave> waves(List<TrainWorker.Spec> specs, TrainConfig c, Prepared p) {
-        long budget = (long) c.waves().memoryMb() << 20;
+        long budget = c.waves().memoryBytes();
         List<TrainWorker.Wave> waves = new ArrayList<>();
         Map<String, Integer> microBatched = new LinkedHashMap<>();
         List<String> over = new ArrayList<>();
@@ -151,7 +151,7 @@ final class TrainPlan {
             total += stepBytes(s, p, s.config().batchSize());
             sequence = Math.max(sequence, stepBytes(s, p, 1));
         }
-        return Math.max(sequence, Math.min(total, (long) c.waves().memoryMb() << 20));
+        return Math.max(sequence, Math.min(total, c.waves().memoryBytes()));
     }
 
     /**
@@ -191,7 +191,7 @@ final class TrainPlan {
 
     /** Whether the adapter's largest batch is over the step budget, so that its steps may run in micro-batches. */
     static boolean microBatched(TrainWorker.Spec s, Prepared p) {
-        return stepBytes(s, p, s.config().batchSize()) > (long) s.config().waves().memoryMb() << 20;
+        return stepBytes(s, p, s.config().batchSize()) > s.config().waves().memoryBytes();
     }
 
     /** Step activations of {@code sequences} of the adapter's max_length (its largest batch: batch_size of them). */

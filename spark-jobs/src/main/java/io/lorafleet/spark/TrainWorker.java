@@ -187,7 +187,7 @@ final class TrainWorker {
             // Batches within half the step's memory budget, the largest first. A forward pass keeps every layer's activations
             // (~90% of a step's), and with the allocator's leftovers an evaluation at the full budget peaked at ~1.4× a training
             // task (MiniLM, 512 tokens); the workspace sizes itself on its first batch, and growing it later holds old and new at once.
-            List<List<ShardRow>> batches = new ArrayList<>(Batches.fitting(share, c.batchSize(), (long) c.waves().memoryMb() << 19,
+            List<List<ShardRow>> batches = new ArrayList<>(Batches.fitting(share, c.batchSize(), c.waves().memoryBytes() / 2,
                     trainer.model().config(), spec.causalLm()));
             batches.sort(java.util.Comparator.comparingLong((List<ShardRow> b) -> -Batches.stepBytes(b, trainer.model().config(), spec.causalLm())));
             for (List<ShardRow> batch : batches) total = total.plus(score(trainer, batch, spec.causalLm()));
@@ -246,7 +246,7 @@ final class TrainWorker {
         PretrainedModel base = ExecutorCache.model(c.model(), wave.adapters().get(0).modelHash(), wave.adapters().get(0).hadoop().get());
         MultiAdapterModel model = MultiAdapterModel.create(base.config(), base.weights(), wave.adapters().stream().map(Spec::modelSpec).toList());
         BulkTrainer trainer = new BulkTrainer(model, wave.adapters().stream()
-                .map(s -> s.optimizer(learningRateScales.getOrDefault(s.adapter(), 1.0))).toList(), (long) c.waves().memoryMb() << 20);
+                .map(s -> s.optimizer(learningRateScales.getOrDefault(s.adapter(), 1.0))).toList(), c.waves().memoryBytes());
         List<TrainState> initial = new ArrayList<>();
         for (int a = 0; a < wave.adapters().size(); a++) initial.add(trainer.state(a));
         Reusable made = new Reusable(key, trainer, initial);
