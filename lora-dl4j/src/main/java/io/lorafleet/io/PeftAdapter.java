@@ -29,7 +29,8 @@ import java.util.Map;
  * <p>Tensor names follow PEFT's {@code get_peft_model_state_dict}: the parameter's path in the PEFT-wrapped
  * Hugging Face task model, {@code base_model.model.<module path>.lora_A.weight}, with the adapter name
  * ({@code .default}) removed. The task model nests the body under {@code bert.} (BertForSequenceClassification)
- * or {@code transformer.} (GPT2LMHeadModel / GPT2ForSequenceClassification). A trained head is a PEFT
+ * or {@code transformer.} (GPT2LMHeadModel / GPT2ForSequenceClassification) or {@code model.} (LlamaForCausalLM and
+ * its kin). A trained head is a PEFT
  * {@code modules_to_save} entry, saved as {@code base_model.model.classifier.weight} (PEFT strips
  * {@code modules_to_save.<adapter>.} from those keys). lora_A is [r, in] and lora_B [out, r] in every case;
  * GPT-2's Conv1D stores W as [in, out], which PEFT records as {@code fan_in_fan_out: true}.
@@ -90,8 +91,12 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
         o.put("r", lora.r());
         o.put("lora_alpha", lora.alpha());
         o.put("lora_dropout", lora.dropout());
-        ArrayNode targets = o.putArray("target_modules");
-        lora.targetModules().forEach(targets::add);
+        if (lora.allLinear()) {
+            o.put("target_modules", LoraConfig.ALL_LINEAR); // PEFT takes it only as a string, not a list
+        } else {
+            ArrayNode targets = o.putArray("target_modules");
+            lora.targetModules().forEach(targets::add);
+        }
         o.put("bias", "none");
         if (modulesToSave.isEmpty()) o.putNull("modules_to_save");
         else modulesToSave.forEach(o.putArray("modules_to_save")::add);
@@ -151,7 +156,12 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
             throw new IOException(source + ": task_type '" + config.path("task_type").asText() + "' is not SEQ_CLS or CAUSAL_LM");
         }
         List<String> targets = new ArrayList<>();
-        config.path("target_modules").forEach(t -> targets.add(t.asText()));
+        JsonNode targetModules = config.path("target_modules");
+        if (targetModules.isTextual() && !targetModules.asText().equals(LoraConfig.ALL_LINEAR)) {
+            throw new IOException(source + ": target_modules '" + targetModules.asText() + "' is a regular expression, which we do not read; list the modules");
+        }
+        if (targetModules.isTextual()) targets.add(targetModules.asText());
+        else targetModules.forEach(t -> targets.add(t.asText()));
         Map<String, Integer> ranks = new LinkedHashMap<>();
         config.path("rank_pattern").fields().forEachRemaining(e -> ranks.put(e.getKey(), e.getValue().asInt()));
         Map<String, Double> alphas = new LinkedHashMap<>();

@@ -17,6 +17,7 @@ public interface Body {
         return switch (config.architecture()) {
             case BERT -> new BertEncoder(config, weights, tuning);
             case GPT2 -> new Gpt2Decoder(config, weights, tuning);
+            case LLAMA, MISTRAL, QWEN2 -> new LlamaDecoder(config, weights, tuning);
         };
     }
 }

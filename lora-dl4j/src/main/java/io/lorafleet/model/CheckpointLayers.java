@@ -2,7 +2,9 @@ package io.lorafleet.model;
 
 import io.lorafleet.nn.Embedding;
 import io.lorafleet.nn.LayerNorm;
+import io.lorafleet.nn.Param;
 import io.lorafleet.nn.Projection;
+import io.lorafleet.nn.RmsNorm;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.LinkedHashMap;
@@ -10,7 +12,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The layers every architecture builds from its checkpoint: projections, LayerNorms and embedding tables, each
+ * The layers every architecture builds from its checkpoint: projections, norms and embedding tables, each
  * tensor looked up by its Hugging Face name and checked against the architecture's one layout of names, shapes
  * and kinds ({@link ModelWeights#expectedShapes}), frozen or trained as {@link Tuning} decides.
  */
@@ -25,9 +27,9 @@ public final class CheckpointLayers {
         this.shapes = ModelWeights.expectedShapes(config);
     }
 
-    /** A projection stored as Hugging Face's Linear stores it: weight [out, in], bias [out]. */
+    /** A projection stored as Hugging Face's Linear stores it: weight [out, in], bias [out] when the layout has one. */
     public Projection linear(String module) {
-        return tuning.projection(module, tensor(module + ".weight"), tensor(module + ".bias"));
+        return tuning.projection(module, tensor(module + ".weight"), shapes.containsKey(module + ".bias") ? tensor(module + ".bias") : null);
     }
 
     /** A projection stored as GPT-2's Conv1D stores it, weight [in, out]; our projections take [out, in]. */
@@ -40,8 +42,17 @@ public final class CheckpointLayers {
                 tuning.pretrained(module + ".bias", tensor(module + ".bias")), eps);
     }
 
+    public RmsNorm rmsNorm(String module, double eps) {
+        return new RmsNorm(tuning.pretrained(module + ".weight", tensor(module + ".weight")), eps);
+    }
+
+    /** A pretrained table: an embedding, or an untied LM head's [vocab, d] weight. */
+    public Param table(String name) {
+        return tuning.pretrained(name, tensor(name));
+    }
+
     public Embedding embedding(String name) {
-        return new Embedding(tuning.pretrained(name, tensor(name)));
+        return new Embedding(table(name));
     }
 
     private INDArray tensor(String name) {
@@ -69,11 +80,20 @@ public final class CheckpointLayers {
         }
 
         Layout linear(String module, long out, long in) {
-            return tensor(module + ".weight", Kind.PROJECTION, out, in).tensor(module + ".bias", Kind.PROJECTION, out);
+            return linear(module, out, in, true);
+        }
+
+        Layout linear(String module, long out, long in, boolean bias) {
+            tensor(module + ".weight", Kind.PROJECTION, out, in);
+            return bias ? tensor(module + ".bias", Kind.PROJECTION, out) : this;
         }
 
         Layout conv1d(String module, long in, long out) {
             return tensor(module + ".weight", Kind.PROJECTION, in, out).tensor(module + ".bias", Kind.PROJECTION, out);
+        }
+
+        Layout rmsNorm(String module, long d) {
+            return tensor(module + ".weight", Kind.NORM, d);
         }
 
         Layout layerNorm(String module, long d) {

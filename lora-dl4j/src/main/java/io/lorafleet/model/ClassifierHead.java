@@ -16,7 +16,7 @@ public final class ClassifierHead implements TaskHead {
 
     private final Token token;
     private final Linear pooler;     // [d, d] ("pooler.dense" in Hugging Face's BertModel), or null
-    private final Linear classifier; // [labels, d] ("classifier", or GPT-2's bias-free "score": PEFT's modules_to_save)
+    private final Linear classifier; // [labels, d] ("classifier", or a decoder's bias-free "score": PEFT's modules_to_save)
     private INDArray poolWeights;    // [B, N]: which tokens each pooled vector averages, and with what weight
     private INDArray pooled;         // tanh output of the pooler, for its backward
 
@@ -73,8 +73,7 @@ public final class ClassifierHead implements TaskHead {
     static ClassifierHead of(TransformerConfig config, ModelWeights weights, Tuning tuning, int adapter, int numLabels, SequenceClassifier.Pooling pooling) {
         if (numLabels < 2) throw new IllegalArgumentException("num_labels must be >= 2, got " + numLabels);
         long d = config.hiddenSize();
-        boolean gpt2 = config.architecture() == Architecture.GPT2;
-        if (pooling == SequenceClassifier.Pooling.HF && gpt2) {
+        if (pooling == SequenceClassifier.Pooling.HF && config.causal()) { // a decoder's *ForSequenceClassification: last token, no bias
             return new ClassifierHead(Token.LAST, null,
                     new Linear(tuning.head(adapter, "score.weight", new long[] {numLabels, d}, Initializer.gaussian(0.02)), null));
         }

@@ -9,7 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** GPT-2's token + position embeddings, pre-LN causal blocks and final LayerNorm. */
-public final class Gpt2Decoder implements Body {
+public final class Gpt2Decoder implements CausalBody {
     private final TransformerConfig config;
     private final Embedding tokens;    // wte [vocab, d], also the tied LM head
     private final Embedding positions; // wpe [maxPositions, d]
@@ -59,7 +59,8 @@ public final class Gpt2Decoder implements Body {
     }
 
     /** The token embedding, which the LM head shares (tied weights). */
-    public Param tokenEmbedding() { return tokens.table(); }
+    @Override
+    public Param lmHead() { return tokens.table(); }
 
     @Override
     public TransformerConfig config() { return config; }

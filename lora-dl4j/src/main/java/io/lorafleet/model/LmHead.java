@@ -6,11 +6,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * The LM head tied to the token embedding: logits = h·wteᵀ. As in Hugging Face's GPT2LMHeadModel, the
- * labels are the input positions' own tokens and the head shifts them: position t predicts label t+1.
+ * The LM head: logits = h·Wᵀ with W the token embedding (tied, GPT-2) or the decoder's own lm_head. As in Hugging
+ * Face's *ForCausalLM models, the labels are the input positions' own tokens and the head shifts them: position t
+ * predicts label t+1.
  */
 public final class LmHead implements TaskHead {
-    private final Param wte; // [vocab, d], the decoder's token embedding
+    private final Param wte; // [vocab, d], the decoder's LM head weight
     private INDArray hidden; // [N, d], kept only when wte is trainable
 
     public LmHead(Param wte) {

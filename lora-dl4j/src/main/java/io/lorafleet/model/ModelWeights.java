@@ -56,6 +56,7 @@ public final class ModelWeights {
         return switch (c.architecture()) {
             case BERT -> BertEncoder.layout(c);
             case GPT2 -> Gpt2Decoder.layout(c);
+            case LLAMA, MISTRAL, QWEN2 -> LlamaDecoder.layout(c);
         };
     }
 

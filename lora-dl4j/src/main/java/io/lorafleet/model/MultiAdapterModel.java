@@ -56,8 +56,8 @@ public final class MultiAdapterModel {
         List<TaskHead> heads = new ArrayList<>();
         for (int k = 0; k < adapters.size(); k++) {
             AdapterSpec a = adapters.get(k);
-            if (a.causalLm() && !(body instanceof Gpt2Decoder)) throw new IllegalArgumentException("adapter " + k + ": a causal LM needs a gpt2 decoder");
-            heads.add(a.causalLm() ? new LmHead(((Gpt2Decoder) body).tokenEmbedding())
+            if (a.causalLm() && !(body instanceof CausalBody)) throw new IllegalArgumentException("adapter " + k + ": a causal LM needs a decoder");
+            heads.add(a.causalLm() ? new LmHead(((CausalBody) body).lmHead())
                     : ClassifierHead.of(config, weights, tuning, k, a.numLabels(), a.pooling()));
         }
         for (int k = 0; k < adapters.size(); k++) registries.get(k).allocate(weights.dataType(), seeds[k]);

@@ -21,7 +21,8 @@ import static io.lorafleet.nn.VectorKernels.sumLanes;
 
 /**
  * Scaled dot-product attention over already-projected q, k, v: ctx = softmax(q·kᵀ/√d_head)·v per head,
- * each sequence attending only to itself (and, when causal, to earlier positions). Rows are the tokens of
+ * each sequence attending only to itself (and, when causal, to earlier positions; with a sliding window, to the
+ * last {@code window} of them, itself included, as Mistral's and Qwen2's sliding layers do). Rows are the tokens of
  * packed sequences (no padding): sequence s owns rows [starts[s], starts[s+1]). Consecutive sequences of
  * one length form a run; each run keeps its probabilities [count, H, L, L] for the backward pass, and q, k,
  * v are kept as given (not split into heads).
@@ -36,6 +37,7 @@ public final class AttentionCore {
 
     private final int heads;
     private final boolean causal;
+    private final int window; // 0: no window
     private final List<Run> runs = new ArrayList<>();
     private double scale;
     private INDArray q, k, v;
@@ -45,8 +47,20 @@ public final class AttentionCore {
     private record Run(long firstRow, int count, int length, INDArray probs) { }
 
     public AttentionCore(int heads, boolean causal) {
+        this(heads, causal, 0);
+    }
+
+    /** @param window causal only: keys a query sees (itself and window − 1 before it), or 0 for all earlier keys */
+    public AttentionCore(int heads, boolean causal, int window) {
+        if (window < 0 || window > 0 && !causal) throw new IllegalArgumentException("a sliding window (" + window + ") needs causal attention");
         this.heads = heads;
         this.causal = causal;
+        this.window = window;
+    }
+
+    /** The first key query i sees. */
+    private int firstKey(int query) {
+        return window > 0 ? Math.max(0, query - window + 1) : 0;
     }
 
     /** q, k, v [N, d] for the sequences that {@code starts} delimits → ctx [N, d]. */
@@ -135,10 +149,11 @@ public final class AttentionCore {
         return Nd4j.create(x.data(), new long[] {n, x.columns()}, x.stride(), x.offset() + firstRow * x.stride(0), x.ordering());
     }
 
-    private static INDArray causalBias(INDArray like, int length) { // [L, L], −1e9 where key > query
+    private INDArray causalBias(INDArray like, int length) { // [L, L], −1e9 where key > query or before the window
         INDArray bias = Nd4j.create(like.dataType(), length, length);
-        for (int query = 0; query < length - 1; query++) {
-            bias.get(NDArrayIndex.point(query), NDArrayIndex.interval(query + 1, length)).assign(MASKED);
+        for (int query = 0; query < length; query++) {
+            if (query < length - 1) bias.get(NDArrayIndex.point(query), NDArrayIndex.interval(query + 1, length)).assign(MASKED);
+            if (firstKey(query) > 0) bias.get(NDArrayIndex.point(query), NDArrayIndex.interval(0, firstKey(query))).assign(MASKED);
         }
         return bias;
     }
@@ -163,7 +178,7 @@ public final class AttentionCore {
                     readHead(fv, vStride, row, column, length, dh, va);
                     transpose(ka, length, dh, kt);
                     matmul(qa, dh, 1, kt, p, length, length, dh);
-                    for (int i = 0; i < length; i++) softmaxRow(p, i * length, causal ? i + 1 : length, length, sc, scratch);
+                    for (int i = 0; i < length; i++) softmaxRow(p, i * length, firstKey(i), causal ? i + 1 : length, length, sc, scratch);
                     fp.put(Math.toIntExact((long) unit * length * length), p, 0, p.length);
                     matmul(p, length, 1, va, out, length, dh, length);
                     writeHead(fc, ctxStride, row, column, length, dh, out);
@@ -306,39 +321,39 @@ public final class AttentionCore {
     }
 
     /**
-     * Softmax of row[from, from + t) in place: p = softmax(scale·s) over its first {@code keys} entries, the
-     * rest (keys after the query, when causal) set to probability 0.
+     * Softmax of row[from, from + t) in place: p = softmax(scale·s) over its keys [first, keys), the rest (keys
+     * after the query when causal, before its sliding window) set to probability 0.
      */
-    private static void softmaxRow(float[] row, int from, int keys, int t, float scale, float[] scratch) {
+    private static void softmaxRow(float[] row, int from, int first, int keys, int t, float scale, float[] scratch) {
+        int start = from + first, count = keys - first, bound = S.loopBound(count);
         FloatVector maxv = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
         int j = 0;
-        for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
-            FloatVector v = FloatVector.fromArray(S, row, from + j).mul(scale);
-            v.intoArray(row, from + j);
+        for (; j < bound; j += S.length()) {
+            FloatVector v = FloatVector.fromArray(S, row, start + j).mul(scale);
+            v.intoArray(row, start + j);
             maxv = maxv.max(v);
         }
         float max = maxv.reduceLanes(VectorOperators.MAX);
-        for (; j < keys; j++) {
-            float v = scale * row[from + j];
-            row[from + j] = v;
+        for (; j < count; j++) {
+            float v = scale * row[start + j];
+            row[start + j] = v;
             max = Math.max(max, v);
         }
         FloatVector sumv = FloatVector.zero(S);
-        j = 0;
-        for (int bound = S.loopBound(keys); j < bound; j += S.length()) {
-            FloatVector e = exp(FloatVector.fromArray(S, row, from + j).sub(max));
-            e.intoArray(row, from + j);
+        for (j = 0; j < bound; j += S.length()) {
+            FloatVector e = exp(FloatVector.fromArray(S, row, start + j).sub(max));
+            e.intoArray(row, start + j);
             sumv = sumv.add(e);
         }
         float sum = sumLanes(sumv, scratch);
-        for (; j < keys; j++) {
-            row[from + j] = exp(row[from + j] - max);
-            sum += row[from + j];
+        for (; j < count; j++) {
+            row[start + j] = exp(row[start + j] - max);
+            sum += row[start + j];
         }
         float inv = 1 / sum;
-        j = 0;
-        for (int bound = S.loopBound(keys); j < bound; j += S.length()) FloatVector.fromArray(S, row, from + j).mul(inv).intoArray(row, from + j);
-        for (; j < keys; j++) row[from + j] *= inv;
+        for (j = 0; j < bound; j += S.length()) FloatVector.fromArray(S, row, start + j).mul(inv).intoArray(row, start + j);
+        for (; j < count; j++) row[start + j] *= inv;
+        java.util.Arrays.fill(row, from, start, 0f);
         java.util.Arrays.fill(row, from + keys, from + t, 0f);
     }
 

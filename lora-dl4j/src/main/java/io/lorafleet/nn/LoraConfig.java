@@ -16,7 +16,7 @@ import java.util.Map;
  * @param alpha          scale numerator: the update is scaled by alpha/r (or alpha/sqrt(r) with rsLora)
  * @param dropout        dropout probability on the input of A during training
  * @param targetModules  module names to adapt; a module matches when its full name equals a target
- *                       or ends with "." + target (PEFT's rule)
+ *                       or ends with "." + target (PEFT's rule); or just {@value #ALL_LINEAR}: every projection
  * @param rsLora         rank-stabilized scaling alpha/sqrt(r) (Kalajdzievski 2023)
  * @param init           how A starts; B always starts at zero so that the adapted model equals the base
  * @param rankPattern    per-module rank overrides, as PEFT reads them: each key is a regular expression matched
@@ -39,7 +39,13 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
         }
     }
 
+    /** PEFT's target_modules value for every linear layer but the output head. */
+    public static final String ALL_LINEAR = "all-linear";
+
     public LoraConfig {
+        if (targetModules.contains(ALL_LINEAR) && targetModules.size() > 1) {
+            throw new IllegalArgumentException("lora.target_modules: '" + ALL_LINEAR + "' stands alone, got " + targetModules);
+        }
         if (r <= 0) throw new IllegalArgumentException("lora.r must be > 0, got " + r);
         if (!(alpha > 0)) throw new IllegalArgumentException("lora.alpha must be > 0, got " + alpha);
         if (!(dropout >= 0 && dropout < 1)) throw new IllegalArgumentException("lora.dropout must be in [0, 1), got " + dropout);
@@ -131,8 +137,16 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
         }
     }
 
-    /** PEFT's rule: a module matches a target when its full name equals it or ends with "." + target. */
+    /** Whether target_modules is PEFT's {@value #ALL_LINEAR}. */
+    public boolean allLinear() {
+        return targetModules.equals(List.of(ALL_LINEAR));
+    }
+
+    /**
+     * PEFT's rule: a module matches a target when its full name equals it or ends with "." + target; every module
+     * matches {@value #ALL_LINEAR} (the modules asked about are projections: no LM head or classifier among them).
+     */
     public static boolean matches(String module, String target) {
-        return module.equals(target) || module.endsWith("." + target);
+        return target.equals(ALL_LINEAR) || module.equals(target) || module.endsWith("." + target);
     }
 }

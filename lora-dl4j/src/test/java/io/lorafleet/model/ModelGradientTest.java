@@ -23,6 +23,15 @@ class ModelGradientTest {
     private static final double TOL = 1e-6;
     static final TransformerConfig BERT = TransformerConfig.bert(17, 8, 2, 2, 12, 10);
     static final TransformerConfig GPT2 = TransformerConfig.gpt2(19, 8, 2, 2, 10);
+    /** Llama with GQA (2 query heads share 1 k/v head of width 4), llama3 rope scaling, every bias, its own lm_head. */
+    static final TransformerConfig LLAMA = TransformerConfig.llama(Architecture.LLAMA, 19, 8, 2, 2, 12, 16, 1e-6, new TransformerConfig.Llama(1, 4,
+            new TransformerConfig.Rope(500000, "llama3", 8, 1, 4, 4), false, true, true, true, List.of(0, 0)));
+    /** Qwen2: q/k/v biases, tied embeddings, a sliding window of 2 in its second layer. */
+    static final TransformerConfig QWEN2 = TransformerConfig.llama(Architecture.QWEN2, 19, 8, 2, 2, 12, 16, 1e-6, new TransformerConfig.Llama(2, 4,
+            TransformerConfig.Rope.plain(10000), true, true, false, false, List.of(0, 2)));
+    /** Mistral: no biases, a sliding window of 3 everywhere. */
+    static final TransformerConfig MISTRAL = TransformerConfig.llama(Architecture.MISTRAL, 19, 8, 2, 4, 12, 16, 1e-5, new TransformerConfig.Llama(2, 2,
+            TransformerConfig.Rope.plain(10000), false, false, false, false, List.of(3, 3)));
     static final LoraConfig QV = new LoraConfig(2, 4, 0, List.of("query", "value"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of());
 
     /** Two sequences of 5 tokens, the second with 2 padding positions. */
@@ -128,6 +137,35 @@ class ModelGradientTest {
     }
 
     @Test
+    void llamaFamilyLmWithLoraOnAllLinear() {
+        LoraConfig all = new LoraConfig(2, 4, 0, List.of(LoraConfig.ALL_LINEAR), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+        for (TransformerConfig c : List.of(LLAMA, QWEN2, MISTRAL)) {
+            CausalLm model = CausalLm.create(c, ModelWeights.random(c, DataType.DOUBLE, 4), all, 9);
+            randomizeLoraB(model.params());
+            assertEquals(2 * 7 * 2, model.params().params().size(), c.architecture() + ": A and B of 7 projections in each of 2 layers");
+            TokenBatch b = batch(c.vocabSize(), null);
+            checkAllTrainables(c.architecture().modelType(), model, new TokenBatch(2, 5, b.inputIds(), null, b.attentionMask(), b.inputIds()));
+        }
+    }
+
+    @Test
+    void llamaFullFineTuningTrainsTheTiedEmbeddingThroughBothItsUses() {
+        CausalLm model = CausalLm.create(QWEN2, ModelWeights.random(QWEN2, DataType.DOUBLE, 6), null, 8);
+        assertEquals(ModelWeights.random(QWEN2, DataType.DOUBLE, 6).totalParameters(), model.params().size(), "every tensor, the tied embedding once");
+        TokenBatch b = batch(QWEN2.vocabSize(), null);
+        checkAllTrainables("qwen2 full", model, new TokenBatch(2, 5, b.inputIds(), null, b.attentionMask(), b.inputIds()));
+    }
+
+    @Test
+    void aLlamaClassifierScoresItsLastTokenAndIgnoresPadding() {
+        LoraConfig qv = new LoraConfig(2, 4, 0, List.of("q_proj", "v_proj"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+        SequenceClassifier model = SequenceClassifier.create(LLAMA, ModelWeights.random(LLAMA, DataType.DOUBLE, 4), qv, 3, SequenceClassifier.Pooling.HF, 9);
+        assertEquals(List.of("score.weight"), model.params().params().stream().map(Param::name).filter(n -> !n.contains("lora_")).toList());
+        checkAllTrainables("llama classifier", model, batch(LLAMA.vocabSize(), new int[] {2, 0}));
+        assertPaddingChangesNothing("llama classifier", model, batch(LLAMA.vocabSize(), new int[] {2, 0}));
+    }
+
+    @Test
     void decoderStackInputGradientIsCausal() {
         ModelWeights w = ModelWeights.random(GPT2, DataType.DOUBLE, 5);
         ParamRegistry reg = new ParamRegistry();
@@ -167,6 +205,9 @@ class ModelGradientTest {
         LoraConfig cAttn = new LoraConfig(2, 4, 0, List.of("c_attn"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
         TokenBatch b = batch(GPT2.vocabSize(), null);
         assertPaddingChangesNothing("decoder LM", CausalLm.create(GPT2, ModelWeights.random(GPT2, DataType.DOUBLE, 4), cAttn, 9),
+                new TokenBatch(2, 5, b.inputIds(), null, b.attentionMask(), b.inputIds()));
+        LoraConfig all = new LoraConfig(2, 4, 0, List.of(LoraConfig.ALL_LINEAR), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+        assertPaddingChangesNothing("mistral LM", CausalLm.create(MISTRAL, ModelWeights.random(MISTRAL, DataType.DOUBLE, 4), all, 9),
                 new TokenBatch(2, 5, b.inputIds(), null, b.attentionMask(), b.inputIds()));
 
         SequenceClassifier model = SequenceClassifier.create(BERT, ModelWeights.random(BERT, DataType.DOUBLE, 1), QV, 3,
