@@ -25,12 +25,13 @@ def read_json(path):
 
 
 def load_adapter(adapter, causal_lm):
-    """The documented calls: a classifier's labels.json holds num_labels, id2label and label2id for from_pretrained."""
+    """The documented calls: a classifier's labels.json holds num_labels, id2label and label2id for from_pretrained.
+    In float32, as LoRAFleet computes: transformers 5 would load a bf16 checkpoint in bf16."""
     from peft import AutoPeftModelForCausalLM, AutoPeftModelForSequenceClassification
     if causal_lm:
-        model = AutoPeftModelForCausalLM.from_pretrained(adapter)
+        model = AutoPeftModelForCausalLM.from_pretrained(adapter, dtype=torch.float32)
     else:
-        model = AutoPeftModelForSequenceClassification.from_pretrained(adapter, **read_json(f"{adapter}/labels.json"))
+        model = AutoPeftModelForSequenceClassification.from_pretrained(adapter, dtype=torch.float32, **read_json(f"{adapter}/labels.json"))
     strict = model.load_adapter(adapter, adapter_name="strict-check")  # PEFT's own report of unused or missing keys
     model.delete_adapter("strict-check")
     return model.eval(), [f"missing adapter key {k}" for k in strict.missing_keys] + [f"unused adapter key {k}" for k in strict.unexpected_keys]
@@ -124,7 +125,7 @@ def main():
         from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
         if causal_lm or pooling == "HF":
             auto = AutoModelForCausalLM if causal_lm else AutoModelForSequenceClassification
-            merged, info = auto.from_pretrained(args.merged, output_loading_info=True)
+            merged, info = auto.from_pretrained(args.merged, dtype=torch.float32, output_loading_info=True)
             merged.eval()
             problems += [f"merged: {kind} {sorted(keys)}" for kind, keys in info.items() if keys]
             compute = (lambda ids, mask: token_logprobs(merged, ids, mask)) if causal_lm else (lambda ids, mask: merged(input_ids=ids, attention_mask=mask).logits)

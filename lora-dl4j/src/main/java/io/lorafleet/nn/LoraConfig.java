@@ -1,6 +1,7 @@
 package io.lorafleet.nn;
 
 import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonFormat;
 import com.fasterxml.jackson.annotation.JsonProperty;
 
 import java.io.Serializable;
@@ -60,7 +61,7 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
     /** The settings as a config file gives them, any of them left out (null) but target_modules: PEFT's defaults (r 8, lora_alpha 8). */
     @JsonCreator
     public static LoraConfig withDefaults(@JsonProperty("r") Integer r, @JsonProperty("alpha") Double alpha, @JsonProperty("dropout") Double dropout,
-                                          @JsonProperty("target_modules") List<String> targetModules, @JsonProperty("rs_lora") Boolean rsLora,
+                                          @JsonProperty("target_modules") @JsonFormat(with = JsonFormat.Feature.ACCEPT_SINGLE_VALUE_AS_ARRAY) List<String> targetModules, @JsonProperty("rs_lora") Boolean rsLora,
                                           @JsonProperty("init") String init, @JsonProperty("rank_pattern") Map<String, Integer> rankPattern,
                                           @JsonProperty("alpha_pattern") Map<String, Double> alphaPattern) {
         if (targetModules == null || targetModules.isEmpty()) throw new IllegalArgumentException("lora.target_modules: required, e.g. [query, value]");

@@ -127,6 +127,35 @@ class HuggingFaceIT {
         assertTrue(report.has("merged"), report.toString());
     }
 
+    /**
+     * Tiny random Llama (bf16, sharded, own lm_head, GQA, llama3 rope) and Qwen2 (tied, sliding-window layer) made by
+     * transformers (lora-dl4j's make_tiny_decoders.py), with the GPT-2 fixture's tokenizer (their vocabulary is its 280 ids).
+     */
+    static Path tinyDecoders() throws Exception {
+        Path out = tmp.resolve("decoders");
+        if (Files.exists(out.resolve("qwen2/config.json"))) return out;
+        Process make = new ProcessBuilder(python, Path.of("../lora-dl4j/src/test/python/make_tiny_decoders.py").toAbsolutePath().toString(), out.toString())
+                .redirectErrorStream(true).redirectOutput(tmp.resolve("decoders.log").toFile()).start();
+        assertTrue(make.waitFor(10, TimeUnit.MINUTES) && make.exitValue() == 0, Files.readString(tmp.resolve("decoders.log")));
+        for (String model : List.of("llama", "mistral", "qwen2")) {
+            Files.copy(CausalLmPipelineTest.GPT2.resolve("tokenizer.json"), out.resolve(model).resolve("tokenizer.json"));
+        }
+        return out;
+    }
+
+    @Test
+    void llamaFamilyAdaptersOnAllLinearGiveOurTokenProbabilitiesInPeftAndMerged() throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("decoder-data"));
+        CausalLmPipelineTest.tokenizeReviews(dir, 200, "imdb");
+        for (String model : List.of("llama", "qwen2")) {
+            JsonNode report = roundTrip(model, tinyDecoders().resolve(model), dir.resolve("shards"), "lora: {r: 4, alpha: 8, target_modules: all-linear}\n", true);
+            System.out.println(model + " LM: " + report);
+            assertEquals("CAUSAL_LM", report.get("task").asText());
+            assertTrue(report.get("merge_and_unload").get("tensors").asInt() > 20, report.toString());
+            assertTrue(Files.readString(tmp.resolve(model + "/imdb/adapter_config.json")).contains("\"target_modules\" : \"all-linear\""));
+        }
+    }
+
     @Test
     void aMeanPooledAdapterWithRegexPatternsGivesOurLogitsThroughTheReadmesLines() throws Exception {
         // PEFT reads these keys as regexes, first match in file order: layer 0's query gets r=4, every other query r=8
