@@ -77,11 +77,30 @@ def compare(name, rows, key, compute, pad_id, report):
     return worst
 
 
+def compare_generations(name, model, adapter, rows, report):
+    """transformers' greedy generate() from each prompt's ids, as many new tokens as ours (ours stop at the same end-of-text)."""
+    if model is None:  # merge_and_unload() changed the PEFT model in place: load the adapter afresh
+        model, _ = load_adapter(adapter, True)
+    different = []
+    with torch.no_grad():
+        for i, r in enumerate(rows):
+            ids = torch.tensor([r["prompt_ids"]])
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=len(r["ids"]), do_sample=False,
+                                 pad_token_id=model.config.pad_token_id if model.config.pad_token_id is not None else 0)
+            theirs = out[0, ids.shape[1]:].tolist()
+            if theirs != r["ids"]:
+                different.append(f"{name} generate(), prompt {i}: {theirs} but lorafleet generated {r['ids']}")
+    report[name + "_generate"] = {"prompts": len(rows), "different": len(different)}
+    return different
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--adapter", required=True)
     p.add_argument("--predictions", required=True, help="lorafleet eval --predictions output for this adapter")
     p.add_argument("--merged", help="the adapter's lorafleet merge output")
+    p.add_argument("--generations", help="lorafleet generate output (greedy) for this adapter: PEFT's generate(), and the merged "
+                   "model's, must give the same tokens")
     p.add_argument("--tolerance", type=float, default=1e-5)
     args = p.parse_args()
     with open(args.predictions) as f:
@@ -130,6 +149,15 @@ def main():
             problems += [f"merged: {kind} {sorted(keys)}" for kind, keys in info.items() if keys]
             compute = (lambda ids, mask: token_logprobs(merged, ids, mask)) if causal_lm else (lambda ids, mask: merged(input_ids=ids, attention_mask=mask).logits)
             worst = max(worst, compare("merged", rows, key, compute, pad_id, report))
+
+    if args.generations:
+        with open(args.generations) as f:
+            generations = [json.loads(line) for line in f if line.strip()]
+        problems += compare_generations("peft", model if not args.merged else None, args.adapter, generations, report)
+        if args.merged:
+            from transformers import AutoModelForCausalLM
+            problems += compare_generations("merged", AutoModelForCausalLM.from_pretrained(args.merged, dtype=torch.float32).eval(), None,
+                                            generations, report)
 
     report["problems"] = problems
     print(json.dumps(report))

@@ -91,6 +91,13 @@ public final class TextTokenizer implements AutoCloseable {
         return convert(tokenizer.encode(text));
     }
 
+    /** The text of token ids, special tokens (BOS, EOS) left out: what a model generated, as a person reads it. */
+    public String decode(int[] ids) {
+        long[] v = new long[ids.length];
+        for (int i = 0; i < ids.length; i++) v[i] = ids[i];
+        return tokenizer.decode(v, true);
+    }
+
     /** A text pair ([CLS] a [SEP] b [SEP] for BERT), truncated longest-first to maxLength. */
     public Encoded encode(String text, String pair) {
         return convert(tokenizer.encode(text, pair));

@@ -126,7 +126,7 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
         Files.write(tmp.resolve(CONFIG), HfConfig.write(config));
         try (var channel = java.nio.channels.FileChannel.open(tmp.resolve(WEIGHTS), java.nio.file.StandardOpenOption.CREATE_NEW,
                 java.nio.file.StandardOpenOption.WRITE)) {
-            SafetensorsWriter.write(channel, checkpointNames(), Map.of("format", "pt"));
+            SafetensorsWriter.write(channel, weights.asMap(), Map.of("format", "pt"));
         }
         Files.write(tmp.resolve(TOKENIZER), tokenizerJson);
         if (Files.exists(out)) {
@@ -137,18 +137,6 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
         } else {
             Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
         }
-    }
-
-    /**
-     * The tensors under the names the architecture's causal-LM class loads: BERT and GPT-2 bodies unprefixed (their
-     * Hugging Face base models' names, which every task model accepts); a Llama-family body under "model." beside
-     * lm_head, since a checkpoint holding lm_head must name the body as the task model does.
-     */
-    private Map<String, INDArray> checkpointNames() {
-        if (!config.architecture().llamaFamily()) return weights.asMap();
-        Map<String, INDArray> named = new LinkedHashMap<>();
-        weights.asMap().forEach((name, t) -> named.put(name.equals(io.lorafleet.model.LlamaDecoder.LM_HEAD) ? name : config.architecture().bodyPrefix() + name, t));
-        return named;
     }
 
     private static void deleteTree(Path p) throws IOException {

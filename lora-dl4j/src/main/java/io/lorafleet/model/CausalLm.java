@@ -2,11 +2,27 @@ package io.lorafleet.model;
 
 import io.lorafleet.nn.LoraConfig;
 import io.lorafleet.nn.ParamRegistry;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /** A decoder (GPT-2, or the Llama family) with its LM head ({@link LmHead}). */
 public final class CausalLm extends HeadedModel {
+    /** Each sequence's logits for the token after its last real one, [B, vocab]: the LM head on those rows only. */
+    public INDArray nextTokenLogits(TokenBatch batch) {
+        PackedBatch packed = PackedBatch.of(batch);
+        INDArray hidden = body().forward(packed);
+        int[] last = new int[packed.sequences()];
+        for (int s = 0; s < last.length; s++) last[s] = packed.start(s + 1) - 1;
+        return head().logits(Nd4j.pullRows(hidden, 1, last), packed);
+    }
+
     private CausalLm(Body body, TaskHead head, Tuning tuning) {
         super(body, head, tuning);
+    }
+
+    /** The pretrained model as it is, every tensor frozen (for generation and scoring). */
+    public static CausalLm frozen(TransformerConfig config, ModelWeights weights) {
+        return create(config, weights, LoraConfig.of(1, 1, java.util.List.of()), 0);
     }
 
     /** @param lora LoRA settings, or null for full fine-tuning */

@@ -45,6 +45,10 @@ abstract class HeadedModel implements TaskModel {
         return head.logits(body.forward(batch), batch);
     }
 
+    Body body() { return body; }
+
+    TaskHead head() { return head; }
+
     @Override public ParamRegistry params() { return params; }
 
     @Override public List<LoraLinear> loraLayers() { return loraLayers; }

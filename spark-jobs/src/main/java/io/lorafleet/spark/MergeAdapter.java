@@ -16,7 +16,7 @@ import java.util.Map;
 
 /**
  * {@code lorafleet merge --model DIR --adapter DIR --out DIR [--overwrite]}: writes a plain model folder
- * (config.json, model.safetensors in HF layout, tokenizer.json) whose weights are W + s·B·A. An adapter with
+ * (config.json, model.safetensors in HF layout, tokenizer.json, the base's generation_config.json) whose weights are W + s·B·A. An adapter with
  * Hugging Face's own head ({@code head.pooling: hf}) becomes that architecture's *ForSequenceClassification folder,
  * labels included, which AutoModelForSequenceClassification loads with our logits; otherwise the trained head rides
  * along as {@code classifier.*} beside the body. Our loader reads either as any other base model.
@@ -52,6 +52,9 @@ public final class MergeAdapter {
         files.put(PretrainedModel.CONFIG, taskModel ? HfConfig.writeClassifier(config, loaded.labels()) : HfConfig.write(config));
         files.put(PretrainedModel.WEIGHTS, SafetensorsWriter.toBytes(tensors, Map.of("format", "pt")));
         files.put(PretrainedModel.TOKENIZER, loaded.baseFiles().readAll(PretrainedModel.TOKENIZER));
+        if (loaded.baseFiles().exists(Generate.GENERATION_CONFIG)) { // end-of-text ids and generation defaults, as the base has them
+            files.put(Generate.GENERATION_CONFIG, loaded.baseFiles().readAll(Generate.GENERATION_CONFIG));
+        }
         return AdapterFolder.write(line.value("--out", null), files, conf, line.flag("--overwrite")).toString();
     }
 }

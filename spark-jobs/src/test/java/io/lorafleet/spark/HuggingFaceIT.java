@@ -65,23 +65,29 @@ class HuggingFaceIT {
         Configuration conf = SparkJobs.hadoopConf();
         EvalAdapter.run(new String[] {"--model", model.toString(), "--adapter", adapter.toString(), "--data", shards.toString(),
                 "--predictions", predictions.toString()}, conf);
-        List<String> command = new ArrayList<>(List.of(python, Path.of("../deploy/hf/check_peft.py").toAbsolutePath().toString(),
-                "--adapter", adapter.toString(), "--predictions", predictions.toString(), "--tolerance", "1e-5"));
+        List<String> args = new ArrayList<>(List.of("--adapter", adapter.toString(), "--predictions", predictions.toString()));
         if (merge) {
             Path merged = tmp.resolve(name + "-merged");
             MergeAdapter.run(new String[] {"--model", model.toString(), "--adapter", adapter.toString(), "--out", merged.toString()}, conf);
-            command.addAll(List.of("--merged", merged.toString()));
+            args.addAll(List.of("--merged", merged.toString()));
         }
-        Process check = new ProcessBuilder(command).redirectError(tmp.resolve(name + "-python.log").toFile())
-                .directory(tmp.toFile()).start();
-        String out = new String(check.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
-        check.waitFor(10, TimeUnit.MINUTES);
-        String log = Files.readString(tmp.resolve(name + "-python.log"));
-        assertEquals(0, check.exitValue(), out + "\n" + log.lines().skip(Math.max(0, log.lines().count() - 20)).reduce("", (a, b) -> a + b + "\n"));
-        JsonNode report = YamlConfig.json().readTree(out.lines().reduce((a, b) -> b).orElseThrow());
+        JsonNode report = checkPeft(name, args);
         assertEquals(Files.readAllLines(predictions).size(), report.get("rows").asInt());
         assertTrue(report.get("rows").asInt() >= 50, "the IMDB sample's test split: " + report);
         return report;
+    }
+
+    /** deploy/hf/check_peft.py with these arguments (tolerance 1e-5): its one-line report, after asserting it found no problem. */
+    static JsonNode checkPeft(String name, List<String> args) throws Exception {
+        List<String> command = new ArrayList<>(List.of(python, Path.of("../deploy/hf/check_peft.py").toAbsolutePath().toString(), "--tolerance", "1e-5"));
+        command.addAll(args);
+        Path log = tmp.resolve(name + "-python.log");
+        Process check = new ProcessBuilder(command).redirectError(log.toFile()).directory(tmp.toFile()).start();
+        String out = new String(check.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        check.waitFor(10, TimeUnit.MINUTES);
+        String errors = Files.readString(log);
+        assertEquals(0, check.exitValue(), out + "\n" + errors.lines().skip(Math.max(0, errors.lines().count() - 20)).reduce("", (a, b) -> a + b + "\n"));
+        return YamlConfig.json().readTree(out.lines().reduce((a, b) -> b).orElseThrow());
     }
 
     @Test
@@ -128,7 +134,7 @@ class HuggingFaceIT {
     }
 
     /**
-     * Tiny random Llama (bf16, sharded, own lm_head, GQA, llama3 rope) and Qwen2 (tied, sliding-window layer) made by
+     * Tiny random Llama (bf16, sharded, own lm_head, GQA, llama3 rope), Mistral (sliding window) and Qwen2 (tied, one sliding-window layer) made by
      * transformers (lora-dl4j's make_tiny_decoders.py), with the GPT-2 fixture's tokenizer (their vocabulary is its 280 ids).
      */
     static Path tinyDecoders() throws Exception {
@@ -147,12 +153,31 @@ class HuggingFaceIT {
     void llamaFamilyAdaptersOnAllLinearGiveOurTokenProbabilitiesInPeftAndMerged() throws Exception {
         Path dir = Files.createDirectories(tmp.resolve("decoder-data"));
         CausalLmPipelineTest.tokenizeReviews(dir, 200, "imdb");
-        for (String model : List.of("llama", "qwen2")) {
+        for (String model : List.of("llama", "mistral", "qwen2")) {
             JsonNode report = roundTrip(model, tinyDecoders().resolve(model), dir.resolve("shards"), "lora: {r: 4, alpha: 8, target_modules: all-linear}\n", true);
             System.out.println(model + " LM: " + report);
             assertEquals("CAUSAL_LM", report.get("task").asText());
             assertTrue(report.get("merge_and_unload").get("tensors").asInt() > 20, report.toString());
             assertTrue(Files.readString(tmp.resolve(model + "/imdb/adapter_config.json")).contains("\"target_modules\" : \"all-linear\""));
+
+            // lorafleet generate, greedy, with the adapter as trained and merged: the same tokens as transformers' generate() with PEFT and merged
+            Path folder = tinyDecoders().resolve(model), adapter = tmp.resolve(model + "/imdb");
+            Path prompts = Files.writeString(tmp.resolve(model + "-prompts.txt"), "The movie was\nI did not like\nA\n");
+            List<String> args = new ArrayList<>(List.of("--model", folder.toString(), "--adapter", adapter.toString(), "--prompts", prompts.toString(),
+                    "--max-new-tokens", "12"));
+            String unmerged = Generate.run(args.toArray(String[]::new), SparkJobs.hadoopConf());
+            args.add("--merge");
+            assertEquals(unmerged, Generate.run(args.toArray(String[]::new), SparkJobs.hadoopConf()), "merged in memory, the same tokens");
+            assertEquals(3, unmerged.lines().count(), unmerged);
+            int longest = 0;
+            for (String l : unmerged.lines().toList()) longest = Math.max(longest, YamlConfig.json().readTree(l).get("ids").size());
+            assertEquals(12, longest, "a prompt ran to --max-new-tokens: " + unmerged);
+            Path generations = Files.writeString(tmp.resolve(model + "-generations.jsonl"), unmerged);
+            JsonNode generated = checkPeft(model + "-generate", List.of("--adapter", adapter.toString(), "--predictions", tmp.resolve(model + "-test.jsonl").toString(),
+                    "--merged", tmp.resolve(model + "-merged").toString(), "--generations", generations.toString()));
+            System.out.println(model + " generate: " + generated);
+            assertEquals(0, generated.get("peft_generate").get("different").asInt(), generated.toString());
+            assertEquals(3, generated.get("merged_generate").get("prompts").asInt(), generated.toString());
         }
     }
 

@@ -22,9 +22,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class LauncherIT {
     static final List<String> COMMANDS = List.of("demo", "test", "build", "import-model", "tokenize", "train", "export", "eval", "merge",
-            "submit", "cluster", "bench", "env");
+            "generate", "submit", "cluster", "bench", "env");
     /** The commands whose arguments a Java main checks against its own usage line. */
-    static final List<String> JAVA_COMMANDS = List.of("import-model", "tokenize", "train", "export", "eval", "merge");
+    static final List<String> JAVA_COMMANDS = List.of("import-model", "tokenize", "train", "export", "eval", "merge", "generate");
 
     @TempDir
     Path tmp;
@@ -87,6 +87,8 @@ class LauncherIT {
         expectUsageError(List.of("eval", "--model", "m", "--adapter", "a"), "--data is required", usageLine("eval"));
         expectUsageError(List.of("merge", "--model", "m", "--adapter", "a", "--out"), "--out needs a value", usageLine("merge"));
         expectUsageError(List.of("import-model", "--onnx", "x.onnx"), "required", usageLine("import-model"));
+        expectUsageError(List.of("generate", "--model", "m"), "--prompt", usageLine("generate"));
+        expectUsageError(List.of("generate", "--model", "m", "--prompt", "Hi", "--top-p", "0"), "top_p", usageLine("generate"));
     }
 
     private String usageLine(String command) throws Exception {

@@ -1,0 +1,137 @@
+package io.lorafleet.spark;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.lorafleet.datasets.TextTokenizer;
+import io.lorafleet.datasets.YamlConfig;
+import io.lorafleet.io.PeftAdapter;
+import io.lorafleet.io.PretrainedModel;
+import io.lorafleet.model.CausalLm;
+import io.lorafleet.model.Generator;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.Path;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * {@code lorafleet generate --model DIR [--adapter DIR [--merge]] (--prompt TEXT ... | --prompts FILE) ...}: continues
+ * each prompt with a causal LM — the base, or the base with an adapter (applied as trained, or with {@code --merge}
+ * folded into the weights first) — greedily by default, or sampled ({@code --temperature}, {@code --top-p},
+ * {@code --seed}), until the model's end-of-text token (generation_config.json's eos_token_id, else config.json's)
+ * or {@code --max-new-tokens}. A prompts file has one prompt per line, or for .jsonl a "prompt" field per line. Writes
+ * one JSON line per prompt (prompt, completion, prompt_ids, ids: the generated ids) to {@code --out} or stdout.
+ */
+public final class Generate {
+    static final String USAGE = "lorafleet generate --model DIR [--adapter DIR] [--merge] [--prompt TEXT ...] [--prompts FILE] [--max-new-tokens 32] "
+            + "[--temperature 0] [--top-p 1] [--seed 0] [--out FILE] [--overwrite]";
+    static final String GENERATION_CONFIG = "generation_config.json";
+
+    public static void main(String[] args) {
+        SparkJobs.main(USAGE, args, line -> {
+            String out = run(args, SparkJobs.hadoopConf());
+            if (!out.isEmpty()) System.out.print(out);
+            return 0;
+        });
+    }
+
+    /** The JSON lines, or "" when they went to --out. */
+    static String run(String[] args, Configuration conf) throws IOException {
+        CommandLine line = CommandLine.parse(USAGE, args);
+        int maxNewTokens = whole(line, "--max-new-tokens", "32");
+        Generator.Sampling sampling;
+        try {
+            sampling = new Generator.Sampling(Double.parseDouble(line.value("--temperature", "0")), Double.parseDouble(line.value("--top-p", "1")),
+                    Long.parseLong(line.value("--seed", "0")));
+        } catch (IllegalArgumentException e) {
+            throw line.problem("--temperature, --top-p, --seed: " + e.getMessage());
+        }
+        String outUri = line.value("--out", null);
+        if (outUri != null) OutputFolder.requireAbsent(outUri, conf, line.flag("--overwrite"));
+        List<String> prompts = prompts(line, conf);
+
+        String modelUri = line.value("--model", null), adapterUri = line.value("--adapter", null);
+        HadoopModelFiles files = new HadoopModelFiles(modelUri, conf);
+        CausalLm model;
+        if (adapterUri != null) {
+            LoadedAdapter loaded = LoadedAdapter.load(modelUri, adapterUri, conf);
+            if (loaded.adapter().taskType() != PeftAdapter.TaskType.CAUSAL_LM) throw line.problem("--adapter " + adapterUri + " is a classifier, not a causal LM");
+            model = loaded.causalLm();
+            if (line.flag("--merge")) model.merge();
+        } else {
+            if (line.flag("--merge")) throw line.problem("--merge needs --adapter");
+            PretrainedModel base = PretrainedModel.load(files);
+            model = CausalLm.frozen(base.config(), base.weights());
+        }
+        if (!model.config().causal()) throw line.problem("--model " + modelUri + " is " + model.config().architecture().modelType() + ", not a decoder");
+
+        StringBuilder out = new StringBuilder();
+        try (TextTokenizer tokenizer = TextTokenizer.fromJson(files.readAll(PretrainedModel.TOKENIZER), model.config().maxPositions(),
+                files.describe(PretrainedModel.TOKENIZER))) {
+            List<int[]> ids = prompts.stream().map(p -> tokenizer.encode(p).ids()).toList();
+            List<int[]> generated = Generator.generate(model, ids, maxNewTokens, stopIds(files), sampling);
+            for (int i = 0; i < prompts.size(); i++) {
+                ObjectNode o = YamlConfig.json().createObjectNode();
+                o.put("prompt", prompts.get(i));
+                o.put("completion", tokenizer.decode(generated.get(i)));
+                for (int id : ids.get(i)) o.withArray("prompt_ids").add(id);
+                o.putArray("ids");
+                for (int id : generated.get(i)) o.withArray("ids").add(id);
+                out.append(YamlConfig.jsonLine(o)).append('\n');
+            }
+        }
+        if (outUri == null) return out.toString();
+        Path file = new Path(outUri);
+        OutputFolder.writeFile(file.getFileSystem(conf), file, out.toString().getBytes(StandardCharsets.UTF_8));
+        System.err.println("generated " + prompts.size() + " completion(s) → " + outUri);
+        return "";
+    }
+
+    private static List<String> prompts(CommandLine line, Configuration conf) throws IOException {
+        List<String> prompts = new ArrayList<>(line.values("--prompt"));
+        String file = line.value("--prompts", null);
+        if (file != null) {
+            int n = 0;
+            for (String l : new String(SparkJobs.readFile(file, conf), StandardCharsets.UTF_8).split("\n")) {
+                n++;
+                if (l.isBlank()) continue;
+                if (!file.endsWith(".jsonl")) {
+                    prompts.add(l);
+                    continue;
+                }
+                JsonNode row = YamlConfig.json().readTree(l);
+                if (row == null || !row.path("prompt").isTextual()) throw new IOException(file + ": line " + n + " has no \"prompt\" string");
+                prompts.add(row.get("prompt").asText());
+            }
+        }
+        if (prompts.isEmpty()) throw line.problem("give --prompt TEXT or --prompts FILE");
+        return prompts;
+    }
+
+    /** The end-of-text ids: generation_config.json's eos_token_id (a number or a list), else config.json's; none → generate to the limit. */
+    static Set<Integer> stopIds(HadoopModelFiles files) throws IOException {
+        Set<Integer> ids = new HashSet<>();
+        for (String name : List.of(GENERATION_CONFIG, PretrainedModel.CONFIG)) {
+            if (!files.exists(name)) continue;
+            JsonNode eos = YamlConfig.json().readTree(files.readAll(name)).path("eos_token_id");
+            if (eos.isIntegralNumber()) ids.add(eos.asInt());
+            eos.forEach(id -> ids.add(id.asInt()));
+            if (!ids.isEmpty()) break;
+        }
+        return ids;
+    }
+
+    private static int whole(CommandLine line, String option, String fallback) {
+        try {
+            int v = Integer.parseInt(line.value(option, fallback));
+            if (v < 1) throw line.problem(option + " must be at least 1");
+            return v;
+        } catch (NumberFormatException e) {
+            throw line.problem(option + " must be a whole number, not " + line.value(option, fallback));
+        }
+    }
+}
