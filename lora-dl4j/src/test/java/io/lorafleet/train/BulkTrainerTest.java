@@ -246,6 +246,21 @@ class BulkTrainerTest {
     }
 
     @Test
+    void llamaFamilyAdaptersShareOneDecoder() {
+        // Mistral (GQA, sliding windows), an LM on all-linear beside a classifier (score on the last token) with dropout
+        TransformerConfig mistral = TransformerConfig.llama(io.lorafleet.model.Architecture.MISTRAL, 29, 16, 2, 4, 24, 16, 1e-5,
+                new TransformerConfig.Llama(2, 4, TransformerConfig.Rope.plain(10000), false, false, false, false, List.of(3, 0)));
+        List<Adapter> adapters = List.of(
+                new Adapter(new MultiAdapterModel.AdapterSpec(lora(2, 4, 0, io.lorafleet.nn.LoraConfig.ALL_LINEAR), 0, SequenceClassifier.Pooling.HF, 21),
+                        OptimizerConfig.adam(1e-2), 2),
+                new Adapter(new MultiAdapterModel.AdapterSpec(lora(3, 3, 0.1, "q_proj", "v_proj"), 3, SequenceClassifier.Pooling.HF, 22),
+                        OptimizerConfig.adam(1e-2), 3));
+        double worst = trainBothWays(mistral, DataType.DOUBLE, adapters, 3);
+        System.out.printf("mistral decoder, float64: max |together - alone| = %.2e%n", worst);
+        assertEquals(0.0, worst, "states differ by " + worst);
+    }
+
+    @Test
     void oneAdapterAloneInABulkTrainerIsBitIdenticalToTheTrainer() {
         Adapter a = encoderAdapters().get(0);
         ModelWeights weights = ModelWeights.random(BERT, DataType.FLOAT, 5);
