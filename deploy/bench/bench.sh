@@ -125,7 +125,7 @@ bench_engine() {
   # Two rounds, the second in the opposite order, so that the machine's drift (this VM: ±10-15% from one
   # minute to the next) falls on both engines alike; the report averages each engine's two runs.
   for round in 1 2; do
-    for run in "minilm lora 1" "minilm lora 2" "gpt2-block lora 1" "gpt2-block lora 2" "minilm full 1"; do
+    for run in "minilm lora 1" "minilm lora 2" "gpt2-block lora 1" "gpt2-block lora 2" "llama-block lora 1" "llama-block lora 2" "minilm full 1"; do
       read -r shape mode threads <<<"$run"
       echo "== round $round: $shape $mode, $threads thread(s)" >&2
       for engine in lorafleet peft; do

@@ -6,10 +6,13 @@ transformers + PEFT on PyTorch (deploy/hf/requirements.txt), on the same workloa
   target_modules=["query", "value"]) with the head trained beside it, `full` = every weight trainable.
 - gpt2-block: one transformers GPT2Block (d=768, 12 heads, causal) on random hidden states with loss sum(y * r),
   PEFT LoRA r=8 on its fused c_attn.
+- llama-block: one transformers LlamaDecoderLayer in SmolLM2-135M's shape (d=576, 9 query heads sharing 3 key/value
+  heads of 64, SwiGLU 1536, causal sdpa attention, rotary positions 0..T-1) on random hidden states with loss
+  sum(y * r), PEFT LoRA r=8 on q_proj and v_proj.
 Adam (lr 1e-4) on the trainable tensors only, fp32 (bf16 autocast is slower on this CPU, which has no AMX). No dropout
 anywhere (the configs' 0.1 defaults set to 0): LoRAFleet's workloads have none, and both sides compute the same thing.
 
-Usage: python peft_engine.py minilm|gpt2-block lora|full WARMUP STEPS
+Usage: python peft_engine.py minilm|gpt2-block|llama-block lora|full WARMUP STEPS
    or: python peft_engine.py minilm lora WARMUP PASSES BATCHES_JSON longest|max_length
 The second form trains on real batches (io.lorafleet.bench.RealBatches), each padded either to its longest
 sequence (dynamic padding, as Hugging Face's DataCollatorWithPadding) or to the tokenizer's max_length
@@ -53,7 +56,7 @@ def lora(model, targets):
     """PEFT's LoRA on `targets`; every other weight frozen except the classifier head (GPT-2's Conv1D stores W as in × out)."""
     classifier = isinstance(model, MeanPooledClassifier)
     config = peft.LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=targets,
-                             modules_to_save=["head"] if classifier else None, fan_in_fan_out=not classifier)
+                             modules_to_save=["head"] if classifier else None, fan_in_fan_out=isinstance(model, GPT2Block))
     return peft.get_peft_model(model, config)
 
 
@@ -116,8 +119,8 @@ def main():
         real_batches(int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6])
         return
     shape, mode, warmup, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    if mode not in ("lora", "full") or shape not in ("minilm", "gpt2-block") or (shape, mode) == ("gpt2-block", "full"):
-        sys.exit(f"unknown workload {shape} {mode}; known: minilm lora|full, gpt2-block lora")
+    if mode not in ("lora", "full") or shape not in ("minilm", "gpt2-block", "llama-block") or (shape != "minilm" and mode == "full"):
+        sys.exit(f"unknown workload {shape} {mode}; known: minilm lora|full, gpt2-block lora, llama-block lora")
     torch.manual_seed(1)
     if shape == "minilm":
         batch, seq = 16, 128
@@ -126,6 +129,19 @@ def main():
         ids, labels = torch.randint(1000, 30522, (batch, seq)), torch.randint(0, 2, (batch,))
         mask = torch.ones(batch, seq, dtype=torch.long)
         loss_fn = lambda: model(ids, labels, mask)
+    elif shape == "llama-block":
+        batch, seq = 4, 128
+        config = transformers.LlamaConfig(hidden_size=576, num_attention_heads=9, num_key_value_heads=3, head_dim=64, intermediate_size=1536,
+                                          num_hidden_layers=1, max_position_embeddings=8192, rms_norm_eps=1e-5,
+                                          rope_parameters={"rope_type": "default", "rope_theta": 100000.0})
+        config._attn_implementation = "sdpa"
+        layer = transformers.models.llama.modeling_llama.LlamaDecoderLayer(config, layer_idx=0)
+        rotary = transformers.models.llama.modeling_llama.LlamaRotaryEmbedding(config)
+        x, r = torch.rand(batch, seq, 576), torch.rand(batch, seq, 576)
+        positions = torch.arange(seq).unsqueeze(0).expand(batch, seq)
+        cos_sin = rotary(x, positions)
+        model = lora(layer, ["q_proj", "v_proj"])
+        loss_fn = lambda: (model(x, attention_mask=None, position_ids=positions, position_embeddings=cos_sin) * r).sum()
     else:
         batch, seq = 4, 128
         model = lora(GPT2Block(transformers.GPT2Config(n_embd=768, n_head=12, resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0,

@@ -94,8 +94,10 @@ public final class EngineBenchmark {
                 .append("number is the mean of an engine's runs (this VM drifts ±10–15% from one minute to the next).\n\n");
         s.append("Workloads: `minilm` = all-MiniLM-L6-v2's shape (6 layers, d=384, 12 heads, FFN 1536) with a mean-pooled classifier, "
                 + "B=16, T=128, LoRA r=8 on query and value; `gpt2-block` = one GPT-2-width block (d=768, 12 heads, causal), B=4, T=128, "
-                + "LoRA r=8 on the fused c_attn; `full` = every weight trainable. The peer is what a user would run instead "
-                + "(deploy/bench/peft_engine.py): transformers' BertModel (sdpa attention) or GPT2Block with PEFT's LoRA on the same "
+                + "LoRA r=8 on the fused c_attn; `llama-block` = one Llama decoder layer in SmolLM2-135M's shape (d=576, 9 query heads sharing "
+                + "3 key/value heads of 64, SwiGLU 1536, rotary positions, causal), B=4, T=128, LoRA r=8 on q_proj and v_proj; "
+                + "`full` = every weight trainable. The peer is what a user would run instead "
+                + "(deploy/bench/peft_engine.py): transformers' BertModel (sdpa attention), GPT2Block or LlamaDecoderLayer with PEFT's LoRA on the same "
                 + "modules, the same head, Adam on the trainable tensors, fp32; random weights on both sides. \"Floor\" = the step's analytic matrix-product FLOPs at the gemm rate "
                 + "measured in the same process on the workload's projection shapes (tokens × d times d×d, d×FFN, FFN×d): 100% would be pure gemm "
                 + "at that rate. \"Time in gemm\" = "

@@ -3,12 +3,14 @@ package io.lorafleet.bench;
 import io.lorafleet.model.CheckpointLayers;
 import io.lorafleet.model.DecoderBlock;
 import io.lorafleet.model.LayerBackward;
+import io.lorafleet.model.LlamaBlock;
 import io.lorafleet.model.ModelWeights;
 import io.lorafleet.model.SequenceClassifier;
 import io.lorafleet.model.TokenBatch;
 import io.lorafleet.model.Tuning;
 import io.lorafleet.nn.LoraConfig;
 import io.lorafleet.nn.ParamRegistry;
+import io.lorafleet.nn.RotaryEmbedding;
 import io.lorafleet.optim.Optimizer;
 import io.lorafleet.optim.OptimizerConfig;
 import io.lorafleet.train.Trainer;
@@ -33,7 +35,7 @@ public final class EngineStep {
             return;
         }
         if (args.length != 4) {
-            System.err.println("usage: EngineStep minilm|gpt2-block lora|full WARMUP_STEPS TIMED_STEPS [BATCHES_JSON]");
+            System.err.println("usage: EngineStep minilm|gpt2-block|llama-block lora|full WARMUP_STEPS TIMED_STEPS [BATCHES_JSON]");
             System.exit(2);
         }
         EngineShape shape = EngineShape.named(args[0]);
@@ -130,13 +132,24 @@ public final class EngineStep {
         return Workload.of(() -> trainer.step(batch), trainer.model().params(), trainer.optimizer());
     }
 
-    /** One decoder block on random hidden states with loss Σ y ⊙ r: the block's cost alone. */
+    /**
+     * One decoder block on random hidden states with loss Σ y ⊙ r: the block's cost alone. GPT-2's with LoRA on its fused
+     * c_attn; Llama's with LoRA on q_proj and v_proj, positions 0..T−1 in every sequence.
+     */
     private static Workload blockStep(EngineShape shape, boolean full) {
         ParamRegistry registry = new ParamRegistry();
+        boolean llama = shape.config().llama() != null;
+        List<String> targets = llama ? List.of("q_proj", "v_proj") : List.of("c_attn");
         Tuning tuning = full ? Tuning.fullFineTuning(registry, 1)
-                : Tuning.lora(new LoraConfig(shape.rank(), 2.0 * shape.rank(), 0, List.of("c_attn"), false, LoraConfig.Init.KAIMING_UNIFORM,
+                : Tuning.lora(new LoraConfig(shape.rank(), 2.0 * shape.rank(), 0, targets, false, LoraConfig.Init.KAIMING_UNIFORM,
                 Map.of(), Map.of()), registry, 1);
-        DecoderBlock block = new DecoderBlock(shape.config(), new CheckpointLayers(shape.config(), ModelWeights.random(shape.config(), DataType.FLOAT, 1), tuning), 0);
+        CheckpointLayers layers = new CheckpointLayers(shape.config(), ModelWeights.random(shape.config(), DataType.FLOAT, 1), tuning);
+        DecoderBlock gpt2 = llama ? null : new DecoderBlock(shape.config(), layers, 0);
+        LlamaBlock llamaBlock = llama ? new LlamaBlock(shape.config(), layers, 0) : null;
+        int[] positions = new int[shape.batch() * shape.seqLen()];
+        for (int i = 0; i < positions.length; i++) positions[i] = i % shape.seqLen();
+        RotaryEmbedding.Angles angles = llama
+                ? new RotaryEmbedding(shape.config().llama().rope().inverseFrequencies(shape.config().headDim())).angles(positions) : null;
         registry.allocate(DataType.FLOAT, 1);
         Optimizer adam = new Optimizer(OptimizerConfig.adam(1e-4), registry);
         int n = shape.batch() * shape.seqLen(), d = shape.config().hiddenSize();
@@ -147,8 +160,13 @@ public final class EngineStep {
         return Workload.of(() -> {
             try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().getAndActivateWorkspace(LayerBackward.REUSED, "bench-block")) {
                 registry.zeroGrads();
-                block.forward(x, starts);
-                block.backward(r, false); // the random input needs no gradient, as in the PyTorch reference
+                if (llama) {
+                    llamaBlock.forward(x, starts, angles);
+                    llamaBlock.backward(r, false); // the random input needs no gradient, as in the PyTorch reference
+                } else {
+                    gpt2.forward(x, starts);
+                    gpt2.backward(r, false);
+                }
                 adam.step(step[0]++);
             }
         }, registry, adam);
