@@ -177,10 +177,10 @@ public final class AttentionCore {
                     readHead(fk, kStride, row, column, length, dh, ka);
                     readHead(fv, vStride, row, column, length, dh, va);
                     transpose(ka, length, dh, kt);
-                    matmul(qa, dh, 1, kt, p, length, length, dh);
+                    matmul(qa, dh, 1, kt, p, length, length, dh, causal ? Triangle.COLUMNS_TO_ROW : Triangle.FULL);
                     for (int i = 0; i < length; i++) softmaxRow(p, i * length, firstKey(i), causal ? i + 1 : length, length, sc, scratch);
                     fp.put(Math.toIntExact((long) unit * length * length), p, 0, p.length);
-                    matmul(p, length, 1, va, out, length, dh, length);
+                    matmul(p, length, 1, va, out, length, dh, length, causal ? Triangle.DEPTH_TO_ROW : Triangle.FULL);
                     writeHead(fc, ctxStride, row, column, length, dh, out);
                 }
             });
@@ -214,13 +214,13 @@ public final class AttentionCore {
                     readHead(fd, dStride, row, column, length, dh, dc);
                     fp.get(Math.toIntExact((long) unit * length * length), p, 0, p.length);
                     transpose(va, length, dh, vt);
-                    matmul(dc, dh, 1, vt, dp, length, length, dh);
-                    matmul(p, 1, length, dc, grad, length, dh, length);
+                    matmul(dc, dh, 1, vt, dp, length, length, dh, causal ? Triangle.COLUMNS_TO_ROW : Triangle.FULL);
+                    matmul(p, 1, length, dc, grad, length, dh, length, causal ? Triangle.DEPTH_FROM_ROW : Triangle.FULL);
                     writeHead(fdv, gradStride, row, column, length, dh, grad);
-                    for (int i = 0; i < length; i++) softmaxBackwardRow(p, dp, i * length, length, sc, scratch);
-                    matmul(dp, length, 1, ka, grad, length, dh, length);
+                    for (int i = 0; i < length; i++) softmaxBackwardRow(p, dp, i * length, causal ? i + 1 : length, length, sc, scratch);
+                    matmul(dp, length, 1, ka, grad, length, dh, length, causal ? Triangle.DEPTH_TO_ROW : Triangle.FULL);
                     writeHead(fdq, gradStride, row, column, length, dh, grad);
-                    matmul(dp, 1, length, qa, grad, length, dh, length);
+                    matmul(dp, 1, length, qa, grad, length, dh, length, causal ? Triangle.DEPTH_FROM_ROW : Triangle.FULL);
                     writeHead(fdk, gradStride, row, column, length, dh, grad);
                 }
             });
@@ -253,41 +253,73 @@ public final class AttentionCore {
     }
 
     /**
+     * Which part of a causal attention product is needed: all of it, or — since a query's row of probabilities is 0
+     * after its own position — result columns up to the row (scores q·kᵀ, dp = dctx·vᵀ), the depth up to the row
+     * (p·v, ds·k), or the depth from the row on (pᵀ·dctx, dsᵀ·q, whose row is a key). A block of rows computes
+     * what its last (or first) row needs; the terms it skips are products with exact zeros, so results are the
+     * full product's, bit for bit; skipped result columns are left as they were.
+     */
+    enum Triangle { FULL, COLUMNS_TO_ROW, DEPTH_TO_ROW, DEPTH_FROM_ROW }
+
+    /**
      * c [m, n] = a·b for b [depth, n] (row-major) and a read as a[i·aRow + k·aCol]: aRow = depth, aCol = 1 for
      * a [m, depth]; aRow = 1, aCol = m for aᵀ with a [depth, m]. Blocks of 4 rows × 2 vectors keep their
      * sums in registers; every element, in any block, is the fma chain over k = 0, 1, …, so results do not
      * depend on the blocking or the thread split.
      */
     static void matmul(float[] a, int aRow, int aCol, float[] b, float[] c, int m, int n, int depth) {
+        matmul(a, aRow, aCol, b, c, m, n, depth, Triangle.FULL);
+    }
+
+    static void matmul(float[] a, int aRow, int aCol, float[] b, float[] c, int m, int n, int depth, Triangle part) {
         int lanes = S.length(), j = 0;
         for (; j + 2 * lanes <= n; j += 2 * lanes) {
             int i = 0;
-            for (; i + 4 <= m; i += 4) fourRowsTwoVectors(a, aRow, aCol, b, c, i, j, n, depth);
+            for (; i + 4 <= m; i += 4) {
+                if (part != Triangle.COLUMNS_TO_ROW || j <= i + 3) fourRowsTwoVectors(a, aRow, aCol, b, c, i, j, n, from(part, i), to(part, i + 4, depth));
+            }
             for (; i < m; i++) {
-                oneRowOneVector(a, aRow, aCol, b, c, i, j, n, depth);
-                oneRowOneVector(a, aRow, aCol, b, c, i, j + lanes, n, depth);
+                if (part == Triangle.COLUMNS_TO_ROW && j > i) continue;
+                oneRowOneVector(a, aRow, aCol, b, c, i, j, n, from(part, i), to(part, i + 1, depth));
+                oneRowOneVector(a, aRow, aCol, b, c, i, j + lanes, n, from(part, i), to(part, i + 1, depth));
             }
         }
         for (; j + lanes <= n; j += lanes) {
-            for (int i = 0; i < m; i++) oneRowOneVector(a, aRow, aCol, b, c, i, j, n, depth);
+            for (int i = 0; i < m; i++) {
+                if (part != Triangle.COLUMNS_TO_ROW || j <= i) oneRowOneVector(a, aRow, aCol, b, c, i, j, n, from(part, i), to(part, i + 1, depth));
+            }
         }
         for (; j < n; j++) {
             for (int i = 0; i < m; i++) {
+                if (part == Triangle.COLUMNS_TO_ROW && j > i) continue;
                 float sum = 0;
-                for (int kk = 0, ak = i * aRow, bk = j; kk < depth; kk++, ak += aCol, bk += n) sum = Math.fma(a[ak], b[bk], sum);
+                int k0 = from(part, i);
+                for (int kk = k0, ak = i * aRow + k0 * aCol, bk = j + k0 * n, end = to(part, i + 1, depth); kk < end; kk++, ak += aCol, bk += n) {
+                    sum = Math.fma(a[ak], b[bk], sum);
+                }
                 c[i * n + j] = sum;
             }
         }
     }
 
+    /** The first depth term rows from {@code row} on need. */
+    private static int from(Triangle part, int row) {
+        return part == Triangle.DEPTH_FROM_ROW ? row : 0;
+    }
+
+    /** The end of the depth terms rows before {@code rowEnd} need. */
+    private static int to(Triangle part, int rowEnd, int depth) {
+        return part == Triangle.DEPTH_TO_ROW ? Math.min(rowEnd, depth) : depth;
+    }
+
     // Each block is its own small method: C2 then inlines every vector operation (one large method left some
     // of them as calls on boxed vectors, measured ~10× slower).
 
-    private static void fourRowsTwoVectors(float[] a, int aRow, int aCol, float[] b, float[] c, int i, int j, int n, int depth) {
+    private static void fourRowsTwoVectors(float[] a, int aRow, int aCol, float[] b, float[] c, int i, int j, int n, int kFrom, int kTo) {
         int lanes = S.length();
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
         int a0 = i * aRow, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow;
-        for (int kk = 0, ak = 0, bk = j; kk < depth; kk++, ak += aCol, bk += n) {
+        for (int kk = kFrom, ak = kFrom * aCol, bk = j + kFrom * n; kk < kTo; kk++, ak += aCol, bk += n) {
             FloatVector b0 = FloatVector.fromArray(S, b, bk), b1 = FloatVector.fromArray(S, b, bk + lanes);
             FloatVector x = FloatVector.broadcast(S, a[a0 + ak]);
             c00 = x.fma(b0, c00);
@@ -312,9 +344,9 @@ public final class AttentionCore {
         c31.intoArray(c, (i + 3) * n + j + lanes);
     }
 
-    private static void oneRowOneVector(float[] a, int aRow, int aCol, float[] b, float[] c, int i, int j, int n, int depth) {
+    private static void oneRowOneVector(float[] a, int aRow, int aCol, float[] b, float[] c, int i, int j, int n, int kFrom, int kTo) {
         FloatVector sum = FloatVector.zero(S);
-        for (int kk = 0, ak = i * aRow, bk = j; kk < depth; kk++, ak += aCol, bk += n) {
+        for (int kk = kFrom, ak = i * aRow + kFrom * aCol, bk = j + kFrom * n; kk < kTo; kk++, ak += aCol, bk += n) {
             sum = FloatVector.broadcast(S, a[ak]).fma(FloatVector.fromArray(S, b, bk), sum);
         }
         sum.intoArray(c, i * n + j);
@@ -357,18 +389,22 @@ public final class AttentionCore {
         java.util.Arrays.fill(row, from + keys, from + t, 0f);
     }
 
-    /** Softmax backward of one row of length t, in place in d: d ← scale·p ⊙ (d − Σ_j p_j·d_j). */
-    private static void softmaxBackwardRow(float[] p, float[] d, int from, int t, float scale, float[] scratch) {
+    /**
+     * Softmax backward of one row of length t, in place in d: d ← scale·p ⊙ (d − Σ_j p_j·d_j) over its first
+     * {@code keys} entries (p is 0 after them, where d is set to 0: a causal row's later columns were not computed).
+     */
+    private static void softmaxBackwardRow(float[] p, float[] d, int from, int keys, int t, float scale, float[] scratch) {
         FloatVector acc = FloatVector.zero(S);
-        int j = 0;
-        for (int bound = S.loopBound(t); j < bound; j += S.length()) {
+        int j = 0, bound = S.loopBound(keys);
+        for (; j < bound; j += S.length()) {
             acc = FloatVector.fromArray(S, p, from + j).fma(FloatVector.fromArray(S, d, from + j), acc);
         }
         float dot = sumLanes(acc, scratch);
-        for (int k = j; k < t; k++) dot += p[from + k] * d[from + k];
-        for (j = 0; j < S.loopBound(t); j += S.length()) {
+        for (int k = j; k < keys; k++) dot += p[from + k] * d[from + k];
+        for (j = 0; j < bound; j += S.length()) {
             FloatVector.fromArray(S, d, from + j).sub(dot).mul(FloatVector.fromArray(S, p, from + j)).mul(scale).intoArray(d, from + j);
         }
-        for (; j < t; j++) d[from + j] = scale * p[from + j] * (d[from + j] - dot);
+        for (; j < keys; j++) d[from + j] = scale * p[from + j] * (d[from + j] - dot);
+        java.util.Arrays.fill(d, from + keys, from + t, 0f);
     }
 }

@@ -122,6 +122,34 @@ class LlamaLayerGradientTest {
         for (int i = 0; i < 3; i++) assertTrue(grads[i].castTo(DataType.DOUBLE).equalsWithEps(expectedGrads[i], 1e-5), "gradient " + i);
     }
 
+    @Test
+    void theFloat32KernelsOfSwiGluAndRotaryPositionsComputeWhatTheReferenceDoes() {
+        INDArray wg = randn(1, 40, 12), wu = randn(2, 40, 12), wd = randn(3, 12, 40).muli(0.2), x = randn(4, 37, 12), dy = randn(5, 37, 12);
+        java.util.function.Function<DataType, INDArray[]> run = type -> {
+            SwiGlu mlp = new SwiGlu(new Linear(Param.frozen("g", wg.castTo(type)), null), new Linear(Param.frozen("u", wu.castTo(type)), null),
+                    new Linear(Param.frozen("d", wd.castTo(type)), null));
+            INDArray y = mlp.forward(x.castTo(type));
+            return new INDArray[] {y, mlp.backward(dy.castTo(type), true)};
+        };
+        INDArray[] reference = run.apply(DataType.DOUBLE), kernel = run.apply(DataType.FLOAT);
+        for (int i = 0; i < 2; i++) {
+            double scale = reference[i].amaxNumber().doubleValue(), error = kernel[i].castTo(DataType.DOUBLE).sub(reference[i]).amaxNumber().doubleValue();
+            assertTrue(error <= 1e-5 * scale, (i == 0 ? "SwiGLU y" : "SwiGLU dx") + ": max error " + error + " of " + scale);
+        }
+        int[] positions = new int[37];
+        for (int t = 0; t < positions.length; t++) positions[t] = 3 * t;
+        RotaryEmbedding.Angles angles = new RotaryEmbedding(new double[] {1, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 0.0003, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6, 3e-7, 1e-7, 3e-8, 1e-8})
+                .angles(positions); // 17 pairs: a vector's worth and a remainder
+        INDArray q = randn(6, 37, 68);
+        for (boolean inverse : new boolean[] {false, true}) {
+            INDArray expected = RotaryEmbedding.rotate(q, angles, inverse), actual = RotaryEmbedding.rotate(q.castTo(DataType.FLOAT), angles, inverse);
+            assertTrue(actual.castTo(DataType.DOUBLE).equalsWithEps(expected, 1e-5), "rotary float32, inverse " + inverse);
+        }
+        // a column view (rows spaced, as in GPT-2's fused q, k, v) is read by its strides
+        INDArray wide = randn(7, 37, 136).castTo(DataType.FLOAT), view = wide.get(NDArrayIndex.all(), NDArrayIndex.interval(68, 136));
+        assertTrue(RotaryEmbedding.rotate(view, angles, false).equalsWithEps(RotaryEmbedding.rotate(view.dup(), angles, false), 0));
+    }
+
     static Projection proj(ParamRegistry reg, LoraConfig cfg, String module, long seed, long out, long in, boolean bias) {
         Linear base = new Linear(Param.frozen(module + ".weight", randn(seed, out, in)), bias ? Param.frozen(module + ".bias", randn(seed + 100, out)) : null);
         if (!cfg.targets(module)) return base;

@@ -8,6 +8,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import static io.lorafleet.nn.GradientCheck.randn;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -75,6 +76,32 @@ class VectorKernelsTest {
         INDArray dctx = randn(9, 29, 24);
         INDArray[] gFast = kernel.backward(dctx.castTo(DataType.FLOAT)), gRef = reference.backward(dctx);
         for (int i = 0; i < 3; i++) assertClose("attention on column views d" + "qkv".charAt(i), gFast[i], gRef[i], 2e-5);
+    }
+
+    @Test
+    void causalPartsOfAProductAreTheFullProductsBitForBit() {
+        // a causal probability matrix: row i is 0 after column i; the parts a causal kernel needs equal the full product there
+        java.util.SplittableRandom random = new java.util.SplittableRandom(12);
+        for (int length : new int[] {1, 5, 37, 70}) {
+            int dh = 24;
+            float[] p = new float[length * length], x = new float[length * dh], wide = new float[dh * length];
+            for (int i = 0; i < length; i++) for (int j = 0; j <= i; j++) p[i * length + j] = (float) random.nextGaussian();
+            for (int i = 0; i < x.length; i++) x[i] = (float) random.nextGaussian();
+            for (int i = 0; i < wide.length; i++) wide[i] = (float) random.nextGaussian();
+            float[] full = new float[length * dh], part = new float[length * dh];
+            AttentionCore.matmul(p, length, 1, x, full, length, dh, length);                                   // p·v
+            AttentionCore.matmul(p, length, 1, x, part, length, dh, length, AttentionCore.Triangle.DEPTH_TO_ROW);
+            assertArrayEquals(full, part, "p·v, length " + length);
+            AttentionCore.matmul(p, 1, length, x, full, length, dh, length);                                   // pᵀ·dctx
+            AttentionCore.matmul(p, 1, length, x, part, length, dh, length, AttentionCore.Triangle.DEPTH_FROM_ROW);
+            assertArrayEquals(full, part, "pᵀ·x, length " + length);
+            float[] scores = new float[length * length], lower = new float[length * length];
+            AttentionCore.matmul(x, dh, 1, wide, scores, length, length, dh);                                 // q·kᵀ
+            AttentionCore.matmul(x, dh, 1, wide, lower, length, length, dh, AttentionCore.Triangle.COLUMNS_TO_ROW);
+            for (int i = 0; i < length; i++) {
+                for (int j = 0; j <= i; j++) assertEquals(scores[i * length + j], lower[i * length + j], 0f, "q·kᵀ at " + i + "," + j);
+            }
+        }
     }
 
     @Test
