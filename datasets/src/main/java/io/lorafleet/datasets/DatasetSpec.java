@@ -12,12 +12,14 @@ import java.util.regex.Pattern;
  * <pre>
  * tokenizer: runs/models/all-minilm-l6-v2   # a model folder (tokenizer.json + config.json) or a tokenizer.json
  * max_length: 128                           # (default 128) tokens per row; a task may set its own
- * objective: classification                 # (default) or causal_lm: token streams packed into max_length blocks
+ * objective: classification                 # (default); causal_lm: token streams packed into max_length blocks;
+ *                                           #   instruction: a row per (prompt, response), the loss on the response only
  * output: runs/demo/shards
  * rows_per_file: 10000                      # (default) rows per Parquet shard file
  * max_bad_fraction: 0.05                    # (default) a task with more quarantined rows fails
  * split: {ratios: {train: 0.8, validation: 0.1, test: 0.1}, seed: 0}   # (default) the hash split
- * eos_token_id: 50256                       # causal_lm: appended after each document before packing (default: none)
+ * eos_token_id: 50256                       # causal_lm: appended after each document before packing; instruction:
+ *                                           #   after each response (default: none)
  * bytes_per_split: 33554432                 # (default, 32 MiB) files larger are read by several Spark tasks, smaller ones grouped
  * tasks:
  *   - adapter_id: imdb                       # or adapter_id_field: a column holding it; several tasks may feed one adapter
@@ -34,12 +36,21 @@ import java.util.regex.Pattern;
  *     hash_split: {ratios: {train: 0.9, validation: 0.1}}   # this task's own hash split (default: the spec's)
  *     max_length: 512                        # (default: the spec's) this task's tokens per row
  *     truncation: head                       # what a longer text keeps: head (default), tail, or head_tail
+ *     prompt: instruction                    # instruction: the field holding the prompt (or template: "..." of fields;
+ *     response: output                       #   tokenized with the tokenizer's special tokens, e.g. BOS) and the response
+ *                                            #   (without; then eos_token_id). Too long: a prompt is cut (truncation) to keep
+ *                                            #   the whole response; a response longer than that loses its tail
  * </pre>
  */
 public record DatasetSpec(String tokenizer, Integer maxLength, Objective objective, String output, Integer rowsPerFile,
                           Double maxBadFraction, SplitRule split, Integer eosTokenId, Long bytesPerSplit, List<TaskSpec> tasks)
         implements java.io.Serializable {
-    public enum Objective { CLASSIFICATION, CAUSAL_LM }
+    public enum Objective {
+        CLASSIFICATION, CAUSAL_LM, INSTRUCTION;
+
+        /** Whether the rows train a language model (its next-token loss). */
+        public boolean languageModel() { return this != CLASSIFICATION; }
+    }
 
     /** JSONL: an object per line; JSON: a file holding one object or an array of objects. */
     public enum Format { JSONL, JSON, CSV, TSV, PARQUET, TEXT }
@@ -76,6 +87,11 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
             if (objective == Objective.CAUSAL_LM && (t.labelMap() != null || t.truncation() != Truncation.HEAD)) {
                 throw new IllegalArgumentException("tasks[" + i + "]: label_map and truncation do not apply to causal_lm (documents are packed, not cut)");
             }
+            if ((objective == Objective.INSTRUCTION) != (t.response() != null)) {
+                throw new IllegalArgumentException(objective == Objective.INSTRUCTION
+                        ? "tasks[" + i + "].response: required for instruction (the field holding it), with prompt or template"
+                        : "tasks[" + i + "].response: applies only to objective instruction");
+            }
             if (t.splitField() != null && t.splitValues() == null) t = t.withSplitValues(List.copyOf(split.ratios().keySet()));
             tasks.set(i, t);
         }
@@ -105,7 +121,8 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
      */
     public record TaskSpec(String adapterId, String adapterIdField, List<String> inputs, Format format, String text, TextTemplate template,
                            String textPair, String label, List<String> labels, Map<String, String> labelMap, String splitField,
-                           List<String> splitValues, String split, SplitRule hashSplit, Integer maxLength, Truncation truncation)
+                           List<String> splitValues, String split, SplitRule hashSplit, Integer maxLength, Truncation truncation,
+                           String prompt, String response)
             implements java.io.Serializable {
         public TaskSpec {
             if ((adapterId == null) == (adapterIdField == null)) throw new IllegalArgumentException("give exactly one of adapter_id and adapter_id_field");
@@ -116,7 +133,15 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
             inputs = List.copyOf(inputs);
             if (format == null) throw new IllegalArgumentException("format: required (jsonl, json, csv, tsv, parquet, text)");
             if (template != null && text != null) throw new IllegalArgumentException("give text (one field) or template (several), not both");
-            text = text == null && template == null ? "text" : text;
+            if (response != null && (prompt == null) == (template == null)) {
+                throw new IllegalArgumentException("an instruction task needs its prompt: the field holding it (prompt) or a template of fields, not both");
+            }
+            if (response == null && prompt != null) throw new IllegalArgumentException("prompt: needs response (the field holding the response)");
+            if (response != null && (text != null || textPair != null || label != null || labels != null || format == Format.TEXT)) {
+                throw new IllegalArgumentException("an instruction task reads a prompt and a response; text, text_pair, label, labels and format text "
+                        + "do not apply");
+            }
+            text = text == null && template == null && response == null ? "text" : text;
             if (format == Format.TEXT && (label != null || textPair != null || adapterIdField != null || splitField != null || template != null)) {
                 throw new IllegalArgumentException("format text: lines hold only text; label, text_pair, template, adapter_id_field and split_field do not apply");
             }
@@ -151,7 +176,7 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
 
         TaskSpec withSplitValues(List<String> values) {
             return new TaskSpec(adapterId, adapterIdField, inputs, format, text, template, textPair, label, labels, labelMap, splitField, values,
-                    split, hashSplit, maxLength, truncation);
+                    split, hashSplit, maxLength, truncation, prompt, response);
         }
 
         /** Label name → class id, in the order given. */
@@ -161,11 +186,13 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
             return ids;
         }
 
-        /** The fields a row must have: text (or the template's), text pair, label, adapter id and split fields. */
+        /** The fields a row must have: text (or the template's), text pair, label, prompt and response, adapter id and split fields. */
         public List<String> fields() {
             List<String> fields = new java.util.ArrayList<>();
             if (template != null) fields.addAll(template.fields());
-            for (String f : new String[] {text, textPair, label, adapterIdField, splitField}) if (f != null && !fields.contains(f)) fields.add(f);
+            for (String f : new String[] {text, textPair, label, prompt, response, adapterIdField, splitField}) {
+                if (f != null && !fields.contains(f)) fields.add(f);
+            }
             return fields;
         }
     }

@@ -59,7 +59,7 @@ public final class InputReader {
             }, out);
             case TEXT -> readLines(file, range, (line, text) -> {
                 if (text.isBlank()) blank[0]++;
-                else out.accept(new SourceRecord(file.name(), line, task.adapterId(), text, null, null, null, null, null, null));
+                else out.accept(new SourceRecord(file.name(), line, task.adapterId(), text, null, null, null, null, null, null, null));
             }, out);
             case JSON -> readJson(file, task, out);
             case CSV, TSV -> blank[0] = readDelimited(file, task, out);
@@ -222,7 +222,7 @@ public final class InputReader {
             }
             values.put(name, v == null ? null : v.toString());
         }
-        String text = values.get(task.text());
+        String text = values.get(task.prompt() != null ? task.prompt() : task.text());
         if (task.template() != null) {
             for (String name : task.template().fields()) {
                 if (values.get(name) == null) return SourceRecord.bad(source, line, BadRow.MISSING_TEXT, "no field '" + name + "' (used by the template)", raw);
@@ -231,7 +231,7 @@ public final class InputReader {
         }
         String adapter = task.adapterId() != null ? task.adapterId() : values.get(task.adapterIdField());
         return new SourceRecord(source, line, adapter, text, values.get(task.textPair()), values.get(task.label()), values.get(task.splitField()),
-                null, null, SourceRecord.clip(raw));
+                values.get(task.response()), null, null, SourceRecord.clip(raw));
     }
 
     private static long readDelimited(SourceFile file, TaskSpec task, Consumer<SourceRecord> out) throws IOException {

@@ -34,6 +34,11 @@ public record Manifest(int formatVersion, String objective, String tokenizer, St
             implements java.io.Serializable { }
 
     /** The longest row adapter {@code id} may have. */
+    /** Whether the shards train a language model: causal_lm blocks or instruction rows (whose loss spans say which tokens count). */
+    public boolean languageModel() {
+        return !objective.equals("classification");
+    }
+
     public int maxLength(String id) {
         AdapterStats a = adapters.get(id);
         return a == null || a.maxLength() == null ? maxLength : a.maxLength();

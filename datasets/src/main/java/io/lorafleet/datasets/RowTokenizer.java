@@ -13,7 +13,9 @@ import java.util.function.Consumer;
  * Validates and tokenizes the records of one input file, in order: labels mapped and checked, each row given its
  * split, texts cut to the task's max_length keeping its head, tail or both. Classification: one row per record.
  * Causal LM: each (adapter, split)'s token stream is cut into the task's max_length blocks; a block never spans two
- * files, and the tail shorter than a block is counted as dropped. Row ids are ordinals within
+ * files, and the tail shorter than a block is counted as dropped. Instruction: one row per record, the prompt's
+ * tokens (with the tokenizer's special tokens) then the response's (without, then eos_token_id), the response's
+ * tokens its loss span; see {@link #instruction} for rows over max_length. Row ids are ordinals within
  * (adapter, split) in this file; the job turns them into global ids.
  */
 public final class RowTokenizer {
@@ -41,7 +43,7 @@ public final class RowTokenizer {
      * head), else unlimited — causal-LM documents are packed, and tail or head_tail cuts are made here after encoding.
      */
     public static int encodeLength(DatasetSpec spec, int t) {
-        boolean cutsHere = spec.objective() == Objective.CAUSAL_LM || spec.tasks().get(t).truncation() != DatasetSpec.Truncation.HEAD;
+        boolean cutsHere = spec.objective().languageModel() || spec.tasks().get(t).truncation() != DatasetSpec.Truncation.HEAD;
         return cutsHere ? NO_TRUNCATION : spec.maxLength(t);
     }
 
@@ -80,12 +82,17 @@ public final class RowTokenizer {
                     : "adapter id '" + r.adapterId() + "' is not a safe folder name (letters, digits, . _ -; not starting with a dot)");
             return;
         }
-        if (r.text() == null) {
-            reject(r, BadRow.MISSING_TEXT, "no field '" + task.text() + "'");
+        String textField = task.prompt() != null ? task.prompt() : task.text() != null ? task.text() : "template";
+        if (r.text() == null || (task.response() != null && r.response() == null)) {
+            reject(r, BadRow.MISSING_TEXT, "no field '" + (r.text() == null ? textField : task.response()) + "'");
             return;
         }
         if (r.text().isBlank() || (task.textPair() != null && (r.textPair() == null || r.textPair().isBlank()))) {
-            reject(r, BadRow.EMPTY_TEXT, r.text().isBlank() ? "field '" + task.text() + "' is empty" : "field '" + task.textPair() + "' is missing or empty");
+            reject(r, BadRow.EMPTY_TEXT, r.text().isBlank() ? "field '" + textField + "' is empty" : "field '" + task.textPair() + "' is missing or empty");
+            return;
+        }
+        if (task.response() != null && r.response().isBlank()) {
+            reject(r, BadRow.EMPTY_TEXT, "field '" + task.response() + "' is empty");
             return;
         }
         int label = ShardRow.NO_LABEL;
@@ -113,7 +120,11 @@ public final class RowTokenizer {
                 return;
             }
         } else {
-            split = hashSplit(r.text(), r.textPair());
+            split = hashSplit(r.text(), task.response() != null ? r.response() : r.textPair());
+        }
+        if (spec.objective() == Objective.INSTRUCTION) {
+            instruction(adapter, split, r);
+            return;
         }
         TextTokenizer.Encoded e = task.textPair() != null ? tokenizer.encode(r.text(), r.textPair()) : tokenizer.encode(r.text());
         if (spec.objective() == Objective.CLASSIFICATION && task.truncation() != DatasetSpec.Truncation.HEAD) {
@@ -124,6 +135,34 @@ public final class RowTokenizer {
         } else {
             pack(adapter, split, e.ids(), r);
         }
+    }
+
+    /**
+     * The prompt's tokens, then the response's and eos_token_id; the response is the loss span. Over max_length, the
+     * prompt is cut (the task's truncation, keeping its special tokens) so that the whole response fits, while at
+     * least one prompt token remains; else the response loses its tail; a prompt alone over max_length is quarantined.
+     */
+    private void instruction(String adapter, String split, SourceRecord r) {
+        TextTokenizer.Encoded encodedPrompt = tokenizer.encode(r.text());
+        int[] response = tokenizer.encodeContinuation(r.response()).ids();
+        if (spec.eosTokenId() != null) {
+            response = java.util.Arrays.copyOf(response, response.length + 1);
+            response[response.length - 1] = spec.eosTokenId();
+        }
+        int specials = java.util.Arrays.stream(encodedPrompt.specialTokens()).sum();
+        if (encodedPrompt.length() + response.length > maxLength && maxLength - response.length > specials) {
+            encodedPrompt = encodedPrompt.truncated(maxLength - response.length, task.truncation());
+        }
+        int[] prompt = encodedPrompt.ids();
+        if (prompt.length >= maxLength) {
+            reject(r, BadRow.NO_ROOM_FOR_RESPONSE, "the prompt alone is " + prompt.length + " tokens; max_length " + maxLength + " leaves no room for the response");
+            return;
+        }
+        int n = Math.min(maxLength, prompt.length + response.length);
+        int[] ids = java.util.Arrays.copyOf(prompt, n);
+        System.arraycopy(response, 0, ids, prompt.length, n - prompt.length);
+        rows.accept(new ShardRow(adapter, split, nextOrdinal(adapter, split), ids, new int[n], ShardRow.NO_LABEL, r.source(), r.line(),
+                new int[] {prompt.length, n}));
     }
 
     /** Ends the file: in causal LM mode, the unfinished blocks' tokens are counted as dropped. */

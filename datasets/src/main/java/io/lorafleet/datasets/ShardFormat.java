@@ -25,7 +25,7 @@ import java.util.function.Consumer;
 /**
  * The shard file: one Parquet file of {@link ShardRow}s. Spark reads it as
  * {@code adapter_id string, split string, row_id bigint, input_ids array<int>, token_type_ids array<int>,
- * label int, source string, line bigint}; the adapter id is a column, not only a folder name.
+ * label int, source string, line bigint, loss_spans array<int>}; the adapter id is a column, not only a folder name.
  */
 public final class ShardFormat {
     public static final MessageType SCHEMA = MessageTypeParser.parseMessageType("""
@@ -38,7 +38,10 @@ public final class ShardFormat {
               required int32 label;
               required binary source (STRING);
               required int64 line;
+              optional group loss_spans (LIST) { repeated group list { required int32 element; } }
             }""");
+    /** Shards written before instruction rows had no loss_spans column; they read as every token learned. */
+    private static final MessageType WITHOUT_SPANS = new MessageType("shard_row", SCHEMA.getFields().subList(0, SCHEMA.getFieldCount() - 1));
 
     private ShardFormat() { }
 
@@ -58,6 +61,7 @@ public final class ShardFormat {
                 addList(g.addGroup("input_ids"), r.inputIds());
                 addList(g.addGroup("token_type_ids"), r.tokenTypeIds());
                 g.append("label", r.label()).append("source", r.source()).append("line", r.line());
+                if (r.lossSpans() != null) addList(g.addGroup("loss_spans"), r.lossSpans());
                 writer.write(g);
             }
         }
@@ -72,7 +76,8 @@ public final class ShardFormat {
     public static void read(InputFile in, Consumer<ShardRow> out) throws IOException {
         try (ParquetFileReader reader = ParquetFileReader.open(in)) {
             MessageType schema = reader.getFooter().getFileMetaData().getSchema();
-            if (!schema.equals(SCHEMA)) throw new IOException(in + ": not a shard file (schema " + schema + ")");
+            if (!schema.equals(SCHEMA) && !schema.equals(WITHOUT_SPANS)) throw new IOException(in + ": not a shard file (schema " + schema + ")");
+            boolean spans = schema.equals(SCHEMA);
             PageReadStore pages;
             while ((pages = reader.readNextRowGroup()) != null) {
                 RecordReader<Group> records = new ColumnIOFactory().getColumnIO(schema).getRecordReader(pages, new GroupRecordConverter(schema));
@@ -80,7 +85,8 @@ public final class ShardFormat {
                     Group g = records.read();
                     out.accept(new ShardRow(g.getString("adapter_id", 0), g.getString("split", 0), g.getLong("row_id", 0),
                             list(g.getGroup("input_ids", 0)), list(g.getGroup("token_type_ids", 0)), g.getInteger("label", 0),
-                            g.getString("source", 0), g.getLong("line", 0)));
+                            g.getString("source", 0), g.getLong("line", 0),
+                            spans && g.getFieldRepetitionCount("loss_spans") > 0 ? list(g.getGroup("loss_spans", 0)) : null));
                 }
             }
         }

@@ -91,6 +91,11 @@ public final class TextTokenizer implements AutoCloseable {
         return convert(tokenizer.encode(text));
     }
 
+    /** A text that continues another (an instruction's response): no special tokens added, no truncation. */
+    public Encoded encodeContinuation(String text) {
+        return convert(tokenizer.encode(text, false, false));
+    }
+
     /** The text of token ids, special tokens (BOS, EOS) left out: what a model generated, as a person reads it. */
     public String decode(int[] ids) {
         long[] v = new long[ids.length];

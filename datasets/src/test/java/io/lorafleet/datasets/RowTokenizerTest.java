@@ -124,4 +124,47 @@ class RowTokenizerTest {
         assertTrue(assertThrows(IOException.class, () -> run(base + "    split_values: [train]\n")).getMessage()
                 .contains("split_values: applies only with split_field"));
     }
+
+    @Test
+    void anInstructionRowIsItsPromptThenItsResponseAndLearnsTheResponseOnly() throws IOException {
+        String spec = SPEC.replace("tokenizer: t\n", "tokenizer: t\nobjective: instruction\neos_token_id: 7\nmax_length: 12\n")
+                + "    prompt: q\n    response: a\n";
+        Result r = run(spec, "{\"q\": \"two plus two\", \"a\": \"four\"}",
+                "{\"q\": \"one two three four five six seven eight nine ten eleven\", \"a\": \"x\"}",
+                "{\"q\": \"say it\", \"a\": \"one two three four five six seven eight nine ten eleven\"}",
+                "{\"q\": \"why\", \"a\": \" \"}", "{\"q\": \"why\"}");
+        try (TextTokenizer t = TextTokenizer.fromJson(tokenizerJson, 128, "tokenizer.json")) {
+            int[] prompt = t.encode("two plus two").ids(), response = t.encodeContinuation("four").ids();
+            assertEquals(1, response.length, "no [CLS]/[SEP] around a response");
+            ShardRow first = r.rows().get(0);
+            int[] expected = java.util.Arrays.copyOf(prompt, prompt.length + 2);
+            expected[prompt.length] = response[0];
+            expected[prompt.length + 1] = 7;
+            assertArrayEquals(expected, first.inputIds(), "prompt with its special tokens, response, eos_token_id");
+            assertArrayEquals(new int[] {prompt.length, prompt.length + 2}, first.lossSpans());
+            assertTrue(!first.learned(prompt.length - 1) && first.learned(prompt.length) && first.learned(prompt.length + 1));
+
+            ShardRow longPrompt = r.rows().get(1);
+            int[] words = t.encode("one two three four five six seven eight nine ten eleven").ids(), x = t.encodeContinuation("x").ids();
+            assertArrayEquals(new int[] {101, words[1], words[2], words[3], words[4], words[5], words[6], words[7], words[8], 102, x[0], 7},
+                    longPrompt.inputIds(), "a long prompt keeps its head and its special tokens; the whole response follows");
+            assertArrayEquals(new int[] {10, 12}, longPrompt.lossSpans());
+
+            ShardRow longResponse = r.rows().get(2);
+            assertEquals(12, longResponse.length(), "a response longer than the room loses its tail (and eos)");
+            assertArrayEquals(new int[] {t.encode("say it").ids().length, 12}, longResponse.lossSpans());
+        }
+        assertEquals(3, r.rows().size());
+        assertEquals(List.of("empty_text", "missing_text"), r.bad().stream().map(QuarantinedRow::reason).toList());
+        assertTrue(r.bad().get(1).detail().contains("no field 'a'"), r.bad().get(1).detail());
+        // a template makes the prompt from several fields
+        Result templated = run(SPEC.replace("tokenizer: t\n", "tokenizer: t\nobjective: instruction\n") + "    template: \"{q} {c}\"\n    response: a\n",
+                "{\"q\": \"two plus\", \"c\": \"two\", \"a\": \"four\"}");
+        assertArrayEquals(java.util.Arrays.copyOf(r.rows().get(0).inputIds(), r.rows().get(0).length() - 1), templated.rows().get(0).inputIds());
+        assertTrue(assertThrows(IOException.class, () -> run(SPEC.replace("tokenizer: t\n", "tokenizer: t\nobjective: instruction\n"))).getMessage()
+                .contains("tasks[0].response: required for instruction"));
+        assertTrue(assertThrows(IOException.class, () -> run(spec.replace("    prompt: q\n", "    prompt: q\n    label: l\n"))).getMessage()
+                .contains("an instruction task reads a prompt and a response"));
+        assertTrue(assertThrows(IOException.class, () -> run(spec + "    template: \"{q}\"\n")).getMessage().contains("not both"));
+    }
 }

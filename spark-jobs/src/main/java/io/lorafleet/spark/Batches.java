@@ -3,6 +3,7 @@ package io.lorafleet.spark;
 import io.lorafleet.datasets.ShardRow;
 import io.lorafleet.model.TokenBatch;
 import io.lorafleet.model.TransformerConfig;
+import io.lorafleet.nn.SoftmaxCrossEntropy;
 import io.lorafleet.train.BulkTrainer;
 
 import java.util.ArrayList;
@@ -15,7 +16,8 @@ public final class Batches {
     private Batches() { }
 
     /**
-     * @param causalLm labels become the tokens themselves (the model shifts them); otherwise one class id per row
+     * @param causalLm labels become the tokens themselves (the model shifts them), ignored outside a row's loss spans
+     *                 (an instruction row's prompt); otherwise one class id per row
      */
     public static TokenBatch pad(List<ShardRow> rows, boolean causalLm) {
         int b = rows.size();
@@ -30,7 +32,7 @@ public final class Batches {
             System.arraycopy(r.tokenTypeIds(), 0, types, i * t, r.length());
             java.util.Arrays.fill(mask, i * t, i * t + r.length(), 1);
             if (causalLm) {
-                System.arraycopy(r.inputIds(), 0, labels, i * t, r.length());
+                for (int j = 0; j < r.length(); j++) labels[i * t + j] = r.learned(j) ? r.inputIds()[j] : SoftmaxCrossEntropy.IGNORE_INDEX;
             } else {
                 if (r.label() < 0) throw new IllegalArgumentException("row " + r.rowId() + " of " + r.adapterId() + " has no class label");
                 labels[i] = r.label();

@@ -56,7 +56,7 @@ public final class RunReport {
         summary.put("run", run);
         summary.put("adapters", adapters);
         OutputFolder.writeFile(fs, new Path(dir, SUMMARY), YamlConfig.json().writeValueAsBytes(summary));
-        OutputFolder.writeFile(fs, new Path(dir, HTML), runHtml(run, adapters, runs, p.manifest().objective().equals("causal_lm")));
+        OutputFolder.writeFile(fs, new Path(dir, HTML), runHtml(run, adapters, runs, p.manifest().languageModel()));
     }
 
     private static byte[] runHtml(Map<String, Object> totals, List<Map<String, Object>> adapters, List<AdapterRun> runs, boolean causalLm)
@@ -180,7 +180,7 @@ public final class RunReport {
         m.put("rounds", run.rounds());
         m.put("final_train_loss", run.finalLoss());
         Map<String, Object> eval = new LinkedHashMap<>();
-        boolean lm = p.manifest().objective().equals("causal_lm");
+        boolean lm = p.manifest().languageModel();
         Double loss = run.evaluation().examples() == 0 ? null : run.evaluation().lossSum() / run.evaluation().examples();
         eval.put("split", run.config().evalSplit());
         eval.put(lm ? "predicted_tokens" : "examples", run.evaluation().examples());

@@ -45,8 +45,8 @@ final class TrainPlan {
         if (!fs.exists(new Path(manifestUri))) throw new IOException("shards: " + manifestUri + " is missing (not a complete tokenize output)");
         byte[] manifestBytes = SparkJobs.readFile(manifestUri, conf);
         Manifest manifest = Manifest.parse(manifestBytes, manifestUri);
-        if (manifest.objective().equals("causal_lm") && !modelConfig.causal()) {
-            throw new IllegalArgumentException("shards: " + config.shards() + " hold causal-LM blocks, which need a decoder (gpt2, llama, mistral, qwen2); "
+        if (manifest.languageModel() && !modelConfig.causal()) {
+            throw new IllegalArgumentException("shards: " + config.shards() + " hold " + manifest.objective() + " rows, which need a decoder (gpt2, llama, mistral, qwen2); "
                     + config.model() + " is " + modelConfig.architecture().modelType());
         }
         if (!model.exists(PretrainedModel.TOKENIZER)) throw new IOException("model: " + model.describe(PretrainedModel.TOKENIZER) + " is missing");

@@ -38,9 +38,9 @@ final class TrainWorker {
             return rounds * config.localSteps();
         }
 
-        /** Causal-LM blocks (a GPT-2 LM with its tied head) rather than labeled sequences. */
+        /** Language-model rows (causal-LM blocks, instruction rows) for the decoder's LM head, rather than labeled sequences. */
         boolean causalLm() {
-            return manifest.objective().equals("causal_lm");
+            return manifest.languageModel();
         }
 
         MultiAdapterModel.AdapterSpec modelSpec() {

@@ -89,4 +89,62 @@ class CausalLmPipelineTest {
         assertEquals(Math.exp(loss), perplexity, 1e-9);
         assertTrue(perplexity < 280, "better than uniform over the vocabulary: " + perplexity);
     }
+
+    @Test
+    void anInstructionAdapterLearnsItsResponsesAndIsScoredOnThemAlone() throws Exception {
+        // the real IMDB sample as instructions: a review's head in a prompt template, its label the response
+        String dataset = """
+                tokenizer: %s
+                output: %s
+                objective: instruction
+                max_length: 24
+                eos_token_id: 279
+                tasks:
+                  - adapter_id: sentiment
+                    inputs: [%s]
+                    format: jsonl
+                    template: "Review: {text} Sentiment:"
+                    response: label
+                """.formatted(GPT2, tmp.resolve("shards"), TokenizeJobTest.SAMPLE);
+        Manifest m = TokenizeJob.tokenize(SparkTestSession.get(), DatasetSpec.load(dataset.getBytes(StandardCharsets.UTF_8), "sft.yaml", List.of()), false);
+        assertEquals("instruction", m.objective());
+        List<io.lorafleet.datasets.ShardRow> rows = ExecutorCache.rows(tmp.resolve("shards").toString(), m, "sentiment", "train", new Configuration());
+        io.lorafleet.datasets.ShardRow row = rows.get(0);
+        assertEquals(24, row.length(), "a review's prompt is cut to leave room for the whole response");
+        assertEquals(279, row.inputIds()[23], "the response ends with eos_token_id");
+        io.lorafleet.model.TokenBatch batch = Batches.pad(rows.subList(0, 4), true);
+        int learned = 0;
+        for (int label : batch.labels()) if (label != io.lorafleet.nn.SoftmaxCrossEntropy.IGNORE_INDEX) learned++;
+        int spans = 0;
+        for (io.lorafleet.datasets.ShardRow r : rows.subList(0, 4)) spans += r.lossSpans()[1] - r.lossSpans()[0];
+        assertEquals(spans, learned, "only the responses' tokens are labels");
+
+        String training = """
+                model: %s
+                shards: %s
+                output: %s
+                lora: {r: 4, alpha: 8, target_modules: [c_attn, c_fc]}
+                batch_size: 8
+                local_steps: 4
+                rounds: 12
+                eval_every: 1
+                optimizer: {kind: adamw, learning_rate: 0.02}
+                """.formatted(GPT2, tmp.resolve("shards"), tmp.resolve("adapters"));
+        TrainJob.train(SparkTestSession.get(), TrainConfig.load(training.getBytes(StandardCharsets.UTF_8), "sft-train.yaml", List.of()), false, false);
+        ObjectMapper json = new ObjectMapper();
+        List<String> history = Files.readAllLines(tmp.resolve("adapters/_checkpoints/sentiment/metrics.jsonl"));
+        double first = json.readTree(history.get(0)).get("eval_loss").asDouble(), last = json.readTree(history.get(history.size() - 1)).get("eval_loss").asDouble();
+        // the loss is over the responses' tokens only: "positive" or "negative" and the end of text; a uniform guess is ln 280 ≈ 5.6 per token
+        System.out.println("instruction eval loss by round: " + history.stream().map(l -> {
+            try {
+                return String.format("%.3f", json.readTree(l).get("eval_loss").asDouble());
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }).toList());
+        assertTrue(last < 0.4 * first, "training lowers the response loss: " + first + " → " + last);
+        Map<String, Object> eval = EvalAdapter.run(new String[] {"--model", GPT2.toString(), "--adapter", tmp.resolve("adapters/sentiment").toString(),
+                "--data", tmp.resolve("shards").toString(), "--split", "test"}, new Configuration());
+        assertTrue((Double) eval.get("perplexity") < 10, "the responses' perplexity, against 280 for a uniform guess: " + eval);
+    }
 }
