@@ -38,8 +38,8 @@ import java.util.regex.Pattern;
  *     truncation: head                       # what a longer text keeps: head (default), tail, or head_tail
  *     prompt: instruction                    # instruction: the field holding the prompt (or template: "..." of fields;
  *     response: output                       #   tokenized with the tokenizer's special tokens, e.g. BOS) and the response
- *                                            #   (without; then eos_token_id). Too long: a prompt is cut (truncation) to keep
- *                                            #   the whole response; a response longer than that loses its tail
+ *                                            #   (without; then eos_token_id). Too long: a prompt is cut (truncation, here by
+ *                                            #   default head_tail) to keep the whole response; a longer response loses its tail
  * </pre>
  */
 public record DatasetSpec(String tokenizer, Integer maxLength, Objective objective, String output, Integer rowsPerFile,
@@ -168,7 +168,8 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
                 splitValues = List.copyOf(splitValues);
             }
             if (maxLength != null && (maxLength < 2 || maxLength > 65536)) throw new IllegalArgumentException("max_length: must be in 2..65536, is " + maxLength);
-            truncation = truncation == null ? Truncation.HEAD : truncation;
+            // an instruction prompt keeps its head and tail by default: a template's opening and its closing cue ("Answer:")
+            truncation = truncation != null ? truncation : response == null ? Truncation.HEAD : Truncation.HEAD_TAIL;
             if (textPair != null && truncation != Truncation.HEAD) {
                 throw new IllegalArgumentException("truncation: a text pair is cut longest-first; tail and head_tail apply to single texts");
             }

@@ -20,7 +20,8 @@ public record Manifest(int formatVersion, String objective, String tokenizer, St
         implements java.io.Serializable {
     public static final String FILE = "manifest.json";
     /** 2 added the tokenizer fingerprint and per-adapter max_length; version 1 manifests are still read. */
-    public static final int FORMAT_VERSION = 2;
+    /** 3: objective instruction, whose shards have the loss_spans column (earlier readers would ignore it and learn prompts). */
+    public static final int FORMAT_VERSION = 3;
 
     /**
      * @param labels          class names in id order (empty for a causal LM)
@@ -33,12 +34,12 @@ public record Manifest(int formatVersion, String objective, String tokenizer, St
                                int lengthBinWidth, List<Long> lengthHistogram, Integer maxLength)
             implements java.io.Serializable { }
 
-    /** The longest row adapter {@code id} may have. */
     /** Whether the shards train a language model: causal_lm blocks or instruction rows (whose loss spans say which tokens count). */
     public boolean languageModel() {
         return !objective.equals("classification");
     }
 
+    /** The longest row adapter {@code id} may have. */
     public int maxLength(String id) {
         AdapterStats a = adapters.get(id);
         return a == null || a.maxLength() == null ? maxLength : a.maxLength();
@@ -62,6 +63,9 @@ public record Manifest(int formatVersion, String objective, String tokenizer, St
         Manifest m = YamlConfig.bind(YamlConfig.json().readTree(json), Manifest.class, source);
         if (m.formatVersion() < 1 || m.formatVersion() > FORMAT_VERSION) {
             throw new IOException(source + ": format_version " + m.formatVersion() + " is not one this LoRAFleet reads (1 to " + FORMAT_VERSION + ")");
+        }
+        if (!java.util.Set.of("classification", "causal_lm", "instruction").contains(m.objective())) {
+            throw new IOException(source + ": objective '" + m.objective() + "' is not classification, causal_lm or instruction");
         }
         return m;
     }

@@ -120,7 +120,7 @@ public final class RowTokenizer {
                 return;
             }
         } else {
-            split = hashSplit(r.text(), task.response() != null ? r.response() : r.textPair());
+            split = hashSplit(r.text(), task.response() != null ? null : r.textPair()); // an instruction's prompt alone: its responses stay together
         }
         if (spec.objective() == Objective.INSTRUCTION) {
             instruction(adapter, split, r);
@@ -139,7 +139,8 @@ public final class RowTokenizer {
 
     /**
      * The prompt's tokens, then the response's and eos_token_id; the response is the loss span. Over max_length, the
-     * prompt is cut (the task's truncation, keeping its special tokens) so that the whole response fits, while at
+     * prompt is cut (the task's truncation, by default head_tail: a template's opening and its closing cue, such as
+     * "Answer:", both survive; special tokens kept) so that the whole response fits, while at
      * least one prompt token remains; else the response loses its tail; a prompt alone over max_length is quarantined.
      */
     private void instruction(String adapter, String split, SourceRecord r) {

@@ -31,6 +31,13 @@ public record ShardRow(String adapterId, String split, long rowId, int[] inputId
         this(adapterId, split, rowId, inputIds, tokenTypeIds, label, source, line, null);
     }
 
+    /** The tokens a language model's loss counts: every learned token but the first (nothing before it predicts it). */
+    public int predictedTokens() {
+        int n = 0;
+        for (int position = 1; position < inputIds.length; position++) if (learned(position)) n++;
+        return n;
+    }
+
     /** Whether a language model learns to predict token {@code position}. */
     public boolean learned(int position) {
         if (lossSpans == null) return true;

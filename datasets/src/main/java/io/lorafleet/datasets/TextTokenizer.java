@@ -91,7 +91,7 @@ public final class TextTokenizer implements AutoCloseable {
         return convert(tokenizer.encode(text));
     }
 
-    /** A text that continues another (an instruction's response): no special tokens added, no truncation. */
+    /** A text that continues another (an instruction's response): no special tokens added; cut only at the tokenizer's max_length. */
     public Encoded encodeContinuation(String text) {
         return convert(tokenizer.encode(text, false, false));
     }

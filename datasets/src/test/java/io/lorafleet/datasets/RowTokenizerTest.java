@@ -146,8 +146,8 @@ class RowTokenizerTest {
 
             ShardRow longPrompt = r.rows().get(1);
             int[] words = t.encode("one two three four five six seven eight nine ten eleven").ids(), x = t.encodeContinuation("x").ids();
-            assertArrayEquals(new int[] {101, words[1], words[2], words[3], words[4], words[5], words[6], words[7], words[8], 102, x[0], 7},
-                    longPrompt.inputIds(), "a long prompt keeps its head and its special tokens; the whole response follows");
+            assertArrayEquals(new int[] {101, words[1], words[2], words[6], words[7], words[8], words[9], words[10], words[11], 102, x[0], 7},
+                    longPrompt.inputIds(), "a long prompt keeps its head and tail (head_tail) and its special tokens; the whole response follows");
             assertArrayEquals(new int[] {10, 12}, longPrompt.lossSpans());
 
             ShardRow longResponse = r.rows().get(2);

@@ -52,10 +52,11 @@ public final class HfConfig {
     }
 
     /**
-     * A Llama-family config as transformers 5 reads it: rotary settings from rope_parameters, or from the older
-     * rope_theta and rope_scaling; biases by model type (Qwen2's q/k/v biases, Llama's attention_bias and mlp_bias);
-     * sliding windows from Mistral's sliding_window, or Qwen2's layer_types (else use_sliding_window from layer
-     * max_window_layers on).
+     * A Llama-family config as transformers 5 reads it, with its defaults for absent keys: rotary settings from the
+     * older rope_scaling (which wins) or rope_parameters, rope_theta inside them or beside them; biases by model type
+     * (Qwen2's q/k/v biases, Llama's attention_bias and mlp_bias); sliding windows from Mistral's sliding_window, or
+     * Qwen2's layer_types (else use_sliding_window from layer max_window_layers on), 4096 when the key is absent and
+     * none when it is null; num_key_value_heads absent: the head count for Llama, 8 for Mistral, 32 for Qwen2.
      */
     private static TransformerConfig llama(Architecture architecture, JsonNode c, String source) throws IOException {
         int hidden = integer(c, "hidden_size", source), heads = integer(c, "num_attention_heads", source), layers = integer(c, "num_hidden_layers", source);
@@ -68,7 +69,11 @@ public final class HfConfig {
         boolean mlpBias = c.has("mlp_bias") && bool(c, "mlp_bias", source);
         boolean qwen2 = architecture == Architecture.QWEN2, llama = architecture == Architecture.LLAMA;
         TransformerConfig.Llama settings = new TransformerConfig.Llama(
-                present(c, "num_key_value_heads") ? integer(c, "num_key_value_heads", source) : heads,
+                !c.has("num_key_value_heads") ? switch (architecture) {
+                    case MISTRAL -> 8;
+                    case QWEN2 -> 32;
+                    default -> heads;
+                } : present(c, "num_key_value_heads") ? integer(c, "num_key_value_heads", source) : heads,
                 present(c, "head_dim") ? integer(c, "head_dim", source) : hidden / heads,
                 rope(c, source), c.has("tie_word_embeddings") && bool(c, "tie_word_embeddings", source),
                 qwen2 || llama && attentionBias, llama && attentionBias, llama && mlpBias, slidingWindows(architecture, c, layers, source));
@@ -77,8 +82,9 @@ public final class HfConfig {
     }
 
     private static TransformerConfig.Rope rope(JsonNode c, String source) throws IOException {
-        JsonNode p = present(c, "rope_parameters") ? c.get("rope_parameters") : present(c, "rope_scaling") ? c.get("rope_scaling") : null;
-        String key = present(c, "rope_parameters") ? "rope_parameters" : "rope_scaling";
+        boolean legacy = present(c, "rope_scaling") && !c.get("rope_scaling").isEmpty(); // transformers: rope_scaling or rope_parameters
+        String key = legacy ? "rope_scaling" : "rope_parameters";
+        JsonNode p = present(c, key) ? c.get(key) : null;
         if (p != null && !p.isObject()) throw new IOException(source + ": " + key + " must be an object, is " + p);
         double theta = p != null && present(p, "rope_theta") ? number(p, "rope_theta", key + ".rope_theta", source)
                 : present(c, "rope_theta") ? number(c, "rope_theta", source) : 10000.0;
@@ -93,7 +99,8 @@ public final class HfConfig {
                 case "linear" -> new TransformerConfig.Rope(theta, type, number(p, "factor", key + ".factor", source), 0, 0, 0);
                 case "llama3" -> new TransformerConfig.Rope(theta, type, number(p, "factor", key + ".factor", source),
                         number(p, "low_freq_factor", key + ".low_freq_factor", source), number(p, "high_freq_factor", key + ".high_freq_factor", source),
-                        present(p, "original_max_position_embeddings") ? (int) number(p, "original_max_position_embeddings", key + ".original_max_position_embeddings", source)
+                        present(c, "original_max_position_embeddings") ? integer(c, "original_max_position_embeddings", source) // beside wins, as in transformers
+                                : present(p, "original_max_position_embeddings") ? (int) number(p, "original_max_position_embeddings", key + ".original_max_position_embeddings", source)
                                 : integer(c, "max_position_embeddings", source));
                 default -> throw new IOException(source + ": " + key + " type '" + type + "' is not supported (default, linear, llama3)");
             };
@@ -105,7 +112,7 @@ public final class HfConfig {
     private static java.util.List<Integer> slidingWindows(Architecture architecture, JsonNode c, int layers, String source) throws IOException {
         Integer[] windows = new Integer[layers];
         java.util.Arrays.fill(windows, 0);
-        int window = present(c, "sliding_window") ? integer(c, "sliding_window", source) : 0;
+        int window = !c.has("sliding_window") ? 4096 : present(c, "sliding_window") ? integer(c, "sliding_window", source) : 0;
         if (architecture == Architecture.MISTRAL) {
             java.util.Arrays.fill(windows, window);
         } else if (architecture == Architecture.QWEN2) {

@@ -1,12 +1,28 @@
 package io.lorafleet.model;
 
 import io.lorafleet.nn.LoraConfig;
+import io.lorafleet.nn.KeyValueCache;
 import io.lorafleet.nn.ParamRegistry;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
+import java.util.List;
+
 /** A decoder (GPT-2, or the Llama family) with its LM head ({@link LmHead}). */
 public final class CausalLm extends HeadedModel {
+    /** Empty key/value caches of every layer, for decoding {@code sequences} sequences ({@link #decode}). */
+    public List<KeyValueCache> newCaches(int sequences) {
+        return ((CausalBody) body()).newCaches(sequences);
+    }
+
+    /**
+     * One decoding step ({@link CausalBody#decode}): the next token of each listed sequence, at its position → the logits
+     * of the token after it, [B, vocab].
+     */
+    public INDArray decode(int[] tokens, int[] positions, int[] sequences, List<KeyValueCache> caches) {
+        return head().logits(((CausalBody) body()).decode(tokens, positions, sequences, caches), null); // the LM head reads no batch
+    }
+
     /** Each sequence's logits for the token after its last real one, [B, vocab]: the LM head on those rows only. */
     public INDArray nextTokenLogits(TokenBatch batch) {
         PackedBatch packed = PackedBatch.of(batch);

@@ -78,6 +78,11 @@ public final class ClassifierHead implements TaskHead {
                     new Linear(tuning.head(adapter, "score.weight", new long[] {numLabels, d}, Initializer.gaussian(0.02)), null));
         }
         Linear pooler = null;
+        if (pooling == SequenceClassifier.Pooling.HF && tuning.lora(adapter) != null && tuning.lora(adapter).allLinear()) {
+            // PEFT's all-linear adapts every linear layer but the classifier, BERT's pooler too, which this head trains whole
+            throw new IllegalArgumentException("lora.target_modules: all-linear with head.pooling: hf would differ from PEFT's (it puts LoRA on the "
+                    + "pooler, which this head trains whole); list the body's modules instead");
+        }
         if (pooling == SequenceClassifier.Pooling.HF) {
             boolean pretrained = weights.contains("pooler.dense.weight");
             pooler = new Linear(tuning.head(adapter, "pooler.dense.weight", new long[] {d, d},

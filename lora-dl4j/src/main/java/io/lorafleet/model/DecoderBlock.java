@@ -2,6 +2,7 @@ package io.lorafleet.model;
 
 import io.lorafleet.nn.FusedSelfAttention;
 import io.lorafleet.nn.Gelu;
+import io.lorafleet.nn.KeyValueCache;
 import io.lorafleet.nn.LayerNorm;
 import io.lorafleet.nn.Projection;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -41,6 +42,16 @@ public final class DecoderBlock {
     public INDArray forward(INDArray x, int[] starts) {
         INDArray h = attention.forward(norm1.forward(x), starts).addi(x);
         return proj.forward(gelu.forward(fc.forward(norm2.forward(h)))).addi(h);
+    }
+
+    /** One decoding step (see {@link FusedSelfAttention#decode}): x [B, d], a token per sequence → [B, d]. */
+    public INDArray decode(INDArray x, int[] sequences, KeyValueCache cache) {
+        INDArray h = attention.decode(norm1.forward(x), sequences, cache).addi(x);
+        return proj.forward(gelu.forward(fc.forward(norm2.forward(h)))).addi(h);
+    }
+
+    KeyValueCache newCache(int sequences) {
+        return attention.newCache(sequences);
     }
 
     /** dy [N, d] → dx, or null when the block's input needs no gradient (frozen embeddings below). */

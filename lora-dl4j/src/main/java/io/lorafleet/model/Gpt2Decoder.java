@@ -1,6 +1,7 @@
 package io.lorafleet.model;
 
 import io.lorafleet.nn.Embedding;
+import io.lorafleet.nn.KeyValueCache;
 import io.lorafleet.nn.LayerNorm;
 import io.lorafleet.nn.Param;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -56,6 +57,19 @@ public final class Gpt2Decoder implements CausalBody {
         if (!embeddingsTrainable) return;
         tokens.backward(d);
         positions.backward(d);
+    }
+
+    @Override
+    public List<KeyValueCache> newCaches(int sequences) {
+        return blocks.stream().map(b -> b.newCache(sequences)).toList();
+    }
+
+    @Override
+    public INDArray decode(int[] ids, int[] positionIds, int[] sequences, List<KeyValueCache> caches) {
+        for (int p : positionIds) if (p >= config.maxPositions()) throw new IllegalArgumentException("token position " + p + " exceeds n_positions " + config.maxPositions());
+        INDArray x = tokens.forward(ids).addi(positions.forward(positionIds));
+        for (int i = 0; i < blocks.size(); i++) x = blocks.get(i).decode(x, sequences, caches.get(i));
+        return finalNorm.forward(x);
     }
 
     /** The token embedding, which the LM head shares (tied weights). */

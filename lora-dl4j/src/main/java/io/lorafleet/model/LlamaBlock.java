@@ -1,6 +1,7 @@
 package io.lorafleet.model;
 
 import io.lorafleet.nn.GroupedQueryAttention;
+import io.lorafleet.nn.KeyValueCache;
 import io.lorafleet.nn.RmsNorm;
 import io.lorafleet.nn.RotaryEmbedding;
 import io.lorafleet.nn.SwiGlu;
@@ -44,6 +45,16 @@ public final class LlamaBlock {
     public INDArray forward(INDArray x, int[] starts, RotaryEmbedding.Angles angles) {
         INDArray h = attention.forward(inputNorm.forward(x), starts, angles).addi(x);
         return mlp.forward(postAttentionNorm.forward(h)).addi(h);
+    }
+
+    /** One decoding step (see {@link GroupedQueryAttention#decode}): x [B, d], a token per sequence → [B, d]. */
+    public INDArray decode(INDArray x, int[] sequences, RotaryEmbedding.Angles angles, KeyValueCache cache) {
+        INDArray h = attention.decode(inputNorm.forward(x), sequences, angles, cache).addi(x);
+        return mlp.forward(postAttentionNorm.forward(h)).addi(h);
+    }
+
+    KeyValueCache newCache(int sequences) {
+        return attention.newCache(sequences);
     }
 
     /** dy [N, d] → dx, or null when the block's input needs no gradient (frozen embeddings below). */

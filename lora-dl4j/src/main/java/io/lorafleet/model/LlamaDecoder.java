@@ -1,6 +1,7 @@
 package io.lorafleet.model;
 
 import io.lorafleet.nn.Embedding;
+import io.lorafleet.nn.KeyValueCache;
 import io.lorafleet.nn.Param;
 import io.lorafleet.nn.RmsNorm;
 import io.lorafleet.nn.RotaryEmbedding;
@@ -65,6 +66,20 @@ public final class LlamaDecoder implements CausalBody {
             d = LayerBackward.run(dy, () -> block.backward(dy, inputGradient));
         }
         if (embeddingsTrainable) tokens.backward(d);
+    }
+
+    @Override
+    public List<KeyValueCache> newCaches(int sequences) {
+        return blocks.stream().map(b -> b.newCache(sequences)).toList();
+    }
+
+    @Override
+    public INDArray decode(int[] ids, int[] positions, int[] sequences, List<KeyValueCache> caches) {
+        for (int p : positions) if (p >= config.maxPositions()) throw new IllegalArgumentException("token position " + p + " exceeds max_position_embeddings " + config.maxPositions());
+        RotaryEmbedding.Angles angles = rotary.angles(positions);
+        INDArray x = tokens.forward(ids);
+        for (int i = 0; i < blocks.size(); i++) x = blocks.get(i).decode(x, sequences, angles, caches.get(i));
+        return finalNorm.forward(x);
     }
 
     @Override

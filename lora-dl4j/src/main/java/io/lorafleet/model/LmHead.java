@@ -11,18 +11,18 @@ import org.nd4j.linalg.factory.Nd4j;
  * predicts label t+1.
  */
 public final class LmHead implements TaskHead {
-    private final Param wte; // [vocab, d], the decoder's LM head weight
-    private INDArray hidden; // [N, d], kept only when wte is trainable
+    private final Param weight; // [vocab, d]: the token embedding (tied) or lm_head
+    private INDArray hidden; // [N, d], kept only when weight is trainable
 
-    public LmHead(Param wte) {
-        this.wte = wte;
+    public LmHead(Param weight) {
+        this.weight = weight;
     }
 
     @Override
     public INDArray logits(INDArray hidden, PackedBatch batch) {
-        this.hidden = wte.trainable() ? hidden : null;
-        INDArray logits = Nd4j.createUninitialized(hidden.dataType(), hidden.rows(), wte.shape()[0]);
-        Nd4j.gemm(hidden, wte.value(), logits, false, true, 1.0, 0.0);
+        this.hidden = weight.trainable() ? hidden : null;
+        INDArray logits = Nd4j.createUninitialized(hidden.dataType(), hidden.rows(), weight.shape()[0]);
+        Nd4j.gemm(hidden, weight.value(), logits, false, true, 1.0, 0.0);
         return logits;
     }
 
@@ -44,9 +44,9 @@ public final class LmHead implements TaskHead {
 
     @Override
     public INDArray backward(INDArray dlogits) {
-        if (wte.trainable()) Nd4j.gemm(dlogits, hidden, wte.grad(), true, false, 1.0, 1.0);
-        INDArray dHidden = Nd4j.createUninitialized(dlogits.dataType(), dlogits.rows(), wte.shape()[1]);
-        Nd4j.gemm(dlogits, wte.value(), dHidden, false, false, 1.0, 0.0);
+        if (weight.trainable()) Nd4j.gemm(dlogits, hidden, weight.grad(), true, false, 1.0, 1.0);
+        INDArray dHidden = Nd4j.createUninitialized(dlogits.dataType(), dlogits.rows(), weight.shape()[1]);
+        Nd4j.gemm(dlogits, weight.value(), dHidden, false, false, 1.0, 0.0);
         return dHidden;
     }
 }

@@ -71,13 +71,17 @@ public record TransformerConfig(Architecture architecture, int vocabSize, int hi
             return new Rope(theta, "default", 1, 0, 0, 0);
         }
 
-        /** The inverse frequency of each pair of dimensions (i, i + headDim/2): [headDim/2]. */
-        public double[] inverseFrequencies(int headDim) {
-            double[] inv = new double[headDim / 2];
+        /**
+         * The inverse frequency of each pair of dimensions (i, i + headDim/2): [headDim/2], in float32 arithmetic step for
+         * step as transformers computes them (a rotation angle is position × frequency, and at position 2,000 a last-bit
+         * difference in either is 1e-4 of a radian).
+         */
+        public float[] inverseFrequencies(int headDim) {
+            float[] inv = new float[headDim / 2];
             for (int i = 0; i < inv.length; i++) {
-                double f = 1.0 / Math.pow(theta, 2.0 * i / headDim);
+                float f = 1f / (float) Math.pow((float) theta, (float) (2 * i) / headDim);
                 inv[i] = switch (type) {
-                    case "linear" -> f / factor;
+                    case "linear" -> f / (float) factor;
                     case "llama3" -> llama3(f);
                     default -> f;
                 };
@@ -86,13 +90,13 @@ public record TransformerConfig(Architecture architecture, int vocabSize, int hi
         }
 
         /** Long wavelengths divided by factor, short ones kept, those between interpolated. */
-        private double llama3(double f) {
-            double wavelength = 2 * Math.PI / f;
-            double lowFreqWavelength = originalMaxPositions / lowFreqFactor, highFreqWavelength = originalMaxPositions / highFreqFactor;
+        private float llama3(float f) {
+            float wavelength = (float) (2 * Math.PI) / f;
+            float lowFreqWavelength = (float) (originalMaxPositions / lowFreqFactor), highFreqWavelength = (float) (originalMaxPositions / highFreqFactor);
             if (wavelength < highFreqWavelength) return f;
-            if (wavelength > lowFreqWavelength) return f / factor;
-            double smooth = (originalMaxPositions / wavelength - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
-            return (1 - smooth) * f / factor + smooth * f;
+            if (wavelength > lowFreqWavelength) return f / (float) factor;
+            float smooth = (originalMaxPositions / wavelength - (float) lowFreqFactor) / (float) (highFreqFactor - lowFreqFactor);
+            return (1 - smooth) * (f / (float) factor) + smooth * f;
         }
     }
 

@@ -106,6 +106,11 @@ public final class Tuning {
     /** Adapter k's deltas, in module order. */
     public List<LoraDelta> deltas(int adapter) { return Collections.unmodifiableList(adapters.get(adapter).deltas()); }
 
+    /** Adapter k's LoRA settings, or null under full fine-tuning. */
+    public LoraConfig lora(int adapter) {
+        return adapters.isEmpty() ? null : adapters.get(adapter).lora();
+    }
+
     /** The trainable tensors: of the one adapter, or of full fine-tuning. */
     public ParamRegistry registry() { return registry(0); }
 

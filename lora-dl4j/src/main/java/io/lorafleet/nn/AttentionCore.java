@@ -87,6 +87,37 @@ public final class AttentionCore {
         return ctx;
     }
 
+    /**
+     * One decoding step: query row r [B, H·hd] of sequence {@code sequences[r]}, whose newest token is the cache's last
+     * row, attends to that sequence's cached keys and values (within the sliding window) → ctx [B, H·hd]. Query head h
+     * reads key/value head h / (H / kvHeads), as {@link GroupedQueryAttention} repeats them; causal by construction.
+     */
+    public INDArray decode(INDArray q, int[] sequences, KeyValueCache cache) {
+        int hd = (int) q.columns() / heads, kvHeads = cache.width() / hd, groups = heads / kvHeads;
+        double[] qs = q.dup('c').reshape(q.length()).toDoubleVector(), ctx = new double[qs.length];
+        double scale = 1.0 / Math.sqrt(hd);
+        for (int r = 0; r < sequences.length; r++) {
+            int s = sequences[r], length = cache.length(s), first = window > 0 ? Math.max(0, length - window) : 0, width = cache.width();
+            double[] keys = cache.keys(s), values = cache.values(s), p = new double[length];
+            for (int h = 0; h < heads; h++) {
+                int qAt = r * heads * hd + h * hd, kvAt = h / groups * hd;
+                double max = Double.NEGATIVE_INFINITY, sum = 0;
+                for (int j = first; j < length; j++) {
+                    double dot = 0;
+                    for (int i = 0; i < hd; i++) dot += qs[qAt + i] * keys[j * width + kvAt + i];
+                    p[j] = dot * scale;
+                    max = Math.max(max, p[j]);
+                }
+                for (int j = first; j < length; j++) sum += p[j] = Math.exp(p[j] - max);
+                for (int j = first; j < length; j++) {
+                    double weight = p[j] / sum;
+                    for (int i = 0; i < hd; i++) ctx[qAt + i] += weight * values[j * width + kvAt + i];
+                }
+            }
+        }
+        return org.nd4j.linalg.factory.Nd4j.createFromArray(ctx).reshape('c', q.rows(), q.columns()).castTo(q.dataType());
+    }
+
     /** dctx [N, d] → {dq, dk, dv}, each [N, d]. */
     public INDArray[] backward(INDArray dctx) {
         INDArray dq = dctx.ulike(), dk = dctx.ulike(), dv = dctx.ulike();

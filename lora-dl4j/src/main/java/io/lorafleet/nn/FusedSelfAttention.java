@@ -27,6 +27,18 @@ public final class FusedSelfAttention {
         return output.forward(ctx);
     }
 
+    /** One decoding step: row r of x [B, d] is the newest token of sequence {@code sequences[r]} → [B, d]. */
+    public INDArray decode(INDArray x, int[] sequences, KeyValueCache cache) {
+        INDArray y = qkv.forward(x);
+        long d = x.columns();
+        cache.append(sequences, columns(y, d, 2 * d), columns(y, 2 * d, 3 * d));
+        return output.forward(core.decode(columns(y, 0, d), sequences, cache));
+    }
+
+    public KeyValueCache newCache(int sequences) {
+        return new KeyValueCache(sequences, (int) qkv.inFeatures());
+    }
+
     /** dy [N, d] → dx [N, d], or null when {@code inputGradient} is false (see {@link Projection#backward}). */
     public INDArray backward(INDArray dy, boolean inputGradient) {
         INDArray[] dqkv = core.backward(output.backward(dy, true));

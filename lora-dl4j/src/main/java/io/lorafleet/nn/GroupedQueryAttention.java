@@ -40,6 +40,18 @@ public final class GroupedQueryAttention {
         return output.forward(core.forward(q, repeatHeads(k), repeatHeads(value.forward(x)), starts));
     }
 
+    /** One decoding step: row r of x [B, d] is the newest token of sequence {@code sequences[r]}, at its rotary angle → [B, d]. */
+    public INDArray decode(INDArray x, int[] sequences, RotaryEmbedding.Angles angles, KeyValueCache cache) {
+        INDArray q = RotaryEmbedding.rotate(query.forward(x), angles, false);
+        cache.append(sequences, RotaryEmbedding.rotate(key.forward(x), angles, false), value.forward(x));
+        return output.forward(core.decode(q, sequences, cache));
+    }
+
+    /** The cache this layer decodes with: its key/value width. */
+    public KeyValueCache newCache(int sequences) {
+        return new KeyValueCache(sequences, kvHeads * headDim);
+    }
+
     /** dy [N, d] → dx [N, d], or null when {@code inputGradient} is false (see {@link Projection#backward}). */
     public INDArray backward(INDArray dy, boolean inputGradient) {
         INDArray[] dqkv = core.backward(output.backward(dy, true));

@@ -15,9 +15,9 @@ import java.nio.FloatBuffer;
  * the rotation by the opposite angle, which is the backward pass.
  */
 public final class RotaryEmbedding {
-    private final double[] inverseFrequencies; // [hd/2]
+    private final float[] inverseFrequencies; // [hd/2]
 
-    public RotaryEmbedding(double[] inverseFrequencies) {
+    public RotaryEmbedding(float[] inverseFrequencies) {
         this.inverseFrequencies = inverseFrequencies.clone();
     }
 
@@ -26,13 +26,13 @@ public final class RotaryEmbedding {
         int tokens() { return cos.length / pairs; }
     }
 
-    /** The angles of tokens at these positions (one per token row). */
+    /** The angles of tokens at these positions (one per token row): position × frequency rounded to float32, as transformers computes it. */
     public Angles angles(int[] positions) {
         int pairs = inverseFrequencies.length;
         double[] cos = new double[positions.length * pairs], sin = new double[cos.length];
         for (int t = 0; t < positions.length; t++) {
             for (int i = 0; i < pairs; i++) {
-                double angle = positions[t] * inverseFrequencies[i];
+                double angle = (float) positions[t] * inverseFrequencies[i];
                 cos[t * pairs + i] = Math.cos(angle);
                 sin[t * pairs + i] = Math.sin(angle);
             }

@@ -58,6 +58,28 @@ class DecoderParityIT {
         assertEquals(model.config(), HfConfig.parse(HfConfig.write(model.config()), "written"), "the config we write reads back the same");
     }
 
+    @org.junit.jupiter.api.Test
+    void logitsMatchTransformersAtPositionsNear2000() throws IOException {
+        // rotary angles there: position × frequency in float32, as transformers rounds them (in float64 the logits were ~1e-4 off)
+        Path folder = models.resolve("llama");
+        PretrainedModel model = PretrainedModel.load(new LocalModelFiles(folder));
+        JsonNode reference = new ObjectMapper().readTree(folder.resolve("long_reference.json").toFile());
+        int[] ids = new int[reference.get("input_ids").size()], mask = new int[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = reference.get("input_ids").get(i).asInt();
+            mask[i] = 1;
+        }
+        INDArray logits = CausalLm.frozen(model.config(), model.weights()).logits(new TokenBatch(1, ids.length, ids, null, mask, null));
+        JsonNode expected = reference.get("last_logits");
+        double worst = 0;
+        for (int r = 0; r < expected.size(); r++) {
+            long row = ids.length - expected.size() + r;
+            for (int v = 0; v < logits.columns(); v++) worst = Math.max(worst, Math.abs(logits.getDouble(row, v) - expected.get(r).get(v).asDouble()));
+        }
+        System.out.printf("llama at positions %d-%d vs transformers: max |Δ logits| %.2e%n", ids.length - expected.size(), ids.length - 1, worst);
+        assertTrue(worst <= 1e-5, "max |Δ logits| = " + worst);
+    }
+
     /** Largest |ours − transformers'| over the real positions of the reference batch. */
     static double maxLogitError(CausalLm model, Path folder) throws IOException {
         JsonNode reference = new ObjectMapper().readTree(folder.resolve("reference.json").toFile());

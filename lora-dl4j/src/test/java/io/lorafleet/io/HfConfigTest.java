@@ -102,6 +102,25 @@ class HfConfigTest {
         // Mistral: one window for every layer, or none
         ObjectNode mistral = valid("mistral").put("sliding_window", 5);
         assertEquals(List.of(5, 5), HfConfig.parse(JSON.writeValueAsBytes(mistral), SOURCE).llama().slidingWindows());
+        mistral.putNull("sliding_window");
+        assertEquals(List.of(0, 0), HfConfig.parse(JSON.writeValueAsBytes(mistral), SOURCE).llama().slidingWindows(), "null: no window");
+        // transformers' defaults for absent keys: a window of 4096, Mistral's 8 key/value heads, Qwen2's 32
+        mistral.remove("sliding_window");
+        mistral.remove("num_key_value_heads");
+        mistral.put("num_attention_heads", 16);
+        TransformerConfig defaults = HfConfig.parse(JSON.writeValueAsBytes(mistral), SOURCE);
+        assertEquals(List.of(4096, 4096), defaults.llama().slidingWindows());
+        assertEquals(8, defaults.llama().numKeyValueHeads());
+        qwen.remove("sliding_window");
+        qwen.remove("num_key_value_heads");
+        qwen.put("use_sliding_window", true).put("num_attention_heads", 32);
+        assertEquals(List.of(0, 4096), HfConfig.parse(JSON.writeValueAsBytes(qwen), SOURCE).llama().slidingWindows());
+        assertEquals(32, HfConfig.parse(JSON.writeValueAsBytes(qwen), SOURCE).llama().numKeyValueHeads());
+        // rope_scaling wins over rope_parameters, and a top-level original_max_position_embeddings over the one inside
+        ObjectNode both = valid("llama").put("original_max_position_embeddings", 4096);
+        both.putObject("rope_scaling").put("rope_type", "llama3").put("factor", 8.0).put("low_freq_factor", 1.0).put("high_freq_factor", 4.0)
+                .put("original_max_position_embeddings", 8192);
+        assertEquals(new TransformerConfig.Rope(10000, "llama3", 8, 1, 4, 4096), HfConfig.parse(JSON.writeValueAsBytes(both), SOURCE).llama().rope());
         TransformerConfig qwen2 = HfConfig.parse(JSON.writeValueAsBytes(valid("qwen2")), SOURCE);
         assertTrue(qwen2.llama().qkvBias() && !qwen2.llama().outputBias(), "Qwen2: q/k/v biases, no o_proj bias");
     }

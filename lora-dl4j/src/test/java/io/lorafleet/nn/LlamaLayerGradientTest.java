@@ -55,7 +55,7 @@ class LlamaLayerGradientTest {
 
     @Test
     void rotaryEmbeddingRotatesPairsAndItsInverseUndoesIt() {
-        RotaryEmbedding rope = new RotaryEmbedding(new double[] {1.0, 0.1});
+        RotaryEmbedding rope = new RotaryEmbedding(new float[] {1f, 0.1f});
         RotaryEmbedding.Angles angles = rope.angles(new int[] {0, 3, 7});
         INDArray x = randn(1, 3, 8); // two heads of width 4
         INDArray y = RotaryEmbedding.rotate(x, angles, false);
@@ -82,7 +82,7 @@ class LlamaLayerGradientTest {
                 reg.allocate(DataType.DOUBLE, 9);
                 LayerGradientTest.randomizeLoraB(reg);
                 int[] starts = {0, 4, 8, 10, 14};
-                RotaryEmbedding.Angles angles = new RotaryEmbedding(new double[] {1.0, 0.01}).angles(new int[] {0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 5, 6, 7, 8});
+                RotaryEmbedding.Angles angles = new RotaryEmbedding(new float[] {1f, 0.01f}).angles(new int[] {0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 5, 6, 7, 8});
                 INDArray x = randn(1, 14, 8).muli(0.5), r = randn(2, 14, 8); // scores of a few units: finite differences resolve the softmax
                 attn.forward(x, starts, angles);
                 INDArray dx = attn.backward(r, true);
@@ -138,7 +138,7 @@ class LlamaLayerGradientTest {
         }
         int[] positions = new int[37];
         for (int t = 0; t < positions.length; t++) positions[t] = 3 * t;
-        RotaryEmbedding.Angles angles = new RotaryEmbedding(new double[] {1, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 0.0003, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6, 3e-7, 1e-7, 3e-8, 1e-8})
+        RotaryEmbedding.Angles angles = new RotaryEmbedding(new float[] {1f, 0.3f, 0.1f, 0.03f, 0.01f, 0.003f, 0.001f, 3e-4f, 1e-4f, 3e-5f, 1e-5f, 3e-6f, 1e-6f, 3e-7f, 1e-7f, 3e-8f, 1e-8f})
                 .angles(positions); // 17 pairs: a vector's worth and a remainder
         INDArray q = randn(6, 37, 68);
         for (boolean inverse : new boolean[] {false, true}) {

@@ -89,6 +89,7 @@ class VectorKernelsTest {
             for (int i = 0; i < x.length; i++) x[i] = (float) random.nextGaussian();
             for (int i = 0; i < wide.length; i++) wide[i] = (float) random.nextGaussian();
             float[] full = new float[length * dh], part = new float[length * dh];
+            java.util.Arrays.fill(part, Float.NaN); // a kernel's scratch holds the previous unit's values: nothing may depend on them
             AttentionCore.matmul(p, length, 1, x, full, length, dh, length);                                   // p·v
             AttentionCore.matmul(p, length, 1, x, part, length, dh, length, AttentionCore.Triangle.DEPTH_TO_ROW);
             assertArrayEquals(full, part, "p·v, length " + length);
@@ -96,6 +97,7 @@ class VectorKernelsTest {
             AttentionCore.matmul(p, 1, length, x, part, length, dh, length, AttentionCore.Triangle.DEPTH_FROM_ROW);
             assertArrayEquals(full, part, "pᵀ·x, length " + length);
             float[] scores = new float[length * length], lower = new float[length * length];
+            java.util.Arrays.fill(lower, Float.NaN);
             AttentionCore.matmul(x, dh, 1, wide, scores, length, length, dh);                                 // q·kᵀ
             AttentionCore.matmul(x, dh, 1, wide, lower, length, length, dh, AttentionCore.Triangle.COLUMNS_TO_ROW);
             for (int i = 0; i < length; i++) {

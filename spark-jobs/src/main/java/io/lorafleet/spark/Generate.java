@@ -21,14 +21,17 @@ import java.util.Set;
 /**
  * {@code lorafleet generate --model DIR [--adapter DIR [--merge]] (--prompt TEXT ... | --prompts FILE) ...}: continues
  * each prompt with a causal LM — the base, or the base with an adapter (applied as trained, or with {@code --merge}
- * folded into the weights first) — greedily by default, or sampled ({@code --temperature}, {@code --top-p},
- * {@code --seed}), until the model's end-of-text token (generation_config.json's eos_token_id, else config.json's)
- * or {@code --max-new-tokens}. A prompts file has one prompt per line, or for .jsonl a "prompt" field per line. Writes
- * one JSON line per prompt (prompt, completion, prompt_ids, ids: the generated ids) to {@code --out} or stdout.
+ * folded into the weights first) — greedily by default, or sampled ({@code --temperature}, {@code --top-k},
+ * {@code --top-p}, {@code --seed}; transformers' top_k default of 50), until the model's end-of-text token
+ * (generation_config.json's eos_token_id, else config.json's) or {@code --max-new-tokens}. generation_config.json's
+ * repetition_penalty applies, as in transformers; its other logits processors are refused rather than ignored; its
+ * sampling defaults (do_sample, temperature, top_k, top_p) do not apply: the command line decides. A prompts file has one
+ * prompt per line, or for .jsonl a "prompt" field per line. Writes one JSON line per prompt (prompt, completion,
+ * prompt_ids, ids: the generated ids) to {@code --out} or stdout.
  */
 public final class Generate {
     static final String USAGE = "lorafleet generate --model DIR [--adapter DIR] [--merge] [--prompt TEXT ...] [--prompts FILE] [--max-new-tokens 32] "
-            + "[--temperature 0] [--top-p 1] [--seed 0] [--out FILE] [--overwrite]";
+            + "[--temperature 0] [--top-k 50] [--top-p 1] [--seed 0] [--out FILE] [--overwrite]";
     static final String GENERATION_CONFIG = "generation_config.json";
 
     public static void main(String[] args) {
@@ -43,12 +46,17 @@ public final class Generate {
     static String run(String[] args, Configuration conf) throws IOException {
         CommandLine line = CommandLine.parse(USAGE, args);
         int maxNewTokens = whole(line, "--max-new-tokens", "32");
-        Generator.Sampling sampling;
+        double temperature, topP;
+        int topK;
+        long seed;
         try {
-            sampling = new Generator.Sampling(Double.parseDouble(line.value("--temperature", "0")), Double.parseDouble(line.value("--top-p", "1")),
-                    Long.parseLong(line.value("--seed", "0")));
+            temperature = Double.parseDouble(line.value("--temperature", "0"));
+            topK = Integer.parseInt(line.value("--top-k", "50"));
+            topP = Double.parseDouble(line.value("--top-p", "1"));
+            seed = Long.parseLong(line.value("--seed", "0"));
+            new Generator.Sampling(temperature, topK, topP, 1, seed); // checks the ranges before anything is loaded
         } catch (IllegalArgumentException e) {
-            throw line.problem("--temperature, --top-p, --seed: " + e.getMessage());
+            throw line.problem("--temperature, --top-k, --top-p, --seed: " + e.getMessage());
         }
         String outUri = line.value("--out", null);
         if (outUri != null) OutputFolder.requireAbsent(outUri, conf, line.flag("--overwrite"));
@@ -56,6 +64,7 @@ public final class Generate {
 
         String modelUri = line.value("--model", null), adapterUri = line.value("--adapter", null);
         HadoopModelFiles files = new HadoopModelFiles(modelUri, conf);
+        Generator.Sampling sampling = new Generator.Sampling(temperature, topK, topP, repetitionPenalty(files), seed);
         CausalLm model;
         if (adapterUri != null) {
             LoadedAdapter loaded = LoadedAdapter.load(modelUri, adapterUri, conf);
@@ -96,10 +105,11 @@ public final class Generate {
         String file = line.value("--prompts", null);
         if (file != null) {
             int n = 0;
-            for (String l : new String(SparkJobs.readFile(file, conf), StandardCharsets.UTF_8).split("\n")) {
+            boolean jsonl = file.toLowerCase(java.util.Locale.ROOT).endsWith(".jsonl");
+            for (String l : new String(SparkJobs.readFile(file, conf), StandardCharsets.UTF_8).split("\\R")) {
                 n++;
                 if (l.isBlank()) continue;
-                if (!file.endsWith(".jsonl")) {
+                if (!jsonl) {
                     prompts.add(l);
                     continue;
                 }
@@ -123,6 +133,26 @@ public final class Generate {
             if (!ids.isEmpty()) break;
         }
         return ids;
+    }
+
+    /**
+     * generation_config.json's repetition_penalty (1 without one). Its other logits processors would change even greedy
+     * tokens in transformers; a model that sets one is refused, naming it, rather than continued differently.
+     */
+    static double repetitionPenalty(HadoopModelFiles files) throws IOException {
+        if (!files.exists(GENERATION_CONFIG)) return 1;
+        JsonNode g = YamlConfig.json().readTree(files.readAll(GENERATION_CONFIG));
+        for (String key : List.of("no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "min_length", "min_new_tokens", "bad_words_ids",
+                "suppress_tokens", "begin_suppress_tokens", "forced_bos_token_id", "forced_eos_token_id", "sequence_bias",
+                "exponential_decay_length_penalty", "encoder_repetition_penalty", "forced_decoder_ids", "epsilon_cutoff", "eta_cutoff",
+                "min_p", "typical_p", "guidance_scale", "watermarking_config")) {
+            JsonNode v = g.path(key);
+            boolean neutral = v.isMissingNode() || v.isNull() || (v.isNumber() && v.asDouble() == (key.equals("encoder_repetition_penalty")
+                    || key.equals("typical_p") ? 1 : 0)) || (v.isArray() && v.isEmpty());
+            if (!neutral) throw new IOException(files.describe(GENERATION_CONFIG) + ": " + key + " " + v + " is a generation setting we do not apply");
+        }
+        JsonNode penalty = g.path("repetition_penalty");
+        return penalty.isNumber() ? penalty.asDouble() : 1;
     }
 
     private static int whole(CommandLine line, String option, String fallback) {

@@ -1,5 +1,6 @@
 package io.lorafleet.spark;
 
+import io.lorafleet.datasets.YamlConfig;
 import io.lorafleet.io.HfConfig;
 import io.lorafleet.io.PeftAdapter;
 import io.lorafleet.io.PretrainedModel;
@@ -49,12 +50,26 @@ public final class MergeAdapter {
         loaded.base().weights().asMap().forEach((name, t) -> tensors.put(body + name, t));
         loaded.adapter().headTensors().forEach((name, t) -> tensors.put(PeftAdapter.isTaskHead(name) ? name : body + name, t));
         Map<String, byte[]> files = new LinkedHashMap<>();
-        files.put(PretrainedModel.CONFIG, taskModel ? HfConfig.writeClassifier(config, loaded.labels()) : HfConfig.write(config));
+        files.put(PretrainedModel.CONFIG, withTokenIds(taskModel ? HfConfig.writeClassifier(config, loaded.labels()) : HfConfig.write(config),
+                loaded.baseFiles().readAll(PretrainedModel.CONFIG)));
         files.put(PretrainedModel.WEIGHTS, SafetensorsWriter.toBytes(tensors, Map.of("format", "pt")));
         files.put(PretrainedModel.TOKENIZER, loaded.baseFiles().readAll(PretrainedModel.TOKENIZER));
         if (loaded.baseFiles().exists(Generate.GENERATION_CONFIG)) { // end-of-text ids and generation defaults, as the base has them
             files.put(Generate.GENERATION_CONFIG, loaded.baseFiles().readAll(Generate.GENERATION_CONFIG));
         }
         return AdapterFolder.write(line.value("--out", null), files, conf, line.flag("--overwrite")).toString();
+    }
+
+    /**
+     * The base config.json's bos, eos and pad token ids on our written config: we do not model them, and without them
+     * transformers falls back to its class defaults (Llama's bos 1, eos 2), which generation stops at.
+     */
+    static byte[] withTokenIds(byte[] written, byte[] base) throws IOException {
+        com.fasterxml.jackson.databind.node.ObjectNode out = (com.fasterxml.jackson.databind.node.ObjectNode) YamlConfig.json().readTree(written);
+        com.fasterxml.jackson.databind.JsonNode from = YamlConfig.json().readTree(base);
+        for (String key : List.of("bos_token_id", "eos_token_id", "pad_token_id")) {
+            if (from.hasNonNull(key)) out.set(key, from.get(key));
+        }
+        return YamlConfig.json().writerWithDefaultPrettyPrinter().writeValueAsBytes(out);
     }
 }

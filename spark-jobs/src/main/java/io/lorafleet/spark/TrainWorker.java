@@ -197,8 +197,8 @@ final class TrainWorker {
 
     static Trainer.Evaluation score(Trainer trainer, List<ShardRow> rows, boolean causalLm) {
         if (!causalLm) return trainer.score(Batches.pad(rows, false));
-        long predicted = 0;
-        for (ShardRow r : rows) predicted += r.length() - 1; // position t predicts token t+1
+        long predicted = 0; // the batch's mean is over its predicted tokens (an instruction row's response only): weigh it by their count
+        for (ShardRow r : rows) predicted += r.predictedTokens();
         return new Trainer.Evaluation(trainer.evaluate(Batches.pad(rows, true)) * predicted, 0, predicted);
     }
 

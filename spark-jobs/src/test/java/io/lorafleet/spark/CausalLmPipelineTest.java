@@ -144,7 +144,16 @@ class CausalLmPipelineTest {
         }).toList());
         assertTrue(last < 0.4 * first, "training lowers the response loss: " + first + " → " + last);
         Map<String, Object> eval = EvalAdapter.run(new String[] {"--model", GPT2.toString(), "--adapter", tmp.resolve("adapters/sentiment").toString(),
-                "--data", tmp.resolve("shards").toString(), "--split", "test"}, new Configuration());
+                "--data", tmp.resolve("shards").toString(), "--split", "test", "--batch-size", "1"}, new Configuration());
         assertTrue((Double) eval.get("perplexity") < 10, "the responses' perplexity, against 280 for a uniform guess: " + eval);
+        long responses = 0;
+        for (io.lorafleet.datasets.ShardRow r : ExecutorCache.rows(tmp.resolve("shards").toString(), m, "sentiment", "test", new Configuration())) {
+            responses += r.predictedTokens();
+        }
+        assertEquals(responses, ((Number) eval.get("predicted_tokens")).longValue(), "scored on the responses' tokens alone");
+        // prompts of different lengths in batches of 1 and of 7: the mean over response tokens is the same
+        Map<String, Object> batched = EvalAdapter.run(new String[] {"--model", GPT2.toString(), "--adapter", tmp.resolve("adapters/sentiment").toString(),
+                "--data", tmp.resolve("shards").toString(), "--split", "test", "--batch-size", "7"}, new Configuration());
+        assertEquals((Double) eval.get("loss"), (Double) batched.get("loss"), 1e-6);
     }
 }
