@@ -184,8 +184,9 @@ bench() {
   esac
   setup_native_env
   ensure_built
-  # the benchmarks' jar is not part of the distribution the jobs run from (stale() ignores it): built on demand
-  if [[ ! -f $BENCH_JAR || -n "$(find "$ROOT/benchmarks/pom.xml" "$ROOT/benchmarks/src/main" -newer "$BENCH_JAR" -print -quit)" ]]; then
+  # the benchmarks' jar is not part of the distribution the jobs run from (stale() ignores it): built on demand, also
+  # when the application jar it was compiled against is newer (a changed engine API fails it at run time otherwise)
+  if [[ ! -f $BENCH_JAR || -n "$(find "$ROOT/benchmarks/pom.xml" "$ROOT/benchmarks/src/main" "$APP_JAR" -newer "$BENCH_JAR" -print -quit)" ]]; then
     build force
   fi
   cd "$ROOT"
