@@ -44,7 +44,7 @@ public final class BertEncoder implements Body {
 
     @Override
     public INDArray forward(PackedBatch batch) {
-        batch.checkPositions(config.maxPositions(), "max_position_embeddings");
+        PackedBatch.checkPositions(batch.positionIds(), config.maxPositions(), "max_position_embeddings");
         INDArray x = words.forward(batch.inputIds())
                 .addi(positions.forward(batch.positionIds()))
                 .addi(tokenTypes.forward(batch.tokenTypeIds()));
@@ -55,13 +55,7 @@ public final class BertEncoder implements Body {
 
     @Override
     public void backward(INDArray dHidden) {
-        INDArray d = dHidden;
-        for (int i = layers.size() - 1; i >= 0; i--) {
-            EncoderBlock layer = layers.get(i);
-            INDArray dy = d;
-            boolean inputGradient = i > 0 || embeddingsTrainable;
-            d = LayerBackward.run(dy, () -> layer.backward(dy, inputGradient));
-        }
+        INDArray d = LayerBackward.throughBlocks(layers, dHidden, embeddingsTrainable, EncoderBlock::backward);
         if (!embeddingsTrainable) return;
         d = embeddingNorm.backward(d);
         words.backward(d);

@@ -39,7 +39,7 @@ public final class Gpt2Decoder implements CausalBody {
 
     @Override
     public INDArray forward(PackedBatch batch) {
-        batch.checkPositions(config.maxPositions(), "n_positions");
+        PackedBatch.checkPositions(batch.positionIds(), config.maxPositions(), "n_positions");
         INDArray x = tokens.forward(batch.inputIds()).addi(positions.forward(batch.positionIds()));
         for (DecoderBlock block : blocks) x = block.forward(x, batch.starts());
         return finalNorm.forward(x);
@@ -47,13 +47,7 @@ public final class Gpt2Decoder implements CausalBody {
 
     @Override
     public void backward(INDArray dHidden) {
-        INDArray d = finalNorm.backward(dHidden);
-        for (int i = blocks.size() - 1; i >= 0; i--) {
-            DecoderBlock block = blocks.get(i);
-            INDArray dy = d;
-            boolean inputGradient = i > 0 || embeddingsTrainable;
-            d = LayerBackward.run(dy, () -> block.backward(dy, inputGradient));
-        }
+        INDArray d = LayerBackward.throughBlocks(blocks, finalNorm.backward(dHidden), embeddingsTrainable, DecoderBlock::backward);
         if (!embeddingsTrainable) return;
         tokens.backward(d);
         positions.backward(d);
@@ -66,7 +60,7 @@ public final class Gpt2Decoder implements CausalBody {
 
     @Override
     public INDArray decode(int[] ids, int[] positionIds, int[] sequences, List<KeyValueCache> caches) {
-        for (int p : positionIds) if (p >= config.maxPositions()) throw new IllegalArgumentException("token position " + p + " exceeds n_positions " + config.maxPositions());
+        PackedBatch.checkPositions(positionIds, config.maxPositions(), "n_positions");
         INDArray x = tokens.forward(ids).addi(positions.forward(positionIds));
         for (int i = 0; i < blocks.size(); i++) x = blocks.get(i).decode(x, sequences, caches.get(i));
         return finalNorm.forward(x);

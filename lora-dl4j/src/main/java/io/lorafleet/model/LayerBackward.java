@@ -41,6 +41,27 @@ public final class LayerBackward {
         }
     }
 
+    /** A block's backward: dy → its input gradient, or null when {@code inputGradient} is false. */
+    interface BlockBackward<B> {
+        INDArray run(B block, INDArray dy, boolean inputGradient);
+    }
+
+    /**
+     * Backward through a stack of blocks, last to first, each in this reused workspace ({@link #run}): every block but
+     * the first computes its input gradient, the first only when {@code firstInputGradient} (trainable embeddings
+     * below). Returns the first block's input gradient, or null.
+     */
+    static <B> INDArray throughBlocks(java.util.List<B> blocks, INDArray dTop, boolean firstInputGradient, BlockBackward<B> backward) {
+        INDArray d = dTop;
+        for (int i = blocks.size() - 1; i >= 0; i--) {
+            B block = blocks.get(i);
+            INDArray dy = d;
+            boolean inputGradient = i > 0 || firstInputGradient;
+            d = run(dy, () -> backward.run(block, dy, inputGradient));
+        }
+        return d;
+    }
+
     /**
      * The layer's input gradient (or null), copied into an array of dy's shape made in the workspace that
      * was current before (a layer's input and output have the same shape). A copy, not ND4J's leverage() to

@@ -49,7 +49,7 @@ public final class LlamaDecoder implements CausalBody {
 
     @Override
     public INDArray forward(PackedBatch batch) {
-        batch.checkPositions(config.maxPositions(), "max_position_embeddings");
+        PackedBatch.checkPositions(batch.positionIds(), config.maxPositions(), "max_position_embeddings");
         RotaryEmbedding.Angles angles = rotary.angles(batch.positionIds());
         INDArray x = tokens.forward(batch.inputIds());
         for (LlamaBlock block : blocks) x = block.forward(x, batch.starts(), angles);
@@ -58,13 +58,7 @@ public final class LlamaDecoder implements CausalBody {
 
     @Override
     public void backward(INDArray dHidden) {
-        INDArray d = finalNorm.backward(dHidden);
-        for (int i = blocks.size() - 1; i >= 0; i--) {
-            LlamaBlock block = blocks.get(i);
-            INDArray dy = d;
-            boolean inputGradient = i > 0 || embeddingsTrainable;
-            d = LayerBackward.run(dy, () -> block.backward(dy, inputGradient));
-        }
+        INDArray d = LayerBackward.throughBlocks(blocks, finalNorm.backward(dHidden), embeddingsTrainable, LlamaBlock::backward);
         if (embeddingsTrainable) tokens.backward(d);
     }
 
@@ -75,7 +69,7 @@ public final class LlamaDecoder implements CausalBody {
 
     @Override
     public INDArray decode(int[] ids, int[] positions, int[] sequences, List<KeyValueCache> caches) {
-        for (int p : positions) if (p >= config.maxPositions()) throw new IllegalArgumentException("token position " + p + " exceeds max_position_embeddings " + config.maxPositions());
+        PackedBatch.checkPositions(positions, config.maxPositions(), "max_position_embeddings");
         RotaryEmbedding.Angles angles = rotary.angles(positions);
         INDArray x = tokens.forward(ids);
         for (int i = 0; i < blocks.size(); i++) x = blocks.get(i).decode(x, sequences, angles, caches.get(i));

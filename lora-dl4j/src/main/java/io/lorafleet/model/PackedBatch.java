@@ -64,7 +64,7 @@ public record PackedBatch(int[] starts, int[] inputIds, int[] tokenTypeIds, int[
     }
 
     /** Fails unless every position is below the model's {@code maxPositions} (named by the config's {@code key}). */
-    void checkPositions(int maxPositions, String key) {
+    static void checkPositions(int[] positionIds, int maxPositions, String key) {
         for (int p : positionIds) {
             if (p >= maxPositions) throw new IllegalArgumentException("token position " + p + " exceeds " + key + " " + maxPositions);
         }
