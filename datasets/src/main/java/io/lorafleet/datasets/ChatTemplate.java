@@ -44,16 +44,17 @@ public final class ChatTemplate {
      * which the one named "default"), or null when it holds none.
      */
     public static ChatTemplate fromTokenizerConfig(byte[] tokenizerConfig, String source) throws IOException {
-        JsonNode root = readJson(tokenizerConfig, source);
-        JsonNode t = root.path("chat_template");
-        String text = null;
-        if (t.isTextual()) {
-            text = t.asText();
-        } else if (t.isArray()) {
-            for (JsonNode named : t) if (named.path("name").asText().equals("default")) text = named.path("template").asText(null);
-            if (text == null) throw new IOException(source + ": chat_template lists named templates but none named 'default'");
-        }
-        return text == null ? null : new ChatTemplate(text, specialTokens(root), source + " (chat_template)");
+        String text = templateText(tokenizerConfig, source);
+        return text == null ? null : of(text, tokenizerConfig, source + " (chat_template)");
+    }
+
+    /** The text of a tokenizer_config.json's chat_template (see {@link #fromTokenizerConfig}), or null. */
+    public static String templateText(byte[] tokenizerConfig, String source) throws IOException {
+        JsonNode t = readJson(tokenizerConfig, source).path("chat_template");
+        if (t.isTextual()) return t.asText();
+        if (!t.isArray()) return null;
+        for (JsonNode named : t) if (named.path("name").asText().equals("default")) return named.path("template").asText(null);
+        throw new IOException(source + ": chat_template lists named templates but none named 'default'");
     }
 
     private static JsonNode readJson(byte[] json, String source) throws IOException {

@@ -40,10 +40,17 @@ import java.util.regex.Pattern;
  *     response: output                       #   tokenized with the tokenizer's special tokens, e.g. BOS) and the response
  *                                            #   (without; then eos_token_id). Too long: a prompt is cut (truncation, here by
  *                                            #   default head_tail) to keep the whole response; a longer response loses its tail
+ *     messages: messages                     # instruction, or else: the field holding a conversation, [{role, content}, ...] (in
+ *                                            #   CSV, TSV or Parquet a string of that JSON), rendered with the chat template and
+ *                                            #   tokenized as a whole; the loss on each assistant turn (its text and the template's
+ *                                            #   end of turn; eos_token_id is not added). Too long: the conversation keeps its head
+ * chat_template: templates/chatml.jinja      # (default: the tokenizer folder's chat_template.jinja, else its tokenizer_config.json's
+ *                                            #   chat_template) the Jinja template for tasks with messages; special tokens such as
+ *                                            #   eos_token come from the folder's tokenizer_config.json
  * </pre>
  */
 public record DatasetSpec(String tokenizer, Integer maxLength, Objective objective, String output, Integer rowsPerFile,
-                          Double maxBadFraction, SplitRule split, Integer eosTokenId, Long bytesPerSplit, List<TaskSpec> tasks)
+                          Double maxBadFraction, SplitRule split, Integer eosTokenId, Long bytesPerSplit, List<TaskSpec> tasks, String chatTemplate)
         implements java.io.Serializable {
     public enum Objective {
         CLASSIFICATION, CAUSAL_LM, INSTRUCTION;
@@ -87,15 +94,23 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
             if (objective == Objective.CAUSAL_LM && (t.labelMap() != null || t.truncation() != Truncation.HEAD)) {
                 throw new IllegalArgumentException("tasks[" + i + "]: label_map and truncation do not apply to causal_lm (documents are packed, not cut)");
             }
-            if ((objective == Objective.INSTRUCTION) != (t.response() != null)) {
+            if ((objective == Objective.INSTRUCTION) != (t.response() != null || t.messages() != null)) {
                 throw new IllegalArgumentException(objective == Objective.INSTRUCTION
-                        ? "tasks[" + i + "].response: required for instruction (the field holding it), with prompt or template"
-                        : "tasks[" + i + "].response: applies only to objective instruction");
+                        ? "tasks[" + i + "].response: required for instruction (the field holding it), with prompt or template; or messages"
+                        : "tasks[" + i + "]." + (t.response() != null ? "response" : "messages") + ": applies only to objective instruction");
             }
             if (t.splitField() != null && t.splitValues() == null) t = t.withSplitValues(List.copyOf(split.ratios().keySet()));
             tasks.set(i, t);
         }
         tasks = List.copyOf(tasks);
+        if (chatTemplate != null && tasks.stream().noneMatch(t -> t.messages() != null)) {
+            throw new IllegalArgumentException("chat_template: applies only to tasks with messages");
+        }
+    }
+
+    /** Whether a task reads conversations, which need a chat template. */
+    public boolean chat() {
+        return tasks.stream().anyMatch(t -> t.messages() != null);
     }
 
     /** The tokens per row of task {@code i}: its own max_length, or the spec's. */
@@ -122,7 +137,7 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
     public record TaskSpec(String adapterId, String adapterIdField, List<String> inputs, Format format, String text, TextTemplate template,
                            String textPair, String label, List<String> labels, Map<String, String> labelMap, String splitField,
                            List<String> splitValues, String split, SplitRule hashSplit, Integer maxLength, Truncation truncation,
-                           String prompt, String response)
+                           String prompt, String response, String messages)
             implements java.io.Serializable {
         public TaskSpec {
             if ((adapterId == null) == (adapterIdField == null)) throw new IllegalArgumentException("give exactly one of adapter_id and adapter_id_field");
@@ -133,6 +148,11 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
             inputs = List.copyOf(inputs);
             if (format == null) throw new IllegalArgumentException("format: required (jsonl, json, csv, tsv, parquet, text)");
             if (template != null && text != null) throw new IllegalArgumentException("give text (one field) or template (several), not both");
+            if (messages != null && (response != null || prompt != null || template != null || text != null || textPair != null || label != null || labels != null
+                    || format == Format.TEXT)) {
+                throw new IllegalArgumentException("a task with messages reads conversations; prompt, response, template, text, text_pair, label, labels "
+                        + "and format text do not apply");
+            }
             if (response != null && (prompt == null) == (template == null)) {
                 throw new IllegalArgumentException("an instruction task needs its prompt: the field holding it (prompt) or a template of fields, not both");
             }
@@ -141,7 +161,7 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
                 throw new IllegalArgumentException("an instruction task reads a prompt and a response; text, text_pair, label, labels and format text "
                         + "do not apply");
             }
-            text = text == null && template == null && response == null ? "text" : text;
+            text = text == null && template == null && response == null && messages == null ? "text" : text;
             if (format == Format.TEXT && (label != null || textPair != null || adapterIdField != null || splitField != null || template != null)) {
                 throw new IllegalArgumentException("format text: lines hold only text; label, text_pair, template, adapter_id_field and split_field do not apply");
             }
@@ -170,6 +190,7 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
             if (maxLength != null && (maxLength < 2 || maxLength > 65536)) throw new IllegalArgumentException("max_length: must be in 2..65536, is " + maxLength);
             // an instruction prompt keeps its head and tail by default: a template's opening and its closing cue ("Answer:")
             truncation = truncation != null ? truncation : response == null ? Truncation.HEAD : Truncation.HEAD_TAIL;
+            if (messages != null && truncation != Truncation.HEAD) throw new IllegalArgumentException("truncation: a conversation keeps its head");
             if (textPair != null && truncation != Truncation.HEAD) {
                 throw new IllegalArgumentException("truncation: a text pair is cut longest-first; tail and head_tail apply to single texts");
             }
@@ -177,7 +198,7 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
 
         TaskSpec withSplitValues(List<String> values) {
             return new TaskSpec(adapterId, adapterIdField, inputs, format, text, template, textPair, label, labels, labelMap, splitField, values,
-                    split, hashSplit, maxLength, truncation, prompt, response);
+                    split, hashSplit, maxLength, truncation, prompt, response, messages);
         }
 
         /** Label name → class id, in the order given. */
@@ -187,11 +208,11 @@ public record DatasetSpec(String tokenizer, Integer maxLength, Objective objecti
             return ids;
         }
 
-        /** The fields a row must have: text (or the template's), text pair, label, prompt and response, adapter id and split fields. */
+        /** The fields a row must have: text (or the template's), text pair, label, prompt and response or messages, adapter id and split fields. */
         public List<String> fields() {
             List<String> fields = new java.util.ArrayList<>();
             if (template != null) fields.addAll(template.fields());
-            for (String f : new String[] {text, textPair, label, prompt, response, adapterIdField, splitField}) {
+            for (String f : new String[] {text, textPair, label, prompt, response, messages, adapterIdField, splitField}) {
                 if (f != null && !fields.contains(f)) fields.add(f);
             }
             return fields;

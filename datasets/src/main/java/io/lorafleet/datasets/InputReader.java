@@ -59,7 +59,7 @@ public final class InputReader {
             }, out);
             case TEXT -> readLines(file, range, (line, text) -> {
                 if (text.isBlank()) blank[0]++;
-                else out.accept(new SourceRecord(file.name(), line, task.adapterId(), text, null, null, null, null, null, null, null));
+                else out.accept(new SourceRecord(file.name(), line, task.adapterId(), text, null, null, null, null, null, null, null, null));
             }, out);
             case JSON -> readJson(file, task, out);
             case CSV, TSV -> blank[0] = readDelimited(file, task, out);
@@ -203,6 +203,7 @@ public final class InputReader {
         Map<String, Object> fields = new HashMap<>();
         node.fields().forEachRemaining(e -> fields.put(e.getKey(), e.getValue().isNull() ? null
                 : e.getValue().isTextual() ? e.getValue().asText() : e.getValue().isIntegralNumber() ? (Object) e.getValue().asLong()
+                : e.getValue().isArray() && e.getKey().equals(task.messages()) ? e.getValue().toString()
                 : new WrongType(e.getValue().getNodeType().name().toLowerCase(java.util.Locale.ROOT))));
         return record(source, line, fields, task, raw);
     }
@@ -217,8 +218,9 @@ public final class InputReader {
             boolean textOnly = !name.equals(task.label()); // a label may be an integer class id; everything else must be text
             if (v instanceof WrongType || (textOnly && v instanceof Long)) {
                 String kind = v instanceof WrongType w ? w.kind() : "number";
-                return SourceRecord.bad(source, line, BadRow.WRONG_TYPE, "field '" + name + "' must be " + (textOnly ? "a string" : "a string or an integer")
-                        + ", is a " + kind, raw);
+                String expected = name.equals(task.messages()) ? "an array of {role, content} (or a string of its JSON)"
+                        : textOnly ? "a string" : "a string or an integer";
+                return SourceRecord.bad(source, line, BadRow.WRONG_TYPE, "field '" + name + "' must be " + expected + ", is a " + kind, raw);
             }
             values.put(name, v == null ? null : v.toString());
         }
@@ -231,7 +233,7 @@ public final class InputReader {
         }
         String adapter = task.adapterId() != null ? task.adapterId() : values.get(task.adapterIdField());
         return new SourceRecord(source, line, adapter, text, values.get(task.textPair()), values.get(task.label()), values.get(task.splitField()),
-                values.get(task.response()), null, null, SourceRecord.clip(raw));
+                values.get(task.response()), values.get(task.messages()), null, null, SourceRecord.clip(raw));
     }
 
     private static long readDelimited(SourceFile file, TaskSpec task, Consumer<SourceRecord> out) throws IOException {

@@ -13,10 +13,12 @@ import java.util.Map;
  * @param tokenizerSha256      SHA-256 of the tokenizer.json bytes
  * @param tokenizerFingerprint {@link TextTokenizer#fingerprint}: what train and eval compare (null in manifests before it, which compare the bytes)
  * @param maxLength            the spec's max_length; an adapter's own is in its stats
+ * @param chatTemplateSha256   SHA-256 of the chat template that rendered the conversations (null without)
  */
 public record Manifest(int formatVersion, String objective, String tokenizer, String tokenizerSha256, String tokenizerFingerprint, int maxLength,
                        List<String> sources, Map<String, AdapterStats> adapters, long rowsRead, long rowsQuarantined, Long blankLines,
-                       Map<String, Long> droppedByReason, long droppedTailTokens, String quarantine, List<ShardFile> shards)
+                       Map<String, Long> droppedByReason, long droppedTailTokens, String quarantine, List<ShardFile> shards,
+                       String chatTemplateSha256)
         implements java.io.Serializable {
     public static final String FILE = "manifest.json";
     /** 2 added the tokenizer fingerprint and per-adapter max_length; version 1 manifests are still read. */

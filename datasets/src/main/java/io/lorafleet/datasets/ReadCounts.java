@@ -120,9 +120,11 @@ public record ReadCounts(DatasetSpec spec, List<InputRef> inputs, Map<RowGroup, 
     /**
      * The manifest of the written shards: per adapter and split, rows, tokens, label and length histograms.
      *
-     * @param quarantine the quarantine's folder name, or null when no row was quarantined
+     * @param chatTemplateSha256 {@link ChatTemplate#sha256()} of the template that rendered conversations, or null
+     * @param quarantine         the quarantine's folder name, or null when no row was quarantined
      */
-    public Manifest manifest(String tokenizerSource, byte[] tokenizerJson, List<ShardStats> shards, String quarantine) throws IOException {
+    public Manifest manifest(String tokenizerSource, byte[] tokenizerJson, String chatTemplateSha256, List<ShardStats> shards, String quarantine)
+            throws IOException {
         Map<String, List<String>> labelNames = labelNames();
         Map<String, Integer> maxLengths = maxLengths();
         List<ShardStats> sorted = new ArrayList<>(shards);
@@ -149,6 +151,6 @@ public record ReadCounts(DatasetSpec spec, List<InputRef> inputs, Map<RowGroup, 
         return new Manifest(Manifest.FORMAT_VERSION, spec.objective().name().toLowerCase(Locale.ROOT), tokenizerSource, Sha256.of(tokenizerJson),
                 TextTokenizer.fingerprint(tokenizerJson, tokenizerSource), spec.maxLength(), inputs.stream().map(InputRef::path).distinct().toList(),
                 adapters, validRows() + quarantinedRows(), quarantinedRows(), blankLines, dropped, droppedTailTokens, quarantine,
-                sorted.stream().map(ShardStats::file).toList());
+                sorted.stream().map(ShardStats::file).toList(), chatTemplateSha256);
     }
 }

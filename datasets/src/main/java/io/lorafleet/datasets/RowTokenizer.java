@@ -4,8 +4,10 @@ import io.lorafleet.datasets.DatasetSpec.Objective;
 import io.lorafleet.datasets.DatasetSpec.TaskSpec;
 
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
 
@@ -15,7 +17,8 @@ import java.util.function.Consumer;
  * Causal LM: each (adapter, split)'s token stream is cut into the task's max_length blocks; a block never spans two
  * files, and the tail shorter than a block is counted as dropped. Instruction: one row per record, the prompt's
  * tokens (with the tokenizer's special tokens) then the response's (without, then eos_token_id), the response's
- * tokens its loss span; see {@link #instruction} for rows over max_length. Row ids are ordinals within
+ * tokens its loss span; see {@link #instruction} for rows over max_length. A conversation (a task with messages): one row, see
+ * {@link #conversation}. Row ids are ordinals within
  * (adapter, split) in this file; the job turns them into global ids.
  */
 public final class RowTokenizer {
@@ -23,6 +26,7 @@ public final class RowTokenizer {
     private final int taskIndex;
     private final TaskSpec task;
     private final TextTokenizer tokenizer;
+    private final ChatTemplate chatTemplate;
     private final Map<String, Integer> labelIds;
     private final int maxLength;
     private final DatasetSpec.SplitRule hashSplit;
@@ -58,12 +62,18 @@ public final class RowTokenizer {
         }
     }
 
-    /** @param tokenizer built with {@link #encodeLength} of this task */
-    public RowTokenizer(DatasetSpec spec, int taskIndex, TextTokenizer tokenizer, Consumer<ShardRow> rows, Consumer<QuarantinedRow> quarantine) {
+    /**
+     * @param tokenizer    built with {@link #encodeLength} of this task
+     * @param chatTemplate renders the conversations of a task with messages (null for other tasks)
+     */
+    public RowTokenizer(DatasetSpec spec, int taskIndex, TextTokenizer tokenizer, ChatTemplate chatTemplate, Consumer<ShardRow> rows,
+                        Consumer<QuarantinedRow> quarantine) {
         this.spec = spec;
         this.taskIndex = taskIndex;
         this.task = spec.tasks().get(taskIndex);
         this.tokenizer = tokenizer;
+        if (task.messages() != null && chatTemplate == null) throw new IllegalArgumentException("tasks[" + taskIndex + "].messages: needs a chat template");
+        this.chatTemplate = chatTemplate;
         this.labelIds = task.labelIds();
         this.maxLength = spec.maxLength(taskIndex);
         this.hashSplit = spec.hashSplit(taskIndex);
@@ -80,6 +90,10 @@ public final class RowTokenizer {
         if (adapter == null) {
             reject(r, BadRow.BAD_ADAPTER_ID, r.adapterId() == null ? "missing adapter id in field '" + task.adapterIdField() + "'"
                     : "adapter id '" + r.adapterId() + "' is not a safe folder name (letters, digits, . _ -; not starting with a dot)");
+            return;
+        }
+        if (task.messages() != null) {
+            conversation(adapter, r);
             return;
         }
         String textField = task.prompt() != null ? task.prompt() : task.text() != null ? task.text() : "template";
@@ -110,18 +124,8 @@ public final class RowTokenizer {
             }
             label = id;
         }
-        String split;
-        if (task.split() != null) {
-            split = task.split();
-        } else if (task.splitField() != null) {
-            split = r.split();
-            if (split == null || !task.splitValues().contains(split)) {
-                reject(r, BadRow.UNKNOWN_SPLIT, "split is not one of " + task.splitValues(), split);
-                return;
-            }
-        } else {
-            split = hashSplit(r.text(), task.response() != null ? null : r.textPair()); // an instruction's prompt alone: its responses stay together
-        }
+        String split = split(r, r.text(), task.response() != null ? null : r.textPair()); // an instruction's prompt alone: its responses stay together
+        if (split == null) return;
         if (spec.objective() == Objective.INSTRUCTION) {
             instruction(adapter, split, r);
             return;
@@ -164,6 +168,69 @@ public final class RowTokenizer {
         System.arraycopy(response, 0, ids, prompt.length, n - prompt.length);
         rows.accept(new ShardRow(adapter, split, nextOrdinal(adapter, split), ids, new int[n], ShardRow.NO_LABEL, r.source(), r.line(),
                 new int[] {prompt.length, n}));
+    }
+
+    /** The row's split (given, from its split field, or by hashing {@code text} and {@code pair}), or null when it was quarantined for it. */
+    private String split(SourceRecord r, String text, String pair) {
+        if (task.split() != null) return task.split();
+        if (task.splitField() == null) return hashSplit(text, pair);
+        if (r.split() == null || !task.splitValues().contains(r.split())) {
+            reject(r, BadRow.UNKNOWN_SPLIT, "split is not one of " + task.splitValues(), r.split());
+            return null;
+        }
+        return r.split();
+    }
+
+    /**
+     * A conversation rendered with the chat template and tokenized as a whole, as transformers' apply_chat_template
+     * tokenizes it; the tokens starting in an assistant turn's text are its loss spans. Over max_length, it keeps its
+     * head; a conversation whose first assistant token lies beyond is quarantined.
+     */
+    private void conversation(String adapter, SourceRecord r) {
+        if (r.messages() == null) {
+            reject(r, BadRow.MISSING_TEXT, "no field '" + task.messages() + "'");
+            return;
+        }
+        List<Object> messages;
+        ChatTemplate.Rendered rendered;
+        try {
+            messages = ChatTemplate.parseMessages(r.messages());
+        } catch (IllegalArgumentException e) {
+            reject(r, BadRow.BAD_MESSAGES, "field '" + task.messages() + "': " + e.getMessage());
+            return;
+        }
+        try {
+            rendered = chatTemplate.renderForTraining(messages);
+        } catch (JinjaTemplate.TemplateException e) {
+            reject(r, BadRow.CHAT_TEMPLATE_REFUSED, chatTemplate.source() + ": " + e.getMessage());
+            return;
+        }
+        int[] chars = rendered.assistantSpans();
+        if (chars.length == 0) {
+            reject(r, BadRow.BAD_MESSAGES, "field '" + task.messages() + "': no assistant message to learn");
+            return;
+        }
+        String split = split(r, JinjaBuiltins.toJson(messages, null, 0), null);
+        if (split == null) return;
+        TextTokenizer.Located tokens = tokenizer.encodeLocated(rendered.text());
+        int n = Math.min(maxLength, tokens.ids().length);
+        List<Integer> spans = new ArrayList<>();
+        for (int position = 0, span = 0; position < n; position++) {
+            int start = tokens.starts()[position];
+            while (span < chars.length && start >= chars[span + 1]) span += 2;
+            boolean learned = span < chars.length && start >= chars[span];
+            boolean open = spans.size() % 2 == 1;
+            if (learned && !open) spans.add(position);
+            if (!learned && open) spans.add(position);
+        }
+        if (spans.size() % 2 == 1) spans.add(n);
+        if (spans.isEmpty()) {
+            reject(r, BadRow.NO_ROOM_FOR_RESPONSE, "the conversation is " + tokens.ids().length + " tokens and its first assistant turn starts beyond max_length "
+                    + maxLength);
+            return;
+        }
+        rows.accept(new ShardRow(adapter, split, nextOrdinal(adapter, split), java.util.Arrays.copyOf(tokens.ids(), n), new int[n], ShardRow.NO_LABEL,
+                r.source(), r.line(), spans.stream().mapToInt(Integer::intValue).toArray()));
     }
 
     /** Ends the file: in causal LM mode, the unfinished blocks' tokens are counted as dropped. */

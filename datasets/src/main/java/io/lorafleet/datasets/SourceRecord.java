@@ -7,14 +7,15 @@ package io.lorafleet.datasets;
  *                 a Parquet file or of a JSON file's array (1 for a file holding one object)
  * @param text     the text, or an instruction row's prompt
  * @param response an instruction row's response (null otherwise)
+ * @param messages a conversation's messages, as JSON (null otherwise)
  * @param raw      the row as found (cut to {@link #RAW_LIMIT} characters), kept for the quarantine
  */
 public record SourceRecord(String source, long line, String adapterId, String text, String textPair, String label, String split,
-                           String response, BadRow problem, String detail, String raw) {
+                           String response, String messages, BadRow problem, String detail, String raw) {
     public static final int RAW_LIMIT = 2000;
 
     static SourceRecord bad(String source, long line, BadRow problem, String detail, String raw) {
-        return new SourceRecord(source, line, null, null, null, null, null, null, problem, detail, clip(raw));
+        return new SourceRecord(source, line, null, null, null, null, null, null, null, problem, detail, clip(raw));
     }
 
     static String clip(String raw) {

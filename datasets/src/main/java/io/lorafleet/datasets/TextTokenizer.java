@@ -96,6 +96,24 @@ public final class TextTokenizer implements AutoCloseable {
         return convert(tokenizer.encode(text, false, false));
     }
 
+    /**
+     * A continuation's token ids (no special tokens added; those written in the text, such as {@code <|im_start|>}, are
+     * recognized) and where each token starts in the text, as a Java string index: which tokens a range of characters holds.
+     */
+    public record Located(int[] ids, int[] starts) { }
+
+    public Located encodeLocated(String text) {
+        Encoding e = tokenizer.encode(text, false, false);
+        ai.djl.huggingface.tokenizers.jni.CharSpan[] spans = e.getCharTokenSpans();
+        int[] starts = new int[spans.length];
+        int codePoints = text.codePointCount(0, text.length()), previous = 0;
+        for (int i = 0; i < spans.length; i++) { // the tokenizers library counts characters (code points), Java strings UTF-16 units
+            previous = spans[i] == null ? previous : text.offsetByCodePoints(0, Math.min(spans[i].getStart(), codePoints));
+            starts[i] = previous;
+        }
+        return new Located(toInt(e.getIds()), starts);
+    }
+
     /** The text of token ids, special tokens (BOS, EOS) left out: what a model generated, as a person reads it. */
     public String decode(int[] ids) {
         long[] v = new long[ids.length];

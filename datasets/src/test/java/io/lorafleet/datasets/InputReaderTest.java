@@ -23,7 +23,7 @@ class InputReaderTest {
 
     static DatasetSpec.TaskSpec task(DatasetSpec.Format format, String adapterField) {
         return new DatasetSpec.TaskSpec(adapterField == null ? "t" : null, adapterField, List.of("x"), format, "text", null, null, "label",
-                List.of("neg", "pos"), null, null, null, null, null, null, null, null, null);
+                List.of("neg", "pos"), null, null, null, null, null, null, null, null, null, null);
     }
 
     List<SourceRecord> read(byte[] content, String name, DatasetSpec.TaskSpec task) throws IOException {
@@ -127,7 +127,7 @@ class InputReaderTest {
         Files.writeString(edges, edge);
         DatasetSpec.TaskSpec jsonl = task(DatasetSpec.Format.JSONL, null);
         DatasetSpec.TaskSpec text = new DatasetSpec.TaskSpec("t", null, List.of("x"), DatasetSpec.Format.TEXT, null, null, null, null, null, null, null, null, null,
-                null, null, null, null, null);
+                null, null, null, null, null, null);
         for (DatasetSpec.TaskSpec task : List.of(jsonl, text)) {
             DatasetSpec.Format format = task.format();
             for (Path file : List.of(sample, edges)) {

@@ -34,13 +34,19 @@ class RowTokenizerTest {
     /** Reads {@code lines} as the JSONL input of task 0 of {@code yaml}: the rows and the quarantined rows. */
     private record Result(List<ShardRow> rows, List<QuarantinedRow> bad) { }
 
+    /** ChatML, as Qwen2 and SmolLM2 write conversations, refusing one that starts with the assistant. */
+    private static final String CHATML = "{% if messages[0].role == 'assistant' %}{{ raise_exception('the user speaks first') }}{% endif %}"
+            + "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endfor %}"
+            + "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
     private Result run(String yaml, String... lines) throws IOException {
         DatasetSpec spec = DatasetSpec.load(yaml.getBytes(StandardCharsets.UTF_8), "spec.yaml", List.of());
+        ChatTemplate chat = spec.chat() ? ChatTemplate.of(CHATML, null, "chatml.jinja") : null;
         Path input = dir.resolve("in.jsonl");
         Files.writeString(input, String.join("\n", lines) + "\n");
         Result result = new Result(new ArrayList<>(), new ArrayList<>());
         try (TextTokenizer t = TextTokenizer.fromJson(tokenizerJson, RowTokenizer.encodeLength(spec, 0), "tokenizer.json")) {
-            RowTokenizer rows = new RowTokenizer(spec, 0, t, result.rows()::add, result.bad()::add);
+            RowTokenizer rows = new RowTokenizer(spec, 0, t, chat, result.rows()::add, result.bad()::add);
             InputReader.read(new LocalSourceFile(input), spec.tasks().get(0), rows::accept);
             rows.finish();
         }
@@ -166,5 +172,47 @@ class RowTokenizerTest {
         assertTrue(assertThrows(IOException.class, () -> run(spec.replace("    prompt: q\n", "    prompt: q\n    label: l\n"))).getMessage()
                 .contains("an instruction task reads a prompt and a response"));
         assertTrue(assertThrows(IOException.class, () -> run(spec + "    template: \"{q}\"\n")).getMessage().contains("not both"));
+    }
+
+    @Test
+    void aConversationIsRenderedWithTheChatTemplateAndLearnsEachAssistantTurn() throws IOException {
+        String spec = SPEC.replace("tokenizer: t\n", "tokenizer: t\nobjective: instruction\nmax_length: 128\n") + "    messages: messages\n";
+        String conversation = "[{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \"Capital of France?\"},"
+                + " {\"role\": \"assistant\", \"content\": \"Paris.\"}, {\"role\": \"user\", \"content\": \"And Italy?\"},"
+                + " {\"role\": \"assistant\", \"content\": \"Rome.\"}]";
+        Result r = run(spec, "{\"messages\": " + conversation + "}",
+                "{\"messages\": " + new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(conversation) + "}", // a string of the JSON, as CSV holds it
+                "{\"messages\": {\"role\": \"user\"}}",
+                "{\"messages\": \"not json\"}",
+                "{\"messages\": [{\"role\": \"user\", \"content\": \"no answer\"}]}",
+                "{\"messages\": [{\"role\": \"assistant\", \"content\": \"I start\"}, {\"role\": \"user\", \"content\": \"no\"}]}",
+                "{\"messages\": [{\"role\": \"user\", \"content\": \"" + "word ".repeat(150) + "\"}, {\"role\": \"assistant\", \"content\": \"late\"}]}",
+                "{\"messages\": [{\"role\": \"user\", \"content\": \"" + "word ".repeat(20) + "\"}, {\"role\": \"assistant\", \"content\": \""
+                        + "answer ".repeat(150) + "\"}]}");
+        try (TextTokenizer t = TextTokenizer.fromJson(tokenizerJson, 1 << 20, "tokenizer.json")) {
+            ShardRow row = r.rows().get(0);
+            String text = ChatTemplate.of(CHATML, null, "chatml.jinja").render(ChatTemplate.parseMessages(conversation), false);
+            assertArrayEquals(t.encodeContinuation(text).ids(), row.inputIds(), "the rendered conversation, tokenized whole without added special tokens");
+            List<Integer> learned = new ArrayList<>();
+            for (int p = 0; p < row.length(); p++) if (row.learned(p)) learned.add(row.inputIds()[p]);
+            List<Integer> answers = new ArrayList<>();
+            for (String turn : List.of("Paris.<|im_end|>\n", "Rome.<|im_end|>\n")) for (int id : t.encodeContinuation(turn).ids()) answers.add(id);
+            assertEquals(answers, learned, "the assistant turns and their end of turn, nothing of the system or user turns");
+            assertEquals(4, row.lossSpans().length);
+            assertArrayEquals(row.inputIds(), r.rows().get(1).inputIds(), "messages given as a string of JSON read the same");
+
+            ShardRow cut = r.rows().get(2);
+            assertEquals(128, cut.length(), "a conversation over max_length keeps its head");
+            assertEquals(128, cut.lossSpans()[1], "the answer is learned up to the cut");
+        }
+        assertEquals(3, r.rows().size());
+        assertEquals(List.of("wrong_type", "bad_messages", "bad_messages", "chat_template_refused", "no_room_for_response"),
+                r.bad().stream().map(QuarantinedRow::reason).toList());
+        assertTrue(r.bad().get(0).detail().contains("must be an array of {role, content}"), r.bad().get(0).detail());
+        assertTrue(r.bad().get(2).detail().contains("no assistant message"), r.bad().get(2).detail());
+        assertEquals("chatml.jinja: the chat template refused the conversation: the user speaks first", r.bad().get(3).detail());
+        assertTrue(assertThrows(IOException.class, () -> run(spec + "    response: a\n")).getMessage().contains("a task with messages reads conversations"));
+        String causal = SPEC.replace("tokenizer: t\n", "tokenizer: t\nobjective: causal_lm\n") + "    messages: m\n";
+        assertTrue(assertThrows(IOException.class, () -> run(causal)).getMessage().contains("messages: applies only to objective instruction"));
     }
 }

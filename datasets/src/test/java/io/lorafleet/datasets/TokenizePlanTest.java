@@ -90,7 +90,7 @@ class TokenizePlanTest {
 
         ShardRow r = new ShardRow("a", "train", 0, new int[] {101, 7, 102}, new int[3], 1, "a.jsonl", 1);
         ShardStats stats = ShardStats.of("adapter_id=a/split=train/part-00000.parquet", List.of(r, r), 500, "abc", List.of("neg", "pos"), 128);
-        Manifest m = fine.manifest("t.json", "{}".getBytes(java.nio.charset.StandardCharsets.UTF_8), List.of(stats), "_quarantine");
+        Manifest m = fine.manifest("t.json", "{}".getBytes(java.nio.charset.StandardCharsets.UTF_8), null, List.of(stats), "_quarantine");
         assertEquals(109, m.rowsRead(), "100 valid and 9 quarantined");
         assertEquals(9, m.rowsQuarantined());
         assertEquals(3L, m.blankLines());

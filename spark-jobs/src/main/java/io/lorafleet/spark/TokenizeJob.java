@@ -1,6 +1,7 @@
 package io.lorafleet.spark;
 
 import io.lorafleet.datasets.ByteRange;
+import io.lorafleet.datasets.ChatTemplate;
 import io.lorafleet.datasets.DatasetSpec;
 import io.lorafleet.datasets.InputReader;
 import io.lorafleet.datasets.InputRef;
@@ -37,6 +38,7 @@ import scala.Tuple2;
 
 import java.io.IOException;
 import java.io.Serializable;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
@@ -85,12 +87,13 @@ public final class TokenizeJob {
             try (TextTokenizer t = TextTokenizer.fromJson(tokenizer.json(), 64, tokenizer.source())) {
                 RowTokenizer.checkRoom(spec, t);
             }
+            Chat chat = spec.chat() ? Chat.resolve(spec, conf) : null;
             List<InputRef> inputs = numberLines(sc, listInputs(spec, conf), hadoop);
             List<List<InputRef>> groups = InputRef.group(inputs, spec.bytesPerSplit(), sc.defaultParallelism());
             SparkJobs.progress("tokenize", "%d inputs of %d tasks in %d Spark tasks → %s (tokenizer %s, max_length %d)", inputs.size(),
                     spec.tasks().size(), groups.size(), out.target(), tokenizer.source(), spec.maxLength());
 
-            JavaRDD<Outcome> outcomes = read(sc, spec, tokenizer, groups, hadoop).persist(StorageLevel.MEMORY_AND_DISK_SER());
+            JavaRDD<Outcome> outcomes = read(sc, spec, tokenizer, chat, groups, hadoop).persist(StorageLevel.MEMORY_AND_DISK_SER());
             ReadCounts counts = count(spec, inputs, outcomes);
             long good = counts.validRows(), bad = counts.quarantinedRows();
             SparkJobs.progress("tokenize", "read %,d rows: %,d valid, %,d quarantined; %,d blank lines skipped (%.1f s)", good + bad, good, bad,
@@ -108,7 +111,8 @@ public final class TokenizeJob {
             List<ShardStats> shards = writeShards(sc, outcomes, ShardPlan.of(counts.valid(), spec.rowsPerFile()), labelNames, counts.maxLengths(),
                     out.temp().toString(), hadoop);
             outcomes.unpersist();
-            Manifest manifest = counts.manifest(tokenizer.source(), tokenizer.json(), shards, bad == 0 ? null : QUARANTINE.get(0));
+            Manifest manifest = counts.manifest(tokenizer.source(), tokenizer.json(), chat == null ? null : chat.parse().sha256(), shards,
+                    bad == 0 ? null : QUARANTINE.get(0));
             out.commit();
             OutputFolder.writeFile(out.fileSystem(), new Path(out.target(), Manifest.FILE), manifest.toJson());
             if (out.fileSystem().exists(out.failed())) out.fileSystem().delete(out.failed(), true); // an earlier failed attempt's quarantine
@@ -121,19 +125,20 @@ public final class TokenizeJob {
     }
 
     /** Each group of inputs read and tokenized in order by one Spark task. */
-    private static JavaRDD<Outcome> read(JavaSparkContext sc, DatasetSpec spec, Tokenizer tokenizer, List<List<InputRef>> groups,
+    private static JavaRDD<Outcome> read(JavaSparkContext sc, DatasetSpec spec, Tokenizer tokenizer, Chat chat, List<List<InputRef>> groups,
                                          Broadcast<HadoopConf> hadoop) {
         Broadcast<byte[]> tokenizerJson = sc.broadcast(tokenizer.json());
         String tokenizerSource = tokenizer.source();
         return sc.parallelize(groups, groups.size()).flatMap(group -> {
             List<Outcome> results = new ArrayList<>();
+            ChatTemplate template = chat == null ? null : chat.parse();
             Map<Integer, TextTokenizer> byLength = new HashMap<>(); // the cache's key hashes the tokenizer.json: once per group, not per file
             for (InputRef ref : group) {
                 int length = RowTokenizer.encodeLength(spec, ref.task());
                 TextTokenizer t = byLength.get(length);
                 if (t == null) byLength.put(length, t = ExecutorCache.tokenizer(tokenizerJson.value(), length, tokenizerSource));
                 long at = ref.range().start();
-                RowTokenizer rows = new RowTokenizer(spec, ref.task(), t, r -> results.add(new Outcome(r, null, 0, 0, at)),
+                RowTokenizer rows = new RowTokenizer(spec, ref.task(), t, template, r -> results.add(new Outcome(r, null, 0, 0, at)),
                         q -> results.add(new Outcome(null, q, 0, 0, at)));
                 long blank = InputReader.read(new HadoopSourceFile(ref.path(), hadoop.value().get()), ref.range(), spec.tasks().get(ref.task()),
                         rows::accept);
@@ -207,6 +212,39 @@ public final class TokenizeJob {
                 }
             }
             return new Tokenizer(json, source);
+        }
+    }
+
+    /**
+     * The chat template for tasks with messages: the spec's chat_template file, else the tokenizer folder's
+     * chat_template.jinja, else its tokenizer_config.json's; special tokens from that tokenizer_config.json.
+     */
+    record Chat(String template, byte[] tokenizerConfig, String source) implements Serializable {
+        static Chat resolve(DatasetSpec spec, Configuration conf) throws IOException {
+            Path tokenizer = new Path(spec.tokenizer());
+            FileSystem fs = tokenizer.getFileSystem(conf);
+            Path folder = fs.getFileStatus(tokenizer).isDirectory() ? tokenizer : tokenizer.getParent();
+            Path configFile = new Path(folder, ChatTemplate.TOKENIZER_CONFIG), beside = new Path(folder, ChatTemplate.FILE);
+            byte[] config = fs.exists(configFile) ? SparkJobs.readFile(configFile.toString(), conf) : null;
+            Chat chat;
+            if (spec.chatTemplate() != null) {
+                chat = new Chat(new String(SparkJobs.readFile(spec.chatTemplate(), conf), StandardCharsets.UTF_8), config, spec.chatTemplate());
+            } else if (fs.exists(beside)) {
+                chat = new Chat(new String(SparkJobs.readFile(beside.toString(), conf), StandardCharsets.UTF_8), config, fs.makeQualified(beside).toString());
+            } else {
+                String text = config == null ? null : ChatTemplate.templateText(config, configFile.toString());
+                if (text == null) {
+                    throw new IOException("tasks with messages need a chat template: " + fs.makeQualified(folder) + " has no " + ChatTemplate.FILE
+                            + " and no chat_template in " + ChatTemplate.TOKENIZER_CONFIG + "; give one with chat_template: FILE");
+                }
+                chat = new Chat(text, config, fs.makeQualified(configFile) + " (chat_template)");
+            }
+            chat.parse(); // a template we cannot parse fails here, naming its line, before any row is read
+            return chat;
+        }
+
+        ChatTemplate parse() throws IOException {
+            return ChatTemplate.of(template, tokenizerConfig, source);
         }
     }
 

@@ -1,6 +1,9 @@
 package io.lorafleet.spark;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.lorafleet.datasets.DatasetSpec;
+import io.lorafleet.datasets.Manifest;
 import io.lorafleet.datasets.YamlConfig;
 import org.apache.hadoop.conf.Configuration;
 import org.junit.jupiter.api.BeforeAll;
@@ -13,8 +16,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -224,4 +229,90 @@ class HuggingFaceIT {
         String config = Files.readString(tmp.resolve("mean/imdb/adapter_config.json"));
         assertTrue(config.indexOf("layer\\\\.0") < config.indexOf("\"query\" : 8"), "the patterns in their order: " + config);
     }
+
+    /**
+     * Conversations of real reviews rendered with SmolLM2's published chat template (ChatML), found in the model folder's
+     * tokenizer_config.json as a downloaded model has it: the same token ids as transformers' apply_chat_template, the
+     * assistant's answers and their end of turn learned, the shards naming their template, and the tiny Llama learning.
+     */
+    @Test
+    void aTinyLlamaLearnsConversationsRenderedWithItsChatTemplate() throws Exception {
+        Path model = tmp.resolve("llama-chat"), dir = tmp.resolve("chat");
+        Files.createDirectories(model);
+        try (var files = Files.list(tinyDecoders().resolve("llama"))) {
+            for (Path f : files.toList()) if (Files.isRegularFile(f)) Files.copy(f, model.resolve(f.getFileName()));
+        }
+        String template = Files.readString(Path.of("../datasets/src/test/resources/chat-templates/smollm2-135m-instruct.jinja"));
+        ObjectMapper json = new ObjectMapper();
+        Files.writeString(model.resolve("tokenizer_config.json"), json.writeValueAsString(Map.of("tokenizer_class", "PreTrainedTokenizerFast",
+                "eos_token", "<|endoftext|>", "chat_template", template)));
+        List<String> conversations = new ArrayList<>();
+        for (String line : Files.readAllLines(TokenizeJobTest.SAMPLE)) {
+            JsonNode review = json.readTree(line);
+            String text = review.get("text").asText();
+            conversations.add(json.writeValueAsString(Map.of("messages", List.of(
+                    Map.of("role", "user", "content", "Review: " + text.substring(0, Math.min(120, text.length())) + "\nSentiment?"),
+                    Map.of("role", "assistant", "content", review.get("label").asText())))));
+        }
+        Files.createDirectories(dir);
+        Files.write(dir.resolve("chats.jsonl"), conversations);
+        String dataset = """
+                tokenizer: %s
+                output: %s
+                objective: instruction
+                max_length: 320
+                tasks:
+                  - adapter_id: chat
+                    inputs: [%s]
+                    format: jsonl
+                    messages: messages
+                """.formatted(model, dir.resolve("shards"), dir.resolve("chats.jsonl"));
+        Manifest m = TokenizeJob.tokenize(SparkTestSession.get(), DatasetSpec.load(dataset.getBytes(StandardCharsets.UTF_8), "chat.yaml", List.of()), false);
+        assertEquals(io.lorafleet.datasets.Sha256.of(template.getBytes(StandardCharsets.UTF_8)), m.chatTemplateSha256(), "the shards name their template");
+        assertEquals(0, m.rowsQuarantined(), m.droppedByReason().toString());
+        List<io.lorafleet.datasets.ShardRow> rows = ExecutorCache.rows(dir.resolve("shards").toString(), m, "chat", "train", new Configuration());
+        try (io.lorafleet.datasets.TextTokenizer t = io.lorafleet.datasets.TextTokenizer.fromJson(Files.readAllBytes(model.resolve("tokenizer.json")), 1024, "t")) {
+            for (io.lorafleet.datasets.ShardRow row : rows.subList(0, 5)) {
+                int[] span = java.util.Arrays.copyOfRange(row.inputIds(), row.lossSpans()[0], row.lossSpans()[1]);
+                String answer = t.decode(span);
+                assertTrue(answer.equals("positive<|im_end|>\n") || answer.equals("negative<|im_end|>\n"), "learned: '" + answer + "'");
+                assertTrue(t.decode(java.util.Arrays.copyOf(row.inputIds(), row.lossSpans()[0])).endsWith("<|im_start|>assistant\n"));
+            }
+        }
+        // transformers' own apply_chat_template on the same folder gives the same ids
+        List<String> firstFive = new ArrayList<>();
+        for (String line : conversations.subList(0, 5)) firstFive.add(json.readTree(line).get("messages").toString());
+        Process apply = new ProcessBuilder(python, "-c", "import json, sys; from transformers import AutoTokenizer; t = AutoTokenizer.from_pretrained(sys.argv[1]); "
+                + "print(json.dumps([t.apply_chat_template(m, tokenize=True, return_dict=False) for m in json.loads(sys.argv[2])]))",
+                model.toString(), "[" + String.join(",", firstFive) + "]").redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        JsonNode theirs = json.readTree(new String(apply.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip().lines().reduce((a, b) -> b).orElse("[]"));
+        assertTrue(apply.waitFor(5, TimeUnit.MINUTES) && apply.exitValue() == 0, "apply_chat_template failed");
+        List<io.lorafleet.datasets.ShardRow> all = new ArrayList<>();
+        for (String split : m.adapters().get("chat").rows().keySet()) all.addAll(ExecutorCache.rows(dir.resolve("shards").toString(), m, "chat", split, new Configuration()));
+        for (int i = 0; i < 5; i++) {
+            int line = i + 1;
+            io.lorafleet.datasets.ShardRow ours = all.stream().filter(r -> r.line() == line).findFirst().orElseThrow();
+            int[] expected = new int[theirs.get(i).size()];
+            for (int k = 0; k < expected.length; k++) expected[k] = theirs.get(i).get(k).asInt();
+            assertArrayEquals(expected, ours.inputIds(), "conversation " + line);
+        }
+        String training = """
+                model: %s
+                shards: %s
+                output: %s
+                lora: {r: 8, alpha: 16, target_modules: all-linear}
+                batch_size: 8
+                local_steps: 4
+                rounds: 6
+                seed: 5
+                eval_every: 1
+                optimizer: {kind: adamw, learning_rate: 0.02}
+                """.formatted(model, dir.resolve("shards"), dir.resolve("adapters"));
+        TrainJob.train(SparkTestSession.get(), TrainConfig.load(training.getBytes(StandardCharsets.UTF_8), "chat-train.yaml", List.of()), false, false);
+        List<String> history = Files.readAllLines(dir.resolve("adapters/_checkpoints/chat/metrics.jsonl"));
+        double first = json.readTree(history.get(0)).get("eval_loss").asDouble(), last = json.readTree(history.get(history.size() - 1)).get("eval_loss").asDouble();
+        System.out.printf("tiny Llama on conversations: validation loss of the assistant's turns %.3f → %.3f%n", first, last);
+        assertTrue(last < 0.5 * first, "training lowers the loss of the assistant's turns: " + first + " → " + last);
+    }
+
 }

@@ -38,7 +38,7 @@ class LegacyCheckpointTest {
 
     private static Manifest manifest(String shardSha) {
         return new Manifest(2, "classification", "t", "tsha", "tfp", 64, List.of("in.jsonl"), Map.of(), 10, 0, 0L, Map.of(), 0, null,
-                List.of(new Manifest.ShardFile("adapter_id=imdb/split=train/part-00000.parquet", "imdb", "train", 10, 100, 1000, shardSha)));
+                List.of(new Manifest.ShardFile("adapter_id=imdb/split=train/part-00000.parquet", "imdb", "train", 10, 100, 1000, shardSha)), null);
     }
 
     /** A small encoder: its batches never pass the step budget, so the fingerprint has its pre-budget form. */
