@@ -2,6 +2,7 @@ package io.lorafleet.spark;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.lorafleet.datasets.ChatTemplate;
 import io.lorafleet.datasets.TextTokenizer;
 import io.lorafleet.datasets.YamlConfig;
 import io.lorafleet.io.PeftAdapter;
@@ -16,6 +17,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -26,12 +28,14 @@ import java.util.Set;
  * (generation_config.json's eos_token_id, else config.json's) or {@code --max-new-tokens}. generation_config.json's
  * repetition_penalty applies, as in transformers; its other logits processors are refused rather than ignored; its
  * sampling defaults (do_sample, temperature, top_k, top_p) do not apply: the command line decides. A prompts file has one
- * prompt per line, or for .jsonl a "prompt" field per line. Writes one JSON line per prompt (prompt, completion,
- * prompt_ids, ids: the generated ids) to {@code --out} or stdout.
+ * prompt per line, or for .jsonl a "prompt" field per line. With {@code --chat}, each prompt is a user's message rendered
+ * with the model folder's chat template and its generation prompt, as a chat model expects (as transformers'
+ * apply_chat_template with add_generation_prompt). Writes one JSON line per prompt (prompt, completion, prompt_ids,
+ * ids: the generated ids) to {@code --out} or stdout.
  */
 public final class Generate {
     static final String USAGE = "lorafleet generate --model DIR [--adapter DIR] [--merge] [--prompt TEXT ...] [--prompts FILE] [--max-new-tokens 32] "
-            + "[--temperature 0] [--top-k 50] [--top-p 1] [--seed 0] [--out FILE] [--overwrite]";
+            + "[--temperature 0] [--top-k 50] [--top-p 1] [--seed 0] [--chat] [--out FILE] [--overwrite]";
     static final String GENERATION_CONFIG = "generation_config.json";
 
     public static void main(String[] args) {
@@ -81,7 +85,11 @@ public final class Generate {
         StringBuilder out = new StringBuilder();
         try (TextTokenizer tokenizer = TextTokenizer.fromJson(files.readAll(PretrainedModel.TOKENIZER), model.config().maxPositions(),
                 files.describe(PretrainedModel.TOKENIZER))) {
-            List<int[]> ids = prompts.stream().map(p -> tokenizer.encode(p).ids()).toList();
+            List<int[]> ids = new ArrayList<>();
+            ChatTemplate chat = line.flag("--chat") ? chatTemplate(files, line) : null;
+            for (String p : prompts) {
+                ids.add(chat == null ? tokenizer.encode(p).ids() : tokenizer.encodeContinuation(chat.render(List.of(Map.of("role", "user", "content", p)), true)).ids());
+            }
             List<int[]> generated = Generator.generate(model, ids, maxNewTokens, stopIds(files), sampling);
             for (int i = 0; i < prompts.size(); i++) {
                 ObjectNode o = YamlConfig.json().createObjectNode();
@@ -98,6 +106,14 @@ public final class Generate {
         OutputFolder.writeFile(file.getFileSystem(conf), file, out.toString().getBytes(StandardCharsets.UTF_8));
         System.err.println("generated " + prompts.size() + " completion(s) → " + outUri);
         return "";
+    }
+
+    private static ChatTemplate chatTemplate(HadoopModelFiles files, CommandLine line) throws IOException {
+        TokenizeJob.Chat chat = TokenizeJob.Chat.ofFolder(files);
+        if (chat == null) {
+            throw line.problem("--chat: the model has no chat template: " + TokenizeJob.Chat.missing(files));
+        }
+        return chat.parse();
     }
 
     private static List<String> prompts(CommandLine line, Configuration conf) throws IOException {

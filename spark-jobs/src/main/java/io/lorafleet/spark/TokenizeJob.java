@@ -216,31 +216,42 @@ public final class TokenizeJob {
     }
 
     /**
-     * The chat template for tasks with messages: the spec's chat_template file, else the tokenizer folder's
-     * chat_template.jinja, else its tokenizer_config.json's; special tokens from that tokenizer_config.json.
+     * The chat template for tasks with messages: the spec's chat_template file, else the tokenizer folder's (see
+     * {@link #ofFolder}); special tokens from that folder's tokenizer_config.json.
      */
     record Chat(String template, byte[] tokenizerConfig, String source) implements Serializable {
         static Chat resolve(DatasetSpec spec, Configuration conf) throws IOException {
             Path tokenizer = new Path(spec.tokenizer());
             FileSystem fs = tokenizer.getFileSystem(conf);
             Path folder = fs.getFileStatus(tokenizer).isDirectory() ? tokenizer : tokenizer.getParent();
-            Path configFile = new Path(folder, ChatTemplate.TOKENIZER_CONFIG), beside = new Path(folder, ChatTemplate.FILE);
-            byte[] config = fs.exists(configFile) ? SparkJobs.readFile(configFile.toString(), conf) : null;
+            HadoopModelFiles files = new HadoopModelFiles(folder.toString(), conf);
             Chat chat;
             if (spec.chatTemplate() != null) {
+                byte[] config = files.exists(ChatTemplate.TOKENIZER_CONFIG) ? files.readAll(ChatTemplate.TOKENIZER_CONFIG) : null;
                 chat = new Chat(new String(SparkJobs.readFile(spec.chatTemplate(), conf), StandardCharsets.UTF_8), config, spec.chatTemplate());
-            } else if (fs.exists(beside)) {
-                chat = new Chat(new String(SparkJobs.readFile(beside.toString(), conf), StandardCharsets.UTF_8), config, fs.makeQualified(beside).toString());
             } else {
-                String text = config == null ? null : ChatTemplate.templateText(config, configFile.toString());
-                if (text == null) {
-                    throw new IOException("tasks with messages need a chat template: " + fs.makeQualified(folder) + " has no " + ChatTemplate.FILE
-                            + " and no chat_template in " + ChatTemplate.TOKENIZER_CONFIG + "; give one with chat_template: FILE");
+                chat = ofFolder(files);
+                if (chat == null) {
+                    throw new IOException("tasks with messages need a chat template: " + Chat.missing(files) + "; give one with chat_template: FILE");
                 }
-                chat = new Chat(text, config, fs.makeQualified(configFile) + " (chat_template)");
             }
             chat.parse(); // a template we cannot parse fails here, naming its line, before any row is read
             return chat;
+        }
+
+        /** What a folder without a chat template lacks. */
+        static String missing(HadoopModelFiles files) {
+            return files.describe(ChatTemplate.FILE) + " does not exist and " + files.describe(ChatTemplate.TOKENIZER_CONFIG) + " holds no chat_template";
+        }
+
+        /** A model folder's chat template: its chat_template.jinja, else its tokenizer_config.json's chat_template; null when it has none. */
+        static Chat ofFolder(HadoopModelFiles files) throws IOException {
+            byte[] config = files.exists(ChatTemplate.TOKENIZER_CONFIG) ? files.readAll(ChatTemplate.TOKENIZER_CONFIG) : null;
+            if (files.exists(ChatTemplate.FILE)) {
+                return new Chat(new String(files.readAll(ChatTemplate.FILE), StandardCharsets.UTF_8), config, files.describe(ChatTemplate.FILE));
+            }
+            String text = config == null ? null : ChatTemplate.templateText(config, files.describe(ChatTemplate.TOKENIZER_CONFIG));
+            return text == null ? null : new Chat(text, config, files.describe(ChatTemplate.TOKENIZER_CONFIG) + " (chat_template)");
         }
 
         ChatTemplate parse() throws IOException {

@@ -313,6 +313,18 @@ class HuggingFaceIT {
         double first = json.readTree(history.get(0)).get("eval_loss").asDouble(), last = json.readTree(history.get(history.size() - 1)).get("eval_loss").asDouble();
         System.out.printf("tiny Llama on conversations: validation loss of the assistant's turns %.3f → %.3f%n", first, last);
         assertTrue(last < 0.5 * first, "training lowers the loss of the assistant's turns: " + first + " → " + last);
+
+        // lorafleet generate --chat: the prompt as a user's turn with the generation prompt, as apply_chat_template(add_generation_prompt=True) gives it
+        String question = "Review: A wonderful, moving film with a great cast.\nSentiment?";
+        String answer = Generate.run(new String[] {"--model", model.toString(), "--adapter", dir.resolve("adapters/chat").toString(), "--chat",
+                "--prompt", question, "--max-new-tokens", "12"}, SparkJobs.hadoopConf());
+        System.out.println("tiny Llama chat: " + answer.strip());
+        Process prompt = new ProcessBuilder(python, "-c", "import json, sys; from transformers import AutoTokenizer; t = AutoTokenizer.from_pretrained(sys.argv[1]); "
+                + "print(json.dumps(t.apply_chat_template([{'role': 'user', 'content': sys.argv[2]}], add_generation_prompt=True, tokenize=True, return_dict=False)))",
+                model.toString(), question).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        String expected = new String(prompt.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip().lines().reduce((a, b) -> b).orElse("");
+        assertTrue(prompt.waitFor(5, TimeUnit.MINUTES) && prompt.exitValue() == 0, "apply_chat_template failed");
+        assertEquals(json.readTree(expected), json.readTree(answer).get("prompt_ids"));
     }
 
 }
