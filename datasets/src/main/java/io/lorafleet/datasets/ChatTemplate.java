@@ -103,29 +103,60 @@ public final class ChatTemplate {
     public record Rendered(String text, int[] assistantSpans) { }
 
     /**
-     * Renders a whole conversation and finds each assistant turn as the text it adds to the conversation before it
-     * (rendered with the generation prompt): its content and the template's end of turn (such as
-     * {@code <|im_end|>} or {@code eos_token}), which is what the model must learn to write. Fails when the template
-     * renders earlier turns differently once later ones follow (some drop earlier reasoning), since the
-     * assistant's part cannot then be told.
+     * Renders a whole conversation and finds each assistant turn in it: from where the conversation before it,
+     * rendered with the generation prompt, stops agreeing with the whole (the generation prompt itself, or the part of
+     * it the template writes into the turn), through what the turn adds (its text and the template's end of turn,
+     * such as {@code <|im_end|>} or {@code eos_token}), which is what the model must learn to write. A turn the template
+     * renders differently when it is the last (Qwen3 adds an empty reasoning block) is found by the ending they share. Fails
+     * when the template renders the conversation before a turn differently once later turns follow, or when the
+     * found text does not hold the turn's content (after any reasoning block), rather than guess.
      */
     public Rendered renderForTraining(List<Object> messages) {
         String full = render(messages, false);
         List<Integer> spans = new ArrayList<>();
+        int previousEnd = 0;
         for (int i = 0; i < messages.size(); i++) {
             if (!(messages.get(i) instanceof Map<?, ?> m) || !"assistant".equals(m.get("role"))) continue;
-            String before = render(messages.subList(0, i), true);
+            int start = commonPrefix(full, render(messages.subList(0, i), true));
             String through = render(messages.subList(0, i + 1), false);
-            if (!through.startsWith(before) || !full.startsWith(through)) {
+            int end = commonPrefix(full, through);
+            if (start < previousEnd || end < start) {
                 throw new JinjaTemplate.TemplateException("the chat template renders the conversation before message " + i
                         + " differently once later messages follow, so the assistant's text cannot be told apart");
             }
-            if (through.length() > before.length()) {
-                spans.add(before.length());
-                spans.add(through.length());
+            if (end < through.length()) end = start + sharedEnding(through.substring(start), full, start);
+            Object content = m.get("content");
+            if (content instanceof String text && !answer(text).isEmpty() && !full.substring(start, end).contains(answer(text))) {
+                throw new JinjaTemplate.TemplateException("message " + i + ": the chat template does not render the assistant's content where "
+                        + "its turn is, so the assistant's text cannot be told apart");
             }
+            if (end > start) {
+                spans.add(start);
+                spans.add(end);
+            }
+            previousEnd = end;
         }
         return new Rendered(full, spans.stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    /** How much of a turn rendered as the last one ({@code tail}) ends the same as the whole conversation has it at {@code at}. */
+    private static int sharedEnding(String tail, String full, int at) {
+        for (int k = tail.length(); k > 0; k--) {
+            if (full.startsWith(tail.substring(tail.length() - k), at)) return k;
+        }
+        return 0;
+    }
+
+    /** The part of an assistant's content a template always renders: after any reasoning block, trimmed. */
+    private static String answer(String content) {
+        int reasoning = content.lastIndexOf("</think>");
+        return (reasoning < 0 ? content : content.substring(reasoning + "</think>".length())).strip();
+    }
+
+    private static int commonPrefix(String a, String b) {
+        int n = Math.min(a.length(), b.length()), i = 0;
+        while (i < n && a.charAt(i) == b.charAt(i)) i++;
+        return i;
     }
 
     /**
@@ -153,7 +184,10 @@ public final class ChatTemplate {
     /** A JSON value as the template sees it: Python's types, here String, Long, Double, Boolean, null, List and Map. */
     static Object value(JsonNode n) {
         if (n.isTextual()) return n.asText();
-        if (n.isIntegralNumber()) return n.asLong();
+        if (n.isIntegralNumber()) {
+            if (!n.canConvertToLong()) throw new IllegalArgumentException("the number " + n + " is beyond 64 bits");
+            return n.asLong();
+        }
         if (n.isNumber()) return n.asDouble();
         if (n.isBoolean()) return n.asBoolean();
         if (n.isArray()) {
@@ -169,7 +203,7 @@ public final class ChatTemplate {
         return null;
     }
 
-    /** Python's strftime for the directives chat templates use (dates: %d %b %B %m %y %Y %a %A; times: %H %M %S; %%). */
+    /** Python's strftime for the directives chat templates use (dates: %d %j %b %B %m %y %Y %a %A; times: %H %I %p %M %S; %%; glibc's %-d). */
     static String strftime(String format, java.time.ZonedDateTime t) {
         StringBuilder b = new StringBuilder();
         for (int i = 0; i < format.length(); i++) {
@@ -179,16 +213,21 @@ public final class ChatTemplate {
                 continue;
             }
             char d = format.charAt(++i);
+            boolean unpadded = d == '-' && i + 1 < format.length(); // glibc's %-d: no leading zero
+            if (unpadded) d = format.charAt(++i);
             String pattern = switch (d) {
-                case 'd' -> "dd";
+                case 'd' -> unpadded ? "d" : "dd";
+                case 'j' -> unpadded ? "D" : "DDD";
+                case 'I' -> unpadded ? "h" : "hh";
+                case 'p' -> "a";
                 case 'b' -> "MMM";
                 case 'B' -> "MMMM";
-                case 'm' -> "MM";
+                case 'm' -> unpadded ? "M" : "MM";
                 case 'y' -> "yy";
                 case 'Y' -> "yyyy";
                 case 'a' -> "EEE";
                 case 'A' -> "EEEE";
-                case 'H' -> "HH";
+                case 'H' -> unpadded ? "H" : "HH";
                 case 'M' -> "mm";
                 case 'S' -> "ss";
                 case '%' -> "'%'";

@@ -58,6 +58,10 @@ public final class JinjaTemplate {
             renderAll(body, scope, out);
         } catch (LoopControl c) {
             throw new TemplateException(name + ": " + (c == LoopControl.BREAK ? "break" : "continue") + " outside a loop");
+        } catch (TemplateException e) {
+            throw e;
+        } catch (RuntimeException e) { // a filter or method given what Python would raise a TypeError or ValueError for
+            throw new TemplateException(name + ": " + e);
         }
         return out.toString();
     }
@@ -103,7 +107,7 @@ public final class JinjaTemplate {
                 } else if (kind != '{' && modifier != '+') {
                     int lineStart = text.lastIndexOf('\n') + 1;
                     boolean atLineStart = lineStart > 0 || textStart == 0 || src.charAt(textStart - 1) == '\n';
-                    if (atLineStart && text.substring(lineStart).chars().allMatch(c -> c == ' ' || c == '\t')) text = text.substring(0, lineStart);
+                    if (atLineStart && text.substring(lineStart).chars().allMatch(c -> c != '\n' && JinjaBuiltins.isSpace(c))) text = text.substring(0, lineStart);
                 }
                 if (!text.isEmpty()) parts.add(new Part(Kind.TEXT, text, lineOf(src, textStart)));
                 int line = lineOf(src, open);
@@ -115,8 +119,19 @@ public final class JinjaTemplate {
                 boolean minusAfter = before == '-' && close - 1 >= innerStart, plusAfter = before == '+' && close - 1 >= innerStart;
                 String inner = src.substring(innerStart, minusAfter || plusAfter ? close - 1 : close);
                 if (kind == '{') parts.add(new Part(Kind.OUTPUT, inner, line));
-                if (kind == '%') parts.add(new Part(Kind.STATEMENT, inner, line));
+                if (kind == '%' && !inner.strip().equals("raw")) parts.add(new Part(Kind.STATEMENT, inner, line));
                 pos = close + 2;
+                if (kind == '%' && inner.strip().equals("raw")) { // its text as written, up to {% endraw %}
+                    java.util.regex.Matcher end = java.util.regex.Pattern.compile("\\{%(-?)\\s*endraw\\s*(-?)%\\}").matcher(src);
+                    if (!end.find(pos)) throw new TemplateException(name + ", line " + line + ": missing {% endraw %}");
+                    String raw = src.substring(pos, end.start());
+                    if (end.group(1).equals("-")) raw = JinjaBuiltins.strip(raw, null, false, true);
+                    if (!raw.isEmpty()) parts.add(new Part(Kind.TEXT, raw, line));
+                    pos = end.end();
+                    stripAll = end.group(2).equals("-");
+                    trimNewline = !stripAll;
+                    continue;
+                }
                 stripAll = minusAfter;
                 trimNewline = !minusAfter && !plusAfter && kind != '{';
             }
@@ -130,9 +145,10 @@ public final class JinjaTemplate {
             return -1;
         }
 
-        /** Where a tag's closer is, skipping string literals that may hold it. */
+        /** Where a tag's closer is, skipping string literals and brackets that may hold it (a dict literal's "}}"). */
         private static int closeOf(String src, int from, String closer) {
             char quote = 0;
+            int depth = 0;
             for (int i = from; i < src.length(); i++) {
                 char c = src.charAt(i);
                 if (quote != 0) {
@@ -140,8 +156,12 @@ public final class JinjaTemplate {
                     else if (c == quote) quote = 0;
                 } else if (c == '\'' || c == '"') {
                     quote = c;
-                } else if (src.startsWith(closer, i)) {
+                } else if (depth == 0 && src.startsWith(closer, i)) {
                     return i;
+                } else if (c == '(' || c == '[' || c == '{') {
+                    depth++;
+                } else if ((c == ')' || c == ']' || c == '}') && depth > 0) {
+                    depth--;
                 }
             }
             return -1;
@@ -177,6 +197,11 @@ public final class JinjaTemplate {
                 while (j < s.length() && (Character.isLetterOrDigit(s.charAt(j)) || s.charAt(j) == '_')) j++;
                 out.add(new Token(TokenType.NAME, s.substring(i, j), null));
                 i = j;
+            } else if (c == '0' && i + 2 < s.length() && (s.charAt(i + 1) == 'x' || s.charAt(i + 1) == 'X')) {
+                int j = i + 2;
+                while (j < s.length() && Character.digit(s.charAt(j), 16) >= 0) j++;
+                out.add(new Token(TokenType.INTEGER, s.substring(i, j), Long.parseLong(s.substring(i + 2, j), 16)));
+                i = j;
             } else if (Character.isDigit(c)) {
                 int j = i;
                 while (j < s.length() && (Character.isDigit(s.charAt(j)) || s.charAt(j) == '_')) j++;
@@ -203,19 +228,7 @@ public final class JinjaTemplate {
                         value.append(d);
                         continue;
                     }
-                    char e = s.charAt(++j);
-                    switch (e) {
-                        case 'n' -> value.append('\n');
-                        case 't' -> value.append('\t');
-                        case 'r' -> value.append('\r');
-                        case '\\', '\'', '"' -> value.append(e);
-                        case '\n' -> { }
-                        case 'u' -> {
-                            value.append((char) Integer.parseInt(s.substring(j + 1, j + 5), 16));
-                            j += 4;
-                        }
-                        default -> value.append('\\').append(e);
-                    }
+                    j = escape(s, j + 1, value, where) - 1;
                 }
                 if (j >= s.length()) throw new TemplateException(where + ": unterminated string");
                 out.add(new Token(TokenType.STRING, s.substring(i, j + 1), value.toString()));
@@ -235,6 +248,41 @@ public final class JinjaTemplate {
         }
         out.add(new Token(TokenType.END, "end of tag", null));
         return out;
+    }
+
+    /** Python's escape sequence at {@code at} (after the backslash) appended to {@code out}; returns where the literal goes on. */
+    private static int escape(String s, int at, StringBuilder out, String where) {
+        char e = s.charAt(at);
+        int digits = switch (e) {
+            case 'x' -> 2;
+            case 'u' -> 4;
+            case 'U' -> 8;
+            default -> 0;
+        };
+        if (digits > 0) {
+            if (at + 1 + digits > s.length()) throw new TemplateException(where + ": truncated \\" + e + " escape");
+            out.appendCodePoint(Integer.parseInt(s.substring(at + 1, at + 1 + digits), 16));
+            return at + 1 + digits;
+        }
+        if (e >= '0' && e <= '7') {
+            int end = at;
+            while (end < s.length() && end < at + 3 && s.charAt(end) >= '0' && s.charAt(end) <= '7') end++;
+            out.appendCodePoint(Integer.parseInt(s.substring(at, end), 8));
+            return end;
+        }
+        switch (e) {
+            case 'n' -> out.append('\n');
+            case 't' -> out.append('\t');
+            case 'r' -> out.append('\r');
+            case 'b' -> out.append('\b');
+            case 'f' -> out.append('\f');
+            case 'v' -> out.append('\u000b');
+            case 'a' -> out.append('\u0007');
+            case '\\', '\'', '"' -> out.append(e);
+            case '\n' -> { }
+            default -> out.append('\\').append(e);
+        }
+        return at + 1;
     }
 
     // ---------------------------------------------------------------- the tree
@@ -350,7 +398,7 @@ public final class JinjaTemplate {
                     expectEnd();
                     List<Node> body = parseBody("endgeneration");
                     closeWith("endgeneration");
-                    return (s, out) -> renderAll(body, s, out);
+                    return (s, out) -> renderAll(body, new Scope(s), out);
                 }
                 default: throw error("unsupported statement '" + keyword + "'");
             }
@@ -421,8 +469,8 @@ public final class JinjaTemplate {
                     renderAll(empty, s, out);
                     return;
                 }
-                Scope loopScope = new Scope(s);
                 for (int i = 0; i < items.size(); i++) {
+                    Scope loopScope = new Scope(s); // as in Jinja, what one iteration sets is gone in the next
                     bind(loopScope, targets, items.get(i), where);
                     loopScope.vars.put("loop", new Loop(items, i));
                     try {
@@ -436,6 +484,15 @@ public final class JinjaTemplate {
 
         private Node setStatement() {
             String target = name();
+            if (toks.get(t).is(",")) { // {% set a, b = pair %}
+                List<String> targets = new ArrayList<>(List.of(target));
+                while (accept(",")) targets.add(name());
+                expect("=");
+                Expr value = expression();
+                expectEnd();
+                int where = line;
+                return (s, out) -> bind(s, targets, value.eval(s), where);
+            }
             String attribute = accept(".") ? name() : null;
             if (!accept("=")) { // {% set x %}...{% endset %}
                 if (attribute != null) throw error("a block set takes a plain name");
@@ -471,11 +528,16 @@ public final class JinjaTemplate {
             expectEnd();
             List<Node> body = parseBody("endmacro");
             closeWith("endmacro");
+            int where = line;
             return (s, out) -> s.vars.put(macro, (Function) (args, kwargs) -> {
+                if (args.size() > params.size()) throw new TemplateException("line " + where + ": macro '" + macro + "' takes " + params.size() + " arguments");
+                for (String k : kwargs.keySet()) {
+                    if (!params.contains(k)) throw new TemplateException("line " + where + ": macro '" + macro + "' takes no argument '" + k + "'");
+                }
                 Scope call = new Scope(s);
                 for (int i = 0; i < params.size(); i++) {
                     String p = params.get(i);
-                    Object v = i < args.size() ? args.get(i) : kwargs.containsKey(p) ? kwargs.get(p) : defaults.get(i) != null ? defaults.get(i).eval(s) : UNDEFINED;
+                    Object v = i < args.size() ? args.get(i) : kwargs.containsKey(p) ? kwargs.get(p) : defaults.get(i) != null ? defaults.get(i).eval(call) : UNDEFINED;
                     call.vars.put(p, v);
                 }
                 StringBuilder text = new StringBuilder();
@@ -548,9 +610,18 @@ public final class JinjaTemplate {
                 } else {
                     return left;
                 }
-                Expr a = left, b = sum();
-                left = s -> compare(o, a.eval(s), b.eval(s));
+                left = chain(left, o, sum());
             }
+        }
+
+        /** Python chains comparisons: {@code a < b < c} is {@code a < b and b < c}, b evaluated once. */
+        private Expr chain(Expr left, String op, Expr right) {
+            if (!(left instanceof Comparison c)) return new Comparison(List.of(left, right), List.of(op));
+            List<Expr> operands = new ArrayList<>(c.operands());
+            operands.add(right);
+            List<String> ops = new ArrayList<>(c.ops());
+            ops.add(op);
+            return new Comparison(operands, ops);
         }
 
         private Expr sum() {
@@ -591,13 +662,18 @@ public final class JinjaTemplate {
             return left;
         }
 
+        /** As Jinja: a sign applies to its operand, and the filters after it to the signed value ({@code -3|abs} is 3). */
         private Expr unary() {
+            return filters(signed());
+        }
+
+        private Expr signed() {
             if (toks.get(t).is("-") || toks.get(t).is("+")) {
                 boolean negate = toks.get(t++).is("-");
-                Expr e = unary();
-                return negate ? s -> arithmetic("-", 0L, e.eval(s)) : e;
+                Expr e = signed();
+                return negate ? s -> negate(e.eval(s)) : e;
             }
-            return filters(postfix(primary()));
+            return postfix(primary());
         }
 
         private Expr primary() {
@@ -629,11 +705,11 @@ public final class JinjaTemplate {
             }
             if (k.is("(")) {
                 Expr first = expression();
-                if (accept(")")) return first;
+                if (accept(")")) return s -> first.eval(s); // not a Comparison any more: "(a == b) != c" does not chain
                 List<Expr> items = new ArrayList<>(List.of(first));
                 while (accept(",") && !toks.get(t).is(")")) items.add(expression());
                 expect(")");
-                return s -> evalAll(items, s);
+                return s -> new Tuple(evalAll(items, s));
             }
             if (k.is("[")) {
                 List<Expr> items = new ArrayList<>();
@@ -712,8 +788,8 @@ public final class JinjaTemplate {
                     Arguments a;
                     if (toks.get(t).is("(")) {
                         a = advanceAndArguments();
-                    } else if (startsOperand(toks.get(t))) {
-                        Expr only = sum();
+                    } else if (startsOperand(toks.get(t))) { // as Jinja: one primary with its postfixes ("is divisibleby 2 + 1" adds to the test)
+                        Expr only = postfix(primary());
                         a = new Arguments(List.of(only), Map.of());
                     } else {
                         a = Arguments.NONE;
@@ -727,7 +803,7 @@ public final class JinjaTemplate {
         }
 
         private static boolean startsOperand(Token k) {
-            if (k.type() == TokenType.STRING || k.type() == TokenType.INTEGER || k.type() == TokenType.FLOAT) return true;
+            if (k.type() == TokenType.STRING || k.type() == TokenType.INTEGER || k.type() == TokenType.FLOAT || k.is("[") || k.is("{")) return true;
             return k.type() == TokenType.NAME && !List.of("and", "or", "not", "in", "is", "if", "else").contains(k.text());
         }
 
@@ -779,6 +855,19 @@ public final class JinjaTemplate {
         }
     }
 
+    private record Comparison(List<Expr> operands, List<String> ops) implements Expr {
+        @Override
+        public Object eval(Scope s) {
+            Object left = operands.get(0).eval(s);
+            for (int i = 0; i < ops.size(); i++) {
+                Object right = operands.get(i + 1).eval(s);
+                if (!(Boolean) compare(ops.get(i), left, right)) return false;
+                left = right;
+            }
+            return true;
+        }
+    }
+
     private record Arguments(List<Expr> positionalExprs, Map<String, Expr> namedExprs) {
         static final Arguments NONE = new Arguments(List.of(), Map.of());
 
@@ -813,6 +902,8 @@ public final class JinjaTemplate {
                 case "first" -> index0 == 0;
                 case "last" -> index0 == n - 1;
                 case "length" -> (long) n;
+                case "depth" -> 1L;
+                case "depth0" -> 0L;
                 case "previtem" -> index0 > 0 ? items.get(index0 - 1) : UNDEFINED;
                 case "nextitem" -> index0 < n - 1 ? items.get(index0 + 1) : UNDEFINED;
                 case "cycle" -> (Function) (args, kw) -> args.get(index0 % args.size());
@@ -846,6 +937,7 @@ public final class JinjaTemplate {
     static boolean truthy(Object v) {
         if (v == null || v == UNDEFINED) return false;
         if (v instanceof Boolean b) return b;
+        if (v instanceof Namespace) return true;
         if (v instanceof Long l) return l != 0;
         if (v instanceof Double d) return d != 0;
         if (v instanceof String s) return !s.isEmpty();
@@ -861,16 +953,32 @@ public final class JinjaTemplate {
         return repr(v);
     }
 
+    /** Python's str.isprintable for one character: what repr shows as itself rather than escaped. */
+    private static boolean printable(int c) {
+        if (c == ' ') return true;
+        int type = Character.getType(c);
+        return type != Character.CONTROL && type != Character.FORMAT && type != Character.SURROGATE && type != Character.PRIVATE_USE
+                && type != Character.UNASSIGNED && type != Character.LINE_SEPARATOR && type != Character.PARAGRAPH_SEPARATOR
+                && type != Character.SPACE_SEPARATOR;
+    }
+
+    /** A Python tuple (literal {@code (a, b)}, a dict's items): a list that prints in parentheses. */
+    static final class Tuple extends ArrayList<Object> {
+        Tuple(java.util.Collection<?> items) {
+            super(items);
+        }
+    }
+
     /** Python's repr(), for values printed inside lists and dicts. */
     static String repr(Object v) {
         if (v == null) return "None";
-        if (v == UNDEFINED) return "";
+        if (v == UNDEFINED) return "Undefined";
         if (v instanceof Boolean b) return b ? "True" : "False";
         if (v instanceof Double d) return pythonFloat(d);
         if (v instanceof String s) {
             char quote = s.contains("'") && !s.contains("\"") ? '"' : '\'';
             StringBuilder b = new StringBuilder().append(quote);
-            for (char c : s.toCharArray()) {
+            s.codePoints().forEach(c -> {
                 switch (c) {
                     case '\\' -> b.append("\\\\");
                     case '\n' -> b.append("\\n");
@@ -878,16 +986,18 @@ public final class JinjaTemplate {
                     case '\t' -> b.append("\\t");
                     default -> {
                         if (c == quote) b.append('\\');
-                        b.append(c);
+                        if (printable(c)) b.appendCodePoint(c);
+                        else b.append(String.format(c < 0x100 ? "\\x%02x" : c < 0x10000 ? "\\u%04x" : "\\U%08x", c));
                     }
                 }
-            }
+            });
             return b.append(quote).toString();
         }
         if (v instanceof List<?> l) {
-            StringBuilder b = new StringBuilder("[");
+            boolean tuple = v instanceof Tuple;
+            StringBuilder b = new StringBuilder(tuple ? "(" : "[");
             for (int i = 0; i < l.size(); i++) b.append(i == 0 ? "" : ", ").append(repr(l.get(i)));
-            return b.append(']').toString();
+            return b.append(tuple ? (l.size() == 1 ? ",)" : ")") : "]").toString();
         }
         if (v instanceof Map<?, ?> m) {
             StringBuilder b = new StringBuilder("{");
@@ -901,16 +1011,23 @@ public final class JinjaTemplate {
         return String.valueOf(v);
     }
 
+    /** Python's repr of a float: the shortest digits that read back as the same double, positional from 1e-4 to below 1e16. */
     static String pythonFloat(double d) {
         if (Double.isNaN(d)) return "nan";
         if (Double.isInfinite(d)) return d > 0 ? "inf" : "-inf";
-        if (d == Math.rint(d) && Math.abs(d) < 1e16) return String.format(java.util.Locale.ROOT, "%.1f", d);
-        String s = Double.toString(d);
-        if (!s.contains("E")) return s;
-        java.math.BigDecimal b = new java.math.BigDecimal(s);
-        int exponent = b.precision() - b.scale() - 1;
-        if (exponent >= -5 && exponent < 16) return b.toPlainString();
-        String mantissa = b.movePointLeft(exponent).stripTrailingZeros().toPlainString();
+        if (d == 0) return 1 / d < 0 ? "-0.0" : "0.0";
+        java.math.BigDecimal shortest = null;
+        for (int digits = 1; digits <= 17 && shortest == null; digits++) {
+            java.math.BigDecimal b = new java.math.BigDecimal(d).round(new java.math.MathContext(digits, java.math.RoundingMode.HALF_EVEN));
+            if (b.doubleValue() == d) shortest = b;
+        }
+        shortest = shortest.stripTrailingZeros();
+        int exponent = shortest.precision() - shortest.scale() - 1;
+        if (exponent >= -4 && exponent < 16) {
+            String plain = shortest.toPlainString();
+            return plain.contains(".") ? plain : plain + ".0";
+        }
+        String mantissa = shortest.movePointLeft(exponent).toPlainString();
         return mantissa + "e" + (exponent < 0 ? "-" : "+") + String.format(java.util.Locale.ROOT, "%02d", Math.abs(exponent));
     }
 
@@ -945,11 +1062,11 @@ public final class JinjaTemplate {
             return key instanceof String s && !(obj instanceof Namespace) ? attribute(obj, s, line) : UNDEFINED;
         }
         if ((obj instanceof List<?> || obj instanceof String) && (key instanceof Long || key instanceof Boolean)) {
-            int n = obj instanceof List<?> l ? l.size() : ((String) obj).length();
+            List<?> items = obj instanceof List<?> l ? l : iterate(obj, line); // a string by code points, as Python indexes it
             long i = key instanceof Boolean b ? (b ? 1 : 0) : (Long) key;
-            if (i < 0) i += n;
-            if (i < 0 || i >= n) return UNDEFINED;
-            return obj instanceof List<?> l ? l.get((int) i) : String.valueOf(((String) obj).charAt((int) i));
+            if (i < 0) i += items.size();
+            if (i < 0 || i >= items.size()) return UNDEFINED;
+            return items.get((int) i);
         }
         return key instanceof String s ? attribute(obj, s, line) : UNDEFINED;
     }
@@ -1005,8 +1122,13 @@ public final class JinjaTemplate {
             return asLong(a, 0) == asLong(b, 0);
         }
         if (a instanceof List<?> x && b instanceof List<?> y) {
-            if (x.size() != y.size()) return false;
+            if (x.size() != y.size() || (x instanceof Tuple) != (y instanceof Tuple)) return false;
             for (int i = 0; i < x.size(); i++) if (!pyEquals(x.get(i), y.get(i))) return false;
+            return true;
+        }
+        if (a instanceof Map<?, ?> x && b instanceof Map<?, ?> y) {
+            if (x.size() != y.size()) return false;
+            for (var e : x.entrySet()) if (!y.containsKey(e.getKey()) || !pyEquals(e.getValue(), y.get(e.getKey()))) return false;
             return true;
         }
         return Objects.equals(a, b);
@@ -1020,16 +1142,20 @@ public final class JinjaTemplate {
             case "not in": return !contains(b, a);
             default:
         }
-        int c;
-        if (isNumber(a) && isNumber(b)) c = Double.compare(asDouble(a), asDouble(b));
-        else if (a instanceof String x && b instanceof String y) c = x.compareTo(y);
-        else throw new TemplateException("'" + op + "' not supported between " + typeName(a) + " and " + typeName(b));
+        int c = order(a, b, 0);
         return switch (op) {
             case "<" -> c < 0;
             case ">" -> c > 0;
             case "<=" -> c <= 0;
             default -> c >= 0;
         };
+    }
+
+    /** Python's ordering of two numbers or two strings (by code point); anything else cannot be ordered. */
+    static int order(Object a, Object b, int line) {
+        if (isNumber(a) && isNumber(b)) return Double.compare(asDouble(a), asDouble(b));
+        if (a instanceof String x && b instanceof String y) return java.util.Arrays.compare(x.codePoints().toArray(), y.codePoints().toArray());
+        throw new TemplateException((line > 0 ? "line " + line + ": " : "") + typeName(a) + " and " + typeName(b) + " cannot be ordered");
     }
 
     static boolean contains(Object container, Object v) {
@@ -1042,7 +1168,7 @@ public final class JinjaTemplate {
             return false;
         }
         if (container instanceof Map<?, ?> m) return m.containsKey(v);
-        if (container == UNDEFINED) throw new TemplateException("'in' an undefined value");
+        if (container == UNDEFINED) return false; // Jinja's undefined iterates as empty
         throw new TemplateException(typeName(container) + " is not a container");
     }
 
@@ -1053,21 +1179,27 @@ public final class JinjaTemplate {
             joined.addAll(y);
             return joined;
         }
-        if (op.equals("*") && a instanceof String x && (b instanceof Long)) return x.repeat((int) Math.max(0, (Long) b));
+        if (op.equals("*") && (a instanceof String || a instanceof List) && b instanceof Long n) return repeat(a, n);
+        if (op.equals("*") && a instanceof Long n && (b instanceof String || b instanceof List)) return repeat(b, n);
+        if (op.equals("%") && a instanceof String format) return JinjaBuiltins.percentFormat(format, b);
         if (!isNumber(a) || !isNumber(b)) {
             throw new TemplateException("unsupported operand types for " + op + ": " + typeName(a) + " and " + typeName(b));
         }
         boolean integers = !(a instanceof Double) && !(b instanceof Double);
         if (integers && !op.equals("/")) {
             long x = asLong(a, 0), y = asLong(b, 0);
-            return switch (op) {
-                case "+" -> x + y;
-                case "-" -> x - y;
-                case "*" -> x * y;
-                case "//" -> Math.floorDiv(x, nonZero(y));
-                case "%" -> Math.floorMod(x, nonZero(y));
-                default -> y >= 0 ? (Object) (long) Math.pow(x, y) : Math.pow(x, y);
-            };
+            try { // Python's integers have no limit; ours are 64 bits, and a result beyond fails rather than wraps
+                return switch (op) {
+                    case "+" -> Math.addExact(x, y);
+                    case "-" -> Math.subtractExact(x, y);
+                    case "*" -> Math.multiplyExact(x, y);
+                    case "//" -> Math.floorDiv(x, nonZero(y));
+                    case "%" -> Math.floorMod(x, nonZero(y));
+                    default -> y >= 0 ? (Object) java.math.BigInteger.valueOf(x).pow((int) Math.min(y, 64)).longValueExact() : Math.pow(x, y);
+                };
+            } catch (ArithmeticException e) {
+                throw new TemplateException("integer " + op + " beyond 64 bits");
+            }
         }
         double x = asDouble(a), y = asDouble(b);
         return switch (op) {
@@ -1079,6 +1211,19 @@ public final class JinjaTemplate {
             case "%" -> x - Math.floor(x / nonZero(y)) * y;
             default -> Math.pow(x, y);
         };
+    }
+
+    private static Object repeat(Object sequence, long times) {
+        if (times * (sequence instanceof String s ? s.length() : ((List<?>) sequence).size()) > 1 << 24) throw new TemplateException("repetition too long");
+        if (sequence instanceof String s) return s.repeat((int) Math.max(0, times));
+        List<Object> out = new ArrayList<>();
+        for (long i = 0; i < times; i++) out.addAll((List<?>) sequence);
+        return out;
+    }
+
+    private static Object negate(Object v) {
+        if (v instanceof Double d) return -d;
+        return arithmetic("-", 0L, v);
     }
 
     private static long nonZero(long y) {

@@ -215,13 +215,11 @@ public final class RowTokenizer {
         TextTokenizer.Located tokens = tokenizer.encodeLocated(rendered.text());
         int n = Math.min(maxLength, tokens.ids().length);
         List<Integer> spans = new ArrayList<>();
-        for (int position = 0, span = 0; position < n; position++) {
-            int start = tokens.starts()[position];
-            while (span < chars.length && start >= chars[span + 1]) span += 2;
-            boolean learned = span < chars.length && start >= chars[span];
+        for (int position = 0; position < n; position++) {
+            boolean learned = false;
+            for (int k = 0; k < chars.length && !learned; k += 2) learned = inTurn(tokens.starts()[position], tokens.ends()[position], chars[k], chars[k + 1]);
             boolean open = spans.size() % 2 == 1;
-            if (learned && !open) spans.add(position);
-            if (!learned && open) spans.add(position);
+            if (learned != open) spans.add(position);
         }
         if (spans.size() % 2 == 1) spans.add(n);
         if (spans.isEmpty()) {
@@ -231,6 +229,16 @@ public final class RowTokenizer {
         }
         rows.accept(new ShardRow(adapter, split, nextOrdinal(adapter, split), java.util.Arrays.copyOf(tokens.ids(), n), new int[n], ShardRow.NO_LABEL,
                 r.source(), r.line(), spans.stream().mapToInt(Integer::intValue).toArray()));
+    }
+
+    /**
+     * Whether a token covering characters [start, end) is the assistant's turn [from, to): a token that begins
+     * before the turn but reaches into it is (it writes the turn's first characters); one that runs past its end is
+     * not (it opens the next turn).
+     */
+    static boolean inTurn(int start, int end, int from, int to) {
+        boolean reachesIn = end > from || (end == start && start >= from);
+        return reachesIn && start < to && end <= to;
     }
 
     /** Ends the file: in causal LM mode, the unfinished blocks' tokens are counted as dropped. */

@@ -98,20 +98,27 @@ public final class TextTokenizer implements AutoCloseable {
 
     /**
      * A continuation's token ids (no special tokens added; those written in the text, such as {@code <|im_start|>}, are
-     * recognized) and where each token starts in the text, as a Java string index: which tokens a range of characters holds.
+     * recognized) and the characters each token covers, [starts[i], ends[i]) as Java string indices: which tokens a range
+     * of characters holds. Byte-level tokenizers report a token's leading space outside it (an empty range at times).
      */
-    public record Located(int[] ids, int[] starts) { }
+    public record Located(int[] ids, int[] starts, int[] ends) { }
 
     public Located encodeLocated(String text) {
         Encoding e = tokenizer.encode(text, false, false);
         ai.djl.huggingface.tokenizers.jni.CharSpan[] spans = e.getCharTokenSpans();
-        int[] starts = new int[spans.length];
-        int codePoints = text.codePointCount(0, text.length()), previous = 0;
-        for (int i = 0; i < spans.length; i++) { // the tokenizers library counts characters (code points), Java strings UTF-16 units
-            previous = spans[i] == null ? previous : text.offsetByCodePoints(0, Math.min(spans[i].getStart(), codePoints));
-            starts[i] = previous;
+        int[] index = new int[text.codePointCount(0, text.length()) + 1]; // the tokenizers library counts code points, Java strings UTF-16 units
+        for (int cp = 0, at = 0; cp < index.length; cp++) {
+            index[cp] = at;
+            if (at < text.length()) at += Character.charCount(text.codePointAt(at));
         }
-        return new Located(toInt(e.getIds()), starts);
+        int[] starts = new int[spans.length], ends = new int[spans.length];
+        int previous = 0;
+        for (int i = 0; i < spans.length; i++) {
+            starts[i] = spans[i] == null ? previous : index[Math.min(spans[i].getStart(), index.length - 1)];
+            ends[i] = spans[i] == null ? previous : Math.max(starts[i], index[Math.min(spans[i].getEnd(), index.length - 1)]);
+            previous = ends[i];
+        }
+        return new Located(toInt(e.getIds()), starts, ends);
     }
 
     /** The text of token ids, special tokens (BOS, EOS) left out: what a model generated, as a person reads it. */

@@ -57,7 +57,27 @@ class JinjaTemplateTest {
                 Arguments.of("{% for k, v in {'a': 1, 'b': 2}.items() %}{{ k }}={{ v }};{% endfor %}{{ 3 in [1, 2, 3] }}{{ 'b' not in 'abc' }}",
                         "a=1;b=2;TrueFalse"),
                 Arguments.of("{{ 'x' | default('d') }}{{ undefined_thing | default('d') }}{{ '' | default('e', true) }}{{ 1.0 }} {{ 0.1 + 0.2 }} {{ 1e3 if false else 10 / 4 }}",
-                        "xde1.0 0.30000000000000004 2.5"));
+                        "xde1.0 0.30000000000000004 2.5"),
+                Arguments.of("{{ -3|abs }}|{{ 3 > 2 > 1 }}|{{ 2 == 2 == 1 }}|{{ (1 == 1) != (2 == 3) }}|{{ 1 < x < 3 }}",
+                        "3|True|False|True|False"),
+                Arguments.of("{{ 0.00001 }} {{ 2e23 }} {{ 1e16 }} {{ -0.0 }} {{ 123456789.123 }} {{ 1e15 }} {{ 0.0001 }}",
+                        "1e-05 2e+23 1e+16 -0.0 123456789.123 1000000000000000.0 0.0001"),
+                Arguments.of("{{ {'b': [1, 2], 'a': 'é'} | tojson(separators=(',', ':'), sort_keys=true, ensure_ascii=true) }}",
+                        "{\"a\":\"\\u00e9\",\"b\":[1,2]}"),
+                Arguments.of("{{ 'a\\x41\\101\\u00e9' }}|{{ ['x\\xa0\\u200b'] }}|{{ (1, 2) }}|{{ {'a': 1}.items() | list }}|{{ {'a': {'b': 1}} }}",
+                        "aAAé|['x\\xa0\\u200b']|(1, 2)|[('a', 1)]|{'a': {'b': 1}}"),
+                Arguments.of("{% set p = '' %}{% for m in messages %}{% if m.role != 'system' %}{% set p = p ~ 'x' %}{% endif %}{{ p }};{% endfor %}[{{ p }}]",
+                        ";x;x;[]"),
+                Arguments.of("{{ 'they\\'re 1st x-y'|title }}|{{ ['A', 'a', 'b']|unique|list }}|{{ true is number }}|{{ '123' is lower }}|{{ 'a\\n  \\n\\nb'|indent(2) }}",
+                        "They're 1st X-Y|['A', 'b']|True|False|a\n    \n\n  b"),
+                Arguments.of("{{ 'citations' in controls }}|{{ '3.7'|int }}|{{ x is divisibleby 2 + 1 }}|{{ 0x10 }}",
+                        "False|3|1|16"),
+                Arguments.of("{% raw %}{{ x }}{% if %}{% endraw %}|{% macro f(a, b=a) %}{{ b }}{% endmacro %}{{ f(1) }}",
+                        "{{ x }}{% if %}|1"),
+                Arguments.of("{{ '%s-%d' % ('a', 3) }}|{{ 'ab' * 2 }}|{{ [1] * 2 }}|{{ '{} and {x}'.format(1, x=2) }}|{{ 'a\\nb'.splitlines() }}",
+                        "a-3|abab|[1, 1]|1 and 2|['a', 'b']"),
+                Arguments.of("{{ [3, 1, 2]|sort }}|{{ [3, 1, 2]|max }}|{{ [1, 2]|sum }}|{{ {'b': 1, 'a': 2}|dictsort }}|{{ messages|map(attribute='role')|sort(reverse=true)|join(',') }}",
+                        "[1, 2, 3]|3|3|[('a', 2), ('b', 1)]|user,system,assistant"));
     }
 
     @ParameterizedTest
@@ -80,6 +100,13 @@ class JinjaTemplateTest {
         assertEquals("t.jinja, line 3: unsupported statement 'include'", statement.getMessage());
         var concat = assertThrows(JinjaTemplate.TemplateException.class, () -> JinjaTemplate.parse("{{ 'a' + 1 }}", "t").render(Map.of()));
         assertTrue(concat.getMessage().contains("a string and an integer"), concat.getMessage());
+        // where Python would go on (unbounded integers) or raise (JSON of an undefined value), we fail rather than render something else
+        var big = assertThrows(JinjaTemplate.TemplateException.class, () -> JinjaTemplate.parse("{{ 9223372036854775807 + 1 }}", "t").render(Map.of()));
+        assertTrue(big.getMessage().contains("beyond 64 bits"), big.getMessage());
+        var undefinedJson = assertThrows(JinjaTemplate.TemplateException.class, () -> JinjaTemplate.parse("{{ m.missing | tojson }}", "t").render(Map.of("m", Map.of())));
+        assertTrue(undefinedJson.getMessage().contains("undefined"), undefinedJson.getMessage());
+        var javaFailure = assertThrows(JinjaTemplate.TemplateException.class, () -> JinjaTemplate.parse("{{ 'a'.startswith() }}", "t").render(Map.of()));
+        assertTrue(javaFailure.getMessage().startsWith("t: "), javaFailure.getMessage());
     }
 
     @Test
@@ -116,7 +143,20 @@ class JinjaTemplateTest {
         List<Object> conversation = ChatTemplate.parseMessages("[{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"assistant\", \"content\": \"b\"},"
                 + " {\"role\": \"user\", \"content\": \"c\"}]");
         var e = assertThrows(JinjaTemplate.TemplateException.class, () -> forgetful.renderForTraining(conversation));
-        assertTrue(e.getMessage().contains("before message 1 differently"), e.getMessage());
+        assertTrue(e.getMessage().contains("message 1: the chat template does not render the assistant's content where its turn is"), e.getMessage());
+    }
+
+    @Test
+    void aLastTurnRenderedDifferentlyIsFoundByTheEndingItShares() throws Exception {
+        // as Qwen3: the last assistant turn gains an empty reasoning block, earlier ones do not
+        ChatTemplate qwen3Like = ChatTemplate.of("{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.role == 'assistant' and loop.last %}"
+                + "<think>\n\n</think>\n\n{% endif %}{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
+                null, "qwen3-like");
+        ChatTemplate.Rendered r = qwen3Like.renderForTraining(ChatTemplate.parseMessages("[{\"role\": \"user\", \"content\": \"q\"}, "
+                + "{\"role\": \"assistant\", \"content\": \"A\"}, {\"role\": \"user\", \"content\": \"q2\"}, {\"role\": \"assistant\", \"content\": \"B\"}]"));
+        int[] s = r.assistantSpans();
+        assertEquals("A<|im_end|>\n", r.text().substring(s[0], s[1]));
+        assertEquals("<think>\n\n</think>\n\nB<|im_end|>\n", r.text().substring(s[2], s[3]));
     }
 
     @Test
