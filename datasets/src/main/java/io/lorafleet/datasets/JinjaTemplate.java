@@ -625,13 +625,7 @@ public final class JinjaTemplate {
         }
 
         private Expr sum() {
-            Expr left = concat();
-            while (toks.get(t).is("+") || toks.get(t).is("-")) {
-                String o = toks.get(t++).text();
-                Expr a = left, b = concat();
-                left = s -> arithmetic(o, a.eval(s), b.eval(s));
-            }
-            return left;
+            return arithmeticLevel(this::concat, "+", "-");
         }
 
         private Expr concat() {
@@ -644,20 +638,20 @@ public final class JinjaTemplate {
         }
 
         private Expr product() {
-            Expr left = power();
-            while (toks.get(t).is("*") || toks.get(t).is("/") || toks.get(t).is("//") || toks.get(t).is("%")) {
-                String o = toks.get(t++).text();
-                Expr a = left, b = power();
-                left = s -> arithmetic(o, a.eval(s), b.eval(s));
-            }
-            return left;
+            return arithmeticLevel(this::power, "*", "/", "//", "%");
         }
 
         private Expr power() {
-            Expr left = unary();
-            while (accept("**")) {
-                Expr a = left, b = unary();
-                left = s -> arithmetic("**", a.eval(s), b.eval(s));
+            return arithmeticLevel(this::unary, "**"); // left-associative in Jinja, unlike Python
+        }
+
+        /** Operands of the next level joined, left to right, by these operators. */
+        private Expr arithmeticLevel(java.util.function.Supplier<Expr> operand, String... operators) {
+            Expr left = operand.get();
+            while (java.util.Arrays.stream(operators).anyMatch(o -> toks.get(t).is(o))) {
+                String o = toks.get(t++).text();
+                Expr a = left, b = operand.get();
+                left = s -> arithmetic(o, a.eval(s), b.eval(s));
             }
             return left;
         }

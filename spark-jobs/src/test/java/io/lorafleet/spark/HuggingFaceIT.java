@@ -186,11 +186,8 @@ class HuggingFaceIT {
         }
     }
 
-    @Test
-    void aTinyLlamaLearnsRealTextInTheTrainJob() throws Exception {
-        // no real Llama-architecture weights can be fetched here: the random tiny Llama, trained on real reviews, must learn
-        Path dir = Files.createDirectories(tmp.resolve("learn-data"));
-        CausalLmPipelineTest.tokenizeReviews(dir, 300, "imdb");
+    /** Trains {@code adapter} on a tiny decoder (LoRA r=8 on all-linear, AdamW 0.02) into tmp/name: its first and last validation loss. */
+    static double[] learn(String name, Path model, Path shards, int rounds, String adapter) throws Exception {
         String yaml = """
                 model: %s
                 shards: %s
@@ -198,17 +195,26 @@ class HuggingFaceIT {
                 lora: {r: 8, alpha: 16, target_modules: all-linear}
                 batch_size: 8
                 local_steps: 4
-                rounds: 8
+                rounds: %d
                 eval_every: 1
                 seed: 5
                 optimizer: {kind: adamw, learning_rate: 0.02}
-                """.formatted(tinyDecoders().resolve("llama"), dir.resolve("shards"), tmp.resolve("learn"));
-        AdapterRun run = TrainJob.train(SparkTestSession.get(), TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), "learn.yaml", List.of()), false, false)
+                """.formatted(model, shards, tmp.resolve(name), rounds);
+        AdapterRun run = TrainJob.train(SparkTestSession.get(), TrainConfig.load(yaml.getBytes(StandardCharsets.UTF_8), name + ".yaml", List.of()), false, false)
                 .get(0);
         assertEquals(AdapterRun.Status.DONE, run.status(), run.failure());
-        List<String> rounds = Files.readAllLines(tmp.resolve("learn/_checkpoints/imdb/metrics.jsonl"));
-        double first = YamlConfig.json().readTree(rounds.get(0)).get("eval_loss").asDouble();
-        double last = YamlConfig.json().readTree(rounds.get(rounds.size() - 1)).get("eval_loss").asDouble();
+        List<String> history = Files.readAllLines(tmp.resolve(name + "/_checkpoints/" + adapter + "/metrics.jsonl"));
+        return new double[] {YamlConfig.json().readTree(history.get(0)).get("eval_loss").asDouble(),
+                YamlConfig.json().readTree(history.get(history.size() - 1)).get("eval_loss").asDouble()};
+    }
+
+    @Test
+    void aTinyLlamaLearnsRealTextInTheTrainJob() throws Exception {
+        // no real Llama-architecture weights can be fetched here: the random tiny Llama, trained on real reviews, must learn
+        Path dir = Files.createDirectories(tmp.resolve("learn-data"));
+        CausalLmPipelineTest.tokenizeReviews(dir, 300, "imdb");
+        double[] loss = learn("learn", tinyDecoders().resolve("llama"), dir.resolve("shards"), 8, "imdb");
+        double first = loss[0], last = loss[1];
         System.out.printf("tiny Llama on real reviews: validation loss %.3f → %.3f%n", first, last);
         assertTrue(last < first - 0.5, "training lowers the validation loss: " + first + " → " + last);
     }
@@ -296,27 +302,14 @@ class HuggingFaceIT {
             for (int k = 0; k < expected.length; k++) expected[k] = theirs.get(i).get(k).asInt();
             assertArrayEquals(expected, ours.inputIds(), "conversation " + line);
         }
-        String training = """
-                model: %s
-                shards: %s
-                output: %s
-                lora: {r: 8, alpha: 16, target_modules: all-linear}
-                batch_size: 8
-                local_steps: 4
-                rounds: 6
-                seed: 5
-                eval_every: 1
-                optimizer: {kind: adamw, learning_rate: 0.02}
-                """.formatted(model, dir.resolve("shards"), dir.resolve("adapters"));
-        TrainJob.train(SparkTestSession.get(), TrainConfig.load(training.getBytes(StandardCharsets.UTF_8), "chat-train.yaml", List.of()), false, false);
-        List<String> history = Files.readAllLines(dir.resolve("adapters/_checkpoints/chat/metrics.jsonl"));
-        double first = json.readTree(history.get(0)).get("eval_loss").asDouble(), last = json.readTree(history.get(history.size() - 1)).get("eval_loss").asDouble();
+        double[] loss = learn("chat-adapters", model, dir.resolve("shards"), 6, "chat");
+        double first = loss[0], last = loss[1];
         System.out.printf("tiny Llama on conversations: validation loss of the assistant's turns %.3f → %.3f%n", first, last);
         assertTrue(last < 0.5 * first, "training lowers the loss of the assistant's turns: " + first + " → " + last);
 
         // lorafleet generate --chat: the prompt as a user's turn with the generation prompt, as apply_chat_template(add_generation_prompt=True) gives it
         String question = "Review: A wonderful, moving film with a great cast.\nSentiment?";
-        String answer = Generate.run(new String[] {"--model", model.toString(), "--adapter", dir.resolve("adapters/chat").toString(), "--chat",
+        String answer = Generate.run(new String[] {"--model", model.toString(), "--adapter", tmp.resolve("chat-adapters/chat").toString(), "--chat",
                 "--prompt", question, "--max-new-tokens", "12"}, SparkJobs.hadoopConf());
         System.out.println("tiny Llama chat: " + answer.strip());
         Process prompt = new ProcessBuilder(python, "-c", "import json, sys; from transformers import AutoTokenizer; t = AutoTokenizer.from_pretrained(sys.argv[1]); "
