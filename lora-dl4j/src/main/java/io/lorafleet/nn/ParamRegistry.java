@@ -92,13 +92,13 @@ public final class ParamRegistry {
         return d.param();
     }
 
-    /** 1 where the flat vector holds a tensor whose name satisfies the filter, else 0; [P]. */
-    public INDArray mask(java.util.function.Predicate<String> filter) {
+    /** 1 where the flat vector holds a tensor that satisfies the filter, else 0; [P]. */
+    public INDArray mask(java.util.function.Predicate<Param> filter) {
         INDArray m = Nd4j.create(values().dataType(), values().length());
         long offset = 0;
         for (Declaration d : declared.values()) {
             long n = d.param().length();
-            if (filter.test(d.param().name())) m.get(NDArrayIndex.interval(offset, offset + n)).assign(1);
+            if (filter.test(d.param())) m.get(NDArrayIndex.interval(offset, offset + n)).assign(1);
             offset += n;
         }
         return m;

@@ -20,7 +20,8 @@ public final class Optimizer {
     private final WarmupDecaySchedule schedule;
     private final INDArray state;      // [stateSize]: Adam's m then v; empty for SGD
     private final GradientUpdater<?> updater;
-    private final INDArray decayMask;  // [P]: 1 on LoRA A/B, 0 elsewhere; null without weight decay
+    private final INDArray decayMask;  // [P]: 1 on LoRA A, the LoRA+ ratio on B, 0 elsewhere; null without weight decay
+    private final INDArray rateMask;   // [P]: the LoRA+ ratio on LoRA B and biases, 1 elsewhere; null for plain LoRA
     private int momentsStart;          // the step Adam's moments last started from zero: its bias correction counts from there
 
     public Optimizer(OptimizerConfig config, ParamRegistry params) {
@@ -34,7 +35,11 @@ public final class Optimizer {
         long size = u.stateSize(p);
         this.state = size == 0 ? null : Nd4j.create(params.values().dataType(), 1, size);
         this.updater = u.instantiate(state, true);
-        this.decayMask = config.weightDecay() > 0 ? params.mask(name -> name.endsWith(LoraDelta.A_SUFFIX) || name.endsWith(LoraDelta.B_SUFFIX)) : null;
+        // LoRA+ groups as PEFT's create_loraplus_optimizer does: B and every one-dimensional tensor (biases) at the ratio
+        INDArray fast = params.mask(t -> t.name().endsWith(LoraDelta.B_SUFFIX) || t.shape().length == 1);
+        this.rateMask = config.loraplusLrRatio() == 1 ? null : fast.muli(config.loraplusLrRatio() - 1).addi(1);
+        INDArray lora = params.mask(t -> t.name().endsWith(LoraDelta.A_SUFFIX) || t.name().endsWith(LoraDelta.B_SUFFIX));
+        this.decayMask = config.weightDecay() > 0 ? (rateMask == null ? lora : lora.muli(rateMask)) : null;
     }
 
     /**
@@ -51,6 +56,7 @@ public final class Optimizer {
             values.subi(values.mul(decayMask).muli(schedule.valueAt(step, 0) * config.weightDecay()));
         }
         updater.applyUpdater(grads.reshape(1, grads.length()), step - momentsStart, 0);
+        if (rateMask != null) grads.muli(rateMask); // B's own learning rate: the update scales with it, Adam's moments do not
         values.subi(grads);
         return norm;
     }

@@ -5,6 +5,8 @@ import io.lorafleet.nn.ParamRegistry;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -61,7 +63,7 @@ class OptimizerTest {
         io.lorafleet.nn.ExactArrays.assertBitIdentical(first.state(), later.state(), "moments after a restarted step");
 
         // the schedule still sees the run's step: linear decay over 100 steps is at half its rate at step 50
-        OptimizerConfig decaying = new OptimizerConfig(OptimizerConfig.Kind.ADAMW, 0.01, 0.9, 0.999, 1e-8, 0, 0, 0, 100, OptimizerConfig.Decay.LINEAR);
+        OptimizerConfig decaying = new OptimizerConfig(OptimizerConfig.Kind.ADAMW, 0.01, 0.9, 0.999, 1e-8, 0, 0, 0, 100, OptimizerConfig.Decay.LINEAR, 1);
         ParamRegistry reg = registry();
         INDArray before = reg.values().dup();
         Optimizer o = new Optimizer(decaying, reg);
@@ -85,7 +87,7 @@ class OptimizerTest {
     void adamWDecaysLoraTensorsAndNotTheHead() {
         ParamRegistry reg = registry();
         INDArray before = reg.values().dup();
-        OptimizerConfig cfg = new OptimizerConfig(OptimizerConfig.Kind.ADAMW, 0.1, 0.9, 0.999, 1e-8, 0.5, 0, 0, 0, OptimizerConfig.Decay.CONSTANT);
+        OptimizerConfig cfg = new OptimizerConfig(OptimizerConfig.Kind.ADAMW, 0.1, 0.9, 0.999, 1e-8, 0.5, 0, 0, 0, OptimizerConfig.Decay.CONSTANT, 1);
         reg.grads().assign(0); // zero gradient: Adam's step is 0, only the decay acts
         new Optimizer(cfg, reg).step(0);
         assertTrue(reg.get("m.lora_A.weight").value().equalsWithEps(before.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 6)).reshape(2, 3).mul(0.95), 1e-12));
@@ -94,11 +96,43 @@ class OptimizerTest {
     }
 
     @Test
+    void loraPlusMovesBAtItsRatioOfTheLearningRateAndDecaysItSo() {
+        // Adam's first step moves each element by its learning rate: A and the head's weight by lr, B (LoRA+) and the head's bias by 16 lr
+        ParamRegistry reg = new ParamRegistry();
+        reg.trainable("m.lora_A.weight", new long[] {2, 3}, Initializer.gaussian(1));
+        reg.trainable("m.lora_B.weight", new long[] {3, 2}, Initializer.gaussian(1));
+        reg.trainable("classifier.weight", new long[] {2, 3}, Initializer.gaussian(1));
+        reg.trainable("classifier.bias", new long[] {2}, Initializer.gaussian(1));
+        reg.allocate(DataType.DOUBLE, 1);
+        INDArray before = reg.values().dup();
+        reg.grads().assign(0.3);
+        new Optimizer(new OptimizerConfig(OptimizerConfig.Kind.ADAM, 0.01, 0.9, 0.999, 1e-8, 0, 0, 0, 0, OptimizerConfig.Decay.CONSTANT, 16), reg).step(0);
+        INDArray moved = before.sub(reg.values());
+        assertTrue(moved.get(NDArrayIndex.interval(0, 6)).dup().equalsWithEps(Nd4j.zeros(DataType.DOUBLE, 6).addi(0.01), 1e-6), "A: " + moved);
+        assertTrue(moved.get(NDArrayIndex.interval(6, 12)).dup().equalsWithEps(Nd4j.zeros(DataType.DOUBLE, 6).addi(0.16), 1e-6), "B: " + moved);
+        assertTrue(moved.get(NDArrayIndex.interval(12, 18)).dup().equalsWithEps(Nd4j.zeros(DataType.DOUBLE, 6).addi(0.01), 1e-6), "head weight: " + moved);
+        assertTrue(moved.get(NDArrayIndex.interval(18, 20)).dup().equalsWithEps(Nd4j.zeros(DataType.DOUBLE, 2).addi(0.16), 1e-6), "head bias: " + moved);
+
+        // AdamW's decoupled decay of B at B's rate, as in a parameter group of its own (PEFT's create_loraplus_optimizer)
+        ParamRegistry decayed = registry();
+        INDArray start = decayed.values().dup();
+        decayed.grads().assign(0);
+        new Optimizer(new OptimizerConfig(OptimizerConfig.Kind.ADAMW, 0.1, 0.9, 0.999, 1e-8, 0.5, 0, 0, 0, OptimizerConfig.Decay.CONSTANT, 4), decayed).step(0);
+        INDArray kept = decayed.values().div(start);
+        assertTrue(kept.get(NDArrayIndex.interval(0, 6)).dup().equalsWithEps(Nd4j.zeros(DataType.DOUBLE, 6).addi(0.95), 1e-12), "A: " + kept);
+        assertTrue(kept.get(NDArrayIndex.interval(6, 12)).dup().equalsWithEps(Nd4j.zeros(DataType.DOUBLE, 6).addi(0.8), 1e-12), "B: " + kept);
+        assertTrue(kept.get(NDArrayIndex.interval(12, 18)).dup().equalsWithEps(Nd4j.zeros(DataType.DOUBLE, 6).addi(1.0), 0), "head: " + kept);
+        var refused = assertThrows(IllegalArgumentException.class,
+                () -> new OptimizerConfig(OptimizerConfig.Kind.ADAM, 0.1, 0.9, 0.999, 1e-8, 0, 0, 0, 0, OptimizerConfig.Decay.CONSTANT, 0));
+        assertTrue(refused.getMessage().contains("optimizer.loraplus_lr_ratio"), refused.getMessage());
+    }
+
+    @Test
     void clippingScalesTheGlobalNorm() {
         ParamRegistry reg = registry();
         INDArray before = reg.values().dup();
         reg.grads().assign(1.0); // norm √18
-        OptimizerConfig cfg = new OptimizerConfig(OptimizerConfig.Kind.SGD, 1.0, 0.9, 0.999, 1e-8, 0, 3.0, 0, 0, OptimizerConfig.Decay.CONSTANT);
+        OptimizerConfig cfg = new OptimizerConfig(OptimizerConfig.Kind.SGD, 1.0, 0.9, 0.999, 1e-8, 0, 3.0, 0, 0, OptimizerConfig.Decay.CONSTANT, 1);
         double norm = new Optimizer(cfg, reg).step(0);
         assertEquals(Math.sqrt(18), norm, 1e-12);
         assertEquals(3.0, before.sub(reg.values()).norm2Number().doubleValue(), 1e-12);
@@ -121,7 +155,7 @@ class OptimizerTest {
     @Test
     void badSettingsNameTheKey() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> new OptimizerConfig(OptimizerConfig.Kind.ADAM, 0.1, 0.9, 0.999, 1e-8, 0.1, 0, 0, 0, OptimizerConfig.Decay.CONSTANT));
+                () -> new OptimizerConfig(OptimizerConfig.Kind.ADAM, 0.1, 0.9, 0.999, 1e-8, 0.1, 0, 0, 0, OptimizerConfig.Decay.CONSTANT, 1));
         assertTrue(e.getMessage().contains("optimizer.weight_decay"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> OptimizerConfig.adam(-1));
         assertTrue(e.getMessage().contains("optimizer.learning_rate"), e.getMessage());

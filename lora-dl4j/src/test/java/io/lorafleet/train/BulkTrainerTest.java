@@ -36,7 +36,7 @@ class BulkTrainerTest {
     private static List<Adapter> encoderAdapters() {
         return List.of(
                 new Adapter(new MultiAdapterModel.AdapterSpec(lora(2, 4, 0, "query", "value"), 3, SequenceClassifier.Pooling.MEAN, 11),
-                        new OptimizerConfig(OptimizerConfig.Kind.ADAMW, 1e-2, 0.9, 0.999, 1e-8, 0.01, 1.0, 1, 6, OptimizerConfig.Decay.LINEAR), 3),
+                        new OptimizerConfig(OptimizerConfig.Kind.ADAMW, 1e-2, 0.9, 0.999, 1e-8, 0.01, 1.0, 1, 6, OptimizerConfig.Decay.LINEAR, 1), 3),
                 new Adapter(new MultiAdapterModel.AdapterSpec(lora(4, 8, 0.2, "query"), 2, SequenceClassifier.Pooling.CLS, 12),
                         OptimizerConfig.adam(5e-3), 2),
                 new Adapter(new MultiAdapterModel.AdapterSpec(lora(1, 2, 0, "value", "attention.output.dense"), 4, SequenceClassifier.Pooling.MEAN, 13),

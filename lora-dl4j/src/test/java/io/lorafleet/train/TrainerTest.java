@@ -65,7 +65,7 @@ class TrainerTest {
                 reg.trainable("w.lora_B.weight", new long[] {out, r}, Initializer.ZEROS), 1.0, 0, 1);
         reg.allocate(DataType.FLOAT, 5);
         Optimizer adam = new Optimizer(new OptimizerConfig(OptimizerConfig.Kind.ADAM, 0.02, 0.9, 0.999, 1e-8, 0, 0, 0, 3000,
-                OptimizerConfig.Decay.COSINE), reg);
+                OptimizerConfig.Decay.COSINE, 1), reg);
         double loss = Double.NaN;
         for (int step = 0; step < 3000; step++) {
             reg.zeroGrads();

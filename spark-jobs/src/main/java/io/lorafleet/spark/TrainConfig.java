@@ -36,7 +36,8 @@ import java.util.Set;
  * eval_every: 5                             # rounds between evaluations for the report's curves; 0 = only at the end
  * lora: {r: 8, alpha: 16, dropout: 0.1, target_modules: [query, value]}   # LoraConfig (PEFT's names and defaults)
  * head: {pooling: mean}
- * optimizer: {kind: adamw, learning_rate: 1e-3, weight_decay: 0.01, warmup_steps: 10, decay: linear, max_grad_norm: 1.0}  # OptimizerConfig
+ * optimizer: {kind: adamw, learning_rate: 1e-3, weight_decay: 0.01, warmup_steps: 10, decay: linear, max_grad_norm: 1.0,
+ *            loraplus_lr_ratio: 1}  # OptimizerConfig; loraplus_lr_ratio 16: LoRA+ (B at 16× the rate)
  * batch_size: 16                            # per partition and local step
  * partitions: 2                             # data-parallel workers
  * local_steps: 4                            # steps between two averagings

@@ -51,6 +51,7 @@ class TrainConfigTest {
         assertEquals(1.0, o.maxGradNorm());
         assertEquals(0, o.warmupSteps());
         assertEquals(io.lorafleet.optim.OptimizerConfig.Decay.LINEAR, o.decay());
+        assertEquals(1.0, o.loraplusLrRatio(), "plain LoRA unless LoRA+ is asked for");
         assertEquals(16, c.batchSize());
         assertEquals(1, c.partitions());
         assertEquals(1, c.localSteps());
@@ -73,7 +74,7 @@ class TrainConfigTest {
                   - plain
                   - id: tuned
                     lora: {r: 4, target_modules: [query]}
-                    optimizer: {learning_rate: 0.01}
+                    optimizer: {learning_rate: 0.01, loraplus_lr_ratio: 16}
                     rounds: 7
                     seed: 9
                 """);
@@ -90,6 +91,8 @@ class TrainConfigTest {
         assertEquals(List.of("query"), tuned.lora().targetModules());
         assertEquals(Double.valueOf(0.01), tuned.optimizer().learningRate());
         assertEquals(Integer.valueOf(4), tuned.optimizer().warmupSteps(), "warm-up kept from the defaults");
+        assertEquals(16.0, tuned.optimizer().loraplusLrRatio(), "LoRA+ for this adapter alone");
+        assertEquals(1.0, plain.optimizer().loraplusLrRatio());
         assertEquals(Integer.valueOf(7), tuned.rounds());
         assertNull(tuned.epochs(), "rounds replace the default epochs");
         assertEquals(Long.valueOf(9), tuned.seed());
