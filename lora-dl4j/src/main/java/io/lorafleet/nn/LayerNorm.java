@@ -37,11 +37,12 @@ public final class LayerNorm {
             return y;
         }
         INDArray mean = x.mean(1).reshape(n, 1);
-        xhat = x.subColumnVector(mean);
+        xhat = Broadcasts.columns(Broadcasts.Op.SUB, x, mean, x.ulike());
         INDArray var = xhat.mul(xhat).mean(1).reshape(n, 1);
         rstd = Transforms.pow(var.addi(eps), -0.5, false);
-        xhat.muliColumnVector(rstd);
-        return xhat.mulRowVector(gamma.value()).addiRowVector(beta.value());
+        Broadcasts.columns(Broadcasts.Op.MUL, xhat, rstd, xhat);
+        INDArray y = Broadcasts.rows(Broadcasts.Op.MUL, xhat, gamma.value(), xhat.ulike());
+        return Broadcasts.rows(Broadcasts.Op.ADD, y, beta.value(), y);
     }
 
     public boolean trainable() { return gamma.trainable() || beta.trainable(); }
@@ -56,13 +57,13 @@ public final class LayerNorm {
         }
         if (gamma.trainable()) gamma.grad().addi(dy.mul(xhat).sum(0));
         if (beta.trainable()) beta.grad().addi(dy.sum(0));
-        INDArray dxhat = dy.mulRowVector(gamma.value());
+        INDArray dxhat = Broadcasts.rows(Broadcasts.Op.MUL, dy, gamma.value(), dy.ulike());
         INDArray meanDxhat = dxhat.mean(1).reshape(n, 1);
         INDArray meanDxhatXhat = dxhat.mul(xhat).mean(1).reshape(n, 1);
         // dx = rstd · (dxhat − mean(dxhat) − xhat · mean(dxhat · xhat))
-        return dxhat.subiColumnVector(meanDxhat)
-                .subi(xhat.mulColumnVector(meanDxhatXhat))
-                .muliColumnVector(rstd);
+        Broadcasts.columns(Broadcasts.Op.SUB, dxhat, meanDxhat, dxhat);
+        dxhat.subi(Broadcasts.columns(Broadcasts.Op.MUL, xhat, meanDxhatXhat, xhat.ulike()));
+        return Broadcasts.columns(Broadcasts.Op.MUL, dxhat, rstd, dxhat);
     }
 
     // The float32 fast path (VectorKernels): the formulas above, fused into one pass over heap copies of the rows.

@@ -26,7 +26,7 @@ public final class Linear implements Projection {
     public INDArray forward(INDArray x) {
         INDArray y = Nd4j.createUninitialized(x.dataType(), x.rows(), outFeatures());
         Nd4j.gemm(x, weight.value(), y, false, true, 1.0, 0.0);
-        if (bias != null) y.addiRowVector(bias.value());
+        if (bias != null) Broadcasts.rows(Broadcasts.Op.ADD, y, bias.value(), y);
         this.x = weight.trainable() ? x : null;
         return y;
     }

@@ -18,8 +18,8 @@ public final class RmsNorm {
     public INDArray forward(INDArray x) {
         long n = x.rows();
         rstd = Transforms.pow(x.mul(x).mean(1).reshape(n, 1).addi(eps), -0.5, false);
-        xhat = x.mulColumnVector(rstd);
-        return xhat.mulRowVector(weight.value());
+        xhat = Broadcasts.columns(Broadcasts.Op.MUL, x, rstd, x.ulike());
+        return Broadcasts.rows(Broadcasts.Op.MUL, xhat, weight.value(), xhat.ulike());
     }
 
     public boolean trainable() { return weight.trainable(); }
@@ -27,8 +27,9 @@ public final class RmsNorm {
     /** dy [N, d] → dx = rstd · (dxhat − xhat · mean(dxhat · xhat)) with dxhat = dy · weight. */
     public INDArray backward(INDArray dy) {
         if (weight.trainable()) weight.grad().addi(dy.mul(xhat).sum(0));
-        INDArray dxhat = dy.mulRowVector(weight.value());
+        INDArray dxhat = Broadcasts.rows(Broadcasts.Op.MUL, dy, weight.value(), dy.ulike());
         INDArray meanDxhatXhat = dxhat.mul(xhat).mean(1).reshape(dy.rows(), 1);
-        return dxhat.subi(xhat.mulColumnVector(meanDxhatXhat)).muliColumnVector(rstd);
+        dxhat.subi(Broadcasts.columns(Broadcasts.Op.MUL, xhat, meanDxhatXhat, xhat.ulike()));
+        return Broadcasts.columns(Broadcasts.Op.MUL, dxhat, rstd, dxhat);
     }
 }

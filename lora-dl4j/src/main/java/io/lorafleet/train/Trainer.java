@@ -76,7 +76,7 @@ public final class Trainer implements AutoCloseable {
             INDArray logits = model.logits(batch).castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE); // one row per real token
             INDArray max = logits.max(1);
             INDArray logSumExp = org.nd4j.linalg.ops.transforms.Transforms.log(
-                    org.nd4j.linalg.ops.transforms.Transforms.exp(logits.subColumnVector(max), false).sum(1), false).addi(max);
+                    org.nd4j.linalg.ops.transforms.Transforms.exp(io.lorafleet.nn.Broadcasts.columns(io.lorafleet.nn.Broadcasts.Op.SUB, logits, max, logits.ulike()), false).sum(1), false).addi(max);
             io.lorafleet.model.PackedBatch packed = io.lorafleet.model.PackedBatch.of(batch); // the logits' rows
             double[][] out = new double[packed.sequences()][];
             for (int s = 0; s < packed.sequences(); s++) {
