@@ -152,6 +152,10 @@ bench_quality() {
     "${1:-1000}" "${2:-1000}" "${3:-2}" "${4:-3}"
 }
 
+bench_dtype() {
+  OMP_NUM_THREADS=1 run_filtered "${JAVA_ENGINE[@]}" io.lorafleet.bench.FrozenBaseDtype "$ROOT" "deploy/bin/lorafleet bench dtype" 15
+}
+
 bench_inference() {
   run_filtered "${JAVA_ENGINE[@]}" io.lorafleet.bench.InferenceBenchmark "$ROOT" "deploy/bin/lorafleet bench inference" 30
 }
@@ -178,7 +182,7 @@ bench() {
   local suite="${1:-}"
   [[ $# -gt 0 ]] && shift
   case "$suite" in
-    engine|tokenize|bulk|memory|many|distributed|padding|inference|quality|gpu) ;;
+    engine|tokenize|bulk|memory|many|distributed|padding|inference|dtype|quality|gpu) ;;
     "") usage_error bench "which suite?" ;;
     *) usage_error bench "unknown suite $suite" ;;
   esac
@@ -199,6 +203,7 @@ bench() {
     distributed) bench_distributed ;;
     padding) bench_padding ;;
     inference) bench_inference ;;
+    dtype) bench_dtype ;;
     quality) bench_quality "$@" ;;
     gpu) bench_gpu ;;
   esac

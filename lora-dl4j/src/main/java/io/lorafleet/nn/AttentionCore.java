@@ -132,7 +132,7 @@ public final class AttentionCore {
         INDArray scores = run.probs.ulike();
         Nd4j.matmul(splitHeads(q, run), splitHeads(k, run), scores, false, true, false);
         scores.muli(scale);
-        if (causal) Broadcasts.apply(Broadcasts.Op.ADD, scores, causalBias(q, run.length), scores, 2, 3);
+        if (causal) HeldOps.apply(HeldOps.Op.ADD, scores, causalBias(q, run.length), scores, 2, 3);
         Nd4j.exec(new SoftMax(scores, run.probs, 3));
         INDArray vh = splitHeads(v, run), ctxh = vh.ulike();
         Nd4j.matmul(run.probs, vh, ctxh, false, false, false);
@@ -146,8 +146,8 @@ public final class AttentionCore {
         INDArray dvh = vh.ulike();
         Nd4j.matmul(run.probs, dctxh, dvh, true, false, false);
         // softmax backward: ds = p ⊙ (dp − Σ_j dp_j p_j), then the 1/√d_head of the scores
-        INDArray rowDot = dprobs.mul(run.probs).sum(3);
-        Broadcasts.apply(Broadcasts.Op.SUB, dprobs, rowDot, dprobs, 0, 1, 2);
+        INDArray rowDot = HeldOps.sum(dprobs.mul(run.probs), 3);
+        HeldOps.apply(HeldOps.Op.SUB, dprobs, rowDot, dprobs, 0, 1, 2);
         INDArray dscores = dprobs.muli(run.probs).muli(scale);
         INDArray dqh = qh.ulike();
         Nd4j.matmul(dscores, kh, dqh, false, false, false);

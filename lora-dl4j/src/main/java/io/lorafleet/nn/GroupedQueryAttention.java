@@ -77,6 +77,6 @@ public final class GroupedQueryAttention {
         int groups = heads / kvHeads;
         if (groups == 1) return dRepeated;
         long n = dRepeated.rows();
-        return dRepeated.dup('c').reshape('c', n, kvHeads, groups, headDim).sum(2).reshape('c', n, (long) kvHeads * headDim);
+        return HeldOps.sum(dRepeated.dup('c').reshape('c', n, kvHeads, groups, headDim), 2).reshape('c', n, (long) kvHeads * headDim);
     }
 }

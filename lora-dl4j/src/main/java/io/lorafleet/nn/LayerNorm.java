@@ -36,13 +36,13 @@ public final class LayerNorm {
             forwardKernel(x, gamma.value(), beta.value(), eps, xhat, rstd, y);
             return y;
         }
-        INDArray mean = x.mean(1).reshape(n, 1);
-        xhat = Broadcasts.columns(Broadcasts.Op.SUB, x, mean, x.ulike());
-        INDArray var = xhat.mul(xhat).mean(1).reshape(n, 1);
+        INDArray mean = HeldOps.mean(x, 1).reshape(n, 1);
+        xhat = HeldOps.columns(HeldOps.Op.SUB, x, mean, x.ulike());
+        INDArray var = HeldOps.mean(xhat.mul(xhat), 1).reshape(n, 1);
         rstd = Transforms.pow(var.addi(eps), -0.5, false);
-        Broadcasts.columns(Broadcasts.Op.MUL, xhat, rstd, xhat);
-        INDArray y = Broadcasts.rows(Broadcasts.Op.MUL, xhat, gamma.value(), xhat.ulike());
-        return Broadcasts.rows(Broadcasts.Op.ADD, y, beta.value(), y);
+        HeldOps.columns(HeldOps.Op.MUL, xhat, rstd, xhat);
+        INDArray y = HeldOps.rows(HeldOps.Op.MUL, xhat, gamma.value(), xhat.ulike());
+        return HeldOps.rows(HeldOps.Op.ADD, y, beta.value(), y);
     }
 
     public boolean trainable() { return gamma.trainable() || beta.trainable(); }
@@ -55,15 +55,15 @@ public final class LayerNorm {
                     gamma.trainable() ? gamma.grad() : null, beta.trainable() ? beta.grad() : null);
             return dx;
         }
-        if (gamma.trainable()) gamma.grad().addi(dy.mul(xhat).sum(0));
-        if (beta.trainable()) beta.grad().addi(dy.sum(0));
-        INDArray dxhat = Broadcasts.rows(Broadcasts.Op.MUL, dy, gamma.value(), dy.ulike());
-        INDArray meanDxhat = dxhat.mean(1).reshape(n, 1);
-        INDArray meanDxhatXhat = dxhat.mul(xhat).mean(1).reshape(n, 1);
+        if (gamma.trainable()) gamma.grad().addi(HeldOps.sum(dy.mul(xhat), 0));
+        if (beta.trainable()) beta.grad().addi(HeldOps.sum(dy, 0));
+        INDArray dxhat = HeldOps.rows(HeldOps.Op.MUL, dy, gamma.value(), dy.ulike());
+        INDArray meanDxhat = HeldOps.mean(dxhat, 1).reshape(n, 1);
+        INDArray meanDxhatXhat = HeldOps.mean(dxhat.mul(xhat), 1).reshape(n, 1);
         // dx = rstd · (dxhat − mean(dxhat) − xhat · mean(dxhat · xhat))
-        Broadcasts.columns(Broadcasts.Op.SUB, dxhat, meanDxhat, dxhat);
-        dxhat.subi(Broadcasts.columns(Broadcasts.Op.MUL, xhat, meanDxhatXhat, xhat.ulike()));
-        return Broadcasts.columns(Broadcasts.Op.MUL, dxhat, rstd, dxhat);
+        HeldOps.columns(HeldOps.Op.SUB, dxhat, meanDxhat, dxhat);
+        dxhat.subi(HeldOps.columns(HeldOps.Op.MUL, xhat, meanDxhatXhat, xhat.ulike()));
+        return HeldOps.columns(HeldOps.Op.MUL, dxhat, rstd, dxhat);
     }
 
     // The float32 fast path (VectorKernels): the formulas above, fused into one pass over heap copies of the rows.

@@ -26,7 +26,7 @@ public final class Linear implements Projection {
     public INDArray forward(INDArray x) {
         INDArray y = Nd4j.createUninitialized(x.dataType(), x.rows(), outFeatures());
         Nd4j.gemm(x, weight.value(), y, false, true, 1.0, 0.0);
-        if (bias != null) Broadcasts.rows(Broadcasts.Op.ADD, y, bias.value(), y);
+        if (bias != null) HeldOps.rows(HeldOps.Op.ADD, y, bias.value(), y);
         this.x = weight.trainable() ? x : null;
         return y;
     }
@@ -34,7 +34,7 @@ public final class Linear implements Projection {
     @Override
     public INDArray backward(INDArray dy, boolean inputGradient) {
         if (weight.trainable()) Nd4j.gemm(dy, x, weight.grad(), true, false, 1.0, 1.0);
-        if (bias != null && bias.trainable()) bias.grad().addi(dy.sum(0));
+        if (bias != null && bias.trainable()) bias.grad().addi(HeldOps.sum(dy, 0));
         if (!inputGradient) return null;
         INDArray dx = Nd4j.createUninitialized(dy.dataType(), dy.rows(), inFeatures());
         Nd4j.gemm(dy, weight.value(), dx, false, false, 1.0, 0.0);

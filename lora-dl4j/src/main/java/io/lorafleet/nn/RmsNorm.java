@@ -17,19 +17,19 @@ public final class RmsNorm {
 
     public INDArray forward(INDArray x) {
         long n = x.rows();
-        rstd = Transforms.pow(x.mul(x).mean(1).reshape(n, 1).addi(eps), -0.5, false);
-        xhat = Broadcasts.columns(Broadcasts.Op.MUL, x, rstd, x.ulike());
-        return Broadcasts.rows(Broadcasts.Op.MUL, xhat, weight.value(), xhat.ulike());
+        rstd = Transforms.pow(HeldOps.mean(x.mul(x), 1).reshape(n, 1).addi(eps), -0.5, false);
+        xhat = HeldOps.columns(HeldOps.Op.MUL, x, rstd, x.ulike());
+        return HeldOps.rows(HeldOps.Op.MUL, xhat, weight.value(), xhat.ulike());
     }
 
     public boolean trainable() { return weight.trainable(); }
 
     /** dy [N, d] → dx = rstd · (dxhat − xhat · mean(dxhat · xhat)) with dxhat = dy · weight. */
     public INDArray backward(INDArray dy) {
-        if (weight.trainable()) weight.grad().addi(dy.mul(xhat).sum(0));
-        INDArray dxhat = Broadcasts.rows(Broadcasts.Op.MUL, dy, weight.value(), dy.ulike());
-        INDArray meanDxhatXhat = dxhat.mul(xhat).mean(1).reshape(dy.rows(), 1);
-        dxhat.subi(Broadcasts.columns(Broadcasts.Op.MUL, xhat, meanDxhatXhat, xhat.ulike()));
-        return Broadcasts.columns(Broadcasts.Op.MUL, dxhat, rstd, dxhat);
+        if (weight.trainable()) weight.grad().addi(HeldOps.sum(dy.mul(xhat), 0));
+        INDArray dxhat = HeldOps.rows(HeldOps.Op.MUL, dy, weight.value(), dy.ulike());
+        INDArray meanDxhatXhat = HeldOps.mean(dxhat.mul(xhat), 1).reshape(dy.rows(), 1);
+        dxhat.subi(HeldOps.columns(HeldOps.Op.MUL, xhat, meanDxhatXhat, xhat.ulike()));
+        return HeldOps.columns(HeldOps.Op.MUL, dxhat, rstd, dxhat);
     }
 }

@@ -22,7 +22,7 @@ public final class SoftmaxCrossEntropy {
         }
         long n = logits.rows();
         // log p[t] = (z[t] − max z) − log Σ exp(z − max z): stable even where p[t] underflows.
-        INDArray shifted = Broadcasts.columns(Broadcasts.Op.SUB, logits, logits.max(1), logits.ulike());
+        INDArray shifted = HeldOps.columns(HeldOps.Op.SUB, logits, HeldOps.max(logits, 1), logits.ulike());
         double[] shiftedTarget = new double[targets.length];
         for (int i = 0; i < targets.length; i++) {
             int t = targets[i];
@@ -31,8 +31,8 @@ public final class SoftmaxCrossEntropy {
             shiftedTarget[i] = shifted.getDouble(i, t);
         }
         probs = Transforms.exp(shifted, false);
-        INDArray sums = probs.sum(1).reshape(n, 1);
-        Broadcasts.columns(Broadcasts.Op.DIV, probs, sums, probs);
+        INDArray sums = HeldOps.sum(probs, 1).reshape(n, 1);
+        HeldOps.columns(HeldOps.Op.DIV, probs, sums, probs);
         this.targets = targets;
         counted = 0;
         double sum = 0;

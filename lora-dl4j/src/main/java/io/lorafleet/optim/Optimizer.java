@@ -36,10 +36,10 @@ public final class Optimizer {
         this.state = size == 0 ? null : Nd4j.create(params.values().dataType(), 1, size);
         this.updater = u.instantiate(state, true);
         // LoRA+ groups as PEFT's create_loraplus_optimizer does: B and every one-dimensional tensor (biases) at the ratio
-        INDArray fast = params.mask(t -> t.name().endsWith(LoraDelta.B_SUFFIX) || t.shape().length == 1);
-        this.rateMask = config.loraplusLrRatio() == 1 ? null : fast.muli(config.loraplusLrRatio() - 1).addi(1);
-        INDArray lora = params.mask(t -> t.name().endsWith(LoraDelta.A_SUFFIX) || t.name().endsWith(LoraDelta.B_SUFFIX));
-        this.decayMask = config.weightDecay() > 0 ? (rateMask == null ? lora : lora.muli(rateMask)) : null;
+        this.rateMask = config.loraplusLrRatio() == 1 ? null
+                : params.mask(t -> t.name().endsWith(LoraDelta.B_SUFFIX) || t.shape().length == 1).muli(config.loraplusLrRatio() - 1).addi(1);
+        INDArray lora = config.weightDecay() > 0 ? params.mask(t -> t.name().endsWith(LoraDelta.A_SUFFIX) || t.name().endsWith(LoraDelta.B_SUFFIX)) : null;
+        this.decayMask = lora == null || rateMask == null ? lora : lora.muli(rateMask);
     }
 
     /**

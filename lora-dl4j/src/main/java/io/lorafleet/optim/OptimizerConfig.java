@@ -2,6 +2,7 @@ package io.lorafleet.optim;
 
 import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 
 import java.io.Serializable;
@@ -23,10 +24,13 @@ import java.io.Serializable;
  * @param decay         learning-rate shape after warm-up
  * @param loraplusLrRatio LoRA+ (Hayou et al. 2024, arXiv 2402.12354): LoRA's B matrices learn at this multiple of the
  *                      learning rate (their weight decay too, as in a parameter group of their own), A matrices and head
- *                      weights at the learning rate; biases with B, as PEFT's create_loraplus_optimizer groups them; 1 is plain LoRA
+ *                      weights at the learning rate; biases with B, as PEFT's create_loraplus_optimizer groups the learning
+ *                      rates (its weight decay, loraplus_weight_decay, defaults to none and decays heads too; ours decays
+ *                      LoRA A/B only, as without LoRA+); 1 is plain LoRA
  */
 public record OptimizerConfig(Kind kind, double learningRate, double beta1, double beta2, double epsilon,
-                              double weightDecay, double maxGradNorm, int warmupSteps, int totalSteps, Decay decay, double loraplusLrRatio)
+                              double weightDecay, double maxGradNorm, int warmupSteps, int totalSteps, Decay decay,
+                              @JsonInclude(value = JsonInclude.Include.CUSTOM, valueFilter = PlainLora.class) double loraplusLrRatio)
         implements Serializable {
     public enum Kind { SGD, ADAM, ADAMW }
 
@@ -41,7 +45,9 @@ public record OptimizerConfig(Kind kind, double learningRate, double beta1, doub
         if (weightDecay > 0 && kind != Kind.ADAMW) throw new IllegalArgumentException("optimizer.weight_decay needs kind ADAMW, got " + kind);
         if (maxGradNorm < 0) throw new IllegalArgumentException("optimizer.max_grad_norm must be >= 0, got " + maxGradNorm);
         if (warmupSteps < 0) throw new IllegalArgumentException("optimizer.warmup_steps must be >= 0, got " + warmupSteps);
-        if (!(loraplusLrRatio > 0)) throw new IllegalArgumentException("optimizer.loraplus_lr_ratio must be > 0, got " + loraplusLrRatio);
+        if (!(loraplusLrRatio > 0 && Double.isFinite(loraplusLrRatio))) {
+            throw new IllegalArgumentException("optimizer.loraplus_lr_ratio must be a finite number > 0, got " + loraplusLrRatio);
+        }
         if (decay != Decay.CONSTANT && totalSteps <= warmupSteps) {
             throw new IllegalArgumentException("optimizer.total_steps (" + totalSteps + ") must exceed warmup_steps (" + warmupSteps + ") for " + decay + " decay");
         }
@@ -63,6 +69,22 @@ public record OptimizerConfig(Kind kind, double learningRate, double beta1, doub
                 epsilon == null ? 1e-8 : epsilon, weightDecay == null ? (k == Kind.ADAMW ? 0.01 : 0.0) : weightDecay,
                 maxGradNorm == null ? 1.0 : maxGradNorm, warmupSteps == null ? 0 : warmupSteps, Integer.MAX_VALUE, decay == null ? Decay.LINEAR : decay,
                 loraplusLrRatio == null ? 1.0 : loraplusLrRatio);
+    }
+
+    /**
+     * Leaves the LoRA+ ratio out of written configs when it is 1: a plain-LoRA config writes (and checkpoints fingerprint)
+     * the same JSON as before LoRA+ existed, so their checkpoints still resume.
+     */
+    static final class PlainLora {
+        @Override
+        public boolean equals(Object value) {
+            return value instanceof Double ratio && ratio == 1.0;
+        }
+
+        @Override
+        public int hashCode() {
+            return 1;
+        }
     }
 
     public static OptimizerConfig defaults() {

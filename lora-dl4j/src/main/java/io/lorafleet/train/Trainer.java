@@ -2,10 +2,12 @@ package io.lorafleet.train;
 
 import io.lorafleet.model.TaskModel;
 import io.lorafleet.model.TokenBatch;
+import io.lorafleet.nn.HeldOps;
 import io.lorafleet.optim.Optimizer;
 import io.lorafleet.optim.OptimizerConfig;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
  * Single-machine training: one optimizer step per batch, every activation of a step in one
@@ -74,9 +76,9 @@ public final class Trainer implements AutoCloseable {
         try (MemoryWorkspace ignored = workspace.open()) {
             model.setTraining(false, step);
             INDArray logits = model.logits(batch).castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE); // one row per real token
-            INDArray max = logits.max(1);
-            INDArray logSumExp = org.nd4j.linalg.ops.transforms.Transforms.log(
-                    org.nd4j.linalg.ops.transforms.Transforms.exp(io.lorafleet.nn.Broadcasts.columns(io.lorafleet.nn.Broadcasts.Op.SUB, logits, max, logits.ulike()), false).sum(1), false).addi(max);
+            INDArray max = HeldOps.max(logits, 1);
+            INDArray exp = Transforms.exp(HeldOps.columns(HeldOps.Op.SUB, logits, max, logits.ulike()), false);
+            INDArray logSumExp = Transforms.log(HeldOps.sum(exp, 1), false).addi(max);
             io.lorafleet.model.PackedBatch packed = io.lorafleet.model.PackedBatch.of(batch); // the logits' rows
             double[][] out = new double[packed.sequences()][];
             for (int s = 0; s < packed.sequences(); s++) {

@@ -152,6 +152,7 @@ public final class RunReport {
             params.put("alpha", c.lora().alpha());
             params.put("target_modules", c.lora().targetModules());
             params.put("learning_rate", c.optimizer().learningRate());
+            if (c.optimizer().loraplusLrRatio() != 1) params.put("loraplus_lr_ratio", c.optimizer().loraplusLrRatio());
             params.put(c.rounds() != null ? "rounds" : "epochs", c.rounds() != null ? c.rounds() : c.epochs());
             params.put("seed", c.seed());
             e.put("params", params);

@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -93,6 +94,9 @@ class TrainConfigTest {
         assertEquals(Integer.valueOf(4), tuned.optimizer().warmupSteps(), "warm-up kept from the defaults");
         assertEquals(16.0, tuned.optimizer().loraplusLrRatio(), "LoRA+ for this adapter alone");
         assertEquals(1.0, plain.optimizer().loraplusLrRatio());
+        // written (and fingerprinted by checkpoints) only when LoRA+ is on: plain LoRA's JSON is what it was before LoRA+
+        assertEquals(16.0, io.lorafleet.datasets.YamlConfig.json().valueToTree(tuned.optimizer()).get("loraplus_lr_ratio").asDouble());
+        assertFalse(io.lorafleet.datasets.YamlConfig.json().valueToTree(plain.optimizer()).has("loraplus_lr_ratio"));
         assertEquals(Integer.valueOf(7), tuned.rounds());
         assertNull(tuned.epochs(), "rounds replace the default epochs");
         assertEquals(Long.valueOf(9), tuned.seed());

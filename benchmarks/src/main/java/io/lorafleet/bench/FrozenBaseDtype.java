@@ -1,0 +1,76 @@
+package io.lorafleet.bench;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * {@code lorafleet bench dtype}: whether to keep a bf16 checkpoint's frozen base in bf16 or widen it to fp32 on load.
+ * The frozen projections x·Wᵀ of a SmolLM2-135M layer (hidden 576, 3 KV heads of 64, FFN 1,536) over 16 × 128 tokens,
+ * three ways, interleaved: W in fp32 (what we do), W kept in bf16 and widened for each product (half the weight bytes),
+ * and ND4J's own bf16 × bf16 product; with its error against the fp32 product.
+ * Usage: FrozenBaseDtype REPO_ROOT COMMAND_LINE ROUNDS
+ */
+public final class FrozenBaseDtype {
+    public static void main(String[] args) throws Exception {
+        Path root = Path.of(args[0]);
+        int rounds = Integer.parseInt(args[2]), tokens = 16 * 128;
+        int[][] projections = {{576, 576}, {192, 576}, {1536, 576}, {576, 1536}}; // q/o, k/v, gate/up, down: [out, in]
+        String[] names = {"q_proj, o_proj", "k_proj, v_proj", "gate_proj, up_proj", "down_proj"};
+        StringBuilder s = new StringBuilder("## Frozen base in bf16 or fp32\n\n");
+        s.append(BenchmarkReport.machine()).append(String.format(Locale.ROOT, ", OMP_NUM_THREADS=%s.%n%nCommand: `%s`. The frozen projections "
+                + "x·Wᵀ of a SmolLM2-135M layer over 16 × 128 tokens (x fp32, values in [0, 1)), %d interleaved rounds after a warm-up, median; "
+                + "bf16 × bf16 (ND4J's own product, which also returns bf16) timed once after a warm-up.%n%n", System.getenv().getOrDefault("OMP_NUM_THREADS", "?"),
+                args[1], rounds));
+        s.append("| projection [out × in] | W fp32 ms | W bf16, widened per product ms | bf16 × bf16 ms | widened / fp32 | W MB fp32 → bf16 "
+                + "| bf16 × bf16 max relative error |\n|---|---|---|---|---|---|---|\n");
+        Nd4j.getRandom().setSeed(1);
+        double slowest = Double.MAX_VALUE, widenedCost = 0;
+        for (int p = 0; p < projections.length; p++) {
+            int out = projections[p][0], in = projections[p][1];
+            INDArray x = Nd4j.rand(DataType.FLOAT, tokens, in), w = Nd4j.rand(DataType.FLOAT, out, in);
+            INDArray w16 = w.castTo(DataType.BFLOAT16);
+            double[] fp32 = new double[rounds], widened = new double[rounds];
+            for (int r = -2; r < rounds; r++) {
+                long t0 = System.nanoTime();
+                INDArray y = x.mmul(w.transpose());
+                long t1 = System.nanoTime();
+                INDArray yWidened = x.mmul(w16.castTo(DataType.FLOAT).transpose());
+                long t2 = System.nanoTime();
+                if (r >= 0) {
+                    fp32[r] = (t1 - t0) / 1e6;
+                    widened[r] = (t2 - t1) / 1e6;
+                }
+                if (r == rounds - 1 && y.length() != yWidened.length()) throw new IllegalStateException("shapes differ");
+            }
+            INDArray x16 = x.castTo(DataType.BFLOAT16);
+            x16.mmul(w16.transpose()); // warm-up
+            long t0 = System.nanoTime();
+            INDArray y16 = x16.mmul(w16.transpose());
+            double bf16Ms = (System.nanoTime() - t0) / 1e6;
+            INDArray exact = x.mmul(w.transpose());
+            double error = y16.castTo(DataType.FLOAT).sub(exact).div(exact).amaxNumber().doubleValue();
+            double a = median(fp32), b = median(widened);
+            slowest = Math.min(slowest, bf16Ms / a);
+            widenedCost += (b / a - 1) / projections.length;
+            s.append(String.format(Locale.ROOT, "| %s [%d × %d] | %.2f | %.2f | %.0f | %.2f | %.2f → %.2f | %.1e |%n", names[p], out, in, a, b, bf16Ms, b / a,
+                    out * (double) in * 4 / 1e6, out * (double) in * 2 / 1e6, error));
+            System.out.printf("%s: fp32 %.2f ms, bf16 widened %.2f ms, bf16×bf16 %.0f ms (error %.1e)%n", names[p], a, b, bf16Ms, error);
+        }
+        s.append(String.format(Locale.ROOT, "%nND4J's own bf16 product is at least %.0f× slower than fp32 here and rounds its result to bf16; keeping "
+                + "W in bf16 and widening it for each product costs %+.0f%% time on average for half the frozen weights' bytes (SmolLM2-135M: "
+                + "270 MB instead of 540 MB). So we widen bf16 and fp16 checkpoints to fp32 on load; keeping bf16 would pay only where memory, "
+                + "not time, is short.%n", slowest, 100 * widenedCost));
+        BenchmarkReport.writeSection(root.resolve("BENCHMARKS.md"), "dtype", s.toString());
+    }
+
+    private static double median(double[] v) {
+        double[] sorted = v.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length / 2];
+    }
+}
