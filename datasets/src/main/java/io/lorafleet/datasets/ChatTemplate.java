@@ -85,7 +85,7 @@ public final class ChatTemplate {
 
     /** With more of the template's variables, such as {@code tools} (a list of JSON schemas; as in transformers, None unless given). */
     public String render(List<Object> messages, boolean addGenerationPrompt, Map<String, Object> variables) {
-        Map<String, Object> vars = new LinkedHashMap<>(JinjaBuiltins.globals());
+        Map<String, Object> vars = new LinkedHashMap<>(JinjaBuiltins.GLOBALS);
         vars.putAll(specialTokens);
         vars.put("tools", null);
         vars.put("documents", null);

@@ -34,10 +34,7 @@ final class JinjaBuiltins {
             case "upper": return str(v).toUpperCase(java.util.Locale.ROOT);
             case "lower": return str(v).toLowerCase(java.util.Locale.ROOT);
             case "title": return jinjaTitle(str(v));
-            case "capitalize": {
-                String s = str(v);
-                return s.isEmpty() ? s : s.substring(0, 1).toUpperCase(java.util.Locale.ROOT) + s.substring(1).toLowerCase(java.util.Locale.ROOT);
-            }
+            case "capitalize": return method(str(v), "capitalize").call(List.of(), Map.of());
             case "string": return str(v);
             case "safe", "e", "escape": return str(v); // chat templates render without autoescaping
             case "length", "count": return (long) length(v, line);
@@ -271,8 +268,10 @@ final class JinjaBuiltins {
         return null;
     }
 
-    /** The globals every chat template may call besides transformers' own (raise_exception, strftime_now). */
-    static Map<String, Object> globals() {
+    /** The globals every chat template may call besides transformers' own (raise_exception, strftime_now); stateless, built once. */
+    static final Map<String, Object> GLOBALS = java.util.Collections.unmodifiableMap(globals());
+
+    private static Map<String, Object> globals() {
         Map<String, Object> g = new LinkedHashMap<>();
         g.put("range", (Function) (a, kw) -> {
             long start = a.size() > 1 ? asLong(a.get(0), 0) : 0, stop = asLong(a.get(a.size() > 1 ? 1 : 0), 0), step = a.size() > 2 ? asLong(a.get(2), 0) : 1;

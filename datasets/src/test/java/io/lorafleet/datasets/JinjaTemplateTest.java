@@ -83,7 +83,7 @@ class JinjaTemplateTest {
     @ParameterizedTest
     @MethodSource("renderedByTransformers")
     void rendersAsJinjaDoes(String template, String expected) {
-        Map<String, Object> vars = new HashMap<>(JinjaBuiltins.globals());
+        Map<String, Object> vars = new HashMap<>(JinjaBuiltins.GLOBALS);
         vars.put("messages", MESSAGES);
         vars.put("x", 1L);
         vars.put("y", null);
