@@ -142,7 +142,7 @@ public final class EngineStep {
         List<String> targets = llama ? List.of("q_proj", "v_proj") : List.of("c_attn");
         Tuning tuning = full ? Tuning.fullFineTuning(registry, 1)
                 : Tuning.lora(new LoraConfig(shape.rank(), 2.0 * shape.rank(), 0, targets, false, LoraConfig.Init.KAIMING_UNIFORM,
-                Map.of(), Map.of()), registry, 1);
+                Map.of(), Map.of(), false), registry, 1);
         CheckpointLayers layers = new CheckpointLayers(shape.config(), ModelWeights.random(shape.config(), DataType.FLOAT, 1), tuning);
         DecoderBlock gpt2 = llama ? null : new DecoderBlock(shape.config(), layers, 0);
         LlamaBlock llamaBlock = llama ? new LlamaBlock(shape.config(), layers, 0) : null;

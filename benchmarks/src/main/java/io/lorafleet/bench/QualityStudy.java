@@ -59,7 +59,7 @@ public final class QualityStudy {
     }
 
     private static LoraConfig lora(int r, List<String> targets) {
-        return new LoraConfig(r, 2.0 * r, 0.1, targets, false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of());
+        return new LoraConfig(r, 2.0 * r, 0.1, targets, false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of(), false);
     }
 
     public static void main(String[] args) throws Exception {

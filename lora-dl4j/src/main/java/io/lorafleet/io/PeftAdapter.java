@@ -8,11 +8,15 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.lorafleet.model.ModelWeights;
 import io.lorafleet.model.TaskModel;
 import io.lorafleet.model.TransformerConfig;
+import io.lorafleet.nn.DoraDelta;
+import io.lorafleet.nn.HeldOps;
 import io.lorafleet.nn.LoraConfig;
 import io.lorafleet.nn.LoraDelta;
+import io.lorafleet.nn.LoraLinear;
 import io.lorafleet.nn.Param;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.IOException;
 import java.util.ArrayList;
@@ -33,7 +37,10 @@ import java.util.Map;
  * its kin). A trained head is a PEFT
  * {@code modules_to_save} entry, saved as {@code base_model.model.classifier.weight} (PEFT strips
  * {@code modules_to_save.<adapter>.} from those keys). lora_A is [r, in] and lora_B [out, r] in every case;
- * GPT-2's Conv1D stores W as [in, out], which PEFT records as {@code fan_in_fan_out: true}.
+ * GPT-2's Conv1D stores W as [in, out], which PEFT records as {@code fan_in_fan_out: true}. DoRA's magnitude is
+ * {@code <module>.lora_magnitude_vector} [out]. An adapter that started from W (PiSSA, OLoRA) is written as PEFT's
+ * converted export writes it, plain LoRA on the original base: A' = [A; A₀], B' = [B, −B₀] at twice the rank
+ * ({@link LoraConfig#convertedFromWeight}).
  */
 public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modulesToSave, Map<String, INDArray> tensors, String baseModel) {
     public enum TaskType { SEQ_CLS, CAUSAL_LM }
@@ -45,20 +52,37 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
 
     /** The adapter's trainable tensors, by our names, taken from a model built with {@code lora}. */
     public static PeftAdapter of(TaskModel model, TaskType taskType, LoraConfig lora, String baseModel) {
+        Map<String, LoraDelta> byModule = new java.util.HashMap<>();
+        for (LoraLinear layer : model.loraLayers()) byModule.put(moduleOf(layer.loraA().name()), layer.delta().lora());
         Map<String, INDArray> tensors = new LinkedHashMap<>();
         List<String> heads = new ArrayList<>();
         for (Param p : model.params().params()) {
-            tensors.put(p.name(), p.value().dup('c'));
+            LoraDelta delta = byModule.get(moduleOf(p.name()));
+            if (delta != null && delta.initialA() != null && p.name().endsWith(LoraDelta.A_SUFFIX)) {
+                tensors.put(p.name(), Nd4j.vstack(p.value(), delta.initialA()));
+            } else if (delta != null && delta.initialA() != null && p.name().endsWith(LoraDelta.B_SUFFIX)) {
+                tensors.put(p.name(), Nd4j.hstack(p.value(), delta.initialB().neg()));
+            } else {
+                tensors.put(p.name(), p.value().dup('c'));
+            }
             if (!isLora(p.name())) {
                 String module = p.name().substring(0, p.name().lastIndexOf('.'));
                 if (!heads.contains(module)) heads.add(module);
             }
         }
-        return new PeftAdapter(taskType, lora, List.copyOf(heads), tensors, baseModel);
+        return new PeftAdapter(taskType, lora.convertedFromWeight(), List.copyOf(heads), tensors, baseModel);
     }
 
     private static boolean isLora(String name) {
-        return name.endsWith(LoraDelta.A_SUFFIX) || name.endsWith(LoraDelta.B_SUFFIX);
+        return name.endsWith(LoraDelta.A_SUFFIX) || name.endsWith(LoraDelta.B_SUFFIX) || name.endsWith(DoraDelta.MAGNITUDE_SUFFIX);
+    }
+
+    /** The module a LoRA tensor belongs to (its name without the suffix), or the name itself. */
+    private static String moduleOf(String name) {
+        for (String suffix : List.of(LoraDelta.A_SUFFIX, LoraDelta.B_SUFFIX, DoraDelta.MAGNITUDE_SUFFIX)) {
+            if (name.endsWith(suffix)) return name.substring(0, name.length() - suffix.length());
+        }
+        return name;
     }
 
     /** The task model's prefix for body modules, as Hugging Face names them. */
@@ -102,8 +126,9 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
         else modulesToSave.forEach(o.putArray("modules_to_save")::add);
         o.put("fan_in_fan_out", c.architecture().inByOutWeights());
         o.put("use_rslora", lora.rsLora());
+        o.put("use_dora", lora.useDora());
         if (lora.init() == LoraConfig.Init.GAUSSIAN) o.put("init_lora_weights", "gaussian");
-        else o.put("init_lora_weights", true);
+        else o.put("init_lora_weights", true); // what is written is plain LoRA: convertedFromWeight()
         ObjectNode ranks = o.putObject("rank_pattern");
         lora.rankPattern().forEach(ranks::put);
         ObjectNode alphas = o.putObject("alpha_pattern");
@@ -167,9 +192,8 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
         Map<String, Double> alphas = new LinkedHashMap<>();
         config.path("alpha_pattern").fields().forEachRemaining(e -> alphas.put(e.getKey(), e.getValue().asDouble()));
         LoraConfig lora = new LoraConfig(config.path("r").asInt(), config.path("lora_alpha").asDouble(), config.path("lora_dropout").asDouble(),
-                targets, config.path("use_rslora").asBoolean(false),
-                "gaussian".equals(config.path("init_lora_weights").asText()) ? LoraConfig.Init.GAUSSIAN : LoraConfig.Init.KAIMING_UNIFORM,
-                ranks, alphas);
+                targets, config.path("use_rslora").asBoolean(false), initOf(config.path("init_lora_weights"), source), ranks, alphas,
+                config.path("use_dora").asBoolean(false));
         List<String> heads = new ArrayList<>();
         config.path("modules_to_save").forEach(m -> heads.add(m.asText()));
         PeftAdapter empty = new PeftAdapter(task, lora, List.copyOf(heads), Map.of(), config.path("base_model_name_or_path").asText(null));
@@ -178,6 +202,22 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
             for (String name : reader.tensors().keySet()) tensors.put(empty.ourName(name, c, files.describe(WEIGHTS)), reader.read(name));
         }
         return new PeftAdapter(task, lora, empty.modulesToSave(), tensors, empty.baseModel());
+    }
+
+    /**
+     * How a read adapter's A and B started, which only matters when the adapter is not plain LoRA on the original base:
+     * PEFT saves a PiSSA, OLoRA, CorDA, LoftQ or LoRA-GA adapter without conversion as an update to a changed base (W
+     * less its starting part), which would be silently wrong on the original model.
+     */
+    private static LoraConfig.Init initOf(JsonNode init, String source) throws IOException {
+        String value = init.isMissingNode() || init.isNull() ? "true" : init.asText();
+        return switch (value.toLowerCase(java.util.Locale.ROOT)) {
+            case "true", "false", "eva" -> LoraConfig.Init.KAIMING_UNIFORM;
+            case "gaussian" -> LoraConfig.Init.GAUSSIAN;
+            default -> throw new IOException(source + ": init_lora_weights '" + value + "' means the tensors update a base model that "
+                    + "initialization changed, not the original; save it from PEFT with path_initial_model_for_weight_conversion "
+                    + "to get plain LoRA on the original model");
+        };
     }
 
     /** Refuses a folder whose writer did not finish: the marker is written after every other file. */
@@ -211,17 +251,25 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
     }
 
     /**
-     * Folds W ← W + s·B·A into pretrained weights, in their Hugging Face layout ([out, in], or [in, out] for
-     * GPT-2's Conv1D): the result is a plain model with no adapter and no extra inference cost.
+     * Folds W ← W + s·B·A into pretrained weights (DoRA: W ← m ⊙ (W + s·B·A) / ‖W + s·B·A‖ per output row), in their
+     * Hugging Face layout ([out, in], or [in, out] for GPT-2's Conv1D): the result is a plain model with no adapter and
+     * no extra inference cost.
      */
     public void mergeInto(ModelWeights weights, TransformerConfig c) {
+        boolean inByOut = c.architecture().inByOutWeights();
         for (Map.Entry<String, INDArray> e : tensors.entrySet()) {
             if (!e.getKey().endsWith(LoraDelta.A_SUFFIX)) continue;
-            String module = e.getKey().substring(0, e.getKey().length() - LoraDelta.A_SUFFIX.length());
-            INDArray a = e.getValue(), b = tensors.get(module + LoraDelta.B_SUFFIX);
-            INDArray w = weights.asMap().get(module + ".weight");
-            INDArray delta = b.castTo(w.dataType()).mmul(a.castTo(w.dataType())).muli(lora.scaleFor(module)); // [out, in]
-            w.addi(c.architecture().inByOutWeights() ? delta.transpose() : delta);
+            String module = moduleOf(e.getKey());
+            INDArray stored = weights.asMap().get(module + ".weight");
+            INDArray a = e.getValue().castTo(stored.dataType()), b = tensors.get(module + LoraDelta.B_SUFFIX).castTo(stored.dataType());
+            INDArray adapted = (inByOut ? stored.transpose() : stored).dup('c');                 // [out, in]
+            Nd4j.gemm(b, a, adapted, false, false, lora.scaleFor(module), 1.0);
+            INDArray magnitude = tensors.get(module + DoraDelta.MAGNITUDE_SUFFIX);
+            if (magnitude != null) {
+                INDArray ratio = magnitude.castTo(stored.dataType()).div(DoraDelta.rowNorms(adapted));
+                HeldOps.columns(HeldOps.Op.MUL, adapted, ratio, adapted);
+            }
+            stored.assign(inByOut ? adapted.transpose() : adapted);
         }
     }
 

@@ -86,9 +86,9 @@ public final class ClassifierHead implements TaskHead {
         if (pooling == SequenceClassifier.Pooling.HF) {
             boolean pretrained = weights.contains("pooler.dense.weight");
             pooler = new Linear(tuning.head(adapter, "pooler.dense.weight", new long[] {d, d},
-                    pretrained ? Initializer.copyOf(weights.asMap().get("pooler.dense.weight").ravel().toDoubleVector()) : Initializer.gaussian(0.02)),
+                    pretrained ? Initializer.copyOf(weights.asMap().get("pooler.dense.weight")) : Initializer.gaussian(0.02)),
                     tuning.head(adapter, "pooler.dense.bias", new long[] {d},
-                            pretrained ? Initializer.copyOf(weights.asMap().get("pooler.dense.bias").toDoubleVector()) : Initializer.ZEROS));
+                            pretrained ? Initializer.copyOf(weights.asMap().get("pooler.dense.bias")) : Initializer.ZEROS));
         }
         Linear classifier = new Linear(tuning.head(adapter, "classifier.weight", new long[] {numLabels, d}, Initializer.gaussian(0.02)),
                 tuning.head(adapter, "classifier.bias", new long[] {numLabels}, Initializer.ZEROS));

@@ -2,7 +2,7 @@ package io.lorafleet.model;
 
 import io.lorafleet.nn.AdapterRows;
 import io.lorafleet.nn.LoraConfig;
-import io.lorafleet.nn.LoraDelta;
+import io.lorafleet.nn.AdapterDelta;
 import io.lorafleet.nn.ParamRegistry;
 import io.lorafleet.nn.SoftmaxCrossEntropy;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -115,7 +115,7 @@ public final class MultiAdapterModel {
      * the batch runs whole) seed its masks.
      */
     public void setTraining(int adapter, boolean training, long step, int microBatch) {
-        for (LoraDelta d : tuning.deltas(adapter)) d.setTraining(training, step, microBatch);
+        for (AdapterDelta d : tuning.deltas(adapter)) d.setTraining(training, step, microBatch);
     }
 
     /** How many terms adapter k's mean loss over {@code batch} averages: labeled sequences, or predicted tokens. */

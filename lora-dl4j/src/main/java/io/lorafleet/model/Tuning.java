@@ -1,6 +1,8 @@
 package io.lorafleet.model;
 
+import io.lorafleet.nn.AdapterDelta;
 import io.lorafleet.nn.AdapterRows;
+import io.lorafleet.nn.DoraDelta;
 import io.lorafleet.nn.Initializer;
 import io.lorafleet.nn.Linear;
 import io.lorafleet.nn.LoraConfig;
@@ -10,6 +12,7 @@ import io.lorafleet.nn.MultiLoraLinear;
 import io.lorafleet.nn.Param;
 import io.lorafleet.nn.ParamRegistry;
 import io.lorafleet.nn.Projection;
+import io.lorafleet.nn.WeightDecomposition;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
@@ -24,7 +27,7 @@ import java.util.List;
  */
 public final class Tuning {
     /** One adapter: its settings, its trainable tensors, its seed, and its deltas in module order. */
-    private record Adapter(LoraConfig lora, ParamRegistry registry, long seed, List<LoraDelta> deltas) { }
+    private record Adapter(LoraConfig lora, ParamRegistry registry, long seed, List<AdapterDelta> deltas) { }
 
     private final List<Adapter> adapters;     // empty for full fine-tuning
     private final ParamRegistry fullRegistry; // full fine-tuning only
@@ -65,8 +68,8 @@ public final class Tuning {
     public Projection projection(String module, INDArray weight, INDArray bias) {
         modules.add(module);
         Linear base = new Linear(pretrained(module + ".weight", weight), bias == null ? null : pretrained(module + ".bias", bias));
-        List<LoraDelta> deltas = new ArrayList<>();
-        for (Adapter adapter : adapters) deltas.add(adapter.lora().targets(module) ? delta(adapter, module, weight) : null);
+        List<AdapterDelta> deltas = new ArrayList<>();
+        for (Adapter adapter : adapters) deltas.add(adapter.lora().targets(module) ? delta(adapter, module, base) : null);
         if (deltas.stream().allMatch(java.util.Objects::isNull)) return base;
         if (rows != null) return new MultiLoraLinear(base, deltas, rows);
         LoraLinear layer = new LoraLinear(base, deltas.get(0));
@@ -74,12 +77,31 @@ public final class Tuning {
         return layer;
     }
 
-    private static LoraDelta delta(Adapter adapter, String module, INDArray weight) {
+    /**
+     * Adapter {@code adapter}'s A and B for a module (from W itself under PiSSA and OLoRA, whose cost is one SVD or QR
+     * of W per module and model build: {@link WeightDecomposition}), and under DoRA its magnitude, which starts at W's
+     * row norms.
+     */
+    private static AdapterDelta delta(Adapter adapter, String module, Linear base) {
         LoraConfig lora = adapter.lora();
         int r = lora.rankFor(module);
-        Param a = adapter.registry().trainable(module + LoraDelta.A_SUFFIX, new long[] {r, weight.size(1)}, lora.initializerOfA(module));
-        Param b = adapter.registry().trainable(module + LoraDelta.B_SUFFIX, new long[] {weight.size(0), r}, Initializer.ZEROS);
-        LoraDelta delta = new LoraDelta(a, b, lora.scaleFor(module), lora.dropout(), adapter.seed() ^ module.hashCode());
+        double scale = lora.scaleFor(module);
+        INDArray weight = base.weightValue();
+        WeightDecomposition.Part start = switch (lora.init()) {
+            case PISSA -> WeightDecomposition.pissa(weight, r, scale);
+            case OLORA -> WeightDecomposition.olora(weight, r);
+            default -> null;
+        };
+        Param a = adapter.registry().trainable(module + LoraDelta.A_SUFFIX, new long[] {r, weight.size(1)},
+                start == null ? lora.initializerOfA(module) : Initializer.copyOf(start.a()));
+        Param b = adapter.registry().trainable(module + LoraDelta.B_SUFFIX, new long[] {weight.size(0), r},
+                start == null ? Initializer.ZEROS : Initializer.copyOf(start.b()));
+        LoraDelta loraDelta = new LoraDelta(a, b, start, scale, lora.dropout(), adapter.seed() ^ module.hashCode());
+        AdapterDelta delta = loraDelta;
+        if (lora.useDora()) {
+            delta = new DoraDelta(base, loraDelta, adapter.registry().trainable(module + DoraDelta.MAGNITUDE_SUFFIX, new long[] {weight.size(0)},
+                    Initializer.copyOf(DoraDelta.rowNorms(weight))));
+        }
         adapter.deltas().add(delta);
         return delta;
     }
@@ -104,7 +126,7 @@ public final class Tuning {
     public List<LoraLinear> loraLayers() { return Collections.unmodifiableList(loraLayers); }
 
     /** Adapter k's deltas, in module order. */
-    public List<LoraDelta> deltas(int adapter) { return Collections.unmodifiableList(adapters.get(adapter).deltas()); }
+    public List<AdapterDelta> deltas(int adapter) { return Collections.unmodifiableList(adapters.get(adapter).deltas()); }
 
     /** Adapter k's LoRA settings, or null under full fine-tuning. */
     public LoraConfig lora(int adapter) {

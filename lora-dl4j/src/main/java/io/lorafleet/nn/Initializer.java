@@ -30,7 +30,8 @@ public interface Initializer {
     }
 
     /** Copies the given values (e.g. a pretrained tensor that full fine-tuning makes trainable). */
-    static Initializer copyOf(double[] source) {
-        return (values, shape, random) -> System.arraycopy(source, 0, values, 0, values.length);
+    static Initializer copyOf(org.nd4j.linalg.api.ndarray.INDArray source) {
+        double[] copy = source.dup('c').data().asDouble();
+        return (values, shape, random) -> System.arraycopy(copy, 0, values, 0, values.length);
     }
 }

@@ -44,6 +44,9 @@ public final class Linear implements Projection {
     /** The weight tensor [out, in]; {@link LoraLinear} merges into it. */
     Param weight() { return weight; }
 
+    /** The bias [out], or null; {@link DoraDelta} rescales the output without it. */
+    Param bias() { return bias; }
+
     /** The current weight values [out, in] (merged ones included). */
     public INDArray weightValue() { return weight.value(); }
 

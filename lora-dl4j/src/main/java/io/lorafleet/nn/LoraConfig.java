@@ -2,6 +2,7 @@ package io.lorafleet.nn;
 
 import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonFormat;
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 
 import java.io.Serializable;
@@ -19,24 +20,39 @@ import java.util.Map;
  * @param targetModules  module names to adapt; a module matches when its full name equals a target
  *                       or ends with "." + target (PEFT's rule); or just {@value #ALL_LINEAR}: every projection
  * @param rsLora         rank-stabilized scaling alpha/sqrt(r) (Kalajdzievski 2023)
- * @param init           how A starts; B always starts at zero so that the adapted model equals the base
+ * @param init           how A and B start: A random (Kaiming-uniform or Gaussian) and B at zero, or both from W's own
+ *                       top singular directions (PiSSA) or QR factors (OLoRA), that part then taken out of the
+ *                       frozen base; either way the adapted model starts equal to the base
  * @param rankPattern    per-module rank overrides, as PEFT reads them: each key is a regular expression matched
  *                       against the whole module name or a part of it after a dot, and the first key in the
  *                       map's order that matches wins (the YAML and adapter_config.json order, kept)
  * @param alphaPattern   per-module alpha overrides, matched like rankPattern
+ * @param useDora        DoRA (PEFT's use_dora): a trainable magnitude per output row times the direction of W + s·B·A
  */
 public record LoraConfig(int r, double alpha, double dropout, List<String> targetModules, boolean rsLora,
-                         Init init, Map<String, Integer> rankPattern, Map<String, Double> alphaPattern) implements Serializable {
+                         Init init, Map<String, Integer> rankPattern, Map<String, Double> alphaPattern,
+                         @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean useDora) implements Serializable {
     public enum Init {
-        KAIMING_UNIFORM, GAUSSIAN;
+        KAIMING_UNIFORM, GAUSSIAN, PISSA, OLORA;
 
-        /** PEFT's init_lora_weights values: true (its default, Kaiming-uniform A) or "gaussian"; null is the default. */
+        /** PEFT's init_lora_weights values: true (its default, Kaiming-uniform A), "gaussian", "pissa", "olora"; null is the default. */
         public static Init parse(String value) {
-            return switch (value == null ? "true" : value.toLowerCase(Locale.ROOT)) {
+            String v = value == null ? "true" : value.toLowerCase(Locale.ROOT);
+            if (v.startsWith("pissa_niter_")) {
+                throw new IllegalArgumentException("lora.init: '" + value + "' (PiSSA by randomized SVD) is not offered; 'pissa' computes the exact SVD");
+            }
+            return switch (v) {
                 case "true", "kaiming", "kaiming_uniform" -> KAIMING_UNIFORM;
                 case "gaussian" -> GAUSSIAN;
-                default -> throw new IllegalArgumentException("lora.init: '" + value + "' is not kaiming or gaussian");
+                case "pissa" -> PISSA;
+                case "olora" -> OLORA;
+                default -> throw new IllegalArgumentException("lora.init: '" + value + "' is not kaiming, gaussian, pissa or olora");
             };
+        }
+
+        /** Whether A and B start from a part of W that is taken out of the base. */
+        public boolean fromWeight() {
+            return this == PISSA || this == OLORA;
         }
     }
 
@@ -56,6 +72,10 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
         rankPattern.forEach((k, v) -> {
             if (v <= 0) throw new IllegalArgumentException("lora.rank_pattern." + k + " must be > 0, got " + v);
         });
+        if (init.fromWeight() && rsLora && !(rankPattern.isEmpty() && alphaPattern.isEmpty())) {
+            // the export doubles r and alpha, which keeps alpha/sqrt(r) per module only without patterns (PEFT refuses it too)
+            throw new IllegalArgumentException("lora.init: " + init + " with rs_lora cannot be combined with rank_pattern or alpha_pattern");
+        }
     }
 
     /** The settings as a config file gives them, any of them left out (null) but target_modules: PEFT's defaults (r 8, lora_alpha 8). */
@@ -63,14 +83,29 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
     public static LoraConfig withDefaults(@JsonProperty("r") Integer r, @JsonProperty("alpha") Double alpha, @JsonProperty("dropout") Double dropout,
                                           @JsonProperty("target_modules") @JsonFormat(with = JsonFormat.Feature.ACCEPT_SINGLE_VALUE_AS_ARRAY) List<String> targetModules, @JsonProperty("rs_lora") Boolean rsLora,
                                           @JsonProperty("init") String init, @JsonProperty("rank_pattern") Map<String, Integer> rankPattern,
-                                          @JsonProperty("alpha_pattern") Map<String, Double> alphaPattern) {
+                                          @JsonProperty("alpha_pattern") Map<String, Double> alphaPattern, @JsonProperty("use_dora") Boolean useDora) {
         if (targetModules == null || targetModules.isEmpty()) throw new IllegalArgumentException("lora.target_modules: required, e.g. [query, value]");
         return new LoraConfig(r == null ? 8 : r, alpha == null ? 8.0 : alpha, dropout == null ? 0.0 : dropout, targetModules, rsLora != null && rsLora,
-                Init.parse(init), rankPattern == null ? Map.of() : rankPattern, alphaPattern == null ? Map.of() : alphaPattern);
+                Init.parse(init), rankPattern == null ? Map.of() : rankPattern, alphaPattern == null ? Map.of() : alphaPattern,
+                useDora != null && useDora);
     }
 
     public static LoraConfig of(int r, double alpha, List<String> targetModules) {
-        return new LoraConfig(r, alpha, 0.0, targetModules, false, Init.KAIMING_UNIFORM, Map.of(), Map.of());
+        return new LoraConfig(r, alpha, 0.0, targetModules, false, Init.KAIMING_UNIFORM, Map.of(), Map.of(), false);
+    }
+
+    /**
+     * The plain-LoRA settings of an adapter that started from W, as PEFT's converted export describes it (its
+     * {@code path_initial_model_for_weight_conversion}): A' = [A; A₀] and B' = [B, −B₀] have twice the rank, alpha
+     * doubles with them (by √2 under rsLoRA) so the scale stays, and they load onto the original base.
+     */
+    public LoraConfig convertedFromWeight() {
+        if (!init.fromWeight()) return this;
+        Map<String, Integer> ranks = new java.util.LinkedHashMap<>();
+        rankPattern.forEach((k, v) -> ranks.put(k, 2 * v));
+        Map<String, Double> alphas = new java.util.LinkedHashMap<>();
+        alphaPattern.forEach((k, v) -> alphas.put(k, 2 * v));
+        return new LoraConfig(2 * r, rsLora ? alpha * Math.sqrt(2) : 2 * alpha, dropout, targetModules, rsLora, Init.KAIMING_UNIFORM, ranks, alphas, useDora);
     }
 
     public boolean targets(String module) {
@@ -111,6 +146,7 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
         return rsLora ? alphaFor(module) / Math.sqrt(rank) : alphaFor(module) / rank;
     }
 
+    /** A's random start (PiSSA and OLoRA start A from W: {@link WeightDecomposition}). */
     public Initializer initializerOfA(String module) {
         return init == Init.GAUSSIAN ? Initializer.gaussian(1.0 / rankFor(module)) : Initializer.KAIMING_UNIFORM;
     }

@@ -7,19 +7,19 @@ import java.util.List;
 
 /**
  * A frozen {@link Linear} shared by several adapters in one fused batch (mLoRA, arXiv 2312.02515): the base
- * x·Wᵀ + b runs once over all rows, then each adapter's {@link LoraDelta} runs on its own rows only. Rows
+ * x·Wᵀ + b runs once over all rows, then each adapter's {@link AdapterDelta} runs on its own rows only. Rows
  * of different adapters never mix, so each adapter gets exactly the output and gradients it would get alone.
  */
 public final class MultiLoraLinear implements Projection {
     private final Linear base;
-    private final List<LoraDelta> deltas; // per adapter; null where that adapter does not adapt this module
+    private final List<AdapterDelta> deltas; // per adapter; null where that adapter does not adapt this module
     private final AdapterRows rows;
 
-    public MultiLoraLinear(Linear base, List<LoraDelta> deltas, AdapterRows rows) {
+    public MultiLoraLinear(Linear base, List<AdapterDelta> deltas, AdapterRows rows) {
         if (deltas.size() != rows.adapters()) throw new IllegalArgumentException(deltas.size() + " deltas for " + rows.adapters() + " adapters");
-        for (LoraDelta d : deltas) if (d != null) LoraLinear.checkFits(base, d);
+        for (AdapterDelta d : deltas) if (d != null) LoraLinear.checkFits(base, d);
         this.base = base;
-        this.deltas = java.util.Collections.unmodifiableList(Arrays.asList(deltas.toArray(new LoraDelta[0])));
+        this.deltas = java.util.Collections.unmodifiableList(Arrays.asList(deltas.toArray(new AdapterDelta[0])));
         this.rows = rows;
     }
 
@@ -41,7 +41,7 @@ public final class MultiLoraLinear implements Projection {
         return dx;
     }
 
-    public List<LoraDelta> deltas() { return deltas; }
+    public List<AdapterDelta> deltas() { return deltas; }
 
     @Override public long inFeatures() { return base.inFeatures(); }
 

@@ -38,7 +38,7 @@ public final class ParamRegistry {
 
     /** Makes a pretrained tensor trainable, starting from its current values (full fine-tuning). */
     public Param trainableCopyOf(String name, INDArray pretrained) {
-        return trainable(name, pretrained.shape(), Initializer.copyOf(pretrained.dup('c').data().asDouble()));
+        return trainable(name, pretrained.shape(), Initializer.copyOf(pretrained));
     }
 
     public void allocate(DataType dtype, long seed) {

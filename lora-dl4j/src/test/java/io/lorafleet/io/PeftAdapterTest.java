@@ -41,7 +41,7 @@ class PeftAdapterTest {
 
     /** Every adapter_config.json key PEFT's LoraConfig reads that we write; nothing else. */
     static final TreeSet<String> CONFIG_KEYS = new TreeSet<>(List.of("peft_type", "task_type", "base_model_name_or_path", "r", "lora_alpha",
-            "lora_dropout", "target_modules", "bias", "modules_to_save", "fan_in_fan_out", "use_rslora", "init_lora_weights", "rank_pattern",
+            "lora_dropout", "target_modules", "bias", "modules_to_save", "fan_in_fan_out", "use_rslora", "use_dora", "init_lora_weights", "rank_pattern",
             "alpha_pattern", "inference_mode"));
 
     static Map<String, long[]> header(byte[] file) throws IOException {
@@ -132,7 +132,7 @@ class PeftAdapterTest {
     void roundTripGivesIdenticalTensorsAndAFolderWithoutItsMarkerIsRefused() throws IOException {
         TransformerConfig c = TransformerConfig.bert(100, 32, 2, 4, 64, 40);
         LoraConfig lora = new LoraConfig(4, 8, 0.1, List.of("query", "value", "output.dense"), true, LoraConfig.Init.GAUSSIAN,
-                Map.of("value", 2), Map.of("value", 3.0));
+                Map.of("value", 2), Map.of("value", 3.0), false);
         SequenceClassifier model = SequenceClassifier.create(c, ModelWeights.random(c, DataType.FLOAT, 1), lora, 2, SequenceClassifier.Pooling.CLS, 1);
         randomize(model);
         PeftAdapter adapter = PeftAdapter.of(model, PeftAdapter.TaskType.SEQ_CLS, lora, "base");
@@ -167,5 +167,46 @@ class PeftAdapterTest {
         assertTrue(worst < 1e-5, "merged vs adapter logits: max |Δ| = " + worst);
         assertTrue(Transforms.abs(expected.sub(CausalLm.create(gpt2.config(), PretrainedModel.load(new LocalModelFiles(Gpt2ParityTest.folder())).weights(),
                 null, 3).logits(batch))).maxNumber().doubleValue() > 1e-3, "the adapter changes the model");
+    }
+
+    @Test
+    void doraAndAdaptersStartedFromWeightExportAsPlainLoraOnTheOriginalBaseWithTheirLogits() throws Exception {
+        TokenBatch batch = Gpt2ParityTest.batch();
+        for (LoraConfig.Init init : List.of(LoraConfig.Init.PISSA, LoraConfig.Init.OLORA)) {
+            PretrainedModel gpt2 = PretrainedModel.load(new LocalModelFiles(Gpt2ParityTest.folder()));
+            LoraConfig lora = new LoraConfig(2, 4, 0, List.of("c_attn", "c_fc"), false, init, Map.of(), Map.of(), true);
+            CausalLm adapted = CausalLm.create(gpt2.config(), gpt2.weights(), lora, 3);
+            assertTrue(Transforms.abs(adapted.logits(batch).sub(CausalLm.create(gpt2.config(), gpt2.weights(), null, 3).logits(batch)))
+                    .maxNumber().doubleValue() < 1e-4, init + ": starts as the base model");
+            for (Param p : adapted.params().params()) p.value().addi(Nd4j.randn(DataType.FLOAT, p.shape()).muli(0.05)); // trained
+            INDArray expected = adapted.logits(batch).dup();
+
+            PeftAdapter adapter = PeftAdapter.of(adapted, PeftAdapter.TaskType.CAUSAL_LM, lora, "gpt2");
+            PeftAdapter back = PeftAdapter.read(new LocalModelFiles(writeFolder(adapter, gpt2.config(), true)), gpt2.config());
+            assertEquals(new LoraConfig(4, 8, 0, List.of("c_attn", "c_fc"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of(), true), back.lora(),
+                    init + ": PEFT's converted export, twice the rank and alpha");
+            assertTrue(back.tensors().containsKey("h.0.attn.c_attn.lora_magnitude_vector"), back.tensors().keySet().toString());
+            CausalLm loaded = CausalLm.create(gpt2.config(), PretrainedModel.load(new LocalModelFiles(Gpt2ParityTest.folder())).weights(), back.lora(), 3);
+            back.loadInto(loaded, "back");
+            double worst = Transforms.abs(loaded.logits(batch).sub(expected)).maxNumber().doubleValue();
+            assertTrue(worst < 1e-4, init + ": the export on the original base, max |Δ| = " + worst);
+
+            PretrainedModel copy = PretrainedModel.load(new LocalModelFiles(Gpt2ParityTest.folder()));
+            back.mergeInto(copy.weights(), copy.config());
+            worst = Transforms.abs(CausalLm.create(copy.config(), copy.weights(), null, 3).logits(batch).sub(expected)).maxNumber().doubleValue();
+            assertTrue(worst < 1e-4, init + ": merged, max |Δ| = " + worst);
+        }
+    }
+
+    @Test
+    void anAdapterPeftSavedForAChangedBaseIsRefused() throws IOException {
+        TransformerConfig c = TransformerConfig.bert(100, 32, 2, 4, 64, 40);
+        LoraConfig lora = LoraConfig.of(4, 8, List.of("query"));
+        SequenceClassifier model = SequenceClassifier.create(c, ModelWeights.random(c, DataType.FLOAT, 1), lora, 2, SequenceClassifier.Pooling.CLS, 1);
+        Path dir = writeFolder(PeftAdapter.of(model, PeftAdapter.TaskType.SEQ_CLS, lora, "base"), c, true);
+        String config = Files.readString(dir.resolve(PeftAdapter.CONFIG));
+        Files.writeString(dir.resolve(PeftAdapter.CONFIG), config.replace("\"init_lora_weights\" : true", "\"init_lora_weights\" : \"pissa\""));
+        IOException e = assertThrows(IOException.class, () -> PeftAdapter.read(new LocalModelFiles(dir), c));
+        assertTrue(e.getMessage().contains("pissa") && e.getMessage().contains("path_initial_model_for_weight_conversion"), e.getMessage());
     }
 }

@@ -25,7 +25,7 @@ class GeneratorTest {
 
     @Test
     void decodingTokenByTokenWithCachesGivesTheFullForwardsLogits() {
-        LoraConfig all = new LoraConfig(2, 4, 0, List.of(LoraConfig.ALL_LINEAR), false, LoraConfig.Init.GAUSSIAN, java.util.Map.of(), java.util.Map.of());
+        LoraConfig all = new LoraConfig(2, 4, 0, List.of(LoraConfig.ALL_LINEAR), false, LoraConfig.Init.GAUSSIAN, java.util.Map.of(), java.util.Map.of(), false);
         for (TransformerConfig c : List.of(LLAMA, ModelGradientTest.QWEN2, ModelGradientTest.MISTRAL, ModelGradientTest.GPT2)) {
             CausalLm model = CausalLm.create(c, ModelWeights.random(c, DataType.DOUBLE, 3), c.llama() == null ? LoraConfig.of(2, 4, List.of("c_attn")) : all, 1);
             ModelGradientTest.randomizeLoraB(model.params());

@@ -47,7 +47,7 @@ class MergeTest {
     @Test
     void encoderMergeEqualsAdapterForward() {
         TransformerConfig c = TransformerConfig.bert(100, 64, 2, 4, 128, 64);
-        LoraConfig lora = new LoraConfig(8, 16, 0, List.of("query", "key", "value", "dense"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of());
+        LoraConfig lora = new LoraConfig(8, 16, 0, List.of("query", "key", "value", "dense"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of(), false);
         SequenceClassifier model = SequenceClassifier.create(c, ModelWeights.random(c, DataType.FLOAT, 1), lora, 3, SequenceClassifier.Pooling.CLS, 2);
         checkMerge(model, ModelGradientTest.batch(100, new int[] {0, 1}));
         model.merge();
@@ -58,7 +58,7 @@ class MergeTest {
     @Test
     void decoderMergeEqualsAdapterForward() {
         TransformerConfig c = TransformerConfig.gpt2(100, 64, 2, 4, 64);
-        LoraConfig lora = new LoraConfig(4, 8, 0, List.of("c_attn", "c_proj"), true, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+        LoraConfig lora = new LoraConfig(4, 8, 0, List.of("c_attn", "c_proj"), true, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of(), false);
         CausalLm model = CausalLm.create(c, ModelWeights.random(c, DataType.FLOAT, 3), lora, 4);
         checkMerge(model, ModelGradientTest.batch(100, null));
     }

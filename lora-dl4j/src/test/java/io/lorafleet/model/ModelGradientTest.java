@@ -32,7 +32,7 @@ class ModelGradientTest {
     /** Mistral: no biases, a sliding window of 3 everywhere. */
     static final TransformerConfig MISTRAL = TransformerConfig.llama(Architecture.MISTRAL, 19, 8, 2, 4, 12, 16, 1e-5, new TransformerConfig.Llama(2, 2,
             TransformerConfig.Rope.plain(10000), false, false, false, false, List.of(3, 3)));
-    static final LoraConfig QV = new LoraConfig(2, 4, 0, List.of("query", "value"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of());
+    static final LoraConfig QV = new LoraConfig(2, 4, 0, List.of("query", "value"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of(), false);
 
     /** Two sequences of 5 tokens, the second with 2 padding positions. */
     static TokenBatch batch(int vocab, int[] labels) {
@@ -88,7 +88,7 @@ class ModelGradientTest {
         SequenceClassifier bert = SequenceClassifier.create(BERT, new ModelWeights(tensors, "with pooler"), QV, 3, SequenceClassifier.Pooling.HF, 7);
         assertBitIdentical(tensors.get("pooler.dense.weight"), bert.params().get("pooler.dense.weight").value(), "the checkpoint's pooler");
 
-        LoraConfig cAttn = new LoraConfig(2, 4, 0, List.of("c_attn"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+        LoraConfig cAttn = new LoraConfig(2, 4, 0, List.of("c_attn"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of(), false);
         SequenceClassifier gpt2 = SequenceClassifier.create(GPT2, ModelWeights.random(GPT2, DataType.DOUBLE, 4), cAttn, 3, SequenceClassifier.Pooling.HF, 9);
         randomizeLoraB(gpt2.params());
         assertEquals(List.of("score.weight"), gpt2.params().params().stream().map(Param::name).filter(n -> !n.contains("lora_")).toList());
@@ -127,7 +127,7 @@ class ModelGradientTest {
 
     @Test
     void decoderLmWithLoraOnFusedAttention() {
-        LoraConfig cAttn = new LoraConfig(2, 4, 0, List.of("c_attn"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+        LoraConfig cAttn = new LoraConfig(2, 4, 0, List.of("c_attn"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of(), false);
         CausalLm model = CausalLm.create(GPT2, ModelWeights.random(GPT2, DataType.DOUBLE, 4), cAttn, 9);
         randomizeLoraB(model.params());
         assertEquals(4, model.params().params().size(), "A and B of c_attn in each of 2 blocks");
@@ -138,7 +138,7 @@ class ModelGradientTest {
 
     @Test
     void llamaFamilyLmWithLoraOnAllLinear() {
-        LoraConfig all = new LoraConfig(2, 4, 0, List.of(LoraConfig.ALL_LINEAR), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+        LoraConfig all = new LoraConfig(2, 4, 0, List.of(LoraConfig.ALL_LINEAR), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of(), false);
         for (TransformerConfig c : List.of(LLAMA, QWEN2, MISTRAL)) {
             CausalLm model = CausalLm.create(c, ModelWeights.random(c, DataType.DOUBLE, 4), all, 9);
             randomizeLoraB(model.params());
@@ -158,7 +158,7 @@ class ModelGradientTest {
 
     @Test
     void aLlamaClassifierScoresItsLastTokenAndIgnoresPadding() {
-        LoraConfig qv = new LoraConfig(2, 4, 0, List.of("q_proj", "v_proj"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+        LoraConfig qv = new LoraConfig(2, 4, 0, List.of("q_proj", "v_proj"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of(), false);
         SequenceClassifier model = SequenceClassifier.create(LLAMA, ModelWeights.random(LLAMA, DataType.DOUBLE, 4), qv, 3, SequenceClassifier.Pooling.HF, 9);
         assertEquals(List.of("score.weight"), model.params().params().stream().map(Param::name).filter(n -> !n.contains("lora_")).toList());
         checkAllTrainables("llama classifier", model, batch(LLAMA.vocabSize(), new int[] {2, 0}));
@@ -169,7 +169,7 @@ class ModelGradientTest {
     void decoderStackInputGradientIsCausal() {
         ModelWeights w = ModelWeights.random(GPT2, DataType.DOUBLE, 5);
         ParamRegistry reg = new ParamRegistry();
-        Tuning tuning = Tuning.lora(new LoraConfig(2, 4, 0, List.of("c_attn"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of()), reg, 3);
+        Tuning tuning = Tuning.lora(new LoraConfig(2, 4, 0, List.of("c_attn"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of(), false), reg, 3);
         List<DecoderBlock> blocks = List.of(new DecoderBlock(GPT2, new CheckpointLayers(GPT2, w, tuning), 0), new DecoderBlock(GPT2, new CheckpointLayers(GPT2, w, tuning), 1));
         reg.allocate(DataType.DOUBLE, 3);
         randomizeLoraB(reg);
@@ -202,11 +202,11 @@ class ModelGradientTest {
             SequenceClassifier model = SequenceClassifier.create(BERT, ModelWeights.random(BERT, DataType.DOUBLE, 1), QV, 3, pooling, 7);
             assertPaddingChangesNothing("encoder, " + pooling + " pooling", model, batch(BERT.vocabSize(), new int[] {2, 0}));
         }
-        LoraConfig cAttn = new LoraConfig(2, 4, 0, List.of("c_attn"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+        LoraConfig cAttn = new LoraConfig(2, 4, 0, List.of("c_attn"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of(), false);
         TokenBatch b = batch(GPT2.vocabSize(), null);
         assertPaddingChangesNothing("decoder LM", CausalLm.create(GPT2, ModelWeights.random(GPT2, DataType.DOUBLE, 4), cAttn, 9),
                 new TokenBatch(2, 5, b.inputIds(), null, b.attentionMask(), b.inputIds()));
-        LoraConfig all = new LoraConfig(2, 4, 0, List.of(LoraConfig.ALL_LINEAR), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+        LoraConfig all = new LoraConfig(2, 4, 0, List.of(LoraConfig.ALL_LINEAR), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of(), false);
         assertPaddingChangesNothing("mistral LM", CausalLm.create(MISTRAL, ModelWeights.random(MISTRAL, DataType.DOUBLE, 4), all, 9),
                 new TokenBatch(2, 5, b.inputIds(), null, b.attentionMask(), b.inputIds()));
 
@@ -244,7 +244,7 @@ class ModelGradientTest {
 
     @Test
     void dropoutMasksDoNotDependOnPadding() {
-        LoraConfig dropped = new LoraConfig(2, 4, 0.3, List.of("query", "value"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of());
+        LoraConfig dropped = new LoraConfig(2, 4, 0.3, List.of("query", "value"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of(), false);
         TokenBatch tight = batch(BERT.vocabSize(), new int[] {2, 0});
         int t = tight.seqLen() + 6;
         int[] ids = new int[2 * t], mask = new int[2 * t];

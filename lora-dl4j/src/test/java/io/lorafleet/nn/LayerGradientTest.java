@@ -88,7 +88,7 @@ class LayerGradientTest {
         MultiLoraLinear multi = new MultiLoraLinear(base, java.util.Arrays.asList(first, null, last), rows);
         reg.allocate(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 5);
         rows.set(new long[] {0, 3, 5}, new long[] {3, 5, 7});
-        first.setTraining(true, 3);
+        first.setTraining(true, 3, 0);
         INDArray x = randn(3, 7, 5), r = randn(4, 7, 6);
         multi.forward(x);
         INDArray dx = multi.backward(r, true);
@@ -112,6 +112,126 @@ class LayerGradientTest {
         checkLora(0.3, false);
     }
 
+    /**
+     * DoRA's output as PEFT computes it, with the norm n held at {@code norm}: the function whose gradient DoRA's
+     * backward computes (n is detached). {@code mask} is the forward's dropout mask (null: none); W₀ = W − s·B₀·A₀.
+     */
+    private static INDArray doraReference(INDArray x, Linear base, LoraDelta lora, INDArray magnitude, INDArray norm, INDArray mask) {
+        double s = lora.scale();
+        INDArray w = base.weightValue().dup();
+        if (lora.initialA() != null) w.subi(lora.initialB().mmul(lora.initialA()).muli(s));
+        INDArray dropped = mask == null ? x : x.mul(mask);
+        INDArray g = magnitude.div(norm);
+        INDArray y = x.mmul(w.transpose()).addRowVector(base.bias().value());
+        y.addi(dropped.mmul(w.transpose()).mulRowVector(g.sub(1)));
+        return y.addi(dropped.mmul(lora.loraA().value().transpose()).mmul(lora.loraB().value().transpose()).muli(s).mulRowVector(g));
+    }
+
+    /** n = ‖W + s·(B·A − B₀·A₀)‖ per row, computed here from the definition. */
+    private static INDArray doraNorm(Linear base, LoraDelta lora) {
+        INDArray adapted = base.weightValue().add(lora.loraB().value().mmul(lora.loraA().value()).muli(lora.scale()));
+        if (lora.initialA() != null) adapted.subi(lora.initialB().mmul(lora.initialA()).muli(lora.scale()));
+        return adapted.norm2(1);
+    }
+
+    private static void checkDora(double dropout, boolean fromWeight) {
+        ParamRegistry reg = new ParamRegistry();
+        Linear base = new Linear(frozen("q.weight", 1, 6, 5), frozen("q.bias", 2, 6));
+        double s = 2.0 / 3;
+        WeightDecomposition.Part start = fromWeight ? WeightDecomposition.pissa(base.weightValue(), 3, s) : null;
+        LoraDelta lora = new LoraDelta(reg.trainable("q.lora_A.weight", new long[] {3, 5}, Initializer.KAIMING_UNIFORM),
+                reg.trainable("q.lora_B.weight", new long[] {6, 3}, Initializer.gaussian(1)), start, s, dropout, 11);
+        Param magnitude = reg.trainable("q.lora_magnitude_vector", new long[] {6}, Initializer.copyOf(DoraDelta.rowNorms(base.weightValue())));
+        LoraLinear layer = new LoraLinear(base, new DoraDelta(base, lora, magnitude));
+        reg.allocate(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 5);
+        magnitude.value().addi(randn(9, 6).muli(0.3)); // a trained magnitude, no longer the norm
+        layer.setTraining(true, 42);
+        INDArray x = randn(3, 7, 5), r = randn(4, 7, 6);
+        layer.forward(x);
+        INDArray dx = layer.backward(r, true);
+        String tag = "DoRA p=" + dropout + (fromWeight ? " PiSSA start" : "");
+        assertGradient(tag + " dx", maxRelativeError(x, dx, () -> layer.forward(x), r));
+        assertGradient(tag + " dm", maxRelativeError(magnitude.value(), magnitude.grad(), () -> layer.forward(x), r));
+        // A and B move n too, which the backward holds constant: their check is against the definition with n fixed
+        INDArray norm = doraNorm(base, lora), mask = lora.mask();
+        assertEquals(dropout > 0, mask != null);
+        double forwardError = layer.forward(x).sub(doraReference(x, base, lora, magnitude.value(), norm, mask)).amaxNumber().doubleValue();
+        assertTrue(forwardError < 1e-12, tag + ": the forward is PEFT's formula, off by " + forwardError);
+        assertGradient(tag + " dA", maxRelativeError(lora.loraA().value(), lora.loraA().grad(), () -> doraReference(x, base, lora, magnitude.value(), norm, mask), r));
+        assertGradient(tag + " dB", maxRelativeError(lora.loraB().value(), lora.loraB().grad(), () -> doraReference(x, base, lora, magnitude.value(), norm, mask), r));
+        // merged, the layer gives the same output from W alone; unmerged, W is back
+        layer.setTraining(false, 0);
+        INDArray unmerged = layer.forward(x), w = base.weightValue().dup();
+        layer.merge();
+        assertTrue(layer.forward(x).sub(unmerged).amaxNumber().doubleValue() < 1e-12, tag + ": merged output");
+        layer.unmerge();
+        assertTrue(base.weightValue().sub(w).amaxNumber().doubleValue() < 1e-12, tag + ": unmerged W");
+    }
+
+    @Test
+    void doraLinear() {
+        checkDora(0.0, false);
+        checkDora(0.3, false);
+    }
+
+    @Test
+    void loraAndDoraStartingFromWeight() {
+        checkDora(0.0, true);
+        checkDora(0.3, true);
+        // plain LoRA with a starting part: the same layer starts at the base output, and its gradients are right
+        ParamRegistry reg = new ParamRegistry();
+        Linear base = new Linear(frozen("q.weight", 1, 6, 5), frozen("q.bias", 2, 6));
+        WeightDecomposition.Part start = WeightDecomposition.olora(base.weightValue(), 2);
+        LoraDelta delta = new LoraDelta(reg.trainable("q.lora_A.weight", new long[] {2, 5}, Initializer.copyOf(start.a())),
+                reg.trainable("q.lora_B.weight", new long[] {6, 2}, Initializer.copyOf(start.b())), start, 0.5, 0.2, 11);
+        LoraLinear layer = new LoraLinear(base, delta);
+        reg.allocate(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 5);
+        INDArray x = randn(3, 7, 5), r = randn(4, 7, 6);
+        assertTrue(layer.forward(x).sub(base.forward(x)).amaxNumber().doubleValue() < 1e-12, "starts as the base");
+        delta.loraB().value().addi(randn(8, 6, 2));
+        layer.setTraining(true, 3);
+        layer.forward(x);
+        INDArray dx = layer.backward(r, true);
+        assertGradient("LoRA from W dx", maxRelativeError(x, dx, () -> layer.forward(x), r));
+        for (Param p : reg.params()) assertGradient("LoRA from W d" + p.name(), maxRelativeError(p.value(), p.grad(), () -> layer.forward(x), r));
+    }
+
+    @Test
+    void multiLoraLinearGivesADoraAdapterItsOwnRows() {
+        // adapter 0 (DoRA, dropout) owns rows 0-3, adapter 1 (LoRA) rows 5-6: each gets the gradients it gets alone
+        ParamRegistry reg = new ParamRegistry(), alone = new ParamRegistry();
+        Linear base = new Linear(frozen("q.weight", 1, 6, 5), frozen("q.bias", 2, 6));
+        DoraDelta[] dora = new DoraDelta[2];
+        for (int k = 0; k < 2; k++) {
+            ParamRegistry into = k == 0 ? reg : alone;
+            dora[k] = new DoraDelta(base, new LoraDelta(into.trainable("0.lora_A.weight", new long[] {3, 5}, Initializer.KAIMING_UNIFORM),
+                    into.trainable("0.lora_B.weight", new long[] {6, 3}, Initializer.gaussian(1)), 2.0 / 3, 0.2, 11),
+                    into.trainable("0.lora_magnitude_vector", new long[] {6}, Initializer.gaussian(1)));
+        }
+        LoraDelta last = new LoraDelta(reg.trainable("1.lora_A.weight", new long[] {2, 5}, Initializer.KAIMING_UNIFORM),
+                reg.trainable("1.lora_B.weight", new long[] {6, 2}, Initializer.gaussian(1)), 1.5, 0, 12);
+        AdapterRows rows = new AdapterRows(3);
+        MultiLoraLinear multi = new MultiLoraLinear(base, java.util.Arrays.asList(dora[0], null, last), rows);
+        reg.allocate(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 5);
+        alone.allocate(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 5);
+        rows.set(new long[] {0, 3, 5}, new long[] {3, 5, 7});
+        dora[0].setTraining(true, 3, 0);
+        INDArray x = randn(3, 7, 5), r = randn(4, 7, 6);
+        multi.forward(x);
+        INDArray dx = multi.backward(r, true);
+        assertGradient("MultiLoraLinear (DoRA) dx", maxRelativeError(x, dx, () -> multi.forward(x), r));
+        assertGradient("MultiLoraLinear (DoRA) dm", maxRelativeError(reg.get("0.lora_magnitude_vector").value(),
+                reg.get("0.lora_magnitude_vector").grad(), () -> multi.forward(x), r));
+        LoraLinear single = new LoraLinear(base, dora[1]);
+        single.setTraining(true, 3);
+        INDArray own = x.get(NDArrayIndex.interval(0, 3), NDArrayIndex.all());
+        single.forward(own);
+        single.backward(r.get(NDArrayIndex.interval(0, 3), NDArrayIndex.all()), true);
+        for (Param p : alone.params()) {
+            assertTrue(reg.get(p.name()).grad().sub(p.grad()).amaxNumber().doubleValue() < 1e-12, p.name() + ": the gradient it gets alone");
+        }
+    }
+
     @Test
     void eachMicroBatchOfAStepDrawsItsOwnDropoutMask() {
         // micro-batches of one step each start at row 0: one shared mask would drop the same features of their first rows
@@ -125,10 +245,10 @@ class LayerGradientTest {
             delta.addForward(x, y);
             return y;
         };
-        delta.setTraining(true, 7);
+        delta.setTraining(true, 7, 0);
         INDArray step = forward.get();
         delta.setTraining(true, 7, 0);
-        assertBitIdentical(step, forward.get(), "micro-batch 0 and the whole step");
+        assertBitIdentical(step, forward.get(), "micro-batch 0's mask again");
         delta.setTraining(true, 7, 1);
         INDArray second = forward.get();
         assertTrue(step.sub(second).norm2Number().doubleValue() > 1e-6, "micro-batch 1 has a mask of its own");
@@ -203,7 +323,7 @@ class LayerGradientTest {
     void selfAttentionOverPackedSequencesWithLoraOnQueryAndValue() {
         for (boolean causal : new boolean[] {false, true}) {
             ParamRegistry reg = new ParamRegistry();
-            LoraConfig cfg = new LoraConfig(2, 4, 0, List.of("query", "value"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+            LoraConfig cfg = new LoraConfig(2, 4, 0, List.of("query", "value"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of(), false);
             Projection q = proj(reg, cfg, "query", 11), k = proj(reg, cfg, "key", 12), v = proj(reg, cfg, "value", 13), o = proj(reg, cfg, "out", 14);
             SelfAttention attn = new SelfAttention(q, k, v, o, 2, causal);
             reg.allocate(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 9);

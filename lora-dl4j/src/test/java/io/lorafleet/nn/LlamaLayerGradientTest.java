@@ -41,7 +41,7 @@ class LlamaLayerGradientTest {
     @Test
     void swiGluWithLoraOnEveryProjection() {
         ParamRegistry reg = new ParamRegistry();
-        LoraConfig cfg = new LoraConfig(2, 4, 0, List.of(LoraConfig.ALL_LINEAR), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+        LoraConfig cfg = new LoraConfig(2, 4, 0, List.of(LoraConfig.ALL_LINEAR), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of(), false);
         SwiGlu mlp = new SwiGlu(proj(reg, cfg, "gate_proj", 1, 10, 6, false), proj(reg, cfg, "up_proj", 2, 10, 6, true), proj(reg, cfg, "down_proj", 3, 6, 10, false));
         reg.allocate(DataType.DOUBLE, 4);
         LayerGradientTest.randomizeLoraB(reg);
@@ -74,7 +74,7 @@ class LlamaLayerGradientTest {
         for (int window : new int[] {0, 2}) {
             for (int kvHeads : new int[] {4, 2, 1}) {
                 ParamRegistry reg = new ParamRegistry();
-                LoraConfig cfg = new LoraConfig(2, 4, 0, List.of(LoraConfig.ALL_LINEAR), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+                LoraConfig cfg = new LoraConfig(2, 4, 0, List.of(LoraConfig.ALL_LINEAR), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of(), false);
                 int hd = 4, heads = 4;
                 GroupedQueryAttention attn = new GroupedQueryAttention(proj(reg, cfg, "q_proj", 11, heads * hd, 8, true),
                         proj(reg, cfg, "k_proj", 12, kvHeads * hd, 8, true), proj(reg, cfg, "v_proj", 13, kvHeads * hd, 8, true),

@@ -31,10 +31,10 @@ class LoraConfigTest {
     @Test
     void scaleIsAlphaOverROrOverSqrtRWithRsLoraAndPatternsOverrideBoth() {
         assertEquals(2.0, LoraConfig.of(8, 16, List.of("query")).scaleFor(QUERY), 0.0);
-        LoraConfig rs = new LoraConfig(16, 8, 0, List.of("query"), true, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of());
+        LoraConfig rs = new LoraConfig(16, 8, 0, List.of("query"), true, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of(), false);
         assertEquals(2.0, rs.scaleFor(QUERY), 0.0, "alpha / sqrt(r)");
         LoraConfig patterned = new LoraConfig(8, 16, 0, List.of("query", "value"), false, LoraConfig.Init.KAIMING_UNIFORM,
-                Map.of("layer.0.attention.self.query", 4), Map.of("query", 32.0));
+                Map.of("layer.0.attention.self.query", 4), Map.of("query", 32.0), false);
         assertEquals(4, patterned.rankFor(QUERY));
         assertEquals(8, patterned.rankFor("encoder.layer.1.attention.self.query"), "the rank pattern names layer 0 only");
         assertEquals(32.0 / 4, patterned.scaleFor(QUERY), 0.0);
@@ -56,11 +56,11 @@ class LoraConfigTest {
         specificFirst.put("layer\\.0\\..*query", 16);
         specificFirst.put("query", 4);
         for (int run = 0; run < 20; run++) { // not an unordered map's order, which can differ from JVM to JVM
-            assertEquals(4, new LoraConfig(8, 8, 0, List.of("query"), false, LoraConfig.Init.KAIMING_UNIFORM, generalFirst, Map.of()).rankFor(QUERY));
-            assertEquals(16, new LoraConfig(8, 8, 0, List.of("query"), false, LoraConfig.Init.KAIMING_UNIFORM, specificFirst, Map.of()).rankFor(QUERY));
+            assertEquals(4, new LoraConfig(8, 8, 0, List.of("query"), false, LoraConfig.Init.KAIMING_UNIFORM, generalFirst, Map.of(), false).rankFor(QUERY));
+            assertEquals(16, new LoraConfig(8, 8, 0, List.of("query"), false, LoraConfig.Init.KAIMING_UNIFORM, specificFirst, Map.of(), false).rankFor(QUERY));
         }
         IllegalArgumentException bad = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
-                () -> new LoraConfig(8, 8, 0, List.of("query"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of("layer.(0", 4), Map.of()));
+                () -> new LoraConfig(8, 8, 0, List.of("query"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of("layer.(0", 4), Map.of(), false));
         assertTrue(bad.getMessage().contains("rank_pattern") && bad.getMessage().contains("layer.(0"), bad.getMessage());
     }
 
@@ -72,7 +72,7 @@ class LoraConfigTest {
         for (double v : a) max = Math.max(max, Math.abs(v));
         assertTrue(max <= bound && max > 0.95 * bound, "kaiming_uniform(a=√5): U(-1/√in, 1/√in), max " + max);
 
-        LoraConfig gaussian = new LoraConfig(8, 16, 0, List.of("query"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of());
+        LoraConfig gaussian = new LoraConfig(8, 16, 0, List.of("query"), false, LoraConfig.Init.GAUSSIAN, Map.of(), Map.of(), false);
         double[] g = new double[64 * 384];
         gaussian.initializerOfA(QUERY).fill(g, new long[] {64, 384}, new SplittableRandom(2));
         double sum = 0, squares = 0;
@@ -83,5 +83,30 @@ class LoraConfigTest {
         double mean = sum / g.length, std = Math.sqrt(squares / g.length - mean * mean);
         assertEquals(1.0 / 8, std, 0.002, "PEFT's gaussian init: std 1/r");
         assertEquals(0.0, mean, 0.002);
+    }
+
+    @Test
+    void anAdapterStartedFromWeightIsWrittenAsPlainLoraAtTwiceTheRankWithTheSameScale() {
+        assertEquals(LoraConfig.Init.PISSA, LoraConfig.Init.parse("PiSSA"));
+        assertEquals(LoraConfig.Init.OLORA, LoraConfig.Init.parse("olora"));
+        IllegalArgumentException niter = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> LoraConfig.Init.parse("pissa_niter_4"));
+        assertTrue(niter.getMessage().contains("exact SVD"), niter.getMessage());
+        for (boolean rs : new boolean[] {false, true}) {
+            Map<String, Integer> ranks = rs ? Map.of() : Map.of("query", 4);
+            Map<String, Double> alphas = rs ? Map.of() : Map.of("value", 32.0);
+            LoraConfig pissa = new LoraConfig(8, 16, 0.1, List.of("query", "value"), rs, LoraConfig.Init.PISSA, ranks, alphas, true);
+            LoraConfig written = pissa.convertedFromWeight();
+            assertEquals(LoraConfig.Init.KAIMING_UNIFORM, written.init());
+            assertTrue(written.useDora());
+            for (String module : List.of(QUERY, "encoder.layer.0.attention.self.value")) {
+                assertEquals(2 * pissa.rankFor(module), written.rankFor(module), module);
+                assertEquals(pissa.scaleFor(module), written.scaleFor(module), 1e-12, module + (rs ? " rsLoRA" : ""));
+            }
+        }
+        LoraConfig plain = LoraConfig.of(8, 16, List.of("query"));
+        assertEquals(plain, plain.convertedFromWeight());
+        IllegalArgumentException rsPatterns = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> new LoraConfig(8, 16, 0, List.of("query"), true, LoraConfig.Init.OLORA, Map.of("query", 4), Map.of(), false));
+        assertTrue(rsPatterns.getMessage().contains("rank_pattern"), rsPatterns.getMessage());
     }
 }

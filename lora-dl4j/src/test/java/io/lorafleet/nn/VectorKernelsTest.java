@@ -145,8 +145,8 @@ class VectorKernelsTest {
             for (INDArray g : attention.backward(randn(6, 141, 24).castTo(DataType.FLOAT))) out.add(g.dup());
         }
         ParamRegistry reg = new ParamRegistry();
-        LayerNorm norm = new LayerNorm(reg.trainable("g", new long[] {45}, Initializer.copyOf(randn(3, 45).data().asDouble())),
-                reg.trainable("b", new long[] {45}, Initializer.copyOf(randn(4, 45).data().asDouble())), 1e-5);
+        LayerNorm norm = new LayerNorm(reg.trainable("g", new long[] {45}, Initializer.copyOf(randn(3, 45))),
+                reg.trainable("b", new long[] {45}, Initializer.copyOf(randn(4, 45))), 1e-5);
         reg.allocate(DataType.FLOAT, 1);
         out.add(norm.forward(randn(1, 29, 45).castTo(DataType.FLOAT)).dup());
         out.add(norm.backward(randn(2, 29, 45).castTo(DataType.FLOAT)).dup());
@@ -177,10 +177,10 @@ class VectorKernelsTest {
         int n = 29, d = 45;
         INDArray x = randn(1, n, d).muli(3).addi(2), dy = randn(2, n, d), g = randn(3, d), b = randn(4, d);
         ParamRegistry fastReg = new ParamRegistry(), refReg = new ParamRegistry();
-        LayerNorm fast = new LayerNorm(fastReg.trainable("g", new long[] {d}, Initializer.copyOf(g.data().asDouble())),
-                fastReg.trainable("b", new long[] {d}, Initializer.copyOf(b.data().asDouble())), 1e-5);
-        LayerNorm ref = new LayerNorm(refReg.trainable("g", new long[] {d}, Initializer.copyOf(g.data().asDouble())),
-                refReg.trainable("b", new long[] {d}, Initializer.copyOf(b.data().asDouble())), 1e-5);
+        LayerNorm fast = new LayerNorm(fastReg.trainable("g", new long[] {d}, Initializer.copyOf(g)),
+                fastReg.trainable("b", new long[] {d}, Initializer.copyOf(b)), 1e-5);
+        LayerNorm ref = new LayerNorm(refReg.trainable("g", new long[] {d}, Initializer.copyOf(g)),
+                refReg.trainable("b", new long[] {d}, Initializer.copyOf(b)), 1e-5);
         fastReg.allocate(DataType.FLOAT, 1);
         refReg.allocate(DataType.DOUBLE, 1);
         assertClose("LayerNorm forward", fast.forward(x.castTo(DataType.FLOAT)), ref.forward(x), 5e-6);

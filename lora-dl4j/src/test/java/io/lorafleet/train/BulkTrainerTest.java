@@ -29,7 +29,7 @@ class BulkTrainerTest {
     private record Adapter(MultiAdapterModel.AdapterSpec spec, OptimizerConfig optimizer, int batchSize) { }
 
     private static LoraConfig lora(int r, double alpha, double dropout, String... targets) {
-        return new LoraConfig(r, alpha, dropout, List.of(targets), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of());
+        return new LoraConfig(r, alpha, dropout, List.of(targets), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of(), false);
     }
 
     /** Three adapters that differ in rank, target modules, dropout, head, pooling, optimizer and batch size. */
@@ -132,6 +132,20 @@ class BulkTrainerTest {
     void threeEncoderAdaptersTogetherEqualEachAloneInFloat64() {
         double worst = trainBothWays(BERT, DataType.DOUBLE, encoderAdapters(), 4);
         System.out.printf("encoder, float64: max |together - alone| = %.2e%n", worst);
+        assertEquals(0.0, worst, "float64 states differ by " + worst);
+    }
+
+    @Test
+    void doraPissaAndOloraAdaptersTogetherEqualEachAlone() {
+        LoraConfig dora = new LoraConfig(2, 4, 0.2, List.of("query", "value"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of(), true);
+        LoraConfig pissa = new LoraConfig(3, 6, 0, List.of("query", "attention.output.dense"), false, LoraConfig.Init.PISSA, Map.of(), Map.of(), false);
+        LoraConfig oloraDora = new LoraConfig(2, 2, 0.1, List.of("value"), true, LoraConfig.Init.OLORA, Map.of(), Map.of(), true);
+        List<Adapter> adapters = List.of(
+                new Adapter(new MultiAdapterModel.AdapterSpec(dora, 3, SequenceClassifier.Pooling.MEAN, 11), OptimizerConfig.adam(1e-2), 3),
+                new Adapter(new MultiAdapterModel.AdapterSpec(pissa, 2, SequenceClassifier.Pooling.CLS, 12), OptimizerConfig.adam(5e-3), 2),
+                new Adapter(new MultiAdapterModel.AdapterSpec(oloraDora, 2, SequenceClassifier.Pooling.MEAN, 13), OptimizerConfig.sgd(0.1), 4));
+        double worst = trainBothWays(BERT, DataType.DOUBLE, adapters, 4);
+        System.out.printf("DoRA, PiSSA, OLoRA+DoRA, float64: max |together - alone| = %.2e%n", worst);
         assertEquals(0.0, worst, "float64 states differ by " + worst);
     }
 

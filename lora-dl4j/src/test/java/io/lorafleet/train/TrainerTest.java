@@ -46,7 +46,7 @@ class TrainerTest {
     }
 
     static SequenceClassifier smallModel(DataType dtype, double dropout, long seed) {
-        LoraConfig lora = new LoraConfig(4, 8, dropout, List.of("query", "value"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of());
+        LoraConfig lora = new LoraConfig(4, 8, dropout, List.of("query", "value"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of(), false);
         return SequenceClassifier.create(SMALL, ModelWeights.random(SMALL, dtype, 3), lora, 2, SequenceClassifier.Pooling.MEAN, seed);
     }
 

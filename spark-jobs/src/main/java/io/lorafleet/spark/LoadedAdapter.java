@@ -46,12 +46,14 @@ record LoadedAdapter(PretrainedModel base, HadoopModelFiles baseFiles, PeftAdapt
     private static void requireTrainedSettings(LoraConfig said, JsonNode info, String source) throws IOException {
         JsonNode training = info.path("training");
         if (training.isMissingNode()) throw new IOException(source + ": lorafleet.json records no training settings to check the adapter against");
-        LoraConfig trained = YamlConfig.bind(training, TrainConfig.class, "lorafleet.json training").lora();
+        // what an adapter that started from W (PiSSA, OLoRA) is written as: plain LoRA at twice the rank
+        LoraConfig trained = YamlConfig.bind(training, TrainConfig.class, "lorafleet.json training").lora().convertedFromWeight();
         Map<String, List<Object>> keys = new LinkedHashMap<>();
         keys.put("r", List.of(said.r(), trained.r()));
         keys.put("lora_alpha", List.of(said.alpha(), trained.alpha()));
         keys.put("target_modules", List.of(new java.util.TreeSet<>(said.targetModules()), new java.util.TreeSet<>(trained.targetModules()))); // PEFT saves a set
         keys.put("use_rslora", List.of(said.rsLora(), trained.rsLora()));
+        keys.put("use_dora", List.of(said.useDora(), trained.useDora()));
         keys.put("init_lora_weights", List.of(said.init(), trained.init()));
         keys.put("rank_pattern", List.of(said.rankPattern(), trained.rankPattern()));
         keys.put("alpha_pattern", List.of(said.alphaPattern(), trained.alphaPattern()));

@@ -139,6 +139,34 @@ class HuggingFaceIT {
     }
 
     /**
+     * DoRA and adapters that started from W, trained in the Spark job: PEFT loads DoRA's magnitudes by its own names and
+     * merges them as we do; PiSSA and OLoRA are written as PEFT's converted export (twice the rank, on the original base).
+     * GPT-2's Conv1D stores W transposed: DoRA's norms are over its output rows there too.
+     */
+    @Test
+    void doraPissaAndOloraAdaptersGiveOurLogitsInPeftAndMergeAsPeftDoes() throws Exception {
+        JsonNode dora = roundTrip("dora", "lora: {r: 8, alpha: 16, dropout: 0.1, target_modules: [query, value], use_dora: true}\nhead: {pooling: hf}\n", true);
+        System.out.println("DoRA: " + dora);
+        assertEquals(0, dora.get("peft").get("disagreeing_predictions").asInt(), dora.toString());
+        JsonNode config = YamlConfig.json().readTree(tmp.resolve("dora/imdb/adapter_config.json").toFile());
+        assertTrue(config.get("use_dora").asBoolean(), config.toString());
+
+        JsonNode pissa = roundTrip("pissa", "lora: {r: 4, alpha: 8, target_modules: [query, value, attention.output.dense], init: pissa}\nhead: {pooling: hf}\n", true);
+        System.out.println("PiSSA: " + pissa);
+        config = YamlConfig.json().readTree(tmp.resolve("pissa/imdb/adapter_config.json").toFile());
+        assertEquals(8, config.get("r").asInt(), "the converted export has twice the rank");
+        assertEquals(16.0, config.get("lora_alpha").asDouble(), "and twice alpha");
+        assertTrue(config.get("init_lora_weights").asBoolean(), "plain LoRA on the original base");
+
+        Path dir = Files.createDirectories(tmp.resolve("olora-data"));
+        CausalLmPipelineTest.tokenizeReviews(dir, 200, "imdb");
+        JsonNode olora = roundTrip("olora-dora", CausalLmPipelineTest.GPT2, dir.resolve("shards"),
+                "lora: {r: 4, alpha: 8, target_modules: [c_attn, c_fc], init: olora, use_dora: true}\n", true);
+        System.out.println("OLoRA + DoRA, GPT-2 LM: " + olora);
+        assertTrue(olora.get("merge_and_unload").get("tensors").asInt() > 10, olora.toString());
+    }
+
+    /**
      * Tiny random Llama (bf16, sharded, own lm_head, GQA, llama3 rope), Mistral (sliding window) and Qwen2 (tied, one sliding-window layer) made by
      * transformers (lora-dl4j's make_tiny_decoders.py), with the GPT-2 fixture's tokenizer (their vocabulary is its 280 ids).
      */

@@ -61,7 +61,7 @@ class LegacyCheckpointTest {
     @Test
     void anOldCheckpointBindsWithTheDefaultsItLeftOut() throws IOException {
         LoraConfig lora = legacy().info().config().lora();
-        assertEquals(new LoraConfig(8, 16.0, 0.1, List.of("query", "value"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of()), lora);
+        assertEquals(new LoraConfig(8, 16.0, 0.1, List.of("query", "value"), false, LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of(), false), lora);
         assertEquals(0.002, legacy().info().config().optimizer().learningRate());
         assertEquals(4, legacy().info().config().optimizer().warmupSteps());
     }
