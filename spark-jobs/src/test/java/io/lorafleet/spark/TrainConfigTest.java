@@ -41,6 +41,7 @@ class TrainConfigTest {
         assertEquals(0.0, lora.dropout());
         assertEquals(false, lora.rsLora());
         assertEquals(io.lorafleet.nn.LoraConfig.Init.KAIMING_UNIFORM, lora.init());
+        assertEquals(false, lora.useDora(), "plain LoRA unless DoRA is asked for");
         assertEquals(io.lorafleet.model.SequenceClassifier.Pooling.MEAN, c.head().pooling());
         io.lorafleet.optim.OptimizerConfig o = c.optimizer().forRun(100, 1.0);
         assertEquals(io.lorafleet.optim.OptimizerConfig.Kind.ADAMW, o.kind());
