@@ -129,6 +129,9 @@ public final class MultiAdapterModel {
 
     public int adapters() { return heads.size(); }
 
+    /** Adapter k's LoRA settings. */
+    public io.lorafleet.nn.LoraConfig lora(int adapter) { return tuning.lora(adapter); }
+
     /** Whether adapter k predicts the next token (its head's logits span the vocabulary). */
     public boolean causalLm(int adapter) { return heads.get(adapter) instanceof LmHead; }
 

@@ -19,6 +19,7 @@ public final class DoraDelta implements AdapterDelta {
     private final Linear base;      // the frozen W [out, in] and bias
     private final LoraDelta lora;
     private final Param magnitude;  // m [out]
+    private final INDArray weightSquares; // ‖W‖² per row [out]: W is frozen
 
     private INDArray norm;          // n [out] of the last forward
     private INDArray ratio;         // g = m / n [out]
@@ -32,6 +33,8 @@ public final class DoraDelta implements AdapterDelta {
         this.base = base;
         this.lora = lora;
         this.magnitude = magnitude;
+        INDArray w = base.weight().value();
+        this.weightSquares = HeldOps.sum(w.mul(w), 1);
     }
 
     /** ‖row‖ for each row of a matrix [out, in]: W's are where m starts. */
@@ -39,11 +42,22 @@ public final class DoraDelta implements AdapterDelta {
         return Transforms.sqrt(HeldOps.sum(matrix.mul(matrix), 1), false);
     }
 
-    /** n = ‖W + s·ΔW‖ per output row, for a weight W [out, in] without the adapter in it. */
+    /**
+     * n = ‖W + s·ΔW‖ per output row, for a weight W [out, in] without the adapter in it, without forming W + s·ΔW (an
+     * [out, in] temporary per module and forward, which a step's workspace would keep to its end): with ΔW = B'·A'
+     * (B' = [B, −B₀], A' = [A; A₀]), n² = ‖W‖² + 2s·Σ B' ⊙ (W·A'ᵀ) + s²·Σ (B'·A'·A'ᵀ) ⊙ B', summed along each row.
+     */
     private INDArray adaptedNorms(INDArray weight) {
-        INDArray adapted = weight.dup();
-        lora.foldInto(adapted, 1);
-        return rowNorms(adapted);
+        INDArray a = lora.loraA().value(), b = lora.loraB().value();
+        if (lora.initialA() != null) {
+            a = Nd4j.vstack(a, lora.initialA());
+            b = Nd4j.hstack(b, lora.initialB().neg());
+        }
+        double s = lora.scale();
+        INDArray projected = weight.mmul(a.transpose());                        // W·A'ᵀ [out, r']
+        INDArray cross = HeldOps.sum(projected.muli(b), 1);
+        INDArray squares = HeldOps.sum(b.mmul(a.mmul(a.transpose())).muli(b), 1);
+        return Transforms.sqrt(cross.muli(2 * s).addi(squares.muli(s * s)).addi(weightSquares), false);
     }
 
     @Override
@@ -90,7 +104,7 @@ public final class DoraDelta implements AdapterDelta {
     /** W ← g ⊙ (W + s·ΔW), per row: PEFT's merge. */
     @Override
     public void merge(INDArray weight) {
-        mergedRatio = magnitude.value().div(adaptedNorms(weight));
+        mergedRatio = magnitude.value().div(adaptedNorms(weight)); // W holds no adapter yet: ‖W‖² is the frozen one
         lora.foldInto(weight, 1);
         HeldOps.columns(HeldOps.Op.MUL, weight, mergedRatio, weight);
     }

@@ -9,6 +9,7 @@ import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Trains several adapters at once over one frozen body: each step is one fused forward and backward of
@@ -127,7 +128,7 @@ public final class BulkTrainer implements AutoCloseable {
         List<Pass> passes = new ArrayList<>();
         double terms = model.lossTerms(k, batch);
         int[] lengths = java.util.stream.IntStream.range(0, batch.batchSize()).map(batch::length).toArray();
-        for (int[] run : runs(lengths, lengths.length, stepBudgetBytes, model.config(), model.causalLm(k))) {
+        for (int[] run : runs(lengths, lengths.length, stepBudgetBytes, shape(k))) {
             TokenBatch part = batch.sequences(run[0], run[1]);
             int partTerms = model.lossTerms(k, part);
             if (partTerms > 0) { // a part without loss terms (e.g. every label ignored) adds nothing to the gradient
@@ -144,7 +145,7 @@ public final class BulkTrainer implements AutoCloseable {
      * {@code maxSequences} and {@code maxBytes} of step activations ({@link #stepBytes}); a sequence over the bytes
      * alone is a run of its own.
      */
-    public static List<int[]> runs(int[] lengths, int maxSequences, long maxBytes, io.lorafleet.model.TransformerConfig c, boolean lmHead) {
+    public static List<int[]> runs(int[] lengths, int maxSequences, long maxBytes, StepShape shape) {
         List<int[]> runs = new ArrayList<>();
         for (int from = 0; from < lengths.length; ) {
             int to = from;
@@ -154,7 +155,7 @@ public final class BulkTrainer implements AutoCloseable {
                 squared += (long) lengths[to] * lengths[to];
                 to++;
             } while (to < lengths.length && to - from < maxSequences
-                    && stepBytes(c, tokens + lengths[to], squared + (long) lengths[to] * lengths[to], lmHead) <= maxBytes);
+                    && stepBytes(shape, tokens + lengths[to], squared + (long) lengths[to] * lengths[to]) <= maxBytes);
             runs.add(new int[] {from, to});
             from = to;
         }
@@ -162,7 +163,35 @@ public final class BulkTrainer implements AutoCloseable {
     }
 
     private long stepBytes(int adapter, long tokens, long squaredLengths) {
-        return stepBytes(model.config(), tokens, squaredLengths, model.causalLm(adapter));
+        return stepBytes(shape(adapter), tokens, squaredLengths);
+    }
+
+    private StepShape shape(int adapter) {
+        return StepShape.of(model.config(), model.lora(adapter), model.causalLm(adapter));
+    }
+
+    /**
+     * What a step's activation memory depends on besides its tokens: the model, whether it has a language-model head, and
+     * the floats per token that the adapter's layers keep beyond plain LoRA without dropout: with dropout, each adapted
+     * projection's mask and dropped input (2 × its input width); under DoRA, its rescaled outputs (2.5 × its output
+     * width, measured).
+     */
+    public record StepShape(io.lorafleet.model.TransformerConfig model, boolean lmHead, long adapterFloats) {
+        /** For an adapter with these LoRA settings (null: full fine-tuning). */
+        public static StepShape of(io.lorafleet.model.TransformerConfig c, io.lorafleet.nn.LoraConfig lora, boolean lmHead) {
+            long floats = 0;
+            if (lora != null) {
+                Map<String, long[]> shapes = io.lorafleet.model.ModelWeights.expectedShapes(c);
+                boolean inByOut = c.architecture().inByOutWeights();
+                for (String module : io.lorafleet.model.ModelWeights.projectionModules(c)) {
+                    if (!lora.targets(module)) continue;
+                    long[] w = shapes.get(module + ".weight");
+                    long in = inByOut ? w[0] : w[1], out = inByOut ? w[1] : w[0];
+                    floats += (lora.dropout() > 0 ? 2 * in : 0) + (lora.useDora() ? 5 * out / 2 : 0);
+                }
+            }
+            return new StepShape(c, lmHead, floats);
+        }
     }
 
     /**
@@ -179,7 +208,7 @@ public final class BulkTrainer implements AutoCloseable {
     /**
      * Activation memory of one forward and backward (float32) over sequences with {@code tokens} real tokens
      * whose squared lengths sum to {@code squaredLengths}: per layer and token about 16 hidden-width vectors
-     * and 3 FFN-width ones, per head one row of attention probabilities per token (its sequence's length),
+     * and 3 FFN-width ones (LoRA without dropout; {@link StepShape} adds what dropout and DoRA keep), per head one row of attention probabilities per token (its sequence's length),
      * and with a language-model head 3 vocabulary-width rows per token (logits, probabilities, their
      * gradient); +10% for the workspaces' over-allocation. Measured against the step's and the layer-backward
      * workspaces on the MiniLM shape at batch 16: 287 / 615 / 1,388 / 3,410 MB at 64 / 128 / 256 / 512 tokens,
@@ -188,13 +217,16 @@ public final class BulkTrainer implements AutoCloseable {
      * projection and their product: 23 hidden-width and 5 FFN-width vectors. Measured on 4 layers of the SmolLM2-135M
      * shape (hidden 576, 9 heads, 3 KV heads, LoRA on q_proj and v_proj) at batch 16 × 128 tokens with FFN width 768 /
      * 1,536 / 3,072: 640 / 771 / 1,034 MB (a classifier), this 657 / 796 / 1,073; with its 49,152-word LM head at 64 / 128 /
-     * 256 tokens 1,039 / 2,100 / 4,282 MB, this 1,052 / 2,125 / 4,332.
+     * 256 tokens 1,039 / 2,100 / 4,282 MB, this 1,052 / 2,125 / 4,332. With dropout 0.1 and DoRA, MiniLM at 16 × 128 (r=8):
+     * LoRA on query and value 700 MB, this 712; on all six projections 1,003, this 990; DoRA on query and value without
+     * dropout 714, this 732; DoRA on all six with dropout 1,451, this 1,435.
      */
-    public static long stepBytes(io.lorafleet.model.TransformerConfig c, long tokens, long squaredLengths, boolean lmHead) {
+    public static long stepBytes(StepShape shape, long tokens, long squaredLengths) {
+        io.lorafleet.model.TransformerConfig c = shape.model();
         boolean llama = c.architecture().llamaFamily();
         long perToken = llama ? 23L * c.hiddenSize() + 5L * c.intermediateSize() : 16L * c.hiddenSize() + 3L * c.intermediateSize();
         long perLayer = tokens * perToken + (long) c.numHeads() * squaredLengths;
-        long floats = c.numLayers() * perLayer + (lmHead ? 3L * c.vocabSize() * tokens : 0);
+        long floats = c.numLayers() * perLayer + (shape.lmHead() ? 3L * c.vocabSize() * tokens : 0) + shape.adapterFloats() * tokens;
         return 4L * floats * 11 / 10;
     }
 

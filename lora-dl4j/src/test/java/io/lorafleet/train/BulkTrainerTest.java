@@ -162,7 +162,7 @@ class BulkTrainerTest {
         List<Adapter> adapters = encoderAdapters();
         List<List<TokenBatch>> schedule = schedule(adapters, BERT, 4);
         long largest = schedule.stream().flatMap(List::stream).filter(java.util.Objects::nonNull)
-                .mapToLong(b -> BulkTrainer.stepBytes(BERT, b.tokens(), b.squaredLengths(), false)).max().orElseThrow();
+                .mapToLong(b -> BulkTrainer.stepBytes(new BulkTrainer.StepShape(BERT, false, 0), b.tokens(), b.squaredLengths())).max().orElseThrow();
         double worst = trainBothWays(BERT, DataType.DOUBLE, adapters, schedule, largest);
         System.out.printf("encoder, float64, adapters in passes: max |together - alone| = %.2e%n", worst);
         assertEquals(0.0, worst, "float64 states differ by " + worst);

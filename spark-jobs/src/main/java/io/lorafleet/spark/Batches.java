@@ -46,20 +46,20 @@ public final class Batches {
      * lengths ({@link BulkTrainer#stepBytes}) would pass {@code maxBytes} (a row over it alone is a batch of its own):
      * for work whose result the batch size changes only in its rounding, such as evaluation.
      */
-    public static List<List<ShardRow>> fitting(List<ShardRow> rows, int batchSize, long maxBytes, TransformerConfig config, boolean causalLm) {
+    public static List<List<ShardRow>> fitting(List<ShardRow> rows, int batchSize, long maxBytes, BulkTrainer.StepShape shape) {
         int[] lengths = rows.stream().mapToInt(ShardRow::length).toArray();
         List<List<ShardRow>> batches = new ArrayList<>();
-        for (int[] run : BulkTrainer.runs(lengths, batchSize, maxBytes, config, causalLm)) batches.add(new ArrayList<>(rows.subList(run[0], run[1])));
+        for (int[] run : BulkTrainer.runs(lengths, batchSize, maxBytes, shape)) batches.add(new ArrayList<>(rows.subList(run[0], run[1])));
         return batches;
     }
 
     /** Activations of a forward and backward over the rows' real tokens ({@link BulkTrainer#stepBytes}). */
-    public static long stepBytes(List<ShardRow> rows, TransformerConfig config, boolean causalLm) {
+    public static long stepBytes(List<ShardRow> rows, BulkTrainer.StepShape shape) {
         long tokens = 0, squared = 0;
         for (ShardRow r : rows) {
             tokens += r.length();
             squared += (long) r.length() * r.length();
         }
-        return BulkTrainer.stepBytes(config, tokens, squared, causalLm);
+        return BulkTrainer.stepBytes(shape, tokens, squared);
     }
 }

@@ -197,7 +197,8 @@ final class TrainPlan {
     /** Step activations of {@code sequences} of the adapter's max_length (its largest batch: batch_size of them). */
     static long stepBytes(TrainWorker.Spec s, Prepared p, long sequences) {
         long length = p.manifest().maxLength(s.adapter());
-        return BulkTrainer.stepBytes(p.modelConfig(), sequences * length, sequences * length * length, s.modelSpec().causalLm());
+        return BulkTrainer.stepBytes(BulkTrainer.StepShape.of(p.modelConfig(), s.config().lora(), s.modelSpec().causalLm()), sequences * length,
+                sequences * length * length);
     }
 
     /** What a resumed run must share with the run that wrote the checkpoints for the result to be the same. */

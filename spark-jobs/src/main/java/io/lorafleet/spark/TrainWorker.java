@@ -187,9 +187,9 @@ final class TrainWorker {
             // Batches within half the step's memory budget, the largest first. A forward pass keeps every layer's activations
             // (~90% of a step's), and with the allocator's leftovers an evaluation at the full budget peaked at ~1.4× a training
             // task (MiniLM, 512 tokens); the workspace sizes itself on its first batch, and growing it later holds old and new at once.
-            List<List<ShardRow>> batches = new ArrayList<>(Batches.fitting(share, c.batchSize(), c.waves().memoryBytes() / 2,
-                    trainer.model().config(), spec.causalLm()));
-            batches.sort(java.util.Comparator.comparingLong((List<ShardRow> b) -> -Batches.stepBytes(b, trainer.model().config(), spec.causalLm())));
+            BulkTrainer.StepShape shape = BulkTrainer.StepShape.of(trainer.model().config(), c.lora(), spec.causalLm());
+            List<List<ShardRow>> batches = new ArrayList<>(Batches.fitting(share, c.batchSize(), c.waves().memoryBytes() / 2, shape));
+            batches.sort(java.util.Comparator.comparingLong((List<ShardRow> b) -> -Batches.stepBytes(b, shape)));
             for (List<ShardRow> batch : batches) total = total.plus(score(trainer, batch, spec.causalLm()));
             return total;
         }

@@ -32,23 +32,23 @@ class BatchesTest {
 
     @Test
     void rowsAreBatchedWithinTheMemoryBudgetInOrderAndNoneIsLost() {
-        io.lorafleet.model.TransformerConfig config = io.lorafleet.model.TransformerConfig.bert(31, 16, 2, 2, 24, 64);
+        var config = new io.lorafleet.train.BulkTrainer.StepShape(io.lorafleet.model.TransformerConfig.bert(31, 16, 2, 2, 24, 64), false, 0);
         List<ShardRow> rows = new java.util.ArrayList<>();
         for (int i = 0; i < 10; i++) rows.add(row(i, 0, new int[i == 4 ? 60 : 3 + i]));
-        long budget = io.lorafleet.train.BulkTrainer.stepBytes(config, 3 * 12, 3 * 12 * 12, false);
-        List<List<ShardRow>> batches = Batches.fitting(rows, 4, budget, config, false);
+        long budget = io.lorafleet.train.BulkTrainer.stepBytes(config, 3 * 12, 3 * 12 * 12);
+        List<List<ShardRow>> batches = Batches.fitting(rows, 4, budget, config);
         assertEquals(rows, batches.stream().flatMap(List::stream).toList(), "every row once, in order");
         for (int i = 0; i < batches.size(); i++) {
             List<ShardRow> b = batches.get(i);
-            boolean fits = Batches.stepBytes(b, config, false) <= budget;
+            boolean fits = Batches.stepBytes(b, config) <= budget;
             assertTrue(b.size() <= 4 && (fits || b.size() == 1), b.size() + " rows: " + b);
             if (i + 1 == batches.size()) continue;
             List<ShardRow> withNext = new java.util.ArrayList<>(b);
             withNext.add(batches.get(i + 1).get(0));
-            assertTrue(withNext.size() > 4 || Batches.stepBytes(withNext, config, false) > budget, "batch " + i + " could take the next row");
+            assertTrue(withNext.size() > 4 || Batches.stepBytes(withNext, config) > budget, "batch " + i + " could take the next row");
         }
         assertEquals(List.of(rows.get(4)), batches.stream().filter(b -> b.contains(rows.get(4))).findFirst().orElseThrow(), "the row over the budget alone");
-        assertEquals(List.of(4, 4, 2), Batches.fitting(rows, 4, Long.MAX_VALUE, config, false).stream().map(List::size).toList(),
+        assertEquals(List.of(4, 4, 2), Batches.fitting(rows, 4, Long.MAX_VALUE, config).stream().map(List::size).toList(),
                 "without a budget: batch_size rows");
     }
 }

@@ -239,7 +239,7 @@ class TrainJobTest {
         var modelConfig = p.modelConfig();
         for (TrainWorker.Spec s : specs) {
             long length = s.adapter().equals("short") ? 64 : 512;
-            assertEquals(io.lorafleet.train.BulkTrainer.stepBytes(modelConfig, 8 * length, 8 * length * length, false), TrainPlan.stepBytes(s, p, 8), s.adapter());
+            assertEquals(io.lorafleet.train.BulkTrainer.stepBytes(io.lorafleet.train.BulkTrainer.StepShape.of(modelConfig, s.config().lora(), false), 8 * length, 8 * length * length), TrainPlan.stepBytes(s, p, 8), s.adapter());
         }
         // memory bounds a task's step (its passes over adapters and micro-batches), not the wave: both adapters share one wave
         List<TrainWorker.Wave> waves = TrainPlan.waves(specs, c, p);
