@@ -4,6 +4,7 @@ import io.lorafleet.model.ModelWeights;
 import io.lorafleet.model.Architecture;
 import io.lorafleet.model.TransformerConfig;
 import io.lorafleet.nn.Gelu;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.io.IOException;
@@ -18,6 +19,12 @@ import java.util.Map;
  * config. Embeddings, LayerNorms and biases keep their HF names in such exports; the six weight matrices of
  * each layer are anonymous initializers (onnx::MatMul_N) stored [in, out]. Each is named after the bias
  * that the Add consuming its MatMul's output adds, and transposed to HF's [out, in].
+ *
+ * <p>A dynamically quantized export (onnxruntime's quantize_dynamic, as in the all-MiniLM-L6-v2-q jar) stores each
+ * projection as an int8 matrix with a float scale per output column and zero points, multiplied by MatMulInteger and
+ * rescaled before its bias Add: imported as the int8 weight and its scale ({@link ModelWeights#SCALE_SUFFIX}; only
+ * symmetric weights, zero point 0, are read). Its embedding tables (uint8, one scale and zero point each) are widened to
+ * float on import.
  */
 public final class OnnxBertImporter {
     /** The imported model: its shape and its tensors under HF names, in HF layout. */
@@ -34,27 +41,60 @@ public final class OnnxBertImporter {
             n.inputs().forEach(i -> consumers.computeIfAbsent(i, k -> new ArrayList<>()).add(n));
         }
         Map<String, INDArray> weights = new LinkedHashMap<>();
-        init.forEach((name, value) -> {
-            if (!name.startsWith("onnx::")) weights.put(name, value);
-        });
+        for (Map.Entry<String, INDArray> e : init.entrySet()) {
+            String name = e.getKey();
+            if (name.startsWith("onnx::") || name.endsWith(SCALE) || name.endsWith(ZERO_POINT)) continue;
+            if (name.endsWith(QUANTIZED)) {
+                String stem = name.substring(0, name.length() - QUANTIZED.length());
+                INDArray zero = need(init, stem + ZERO_POINT, source).castTo(DataType.FLOAT), scale = need(init, stem + SCALE, source);
+                weights.put(stem, e.getValue().castTo(DataType.FLOAT).subi(zero.getFloat(0)).muli(scale.getFloat(0)));
+            } else {
+                weights.put(name, e.getValue());
+            }
+        }
         Map<String, String> keyProjectionOutput = new HashMap<>(); // layer's key bias → its Add output
         for (OnnxGraph.Node n : graph.nodes()) {
-            if (!n.opType().equals("MatMul") || n.inputs().size() != 2 || !init.containsKey(n.inputs().get(1))) continue;
+            boolean quantized = n.opType().equals("MatMulInteger");
+            if (!(quantized || n.opType().equals("MatMul")) || n.inputs().size() < 2 || !init.containsKey(n.inputs().get(1))) continue;
             String anonymous = n.inputs().get(1);
-            OnnxGraph.Node add = consumers.getOrDefault(n.outputs().get(0), List.of()).stream()
-                    .filter(c -> c.opType().equals("Add") && c.inputs().stream().anyMatch(i -> i.endsWith(".bias") && init.containsKey(i)))
-                    .findFirst()
+            OnnxGraph.Node add = biasAdd(n, consumers, init)
                     .orElseThrow(() -> new IOException(source + ": cannot tell which layer " + anonymous + " belongs to (no bias Add after its MatMul)"));
             String bias = add.inputs().stream().filter(i -> i.endsWith(".bias") && init.containsKey(i)).findFirst().orElseThrow();
-            String weightName = bias.substring(0, bias.length() - ".bias".length()) + ".weight";
-            if (weights.containsKey(weightName)) throw new IOException(source + ": two MatMul weights claim " + weightName);
-            weights.put(weightName, init.get(anonymous).transpose().dup('c'));
+            String module = bias.substring(0, bias.length() - ".bias".length());
+            if (weights.containsKey(module + ".weight")) throw new IOException(source + ": two MatMul weights claim " + module + ".weight");
+            weights.put(module + ".weight", init.get(anonymous).transpose().dup('c'));
+            if (quantized) {
+                String stem = anonymous.substring(0, anonymous.length() - QUANTIZED.length());
+                INDArray zero = n.inputs().size() > 3 ? need(init, n.inputs().get(3), source) : null;
+                if (zero != null && zero.castTo(DataType.FLOAT).amaxNumber().doubleValue() != 0) {
+                    throw new IOException(source + ": " + module + "'s int8 weight has non-zero zero points (asymmetric quantization), which import does not read");
+                }
+                weights.put(module + ModelWeights.SCALE_SUFFIX, need(init, stem + SCALE, source));
+            }
             if (bias.endsWith(".attention.self.key.bias")) keyProjectionOutput.put(bias, add.outputs().get(0));
         }
         TransformerConfig config = config(graph, weights, producer, consumers, keyProjectionOutput, source);
         ModelWeights model = new ModelWeights(weights, source);
         model.checkComplete(config);
         return new Imported(config, model);
+    }
+
+    private static final String QUANTIZED = "_quantized", SCALE = "_scale", ZERO_POINT = "_zero_point";
+
+    /** The Add of a bias that a projection's product reaches, through a quantized product's Cast and rescaling Mul. */
+    private static java.util.Optional<OnnxGraph.Node> biasAdd(OnnxGraph.Node product, Map<String, List<OnnxGraph.Node>> consumers, Map<String, INDArray> init) {
+        List<OnnxGraph.Node> frontier = List.of(product);
+        for (int depth = 0; depth < 3 && !frontier.isEmpty(); depth++) {
+            List<OnnxGraph.Node> next = new ArrayList<>();
+            for (OnnxGraph.Node node : frontier) {
+                for (OnnxGraph.Node c : consumers.getOrDefault(node.outputs().get(0), List.of())) {
+                    if (c.opType().equals("Add") && c.inputs().stream().anyMatch(i -> i.endsWith(".bias") && init.containsKey(i))) return java.util.Optional.of(c);
+                    if (c.opType().equals("Cast") || c.opType().equals("Mul")) next.add(c);
+                }
+            }
+            frontier = next;
+        }
+        return java.util.Optional.empty();
     }
 
     private static TransformerConfig config(OnnxGraph graph, Map<String, INDArray> w, Map<String, OnnxGraph.Node> producer,

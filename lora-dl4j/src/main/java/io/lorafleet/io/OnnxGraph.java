@@ -28,9 +28,9 @@ public final class OnnxGraph {
     private static final int GRAPH_NODE = 1, GRAPH_INITIALIZER = 5;
     private static final int NODE_INPUT = 1, NODE_OUTPUT = 2, NODE_OP_TYPE = 4, NODE_ATTRIBUTE = 5;
     private static final int ATTRIBUTE_TENSOR = 5;
-    private static final int TENSOR_DIMS = 1, TENSOR_DATA_TYPE = 2, TENSOR_FLOAT_DATA = 4, TENSOR_INT64_DATA = 7, TENSOR_NAME = 8,
+    private static final int TENSOR_DIMS = 1, TENSOR_DATA_TYPE = 2, TENSOR_FLOAT_DATA = 4, TENSOR_INT32_DATA = 5, TENSOR_INT64_DATA = 7, TENSOR_NAME = 8,
             TENSOR_RAW_DATA = 9, TENSOR_DATA_LOCATION = 14;
-    private static final int ONNX_FLOAT = 1, ONNX_INT64 = 7;
+    private static final int ONNX_FLOAT = 1, ONNX_UINT8 = 2, ONNX_INT8 = 3, ONNX_INT64 = 7;
 
     private final List<Node> nodes;
     private final Map<String, INDArray> initializers;
@@ -58,7 +58,7 @@ public final class OnnxGraph {
                 nodes.add(node(g.message(), source));
             } else if (g.field() == GRAPH_INITIALIZER) {
                 Tensor t = tensor(g.message(), source);
-                if (t != null && t.value().dataType() == DataType.FLOAT) initializers.put(t.name(), t.value());
+                if (t != null && t.value().dataType() != DataType.LONG) initializers.put(t.name(), t.value());
             } else {
                 g.skip();
             }
@@ -94,7 +94,7 @@ public final class OnnxGraph {
 
     private record Tensor(String name, INDArray value) { }
 
-    /** A float32 or int64 TensorProto as an ND4J array; null for other element types. */
+    /** A float32, int64 or 8-bit (a quantized export's weights and zero points) TensorProto as an ND4J array; null for other element types. */
     private static Tensor tensor(ProtobufReader t, String source) throws IOException {
         List<Long> dims = new ArrayList<>();
         long dataType = 0;
@@ -116,17 +116,26 @@ public final class OnnxGraph {
                         t.skip();
                     }
                 }
-                case TENSOR_INT64_DATA -> t.repeatedVarint(longs);
+                case TENSOR_INT64_DATA, TENSOR_INT32_DATA -> t.repeatedVarint(longs); // int32_data holds 8-bit values too
                 case TENSOR_DATA_LOCATION -> {
                     if (t.varint() != 0) throw new IOException(source + ": tensor " + name + " keeps its data in an external file, which import does not read");
                 }
                 default -> t.skip();
             }
         }
-        if (dataType != ONNX_FLOAT && dataType != ONNX_INT64) return null;
+        if (dataType != ONNX_FLOAT && dataType != ONNX_INT64 && dataType != ONNX_UINT8 && dataType != ONNX_INT8) return null;
         long[] shape = dims.stream().mapToLong(Long::longValue).toArray();
         long count = 1;
         for (long d : shape) count *= d;
+        if (dataType == ONNX_UINT8 || dataType == ONNX_INT8) {
+            byte[] bytes = new byte[Math.toIntExact(count)];
+            if (raw != null && raw.remaining() == count) raw.get(bytes);
+            else if (raw == null && longs.size() == count) for (int i = 0; i < count; i++) bytes[i] = (byte) (long) longs.get(i);
+            else throw new IOException(source + ": 8-bit tensor " + name + " does not hold " + count + " values");
+            INDArray array = Nd4j.create(dataType == ONNX_UINT8 ? DataType.UBYTE : DataType.BYTE, shape, 'c');
+            array.data().asNio().put(bytes);
+            return new Tensor(name, array);
+        }
         boolean isFloat = dataType == ONNX_FLOAT;
         INDArray array = Nd4j.create(isFloat ? DataType.FLOAT : DataType.LONG, shape, 'c');
         int width = isFloat ? 4 : 8;

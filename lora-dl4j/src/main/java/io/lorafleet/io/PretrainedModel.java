@@ -108,7 +108,9 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
     private static String stripTaskPrefix(String name, TransformerConfig config) {
         String prefix = config.architecture().bodyPrefix();
         String n = name.startsWith(prefix) ? name.substring(prefix.length()) : name;
-        return ModelWeights.expectedShapes(config).containsKey(n) || ModelWeights.optionalShapes(config).containsKey(n) ? n : null;
+        Map<String, long[]> expected = ModelWeights.expectedShapes(config);
+        boolean scale = n.endsWith(ModelWeights.SCALE_SUFFIX) && expected.containsKey(n.substring(0, n.length() - "_scale".length()));
+        return expected.containsKey(n) || ModelWeights.optionalShapes(config).containsKey(n) || scale ? n : null;
     }
 
     /**

@@ -33,6 +33,7 @@ final class SafetensorsFormat {
             case "F64" -> DataType.DOUBLE;
             case "I64" -> DataType.LONG;
             case "I32" -> DataType.INT;
+            case "I8" -> DataType.BYTE; // an int8 projection (ModelWeights.SCALE_SUFFIX)
             default -> null;
         };
     }
@@ -45,6 +46,7 @@ final class SafetensorsFormat {
             case INT -> "I32";
             case HALF -> "F16";
             case BFLOAT16 -> "BF16";
+            case BYTE -> "I8";
             default -> throw new IllegalArgumentException("no safetensors dtype for ND4J type " + type);
         };
     }

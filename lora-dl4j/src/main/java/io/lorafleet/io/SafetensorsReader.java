@@ -185,6 +185,7 @@ public final class SafetensorsReader implements Closeable {
                     case "F64" -> target.putDouble(out, chunk.getDouble());
                     case "I64" -> target.putLong(out, chunk.getLong());
                     case "I32" -> target.putInt(out, chunk.getInt());
+                    case "I8" -> target.put(out, chunk.get());
                     default -> throw bad(source, "cannot convert dtype " + t.dtype());
                 }
                 out += t.dtype().equals("F16") || t.dtype().equals("BF16") ? Float.BYTES : width;

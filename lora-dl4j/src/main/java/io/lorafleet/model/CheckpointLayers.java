@@ -27,14 +27,19 @@ public final class CheckpointLayers {
         this.shapes = ModelWeights.expectedShapes(config);
     }
 
-    /** A projection stored as Hugging Face's Linear stores it: weight [out, in], bias [out] when the layout has one. */
+    /**
+     * A projection stored as Hugging Face's Linear stores it: weight [out, in], bias [out] when the layout has one; an int8
+     * weight has its scale per row beside it ({@link ModelWeights#SCALE_SUFFIX}).
+     */
     public Projection linear(String module) {
-        return tuning.projection(module, tensor(module + ".weight"), shapes.containsKey(module + ".bias") ? tensor(module + ".bias") : null);
+        String scale = module + ModelWeights.SCALE_SUFFIX;
+        return tuning.projection(module, tensor(module + ".weight"), weights.contains(scale) ? weights.require(scale, shapes.get(module + ".weight")[0]) : null,
+                shapes.containsKey(module + ".bias") ? tensor(module + ".bias") : null);
     }
 
     /** A projection stored as GPT-2's Conv1D stores it, weight [in, out]; our projections take [out, in]. */
     public Projection conv1d(String module) {
-        return tuning.projection(module, tensor(module + ".weight").transpose().dup('c'), tensor(module + ".bias"));
+        return tuning.projection(module, tensor(module + ".weight").transpose().dup('c'), null, tensor(module + ".bias"));
     }
 
     public LayerNorm layerNorm(String module, double eps) {

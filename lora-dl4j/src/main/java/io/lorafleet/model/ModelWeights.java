@@ -11,6 +11,12 @@ import java.util.Set;
 
 /** Pretrained tensors by their Hugging Face checkpoint names, in the checkpoint's own layout. */
 public final class ModelWeights {
+    /**
+     * An int8 projection's scale per output row, beside its {@code .weight} (W = weight · scale): how an imported quantized
+     * export ({@code OnnxBertImporter}) keeps its projections.
+     */
+    public static final String SCALE_SUFFIX = ".weight_scale";
+
     private final Map<String, INDArray> tensors;
     private final String source;
 
@@ -91,6 +97,15 @@ public final class ModelWeights {
     /** Fails, naming the tensor, unless every tensor of this shape is present with the right shape (optional ones when present). */
     public void checkComplete(TransformerConfig c) {
         expectedShapes(c).forEach(this::require);
+        expectedShapes(c).forEach((name, shape) -> {
+            String scale = name.substring(0, name.length() - ".weight".length()) + SCALE_SUFFIX;
+            boolean int8 = tensors.get(name).dataType() == DataType.BYTE;
+            if (int8 != contains(scale) || int8 && layout(c).kind(name) != CheckpointLayers.Kind.PROJECTION) {
+                throw new IllegalArgumentException(source + ": " + name + (int8 ? " is int8, which only a projection with its " + SCALE_SUFFIX + " may be"
+                        : " is not int8 but has a " + SCALE_SUFFIX));
+            }
+            if (int8) require(scale, shape[0]);
+        });
         optionalShapes(c).forEach((name, shape) -> {
             if (contains(name)) require(name, shape);
         });

@@ -64,10 +64,11 @@ public final class Tuning {
         return fullRegistry != null ? fullRegistry.trainableCopyOf(name, value) : Param.frozen(name, value);
     }
 
-    /** The projection of module {@code module}: weight [out, in] and bias [out] (bias may be null). */
-    public Projection projection(String module, INDArray weight, INDArray bias) {
+    /** The projection of module {@code module}: weight [out, in] (int8 with a scale [out] per row, or float: scale null) and bias [out] (or null). */
+    public Projection projection(String module, INDArray weight, INDArray scale, INDArray bias) {
         modules.add(module);
-        Linear base = new Linear(pretrained(module + ".weight", weight), bias == null ? null : pretrained(module + ".bias", bias));
+        if (scale != null && fullRegistry != null) throw new IllegalArgumentException(module + ": full fine-tuning needs a float model, this one is int8");
+        Linear base = new Linear(pretrained(module + ".weight", weight), scale, bias == null ? null : pretrained(module + ".bias", bias));
         List<AdapterDelta> deltas = new ArrayList<>();
         for (Adapter adapter : adapters) deltas.add(adapter.lora().targets(module) ? delta(adapter, module, base) : null);
         if (deltas.stream().allMatch(java.util.Objects::isNull)) return base;

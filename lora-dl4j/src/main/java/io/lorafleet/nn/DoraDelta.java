@@ -33,7 +33,7 @@ public final class DoraDelta implements AdapterDelta {
         this.base = base;
         this.lora = lora;
         this.magnitude = magnitude;
-        INDArray w = base.weight().value();
+        INDArray w = base.weightValue();
         this.weightSquares = HeldOps.sum(w.mul(w), 1);
     }
 
@@ -43,18 +43,18 @@ public final class DoraDelta implements AdapterDelta {
     }
 
     /**
-     * n = ‖W + s·ΔW‖ per output row, for a weight W [out, in] without the adapter in it, without forming W + s·ΔW (an
+     * n = ‖W + s·ΔW‖ per output row, while W holds no merged adapter, without forming W + s·ΔW (an
      * [out, in] temporary per module and forward, which a step's workspace would keep to its end): with ΔW = B'·A'
      * (B' = [B, −B₀], A' = [A; A₀]), n² = ‖W‖² + 2s·Σ B' ⊙ (W·A'ᵀ) + s²·Σ (B'·A'·A'ᵀ) ⊙ B', summed along each row.
      */
-    private INDArray adaptedNorms(INDArray weight) {
+    private INDArray adaptedNorms() {
         INDArray a = lora.loraA().value(), b = lora.loraB().value();
         if (lora.initialA() != null) {
             a = Nd4j.vstack(a, lora.initialA());
             b = Nd4j.hstack(b, lora.initialB().neg());
         }
         double s = lora.scale();
-        INDArray projected = weight.mmul(a.transpose());                        // W·A'ᵀ [out, r']
+        INDArray projected = base.product(a).transpose();                      // W·A'ᵀ [out, r']
         INDArray cross = HeldOps.sum(projected.muli(b), 1);
         INDArray squares = HeldOps.sum(b.mmul(a.mmul(a.transpose())).muli(b), 1);
         return Transforms.sqrt(cross.muli(2 * s).addi(squares.muli(s * s)).addi(weightSquares), false);
@@ -67,7 +67,7 @@ public final class DoraDelta implements AdapterDelta {
 
     @Override
     public void addForward(INDArray x, INDArray y) {
-        norm = adaptedNorms(base.weight().value());
+        norm = adaptedNorms();
         ratio = magnitude.value().div(norm);
         INDArray update = Nd4j.zeros(y.dataType(), y.rows(), y.columns());
         lora.addUpdate(x, update);                 // s·(drop(x)·Aᵀ)·Bᵀ
@@ -77,8 +77,7 @@ public final class DoraDelta implements AdapterDelta {
             direct = y.dup();
             if (base.bias() != null) HeldOps.rows(HeldOps.Op.SUB, direct, base.bias().value(), direct);
         } else {
-            direct = Nd4j.createUninitialized(y.dataType(), y.rows(), y.columns());
-            Nd4j.gemm(lora.droppedInput(), base.weight().value(), direct, false, true, 1.0, 0.0);
+            direct = base.product(lora.droppedInput());
             lora.addInitial(lora.droppedInput(), direct, -1);
         }
         y.subi(direct);
@@ -94,8 +93,7 @@ public final class DoraDelta implements AdapterDelta {
         lora.backwardUpdate(scaled, dx);
         if (dx == null) return;
         INDArray dDirect = scaled.subi(dy);        // (g − 1) ⊙ dy
-        INDArray dDropped = Nd4j.createUninitialized(dx.dataType(), dx.rows(), dx.columns());
-        Nd4j.gemm(dDirect, base.weight().value(), dDropped, false, false, 1.0, 0.0);
+        INDArray dDropped = base.inputGradient(dDirect);
         lora.addInitialInputGradient(dDirect, dDropped, -1);
         if (lora.mask() != null) dDropped.muli(lora.mask());
         dx.addi(dDropped);
@@ -104,7 +102,7 @@ public final class DoraDelta implements AdapterDelta {
     /** W ← g ⊙ (W + s·ΔW), per row: PEFT's merge. */
     @Override
     public void merge(INDArray weight) {
-        mergedRatio = magnitude.value().div(adaptedNorms(weight)); // W holds no adapter yet: ‖W‖² is the frozen one
+        mergedRatio = magnitude.value().div(adaptedNorms()); // before W takes the adapter
         lora.foldInto(weight, 1);
         HeldOps.columns(HeldOps.Op.MUL, weight, mergedRatio, weight);
     }

@@ -40,7 +40,7 @@ public final class LoraLinear implements Projection {
     @Override
     public INDArray forward(INDArray x) {
         INDArray y = base.forward(x);
-        if (!merged) delta.addForward(x, y);
+        if (!merged || base.quantized()) delta.addForward(x, y);
         return y;
     }
 
@@ -52,20 +52,24 @@ public final class LoraLinear implements Projection {
         return dx;
     }
 
-    /** W ← W + s·B·A (DoRA: rescaled per row), after which the forward costs exactly what the base layer costs. */
+    /**
+     * W ← W + s·B·A (DoRA: rescaled per row), after which the forward costs exactly what the base layer costs. An int8 W
+     * cannot hold the adapter: it stays unmerged and the forward adds it, with the same outputs.
+     */
     public void merge() {
         if (merged) throw new IllegalStateException(loraA().name() + " is already merged");
-        delta.merge(base.weight().value());
+        if (!base.quantized()) delta.merge(base.weight().value());
         merged = true;
     }
 
     /** Restores the base weight (to float rounding). */
     public void unmerge() {
         if (!merged) throw new IllegalStateException(loraA().name() + " is not merged");
-        delta.unmerge(base.weight().value());
+        if (!base.quantized()) delta.unmerge(base.weight().value());
         merged = false;
     }
 
+    /** Whether the adapter is in W (or would be: an int8 W keeps it apart). */
     public boolean merged() { return merged; }
 
     public int rank() { return delta.lora().rank(); }

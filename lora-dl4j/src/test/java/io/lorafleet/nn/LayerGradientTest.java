@@ -233,6 +233,46 @@ class LayerGradientTest {
     }
 
     @Test
+    void int8LinearWithLoraAndDora() {
+        byte[] values = new byte[6 * 5];
+        java.util.SplittableRandom random = new java.util.SplittableRandom(4);
+        for (int i = 0; i < values.length; i++) values[i] = (byte) random.nextInt(-64, 65);
+        INDArray q = Nd4j.createFromArray(values).reshape(6, 5), scale = Nd4j.createFromArray(0.01, 0.02, 0.005, 0.03, 0.01, 0.015);
+        Linear base = new Linear(Param.frozen("q.weight", q), scale, frozen("q.bias", 2, 6));
+        INDArray w = q.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE).mulColumnVector(scale);
+        INDArray x = randn(3, 7, 5), r = randn(4, 7, 6);
+        INDArray expected = x.mmul(w.transpose()).addRowVector(base.bias().value());
+        assertTrue(base.forward(x).sub(expected).amaxNumber().doubleValue() < 1e-12, "y = x·(q·s)ᵀ + b");
+        assertTrue(base.weightValue().sub(w).amaxNumber().doubleValue() < 1e-15, "W = q·s");
+        INDArray dx = base.backward(r, true);
+        assertGradient("Linear (int8) dx", maxRelativeError(x, dx, () -> base.forward(x), r));
+        for (boolean dora : new boolean[] {false, true}) {
+            ParamRegistry reg = new ParamRegistry();
+            LoraDelta lora = new LoraDelta(reg.trainable("q.lora_A.weight", new long[] {3, 5}, Initializer.KAIMING_UNIFORM),
+                    reg.trainable("q.lora_B.weight", new long[] {6, 3}, Initializer.gaussian(1)), 2.0 / 3, 0.2, 11);
+            AdapterDelta delta = dora ? new DoraDelta(base, lora, reg.trainable("q.lora_magnitude_vector", new long[] {6}, Initializer.copyOf(DoraDelta.rowNorms(w))))
+                    : lora;
+            LoraLinear layer = new LoraLinear(base, delta);
+            reg.allocate(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 5);
+            layer.setTraining(true, 1);
+            layer.forward(x);
+            INDArray dxLayer = layer.backward(r, true);
+            String tag = dora ? "DoRA on int8" : "LoRA on int8";
+            assertGradient(tag + " dx", maxRelativeError(x, dxLayer, () -> layer.forward(x), r));
+            INDArray norm = doraNorm(base, lora), mask = lora.mask();
+            assertGradient(tag + " dB", maxRelativeError(lora.loraB().value(), lora.loraB().grad(),
+                    dora ? () -> doraReference(x, base, lora, reg.get("q.lora_magnitude_vector").value(), norm, mask) : () -> layer.forward(x), r));
+            // an int8 W cannot hold the adapter: merged, the layer keeps adding it, with the same output
+            layer.setTraining(false, 0);
+            INDArray unmerged = layer.forward(x);
+            layer.merge();
+            assertTrue(layer.forward(x).sub(unmerged).amaxNumber().doubleValue() < 1e-12, tag + ": merged output");
+            assertBitIdentical(q, base.weight().value(), tag + ": the int8 weight is never written");
+            layer.unmerge();
+        }
+    }
+
+    @Test
     void eachMicroBatchOfAStepDrawsItsOwnDropoutMask() {
         // micro-batches of one step each start at row 0: one shared mask would drop the same features of their first rows
         ParamRegistry reg = new ParamRegistry();
