@@ -256,6 +256,12 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
      * no extra inference cost.
      */
     public void mergeInto(ModelWeights weights, TransformerConfig c) {
+        for (String name : tensors.keySet()) {
+            if (name.endsWith(LoraDelta.A_SUFFIX) && weights.contains(moduleOf(name) + ModelWeights.SCALE_SUFFIX)) {
+                throw new IllegalArgumentException(weights.source() + ": " + moduleOf(name) + " is int8, which cannot hold a merged adapter; merge onto "
+                        + "the float model the int8 one was made from (the adapter applies to it as it is)");
+            }
+        }
         boolean inByOut = c.architecture().inByOutWeights();
         for (Map.Entry<String, INDArray> e : tensors.entrySet()) {
             if (!e.getKey().endsWith(LoraDelta.A_SUFFIX)) continue;

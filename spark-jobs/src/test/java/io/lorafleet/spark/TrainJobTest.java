@@ -137,6 +137,30 @@ class TrainJobTest {
     }
 
     @Test
+    void anInt8BaseTrainsWithDoraLearnsAndEvaluatesFromItsExport() throws Exception {
+        TrainConfig c = config("int8", """
+                partitions: 2
+                local_steps: 2
+                batch_size: 16
+                epochs: 2
+                optimizer: {kind: adamw, learning_rate: 0.002, warmup_steps: 4, decay: linear}
+                """, "model=" + MiniLm.int8Folder(), "lora.use_dora=true");
+        AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
+        assertEquals(AdapterRun.Status.DONE, run.status(), run.failure());
+        System.out.printf("int8 MiniLM base, DoRA r=8 on query and value: validation accuracy %.3f%n", run.accuracy());
+        assertTrue(run.accuracy() >= 0.70, "validation accuracy " + run.accuracy());
+        Path predictions = tmp.resolve("int8-predictions.jsonl");
+        EvalAdapter.run(new String[] {"--model", MiniLm.int8Folder().toString(), "--adapter", tmp.resolve("int8/imdb").toString(), "--data", shards.toString(),
+                "--predictions", predictions.toString()}, SparkJobs.hadoopConf());
+        assertTrue(Files.readAllLines(predictions).size() >= 50, "the exported adapter evaluates on the int8 base");
+        IllegalArgumentException merge = assertThrows(IllegalArgumentException.class, () -> MergeAdapter.run(new String[] {
+                "--model", MiniLm.int8Folder().toString(), "--adapter", tmp.resolve("int8/imdb").toString(), "--out", tmp.resolve("int8-merged").toString()},
+                SparkJobs.hadoopConf()));
+        assertTrue(merge.getMessage().contains("int8"), merge.getMessage());
+        assertFalse(Files.exists(tmp.resolve("int8-merged")));
+    }
+
+    @Test
     void realTrainingOnRealReviewsLearnsAndMovesOnlyTheAdapter() throws IOException {
         TrainConfig c = config("real", """
                 partitions: 2
