@@ -147,6 +147,9 @@ bench_engine() {
 bench_quality() {
   ensure_minilm
   ensure_imdb
+  # its int8 export (onnxruntime's dynamic quantization) beside it, for the int8-base row
+  [[ -f "$MINILM-int8/model.safetensors" ]] \
+    || (run_main io.lorafleet.spark.ImportModelJob --onnx "$ROOT/spark-jobs/target/models/all-minilm-l6-v2-q.jar" --out "$MINILM-int8" --take-over)
   run_filtered java @"$ROOT/conf/spark-jvm.options" -Xmx6g -Dlog4j2.configurationFile="$LOG4J_CONFIG" -cp "$BENCH_CP" \
     io.lorafleet.bench.QualityStudy "$ROOT" "deploy/bin/lorafleet bench quality${*:+ $*}" "$ROOT/runs/bench/quality" \
     "${1:-1000}" "${2:-1000}" "${3:-2}" "${4:-3}"

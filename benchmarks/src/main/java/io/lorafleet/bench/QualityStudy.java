@@ -40,16 +40,20 @@ import java.util.concurrent.Future;
 public final class QualityStudy {
     /**
      * One method of the study: LoRA settings (no targets: the head alone; null: full fine-tuning), its learning rate,
-     * and the LoRA+ ratio of B's learning rate to it (1: plain LoRA).
+     * the LoRA+ ratio of B's learning rate to it (1: plain LoRA), and whether the frozen base is the int8 export.
      */
-    record Method(String name, LoraConfig lora, double learningRate, double loraplusLrRatio) { }
+    record Method(String name, LoraConfig lora, double learningRate, double loraplusLrRatio, boolean int8) {
+        Method(String name, LoraConfig lora, double learningRate, double loraplusLrRatio) {
+            this(name, lora, learningRate, loraplusLrRatio, false);
+        }
+    }
 
     /** A run's outcome; earlyLoss is its mean training loss over the first fifth of its steps (how fast it starts to learn). */
     record Result(Method method, long seed, long trainable, double accuracy, double earlyLoss, double seconds) { }
 
     private static final String LORA = "LoRA r=8 {query, value}", LORA_PLUS_16 = "LoRA+ r=8 {query, value}, B at 16× the rate",
             LORA_PLUS_4 = "LoRA+ r=8 {query, value}, B at 4× the rate", DORA = "DoRA r=8 {query, value}", PISSA = "PiSSA r=8 {query, value}",
-            OLORA = "OLoRA r=8 {query, value}";
+            OLORA = "OLoRA r=8 {query, value}", INT8 = "LoRA r=8 {query, value} on the int8 base";
 
     static List<Method> methods() {
         List<Method> m = new ArrayList<>();
@@ -63,6 +67,7 @@ public final class QualityStudy {
         m.add(new Method(DORA, variant(LoraConfig.Init.KAIMING_UNIFORM, true), 2e-3, 1));
         m.add(new Method(PISSA, variant(LoraConfig.Init.PISSA, false), 2e-3, 1));
         m.add(new Method(OLORA, variant(LoraConfig.Init.OLORA, false), 2e-3, 1));
+        m.add(new Method(INT8, lora(8, List.of("query", "value")), 2e-3, 1, true));
         m.add(new Method("full fine-tuning", null, 5e-5, 1));
         return m;
     }
@@ -82,20 +87,23 @@ public final class QualityStudy {
         Path model = root.resolve("runs/models/all-minilm-l6-v2");
         Map<String, List<ShardRow>> data = data(root, work, model, trainRows, testRows);
         PretrainedModel base = PretrainedModel.load(new LocalModelFiles(model));
+        PretrainedModel int8 = PretrainedModel.load(new LocalModelFiles(root.resolve("runs/models/all-minilm-l6-v2-int8")));
         List<Run> runs = new ArrayList<>();
         for (Method method : methods()) for (long seed = 1; seed <= seeds; seed++) runs.add(new Run(method, seed));
         runs.sort(Comparator.comparing(r -> r.method().lora() != null)); // the slow full fine-tuning runs first: the two threads end together
         long started = System.nanoTime();
         ExecutorService pool = Executors.newFixedThreadPool(2);
         List<Future<Result>> futures = new ArrayList<>();
-        for (Run run : runs) futures.add(pool.submit(() -> train(run.method(), run.seed(), base, data.get("train"), data.get("test"), epochs)));
+        for (Run run : runs) {
+            futures.add(pool.submit(() -> train(run.method(), run.seed(), run.method().int8() ? int8 : base, data.get("train"), data.get("test"), epochs)));
+        }
         List<Result> results = new ArrayList<>();
         for (Future<Result> f : futures) results.add(f.get());
         List<String> order = methods().stream().map(Method::name).toList();
         results.sort(Comparator.comparingInt(r -> order.indexOf(r.method().name())));
         pool.shutdown();
         double hours = (System.nanoTime() - started) / 3.6e12;
-        String report = report(args[1], results, trainRows, data.get("test").size(), epochs, seeds, hours);
+        String report = report(args[1], results, trainRows, data.get("test").size(), epochs, seeds, hours, bytes(int8), bytes(base));
         System.out.print(report);
         Files.writeString(root.resolve("QUALITY.md"), report);
         System.out.println("wrote " + root.resolve("QUALITY.md"));
@@ -170,7 +178,20 @@ public final class QualityStudy {
         return batch;
     }
 
-    private static String report(String command, List<Result> results, int trainRows, int testRows, int epochs, int seeds, double hours) {
+    private static long bytes(PretrainedModel model) {
+        return model.weights().asMap().values().stream().mapToLong(t -> t.length() * t.dataType().width()).sum();
+    }
+
+    private static double mb(long bytes) {
+        return bytes / 1e6;
+    }
+
+    private static double seconds(List<Result> results) {
+        return results.stream().mapToDouble(Result::seconds).average().orElse(Double.NaN);
+    }
+
+    private static String report(String command, List<Result> results, int trainRows, int testRows, int epochs, int seeds, double hours,
+                                 long int8Bytes, long floatBytes) {
         Map<String, List<Result>> byMethod = new LinkedHashMap<>();
         for (Result r : results) byMethod.computeIfAbsent(r.method().name(), k -> new ArrayList<>()).add(r);
         long full = byMethod.get("full fine-tuning").get(0).trainable();
@@ -207,6 +228,8 @@ public final class QualityStudy {
         compare(s, stats, DORA, "the paper (Liu et al. 2024) reports DoRA ≥ LoRA at equal rank");
         compare(s, stats, PISSA, "the paper (Meng et al. 2024) reports faster convergence (a lower early loss) and better final results");
         compare(s, stats, OLORA, "the paper (Büyükakyüz 2024) reports faster convergence");
+        compare(s, stats, INT8, String.format(Locale.ROOT, "the frozen weights take %.1f MB instead of %.1f (int8 projections, float embeddings), %.0f s per "
+                + "run against %.0f", mb(int8Bytes), mb(floatBytes), seconds(byMethod.get(INT8)), seconds(byMethod.get(LORA))));
         return s.toString();
     }
 
