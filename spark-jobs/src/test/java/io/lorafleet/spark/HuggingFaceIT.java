@@ -167,6 +167,73 @@ class HuggingFaceIT {
     }
 
     /**
+     * One step of ours against one step of PEFT's model on PyTorch, from the same adapter state on the same real batch:
+     * DoRA's gradients (its norm held constant) and LoRA+'s learning-rate groups as PEFT's create_loraplus_optimizer
+     * makes them, with SGD (momentum 0.9, first step: the update is the learning rate times the gradient) so that every
+     * gradient is compared, not only its sign as Adam's first step would.
+     */
+    @Test
+    void aDoraStepWithLoraPlusUpdatesEveryTensorAsPeftAndTorchDo() throws Exception {
+        io.lorafleet.io.PretrainedModel base = io.lorafleet.io.PretrainedModel.load(new io.lorafleet.io.LocalModelFiles(MiniLm.folder()));
+        io.lorafleet.nn.LoraConfig lora = new io.lorafleet.nn.LoraConfig(4, 8, 0, List.of("query", "value"), false,
+                io.lorafleet.nn.LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of(), true);
+        io.lorafleet.model.SequenceClassifier model = io.lorafleet.model.SequenceClassifier.create(base.config(), base.weights(), lora, 2,
+                io.lorafleet.model.SequenceClassifier.Pooling.HF, 3);
+        for (io.lorafleet.nn.Param p : model.params().params()) { // B = 0 would leave A without a gradient: a trained B and magnitude
+            if (p.name().endsWith(io.lorafleet.nn.LoraDelta.B_SUFFIX)) p.value().assign(org.nd4j.linalg.factory.Nd4j.randn(p.value().dataType(), p.shape()).muli(0.02));
+            if (p.name().endsWith(io.lorafleet.nn.DoraDelta.MAGNITUDE_SUFFIX)) p.value().muli(1.05);
+        }
+        List<io.lorafleet.datasets.ShardRow> rows = new ArrayList<>();
+        for (Manifest.ShardFile f : ImdbShards.manifest().shards()) {
+            if (f.split().equals("train")) io.lorafleet.datasets.ShardFormat.read(new org.apache.parquet.io.LocalInputFile(ImdbShards.folder().resolve(f.path())), rows::add);
+        }
+        rows.sort(java.util.Comparator.comparingLong(io.lorafleet.datasets.ShardRow::rowId));
+        io.lorafleet.model.TokenBatch batch = Batches.pad(rows.subList(0, 8), false);
+        double lr = 0.05, ratio = 4;
+        Path before = adapterFolder("step-before", model, lora), after;
+        try (io.lorafleet.train.Trainer trainer = new io.lorafleet.train.Trainer(model, new io.lorafleet.optim.OptimizerConfig(
+                io.lorafleet.optim.OptimizerConfig.Kind.SGD, lr, 0.9, 0.999, 1e-8, 0, 0, 0, 100, io.lorafleet.optim.OptimizerConfig.Decay.CONSTANT, ratio))) {
+            System.out.printf("our step's loss %.6f%n", trainer.step(batch).loss());
+            after = adapterFolder("step-after", model, lora);
+        }
+        List<List<Integer>> ids = new ArrayList<>(), mask = new ArrayList<>();
+        for (int b = 0; b < batch.batchSize(); b++) {
+            List<Integer> rowIds = new ArrayList<>(), rowMask = new ArrayList<>();
+            for (int t = 0; t < batch.seqLen(); t++) {
+                rowIds.add(batch.inputIds()[b * batch.seqLen() + t]);
+                rowMask.add(batch.attentionMask()[b * batch.seqLen() + t]);
+            }
+            ids.add(rowIds);
+            mask.add(rowMask);
+        }
+        Path batchJson = tmp.resolve("step-batch.json");
+        new ObjectMapper().writeValue(batchJson.toFile(), Map.of("input_ids", ids, "attention_mask", mask,
+                "labels", java.util.Arrays.stream(batch.labels()).boxed().toList()));
+        Path log = tmp.resolve("step-python.log");
+        Process step = new ProcessBuilder(python, Path.of("src/test/python/peft_step.py").toAbsolutePath().toString(), "--base", MiniLm.folder().toString(),
+                "--before", before.toString(), "--after", after.toString(), "--batch", batchJson.toString(), "--lr", Double.toString(lr),
+                "--ratio", Double.toString(ratio)).redirectError(log.toFile()).start();
+        String out = new String(step.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        assertTrue(step.waitFor(10, TimeUnit.MINUTES) && step.exitValue() == 0, out + "\n" + Files.readString(log));
+        JsonNode report = YamlConfig.json().readTree(out.lines().reduce((a, b) -> b).orElseThrow());
+        System.out.println("one SGD step, DoRA + LoRA+ (ratio " + ratio + "), ours vs PEFT on torch: " + report);
+        assertEquals(0, report.get("problems").size(), report.toString());
+        for (String kind : List.of("lora_A", "lora_B", "lora_magnitude_vector", "head")) {
+            JsonNode k = report.get(kind);
+            assertTrue(k != null && k.get("largest_update").asDouble() > 0, kind + " moved: " + report);
+            assertTrue(k.get("max_abs_difference").asDouble() <= 2e-3 * k.get("largest_update").asDouble(), kind + ": " + k);
+        }
+    }
+
+    private static Path adapterFolder(String name, io.lorafleet.model.TaskModel model, io.lorafleet.nn.LoraConfig lora) throws IOException {
+        io.lorafleet.io.PeftAdapter adapter = io.lorafleet.io.PeftAdapter.of(model, io.lorafleet.io.PeftAdapter.TaskType.SEQ_CLS, lora, MiniLm.folder().toString());
+        Path dir = Files.createDirectories(tmp.resolve(name));
+        Files.write(dir.resolve(io.lorafleet.io.PeftAdapter.WEIGHTS), adapter.weights(model.config()));
+        Files.write(dir.resolve(io.lorafleet.io.PeftAdapter.CONFIG), adapter.configJson(model.config()));
+        return dir;
+    }
+
+    /**
      * Tiny random Llama (bf16, sharded, own lm_head, GQA, llama3 rope), Mistral (sliding window) and Qwen2 (tied, one sliding-window layer) made by
      * transformers (lora-dl4j's make_tiny_decoders.py), with the GPT-2 fixture's tokenizer (their vocabulary is its 280 ids).
      */
