@@ -6,6 +6,7 @@ import io.lorafleet.model.TransformerConfig;
 import io.lorafleet.nn.Gelu;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.IOException;
 import java.util.ArrayList;
@@ -47,6 +48,9 @@ public final class OnnxBertImporter {
             if (name.endsWith(QUANTIZED)) {
                 String stem = name.substring(0, name.length() - QUANTIZED.length());
                 INDArray zero = need(init, stem + ZERO_POINT, source).castTo(DataType.FLOAT), scale = need(init, stem + SCALE, source);
+                if (zero.length() != 1 || scale.length() != 1) {
+                    throw new IOException(source + ": " + stem + " is quantized with " + scale.length() + " scales; import reads embedding tables with one");
+                }
                 weights.put(stem, e.getValue().castTo(DataType.FLOAT).subi(zero.getFloat(0)).muli(scale.getFloat(0)));
             } else {
                 weights.put(name, e.getValue());
@@ -62,15 +66,23 @@ public final class OnnxBertImporter {
             String bias = add.inputs().stream().filter(i -> i.endsWith(".bias") && init.containsKey(i)).findFirst().orElseThrow();
             String module = bias.substring(0, bias.length() - ".bias".length());
             if (weights.containsKey(module + ".weight")) throw new IOException(source + ": two MatMul weights claim " + module + ".weight");
-            weights.put(module + ".weight", init.get(anonymous).transpose().dup('c'));
+            INDArray weight = init.get(anonymous).transpose().dup('c'); // [out, in]
             if (quantized) {
                 String stem = anonymous.substring(0, anonymous.length() - QUANTIZED.length());
                 INDArray zero = n.inputs().size() > 3 ? need(init, n.inputs().get(3), source) : null;
                 if (zero != null && zero.castTo(DataType.FLOAT).amaxNumber().doubleValue() != 0) {
                     throw new IOException(source + ": " + module + "'s int8 weight has non-zero zero points (asymmetric quantization), which import does not read");
                 }
-                weights.put(module + ModelWeights.SCALE_SUFFIX, need(init, stem + SCALE, source));
+                INDArray scale = need(init, stem + SCALE, source).castTo(DataType.FLOAT).reshape(-1);
+                if (scale.length() == 1) scale = Nd4j.valueArrayOf(new long[] {weight.rows()}, scale.getFloat(0)); // per tensor (quantize_dynamic's default)
+                if (scale.length() != weight.rows()) throw new IOException(source + ": " + module + " has " + scale.length() + " scales for " + weight.rows() + " outputs");
+                if (!module.startsWith("encoder.")) { // a head's starting weights (the pooler) train in float: widen them
+                    weight = weight.castTo(DataType.FLOAT).mulColumnVector(scale);
+                } else {
+                    weights.put(module + ModelWeights.SCALE_SUFFIX, scale);
+                }
             }
+            weights.put(module + ".weight", weight);
             if (bias.endsWith(".attention.self.key.bias")) keyProjectionOutput.put(bias, add.outputs().get(0));
         }
         TransformerConfig config = config(graph, weights, producer, consumers, keyProjectionOutput, source);

@@ -22,6 +22,12 @@ import java.util.TreeSet;
 public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
     public static final String CONFIG = "config.json", WEIGHTS = "model.safetensors", INDEX = "model.safetensors.index.json",
             TOKENIZER = "tokenizer.json";
+    /**
+     * An int8 model's weights (int8 projections and their {@code .weight_scale}s): a name transformers does not look
+     * for, since it would load the int8 values as if they were the weights (it reads I8 as numbers and ignores the
+     * scales) and compute garbage; it refuses a folder without model.safetensors instead.
+     */
+    public static final String INT8_WEIGHTS = "model.int8.safetensors";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     public static PretrainedModel load(ModelFiles files) throws IOException {
@@ -59,6 +65,11 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
         return new PretrainedModel(config, weights);
     }
 
+    /** The file this model's weights are written to: {@link #INT8_WEIGHTS} when it has int8 projections. */
+    public String weightsFile() {
+        return weights.asMap().values().stream().anyMatch(t -> t.dataType() == org.nd4j.linalg.api.buffer.DataType.BYTE) ? INT8_WEIGHTS : WEIGHTS;
+    }
+
     /**
      * SHA-256 over config.json and the weight files in load order: what the model is, wherever it lives.
      * Jobs pin it on the driver and executors check that what they loaded is the same.
@@ -87,8 +98,9 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
             if (names.isEmpty()) throw new IOException(files.describe(INDEX) + ": weight_map lists no shard");
             return names;
         }
-        if (!files.exists(WEIGHTS)) throw new IOException(files.describe(WEIGHTS) + ": missing (and no " + INDEX + ")");
-        return java.util.List.of(WEIGHTS);
+        if (files.exists(WEIGHTS)) return java.util.List.of(WEIGHTS);
+        if (files.exists(INT8_WEIGHTS)) return java.util.List.of(INT8_WEIGHTS);
+        throw new IOException(files.describe(WEIGHTS) + ": missing (and no " + INDEX + " or " + INT8_WEIGHTS + ")");
     }
 
     /** The index's tensor → shard file map (a modifiable copy). */
@@ -126,7 +138,7 @@ public record PretrainedModel(TransformerConfig config, ModelWeights weights) {
             Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
         }
         Files.write(tmp.resolve(CONFIG), HfConfig.write(config));
-        try (var channel = java.nio.channels.FileChannel.open(tmp.resolve(WEIGHTS), java.nio.file.StandardOpenOption.CREATE_NEW,
+        try (var channel = java.nio.channels.FileChannel.open(tmp.resolve(weightsFile()), java.nio.file.StandardOpenOption.CREATE_NEW,
                 java.nio.file.StandardOpenOption.WRITE)) {
             SafetensorsWriter.write(channel, weights.asMap(), Map.of("format", "pt"));
         }

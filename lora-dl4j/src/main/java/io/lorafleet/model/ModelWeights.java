@@ -100,14 +100,17 @@ public final class ModelWeights {
         expectedShapes(c).forEach((name, shape) -> {
             String scale = name.substring(0, name.length() - ".weight".length()) + SCALE_SUFFIX;
             boolean int8 = tensors.get(name).dataType() == DataType.BYTE;
-            if (int8 != contains(scale) || int8 && layout(c).kind(name) != CheckpointLayers.Kind.PROJECTION) {
-                throw new IllegalArgumentException(source + ": " + name + (int8 ? " is int8, which only a projection with its " + SCALE_SUFFIX + " may be"
-                        : " is not int8 but has a " + SCALE_SUFFIX));
+            boolean projection = layout(c).kind(name) == CheckpointLayers.Kind.PROJECTION && !c.architecture().inByOutWeights();
+            if (int8 != contains(scale) || int8 && !projection) {
+                throw new IllegalArgumentException(source + ": " + name + (int8 ? " is int8, which only a projection stored [out, in] with its "
+                        + SCALE_SUFFIX + " may be" : " is not int8 but has a " + SCALE_SUFFIX));
             }
             if (int8) require(scale, shape[0]);
         });
         optionalShapes(c).forEach((name, shape) -> {
-            if (contains(name)) require(name, shape);
+            if (contains(name) && require(name, shape).dataType() == DataType.BYTE) {
+                throw new IllegalArgumentException(source + ": " + name + " is int8; a head's starting weights must be float");
+            }
         });
     }
 

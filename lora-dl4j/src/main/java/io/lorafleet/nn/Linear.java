@@ -58,10 +58,8 @@ public final class Linear implements Projection {
             Nd4j.gemm(x, weight.value(), y, false, true, 1.0, 0.0);
             return y;
         }
-        try (MemoryWorkspace outside = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-            INDArray widened = weight.value().castTo(x.dataType());
+        try (MemoryWorkspace outside = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces(); INDArray widened = weight.value().castTo(x.dataType())) {
             Nd4j.gemm(x, widened, y, false, true, 1.0, 0.0);
-            widened.close();
         }
         return HeldOps.rows(HeldOps.Op.MUL, y, scale.castTo(x.dataType()), y);
     }
@@ -74,10 +72,8 @@ public final class Linear implements Projection {
             return dx;
         }
         INDArray scaled = HeldOps.rows(HeldOps.Op.MUL, dy, scale.castTo(dy.dataType()), Nd4j.createUninitialized(dy.dataType(), dy.rows(), dy.columns()));
-        try (MemoryWorkspace outside = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-            INDArray widened = weight.value().castTo(dy.dataType());
+        try (MemoryWorkspace outside = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces(); INDArray widened = weight.value().castTo(dy.dataType())) {
             Nd4j.gemm(scaled, widened, dx, false, false, 1.0, 0.0);
-            widened.close();
         }
         return dx;
     }

@@ -73,6 +73,8 @@ class QuantizedImportTest {
         Path folder = dir.resolve("minilm-int8"), tokenizer = dir.resolve("tokenizer.json");
         Files.write(tokenizer, OnnxImportParityTest.resource("all-minilm-l6-v2-tokenizer.json"));
         ImportModel.importOnnx(int8, INT8).writeFolder(folder, Files.readAllBytes(tokenizer), false);
+        assertTrue(Files.exists(folder.resolve(PretrainedModel.INT8_WEIGHTS)) && !Files.exists(folder.resolve(PretrainedModel.WEIGHTS)),
+                "no model.safetensors for transformers to misread as float weights");
         PretrainedModel quantized = PretrainedModel.load(new LocalModelFiles(folder));
         OnnxBertImporter.Imported full = OnnxBertImporter.importGraph(OnnxGraph.parse(ByteBuffer.wrap(OnnxImportParityTest.resource(FLOAT)), FLOAT), FLOAT);
         assertEquals(full.config(), quantized.config());

@@ -56,7 +56,7 @@ public final class ImportModelJob {
             PretrainedModel model = ImportModel.importOnnx(onnx, source);
             Map<String, byte[]> files = new LinkedHashMap<>();
             files.put(PretrainedModel.CONFIG, HfConfig.write(model.config()));
-            files.put(PretrainedModel.WEIGHTS, SafetensorsWriter.toBytes(model.weights().asMap(), Map.of("format", "pt")));
+            files.put(model.weightsFile(), SafetensorsWriter.toBytes(model.weights().asMap(), Map.of("format", "pt")));
             files.put(PretrainedModel.TOKENIZER, tokenizerJson);
             Path written = AdapterFolder.write(out, files, conf, overwrite);
             System.out.printf("imported %s: %s, %d layers, hidden %d, %d heads, %,d parameters → %s%n", source, model.config().architecture().modelType(),
