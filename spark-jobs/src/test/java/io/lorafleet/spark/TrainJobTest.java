@@ -136,15 +136,18 @@ class TrainJobTest {
         }
     }
 
-    @Test
-    void anInt8BaseTrainsWithDoraLearnsAndEvaluatesFromItsExport() throws Exception {
-        TrainConfig c = config("int8", """
+    /** Two epochs of the real reviews in two partitions, AdamW with warm-up: enough to learn. */
+    private static final String REAL_TRAINING = """
                 partitions: 2
                 local_steps: 2
                 batch_size: 16
                 epochs: 2
                 optimizer: {kind: adamw, learning_rate: 0.002, warmup_steps: 4, decay: linear}
-                """, "model=" + MiniLm.int8Folder(), "lora.use_dora=true");
+                """;
+
+    @Test
+    void anInt8BaseTrainsWithDoraLearnsAndEvaluatesFromItsExport() throws Exception {
+        TrainConfig c = config("int8", REAL_TRAINING, "model=" + MiniLm.int8Folder(), "lora.use_dora=true");
         AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
         assertEquals(AdapterRun.Status.DONE, run.status(), run.failure());
         System.out.printf("int8 MiniLM base, DoRA r=8 on query and value: validation accuracy %.3f%n", run.accuracy());
@@ -162,13 +165,7 @@ class TrainJobTest {
 
     @Test
     void realTrainingOnRealReviewsLearnsAndMovesOnlyTheAdapter() throws IOException {
-        TrainConfig c = config("real", """
-                partitions: 2
-                local_steps: 2
-                batch_size: 16
-                epochs: 2
-                optimizer: {kind: adamw, learning_rate: 0.002, warmup_steps: 4, decay: linear}
-                """);
+        TrainConfig c = config("real", REAL_TRAINING);
         AdapterRun run = TrainJob.train(spark, c, false, false).get(0);
         TrainPlan.Prepared p = TrainPlan.prepare(c, spark.sparkContext().hadoopConfiguration());
         // 600 reviews cut to 64 tokens, 2 epochs, then the 100 validation reviews (50/50): chance is 0.5
