@@ -46,6 +46,7 @@ bench_bulk() {
 bench_memory() {
   local work="$ROOT/runs/bench/memory" list name length overrides set
   ensure_minilm
+  ensure_minilm_int8
   rm -rf "$work"
   run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.MemoryBenchmark prepare "$ROOT" "$work"
   list="$("${JAVA_JOB[@]}" io.lorafleet.bench.MemoryBenchmark jobs "$ROOT" "$work" 2>/dev/null)"
@@ -144,12 +145,16 @@ bench_engine() {
   rm -f "$results"
 }
 
+# MiniLM's int8 export (onnxruntime's dynamic quantization) beside it, for the int8-base rows, imported once.
+ensure_minilm_int8() {
+  [[ -f "$MINILM-int8/model.int8.safetensors" ]] \
+    || (run_main io.lorafleet.spark.ImportModelJob --onnx "$ROOT/spark-jobs/target/models/all-minilm-l6-v2-q.jar" --out "$MINILM-int8" --take-over)
+}
+
 bench_quality() {
   ensure_minilm
+  ensure_minilm_int8
   ensure_imdb
-  # its int8 export (onnxruntime's dynamic quantization) beside it, for the int8-base row
-  [[ -f "$MINILM-int8/model.safetensors" ]] \
-    || (run_main io.lorafleet.spark.ImportModelJob --onnx "$ROOT/spark-jobs/target/models/all-minilm-l6-v2-q.jar" --out "$MINILM-int8" --take-over)
   run_filtered java @"$ROOT/conf/spark-jvm.options" -Xmx6g -Dlog4j2.configurationFile="$LOG4J_CONFIG" -cp "$BENCH_CP" \
     io.lorafleet.bench.QualityStudy "$ROOT" "deploy/bin/lorafleet bench quality${*:+ $*}" "$ROOT/runs/bench/quality" \
     "${1:-1000}" "${2:-1000}" "${3:-2}" "${4:-3}"
