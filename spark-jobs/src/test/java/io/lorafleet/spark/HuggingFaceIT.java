@@ -225,6 +225,34 @@ class HuggingFaceIT {
         }
     }
 
+    /** Our PiSSA and OLoRA starts are PEFT's: the same A and B (up to the sign of each singular pair) for MiniLM's real weights. */
+    @Test
+    void pissaAndOloraStartWhereTheirPeftInitializationsDo() throws Exception {
+        Path peft = tmp.resolve("peft-init.safetensors"), log = tmp.resolve("peft-init.log");
+        Process p = new ProcessBuilder(python, Path.of("src/test/python/peft_init.py").toAbsolutePath().toString(), MiniLm.folder().toString(), peft.toString())
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        assertTrue(p.waitFor(10, TimeUnit.MINUTES) && p.exitValue() == 0, Files.readString(log));
+        io.lorafleet.io.PretrainedModel base = io.lorafleet.io.PretrainedModel.load(new io.lorafleet.io.LocalModelFiles(MiniLm.folder()));
+        try (io.lorafleet.io.SafetensorsReader theirs = io.lorafleet.io.SafetensorsReader.open(java.nio.channels.FileChannel.open(peft), peft.toString())) {
+            for (String module : List.of("query", "value")) {
+                org.nd4j.linalg.api.ndarray.INDArray w = base.weights().asMap().get("encoder.layer.0.attention.self." + module + ".weight");
+                for (String init : List.of("pissa", "olora")) {
+                    io.lorafleet.nn.WeightDecomposition.Part ours = init.equals("pissa") ? io.lorafleet.nn.WeightDecomposition.pissa(w, 4, 2.0)
+                            : io.lorafleet.nn.WeightDecomposition.olora(w, 4);
+                    org.nd4j.linalg.api.ndarray.INDArray a = theirs.read(init + "." + module + ".lora_A.weight"), b = theirs.read(init + "." + module + ".lora_B.weight");
+                    double worst = 0;
+                    for (int k = 0; k < 4; k++) { // a singular pair may come with both signs flipped: B·A is the same
+                        double sign = Math.signum(a.getRow(k).mul(ours.a().getRow(k)).sumNumber().doubleValue());
+                        worst = Math.max(worst, a.getRow(k).mul(sign).sub(ours.a().getRow(k)).amaxNumber().doubleValue() / a.getRow(k).amaxNumber().doubleValue());
+                        worst = Math.max(worst, b.getColumn(k).mul(sign).sub(ours.b().getColumn(k)).amaxNumber().doubleValue() / b.getColumn(k).amaxNumber().doubleValue());
+                    }
+                    System.out.printf("%s %s: ours vs PEFT's start, max relative difference %.1e%n", init, module, worst);
+                    assertTrue(worst < 1e-3, init + " " + module + ": " + worst);
+                }
+            }
+        }
+    }
+
     private static Path adapterFolder(String name, io.lorafleet.model.TaskModel model, io.lorafleet.nn.LoraConfig lora) throws IOException {
         io.lorafleet.io.PeftAdapter adapter = io.lorafleet.io.PeftAdapter.of(model, io.lorafleet.io.PeftAdapter.TaskType.SEQ_CLS, lora, MiniLm.folder().toString());
         Path dir = Files.createDirectories(tmp.resolve(name));
