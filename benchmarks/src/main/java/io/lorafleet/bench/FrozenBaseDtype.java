@@ -30,17 +30,18 @@ public final class FrozenBaseDtype {
                 + "x·Wᵀ of a SmolLM2-135M layer over 16 × 128 tokens (x fp32, values in [0, 1)), %d interleaved rounds after a warm-up, median; "
                 + "bf16 × bf16 (ND4J's own product, which also returns bf16) timed once after a warm-up.%n%n", System.getenv().getOrDefault("OMP_NUM_THREADS", "?"),
                 args[1], rounds));
-        s.append("| projection [out × in] | W fp32 ms | W bf16, widened per product ms | W int8 (Linear) ms | bf16 × bf16 ms | widened / fp32 "
-                + "| int8 / fp32 | W MB fp32 → bf16 → int8 | bf16 × bf16 max relative error |\n|---|---|---|---|---|---|---|---|---|\n");
+        s.append("| projection [out × in] | W fp32 ms | W bf16, widened per product ms | W int8 (Linear) ms | bf16 × bf16 ms | int8 × int8 ms "
+                + "| widened / fp32 | int8 / fp32 | W MB fp32 → bf16 → int8 | bf16 × bf16 max relative error |\n|---|---|---|---|---|---|---|---|---|---|\n");
         Nd4j.getRandom().setSeed(1);
-        double slowest = Double.MAX_VALUE, widenedCost = 0, int8Cost = 0;
+        double slowest = Double.MAX_VALUE, widenedCost = 0, int8Cost = 0, slowestInt8 = Double.MAX_VALUE;
         for (int p = 0; p < projections.length; p++) {
             int out = projections[p][0], in = projections[p][1];
             INDArray x = Nd4j.rand(DataType.FLOAT, tokens, in), w = Nd4j.rand(DataType.FLOAT, out, in);
             INDArray w16 = w.castTo(DataType.BFLOAT16);
             INDArray scale = w.max(1).divi(127);
             Linear full = new Linear(Param.frozen("w", w), null);
-            Linear int8 = new Linear(Param.frozen("w", Transforms.round(w.divColumnVector(scale), false).castTo(DataType.BYTE)), scale, null);
+            INDArray q = Transforms.round(w.divColumnVector(scale), false).castTo(DataType.BYTE);
+            Linear int8 = new Linear(Param.frozen("w", q), scale, null);
             double[] fp32 = new double[rounds], widened = new double[rounds], quantized = new double[rounds];
             for (int r = -2; r < rounds; r++) {
                 long t0 = System.nanoTime();
@@ -63,21 +64,29 @@ public final class FrozenBaseDtype {
             long t0 = System.nanoTime();
             INDArray y16 = x16.mmul(w16.transpose());
             double bf16Ms = (System.nanoTime() - t0) / 1e6;
+            // ND4J's own int8 × int8 product (its result is int8 too: it overflows; a product into int32 is refused)
+            INDArray x8 = x.mul(127).castTo(DataType.BYTE);
+            x8.mmul(q.transpose());
+            long t8 = System.nanoTime();
+            x8.mmul(q.transpose());
+            double int8Ms = (System.nanoTime() - t8) / 1e6;
             INDArray exact = x.mmul(w.transpose());
             double error = y16.castTo(DataType.FLOAT).sub(exact).div(exact).amaxNumber().doubleValue();
             double a = median(fp32), b = median(widened), c = median(quantized);
             slowest = Math.min(slowest, bf16Ms / a);
+            slowestInt8 = Math.min(slowestInt8, int8Ms / a);
             widenedCost += (b / a - 1) / projections.length;
             int8Cost += (c / a - 1) / projections.length;
-            s.append(String.format(Locale.ROOT, "| %s [%d × %d] | %.2f | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f → %.2f → %.2f | %.1e |%n", names[p], out, in,
-                    a, b, c, bf16Ms, b / a, c / a, out * (double) in * 4 / 1e6, out * (double) in * 2 / 1e6, out * (double) in / 1e6, error));
+            s.append(String.format(Locale.ROOT, "| %s [%d × %d] | %.2f | %.2f | %.2f | %.0f | %.0f | %.2f | %.2f | %.2f → %.2f → %.2f | %.1e |%n", names[p],
+                    out, in, a, b, c, bf16Ms, int8Ms, b / a, c / a, out * (double) in * 4 / 1e6, out * (double) in * 2 / 1e6, out * (double) in / 1e6, error));
             System.out.printf("%s: fp32 %.2f ms, bf16 widened %.2f ms, int8 %.2f ms, bf16×bf16 %.0f ms (error %.1e)%n", names[p], a, b, c, bf16Ms, error);
         }
         s.append(String.format(Locale.ROOT, "%nND4J's own bf16 product is at least %.0f× slower than fp32 here and rounds its result to bf16; keeping "
                 + "W in bf16 and widening it for each product costs %+.0f%% time on average for half the frozen weights' bytes (SmolLM2-135M: "
                 + "270 MB instead of 540 MB). So we widen bf16 and fp16 checkpoints to fp32 on load; keeping bf16 would pay only where memory, "
                 + "not time, is short. An int8 W (an imported quantized export: `lorafleet import-model` of the int8 MiniLM jar) costs %+.0f%% per "
-                + "product for a quarter of the bytes; QUALITY.md has its accuracy.%n", slowest, 100 * widenedCost, 100 * int8Cost));
+                + "product for a quarter of the bytes; ND4J's own int8 product is at least %.0f× slower than fp32 and returns int8 (it overflows), "
+                + "so we widen. QUALITY.md has its accuracy.%n", slowest, 100 * widenedCost, 100 * int8Cost, slowestInt8));
         BenchmarkReport.writeSection(root.resolve("BENCHMARKS.md"), "dtype", s.toString());
     }
 
