@@ -58,13 +58,9 @@ public record PeftAdapter(TaskType taskType, LoraConfig lora, List<String> modul
         List<String> heads = new ArrayList<>();
         for (Param p : model.params().params()) {
             LoraDelta delta = byModule.get(moduleOf(p.name()));
-            if (delta != null && delta.initialA() != null && p.name().endsWith(LoraDelta.A_SUFFIX)) {
-                tensors.put(p.name(), Nd4j.vstack(p.value(), delta.initialA()));
-            } else if (delta != null && delta.initialA() != null && p.name().endsWith(LoraDelta.B_SUFFIX)) {
-                tensors.put(p.name(), Nd4j.hstack(p.value(), delta.initialB().neg()));
-            } else {
-                tensors.put(p.name(), p.value().dup('c'));
-            }
+            INDArray value = delta == null ? p.value() : p.name().endsWith(LoraDelta.A_SUFFIX) ? delta.updateA()
+                    : p.name().endsWith(LoraDelta.B_SUFFIX) ? delta.updateB() : p.value();
+            tensors.put(p.name(), value.dup('c'));
             if (!isLora(p.name())) {
                 String module = p.name().substring(0, p.name().lastIndexOf('.'));
                 if (!heads.contains(module)) heads.add(module);

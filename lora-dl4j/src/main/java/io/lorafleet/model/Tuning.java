@@ -87,20 +87,21 @@ public final class Tuning {
         LoraConfig lora = adapter.lora();
         int r = lora.rankFor(module);
         double scale = lora.scaleFor(module);
-        INDArray weight = base.weightValue();
+        // W itself only where it decides the start (an int8 W's is a widened copy)
+        INDArray weight = lora.init().fromWeight() || lora.useDora() ? base.weightValue() : null;
         WeightDecomposition.Part start = switch (lora.init()) {
             case PISSA -> WeightDecomposition.pissa(weight, r, scale);
             case OLORA -> WeightDecomposition.olora(weight, r);
             default -> null;
         };
-        Param a = adapter.registry().trainable(module + LoraDelta.A_SUFFIX, new long[] {r, weight.size(1)},
+        Param a = adapter.registry().trainable(module + LoraDelta.A_SUFFIX, new long[] {r, base.inFeatures()},
                 start == null ? lora.initializerOfA(module) : Initializer.copyOf(start.a()));
-        Param b = adapter.registry().trainable(module + LoraDelta.B_SUFFIX, new long[] {weight.size(0), r},
+        Param b = adapter.registry().trainable(module + LoraDelta.B_SUFFIX, new long[] {base.outFeatures(), r},
                 start == null ? Initializer.ZEROS : Initializer.copyOf(start.b()));
         LoraDelta loraDelta = new LoraDelta(a, b, start, scale, lora.dropout(), adapter.seed() ^ module.hashCode());
         AdapterDelta delta = loraDelta;
         if (lora.useDora()) {
-            delta = new DoraDelta(base, loraDelta, adapter.registry().trainable(module + DoraDelta.MAGNITUDE_SUFFIX, new long[] {weight.size(0)},
+            delta = new DoraDelta(base, loraDelta, adapter.registry().trainable(module + DoraDelta.MAGNITUDE_SUFFIX, new long[] {base.outFeatures()},
                     Initializer.copyOf(DoraDelta.rowNorms(weight))));
         }
         adapter.deltas().add(delta);

@@ -33,13 +33,16 @@ public final class DoraDelta implements AdapterDelta {
         this.base = base;
         this.lora = lora;
         this.magnitude = magnitude;
-        INDArray w = base.weightValue();
-        this.weightSquares = HeldOps.sum(w.mul(w), 1);
+        this.weightSquares = rowSquares(base.weightValue());
     }
 
     /** ‖row‖ for each row of a matrix [out, in]: W's are where m starts. */
     public static INDArray rowNorms(INDArray matrix) {
-        return Transforms.sqrt(HeldOps.sum(matrix.mul(matrix), 1), false);
+        return Transforms.sqrt(rowSquares(matrix), false);
+    }
+
+    private static INDArray rowSquares(INDArray matrix) {
+        return HeldOps.sum(matrix.mul(matrix), 1);
     }
 
     /**
@@ -48,11 +51,7 @@ public final class DoraDelta implements AdapterDelta {
      * (B' = [B, −B₀], A' = [A; A₀]), n² = ‖W‖² + 2s·Σ B' ⊙ (W·A'ᵀ) + s²·Σ (B'·A'·A'ᵀ) ⊙ B', summed along each row.
      */
     private INDArray adaptedNorms() {
-        INDArray a = lora.loraA().value(), b = lora.loraB().value();
-        if (lora.initialA() != null) {
-            a = Nd4j.vstack(a, lora.initialA());
-            b = Nd4j.hstack(b, lora.initialB().neg());
-        }
+        INDArray a = lora.updateA(), b = lora.updateB();
         double s = lora.scale();
         INDArray projected = base.product(a).transpose();                      // W·A'ᵀ [out, r']
         INDArray cross = HeldOps.sum(projected.muli(b), 1);
@@ -71,14 +70,14 @@ public final class DoraDelta implements AdapterDelta {
         ratio = magnitude.value().div(norm);
         INDArray update = Nd4j.zeros(y.dataType(), y.rows(), y.columns());
         lora.addUpdate(x, update);                 // s·(drop(x)·Aᵀ)·Bᵀ
-        lora.addInitial(x, y, -1);                 // y = x·(W − s·B₀·A₀)ᵀ + b
+        lora.subtractInitial(x, y);                // y = x·(W − s·B₀·A₀)ᵀ + b
         INDArray direct;                           // drop(x)·(W − s·B₀·A₀)ᵀ
         if (lora.mask() == null) {
             direct = y.dup();
             if (base.bias() != null) HeldOps.rows(HeldOps.Op.SUB, direct, base.bias().value(), direct);
         } else {
             direct = base.product(lora.droppedInput());
-            lora.addInitial(lora.droppedInput(), direct, -1);
+            lora.subtractInitial(lora.droppedInput(), direct);
         }
         y.subi(direct);
         combined = direct.addi(update);
@@ -88,13 +87,13 @@ public final class DoraDelta implements AdapterDelta {
     @Override
     public void backward(INDArray dy, INDArray dx) {
         magnitude.grad().addi(HeldOps.sum(dy.mul(combined), 0).divi(norm));
-        if (dx != null) lora.addInitialInputGradient(dy, dx, -1);
+        if (dx != null) lora.subtractInitialInputGradient(dy, dx);
         INDArray scaled = HeldOps.rows(HeldOps.Op.MUL, dy, ratio, Nd4j.createUninitialized(dy.dataType(), dy.rows(), dy.columns()));
         lora.backwardUpdate(scaled, dx);
         if (dx == null) return;
         INDArray dDirect = scaled.subi(dy);        // (g − 1) ⊙ dy
         INDArray dDropped = base.inputGradient(dDirect);
-        lora.addInitialInputGradient(dDirect, dDropped, -1);
+        lora.subtractInitialInputGradient(dDirect, dDropped);
         if (lora.mask() != null) dDropped.muli(lora.mask());
         dx.addi(dDropped);
     }

@@ -58,9 +58,7 @@ public final class Linear implements Projection {
             Nd4j.gemm(x, weight.value(), y, false, true, 1.0, 0.0);
             return y;
         }
-        try (MemoryWorkspace outside = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces(); INDArray widened = weight.value().castTo(x.dataType())) {
-            Nd4j.gemm(x, widened, y, false, true, 1.0, 0.0);
-        }
+        timesWidened(x, y, true);
         return HeldOps.rows(HeldOps.Op.MUL, y, scale.castTo(x.dataType()), y);
     }
 
@@ -71,11 +69,16 @@ public final class Linear implements Projection {
             Nd4j.gemm(dy, weight.value(), dx, false, false, 1.0, 0.0);
             return dx;
         }
-        INDArray scaled = HeldOps.rows(HeldOps.Op.MUL, dy, scale.castTo(dy.dataType()), Nd4j.createUninitialized(dy.dataType(), dy.rows(), dy.columns()));
-        try (MemoryWorkspace outside = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces(); INDArray widened = weight.value().castTo(dy.dataType())) {
-            Nd4j.gemm(scaled, widened, dx, false, false, 1.0, 0.0);
-        }
+        timesWidened(HeldOps.rows(HeldOps.Op.MUL, dy, scale.castTo(dy.dataType()), Nd4j.createUninitialized(dy.dataType(), dy.rows(), dy.columns())),
+                dx, false);
         return dx;
+    }
+
+    /** out = m·qᵀ (or m·q) with the int8 q widened to m's type for this product only, outside the step's workspace. */
+    private void timesWidened(INDArray m, INDArray out, boolean transposeQ) {
+        try (MemoryWorkspace outside = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces(); INDArray widened = weight.value().castTo(m.dataType())) {
+            Nd4j.gemm(m, widened, out, false, transposeQ, 1.0, 0.0);
+        }
     }
 
     /** The weight tensor [out, in]; {@link LoraLinear} merges into it. */

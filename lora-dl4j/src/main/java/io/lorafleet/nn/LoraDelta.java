@@ -73,13 +73,13 @@ public final class LoraDelta implements AdapterDelta {
     @Override
     public void addForward(INDArray x, INDArray y) {
         addUpdate(x, y);
-        addInitial(x, y, -1);
+        subtractInitial(x, y);
     }
 
     @Override
     public void backward(INDArray dy, INDArray dx) {
         backwardUpdate(dy, dx);
-        if (dx != null) addInitialInputGradient(dy, dx, -1);
+        if (dx != null) subtractInitialInputGradient(dy, dx);
     }
 
     /** y += s·(drop(x)·Aᵀ)·Bᵀ: the trainable update alone. */
@@ -114,20 +114,20 @@ public final class LoraDelta implements AdapterDelta {
         }
     }
 
-    /** y += sign·s·(x·A₀ᵀ)·B₀ᵀ, when there is a starting part. */
-    void addInitial(INDArray x, INDArray y, int sign) {
+    /** y −= s·(x·A₀ᵀ)·B₀ᵀ, when there is a starting part: y then holds x·(W − s·B₀·A₀)ᵀ where it held x·Wᵀ. */
+    void subtractInitial(INDArray x, INDArray y) {
         if (initialA == null) return;
         INDArray h0 = Nd4j.createUninitialized(x.dataType(), x.rows(), rank());
         Nd4j.gemm(x, initialA, h0, false, true, 1.0, 0.0);
-        Nd4j.gemm(h0, initialB, y, false, true, sign * scale, 1.0);
+        Nd4j.gemm(h0, initialB, y, false, true, -scale, 1.0);
     }
 
-    /** dx += sign·s·(dy·B₀)·A₀: {@link #addInitial}'s input gradient. */
-    void addInitialInputGradient(INDArray dy, INDArray dx, int sign) {
+    /** dx −= s·(dy·B₀)·A₀: {@link #subtractInitial}'s input gradient. */
+    void subtractInitialInputGradient(INDArray dy, INDArray dx) {
         if (initialA == null) return;
         INDArray dh0 = Nd4j.createUninitialized(dy.dataType(), dy.rows(), rank());
         Nd4j.gemm(dy, initialB, dh0, false, false, 1.0, 0.0);
-        Nd4j.gemm(dh0, initialA, dx, false, false, sign * scale, 1.0);
+        Nd4j.gemm(dh0, initialA, dx, false, false, -scale, 1.0);
     }
 
     /** The last forward's dropout mask (scaled by 1/(1−p)), or null when no dropout was applied. */
@@ -136,10 +136,22 @@ public final class LoraDelta implements AdapterDelta {
     /** The last forward's input of A: x after dropout. */
     INDArray droppedInput() { return xa; }
 
-    /** weight += sign·s·(B·A − B₀·A₀) (weight [out, in]): folds the update into a base weight, or takes it out. */
+    /** weight += sign·s·B'·A' (weight [out, in]): folds the update into a base weight, or takes it out. */
     void foldInto(INDArray weight, int sign) {
-        Nd4j.gemm(b.value(), a.value(), weight, false, false, sign * scale, 1.0);
-        if (initialA != null) Nd4j.gemm(initialB, initialA, weight, false, false, -sign * scale, 1.0);
+        Nd4j.gemm(updateB(), updateA(), weight, false, false, sign * scale, 1.0);
+    }
+
+    /**
+     * The update B·A − B₀·A₀ as plain LoRA factors B'·A': A' = [A; A₀] [r', in] (A itself without a starting part), the
+     * form PEFT's converted export holds.
+     */
+    public INDArray updateA() {
+        return initialA == null ? a.value() : Nd4j.vstack(a.value(), initialA);
+    }
+
+    /** B' = [B, −B₀] [out, r'] (B itself without a starting part). */
+    public INDArray updateB() {
+        return initialB == null ? b.value() : Nd4j.hstack(b.value(), initialB.neg());
     }
 
     @Override
@@ -152,10 +164,10 @@ public final class LoraDelta implements AdapterDelta {
     public LoraDelta lora() { return this; }
 
     /** A₀ [r, in], frozen, or null: where A started when it started from W (PiSSA, OLoRA). */
-    public INDArray initialA() { return initialA; }
+    INDArray initialA() { return initialA; }
 
     /** B₀ [out, r], frozen, or null. */
-    public INDArray initialB() { return initialB; }
+    INDArray initialB() { return initialB; }
 
     public int rank() { return (int) a.shape()[0]; }
 

@@ -30,6 +30,7 @@ public final class BulkTrainer implements AutoCloseable {
     private final List<Optimizer> optimizers = new ArrayList<>();
     private final int[] steps;
     private final long stepBudgetBytes;
+    private final List<StepShape> shapes = new ArrayList<>(); // per adapter: what its steps' memory depends on
     private final StepWorkspace workspace = new StepWorkspace(this);
     private int lastPasses;
 
@@ -40,6 +41,7 @@ public final class BulkTrainer implements AutoCloseable {
         for (int k = 0; k < optimizers.size(); k++) this.optimizers.add(new Optimizer(optimizers.get(k), model.params(k)));
         this.steps = new int[model.adapters()];
         this.stepBudgetBytes = stepBudgetBytes;
+        for (int k = 0; k < model.adapters(); k++) shapes.add(StepShape.of(model.config(), model.lora(k), model.causalLm(k)));
     }
 
     /** {@code batches.get(k)}: adapter k's batch, or null when it sits this step out → per adapter its step's outcome, or null. */
@@ -128,7 +130,7 @@ public final class BulkTrainer implements AutoCloseable {
         List<Pass> passes = new ArrayList<>();
         double terms = model.lossTerms(k, batch);
         int[] lengths = java.util.stream.IntStream.range(0, batch.batchSize()).map(batch::length).toArray();
-        for (int[] run : runs(lengths, lengths.length, stepBudgetBytes, shape(k))) {
+        for (int[] run : runs(lengths, lengths.length, stepBudgetBytes, shapes.get(k))) {
             TokenBatch part = batch.sequences(run[0], run[1]);
             int partTerms = model.lossTerms(k, part);
             if (partTerms > 0) { // a part without loss terms (e.g. every label ignored) adds nothing to the gradient
@@ -163,11 +165,7 @@ public final class BulkTrainer implements AutoCloseable {
     }
 
     private long stepBytes(int adapter, long tokens, long squaredLengths) {
-        return stepBytes(shape(adapter), tokens, squaredLengths);
-    }
-
-    private StepShape shape(int adapter) {
-        return StepShape.of(model.config(), model.lora(adapter), model.causalLm(adapter));
+        return stepBytes(shapes.get(adapter), tokens, squaredLengths);
     }
 
     /**
