@@ -179,6 +179,7 @@ class HuggingFaceIT {
                 io.lorafleet.nn.LoraConfig.Init.KAIMING_UNIFORM, Map.of(), Map.of(), true);
         io.lorafleet.model.SequenceClassifier model = io.lorafleet.model.SequenceClassifier.create(base.config(), base.weights(), lora, 2,
                 io.lorafleet.model.SequenceClassifier.Pooling.HF, 3);
+        org.nd4j.linalg.factory.Nd4j.getRandom().setSeed(7);
         for (io.lorafleet.nn.Param p : model.params().params()) { // B = 0 would leave A without a gradient: a trained B and magnitude
             if (p.name().endsWith(io.lorafleet.nn.LoraDelta.B_SUFFIX)) p.value().assign(org.nd4j.linalg.factory.Nd4j.randn(p.value().dataType(), p.shape()).muli(0.02));
             if (p.name().endsWith(io.lorafleet.nn.DoraDelta.MAGNITUDE_SUFFIX)) p.value().muli(1.05);
