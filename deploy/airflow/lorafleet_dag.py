@@ -41,15 +41,18 @@ ADAPTER_GROUPS = json.loads(setting("adapter_groups", '[["imdb", "brown"]]'))
 EXECUTOR_CORES = int(setting("executor_cores", "1"))
 EXECUTOR_MEMORY = setting("executor_memory", "2g")
 def detected_coretype():
-    """What `lorafleet` picks when OPENBLAS_CORETYPE is unset: SkylakeX with AVX-512, Haswell with AVX2 (of this machine)."""
-    if os.environ.get("OPENBLAS_CORETYPE"):
-        return os.environ["OPENBLAS_CORETYPE"]
+    """What `lorafleet` picks: LORAFLEET_OPENBLAS_CORETYPE, else SkylakeX with AVX-512, Haswell with AVX2 (of this
+    machine). An inherited OPENBLAS_CORETYPE is not used: machine images set it for other programs' OpenBLAS."""
+    if os.environ.get("LORAFLEET_OPENBLAS_CORETYPE"):
+        return os.environ["LORAFLEET_OPENBLAS_CORETYPE"]
     try:
         with open("/proc/cpuinfo") as f:
             flags = f.read().split()
     except OSError:
         return ""
-    return "SkylakeX" if "avx512f" in flags else "Haswell" if "avx2" in flags else ""
+    if all(f in flags for f in ("avx512f", "avx512bw", "avx512dq", "avx512vl")):
+        return "SkylakeX"
+    return "Haswell" if "avx2" in flags else ""
 
 
 # the OpenBLAS kernel for the executors' CPUs; set the Variable when they differ from the Airflow worker's
