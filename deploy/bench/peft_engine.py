@@ -64,10 +64,17 @@ def adam(model):
     return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
 
+# warm-up lasts at least this long as well as WARMUP steps, as for LoRAFleet (EngineStep.WARMUP_SECONDS, whose JIT needs it)
+WARMUP_SECONDS = 10
+
+
 def timed_ms(fn, warmup, runs):
-    """Runs fn warmup times, then times it runs times: (median, fastest) milliseconds."""
-    for _ in range(warmup):
+    """Runs fn warmup times and for at least WARMUP_SECONDS, then times it runs times: (median, fastest) milliseconds."""
+    warm_until = time.perf_counter() + WARMUP_SECONDS
+    done = 0
+    while done < warmup or time.perf_counter() < warm_until:
         fn()
+        done += 1
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()

@@ -90,7 +90,9 @@ public final class EngineBenchmark {
         s.append("## Engine: one LoRA training step (forward + backward + Adam), LoRAFleet vs Hugging Face PEFT\n\n");
         s.append(BenchmarkReport.machine()).append("; the peer: ").append(peer).append(".\n\n");
         s.append("Command: `").append(command).append("`. Each workload runs in its own process per engine: the median of ").append(steps)
-                .append(" timed steps after ").append(warmup).append(" warm-up steps; two rounds, the second in the opposite engine order, and each ")
+                .append(" timed steps after ").append(warmup).append(" warm-up steps and at least ")
+                .append(String.format(java.util.Locale.ROOT, "%.0f", EngineStep.WARMUP_SECONDS))
+                .append(" s of them (the JIT compiler's work takes cores from a JVM's first steps; both engines warm as long); two rounds, the second in the opposite engine order, and each ")
                 .append("number is the mean of an engine's runs (this VM drifts ±10–15% from one minute to the next).\n\n");
         s.append("Workloads: `minilm` = all-MiniLM-L6-v2's shape (6 layers, d=384, 12 heads, FFN 1536) with a mean-pooled classifier, "
                 + "B=16, T=128, LoRA r=8 on query and value; `gpt2-block` = one GPT-2-width block (d=768, 12 heads, causal), B=4, T=128, "

@@ -29,6 +29,13 @@ import java.util.SplittableRandom;
  * or EngineStep minilm lora WARMUP PASSES BATCHES_JSON to train on real batches (see {@link RealBatches}).
  */
 public final class EngineStep {
+    /**
+     * Warm-up lasts at least this long as well as WARMUP steps: the JIT compiler works for several seconds and, with
+     * every core computing, takes the cores from the step (measured: a 2-thread Llama block step 40 ms after 5 warm-up
+     * steps, 29.5 ms after 200). deploy/bench/peft_engine.py warms the peer as long.
+     */
+    static final double WARMUP_SECONDS = 10;
+
     public static void main(String[] args) throws java.io.IOException {
         if (args.length == 5) {
             realBatches(Integer.parseInt(args[2]), Integer.parseInt(args[3]), RealBatches.read(java.nio.file.Path.of(args[4])));
@@ -47,7 +54,7 @@ public final class EngineStep {
         int warmup = Integer.parseInt(args[2]), steps = Integer.parseInt(args[3]);
         Workload workload = shape.name().equals("minilm") ? classifierStep(shape, full) : blockStep(shape, full);
         Runnable step = workload.step();
-        double[] ms = timedMs(step, warmup, steps);
+        double[] ms = timedMs(step, warmup, WARMUP_SECONDS, steps);
         double median = ms[steps / 2];
         double tokensPerSecond = shape.batch() * (double) shape.seqLen() / (median / 1e3);
         double gflops = shape.flopsPerStep(full) / (median / 1e3) / 1e9;
@@ -70,7 +77,7 @@ public final class EngineStep {
     private static void realBatches(int warmup, int passes, RealBatches data) {
         Trainer trainer = classifierTrainer(EngineShape.named("minilm"), false);
         List<TokenBatch> batches = data.batches().stream().map(b -> b.padded(b.longest())).toList();
-        double median = timedMs(() -> batches.forEach(trainer::step), warmup, passes)[passes / 2];
+        double median = timedMs(() -> batches.forEach(trainer::step), warmup, WARMUP_SECONDS, passes)[passes / 2];
         System.out.printf(java.util.Locale.ROOT,
                 "{\"engine\":\"lorafleet\",\"dataset\":\"%s\",\"padding\":\"none (packed)\",\"threads\":\"%s\",\"ms_per_batch\":%.1f,"
                         + "\"real_tokens_per_s\":%.0f,\"computed_tokens\":%d,\"peak_rss_mb\":%d}%n",
@@ -90,16 +97,17 @@ public final class EngineStep {
         for (int[] s : shapes) {
             INDArray x = Nd4j.rand(DataType.FLOAT, s[0], s[1]), w = Nd4j.rand(DataType.FLOAT, s[2], s[1]);
             INDArray y = Nd4j.createUninitialized(DataType.FLOAT, s[0], s[2]);
-            double ms = timedMs(() -> Nd4j.gemm(x, w, y, false, true, 1.0, 0.0), 3, 15)[7];
+            double ms = timedMs(() -> Nd4j.gemm(x, w, y, false, true, 1.0, 0.0), 3, 0, 15)[7];
             flops += 2.0 * s[0] * s[1] * s[2];
             seconds += ms / 1e3;
         }
         return flops / seconds / 1e9;
     }
 
-    /** Runs {@code work} {@code warmup} times, then times it {@code runs} times: milliseconds, sorted. */
-    private static double[] timedMs(Runnable work, int warmup, int runs) {
-        for (int i = 0; i < warmup; i++) work.run();
+    /** Runs {@code work} {@code warmup} times and for at least {@code warmupSeconds}, then times it {@code runs} times: milliseconds, sorted. */
+    private static double[] timedMs(Runnable work, int warmup, double warmupSeconds, int runs) {
+        long warmUntil = System.nanoTime() + (long) (warmupSeconds * 1e9);
+        for (int i = 0; i < warmup || System.nanoTime() < warmUntil; i++) work.run();
         double[] ms = new double[runs];
         for (int i = 0; i < runs; i++) {
             long t0 = System.nanoTime();

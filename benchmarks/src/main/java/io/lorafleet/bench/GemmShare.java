@@ -35,6 +35,8 @@ final class GemmShare {
             }
             long thread = Thread.currentThread().getId(), samples = 0, gemm = 0;
             for (RecordedEvent e : RecordingFile.readAllEvents(file)) {
+                // another recording running in the JVM (-XX:StartFlightRecording) adds its events to this file
+                if (!e.hasField("sampledThread")) continue;
                 RecordedThread sampled = e.getThread("sampledThread");
                 if (sampled == null || sampled.getJavaThreadId() != thread || e.getStackTrace() == null) continue;
                 samples++;

@@ -99,7 +99,7 @@ public final class PaddingBenchmark {
         s.append("Command: `").append(command).append("`. The demo's two real tasks tokenized by the tokenize job with the all-MiniLM-L6-v2 "
                 + "tokenizer; the first batches of the trainer's seeded order (batch 16) of each; all-MiniLM-L6-v2's shape, LoRA r=8 on query "
                 + "and value, a mean-pooled 2-class head, Adam; one training step per batch, median of 3 passes over the batches after 1 warm-up "
-                + "pass, each engine in its own process on the same token ids. LoRAFleet packs each batch's real tokens: projections, "
+                + "pass and at least " + String.format(java.util.Locale.ROOT, "%.0f", EngineStep.WARMUP_SECONDS) + " s of them, each engine in its own process on the same token ids. LoRAFleet packs each batch's real tokens: projections, "
                 + "LayerNorm and GELU run on real tokens only and attention per sequence over its own length. The peer is what a user would run "
                 + "instead, Hugging Face transformers + PEFT on PyTorch (deploy/bench/peft_engine.py: BertModel with sdpa attention, PEFT's "
                 + "LoRA, the attention mask passed as a user passes it, mean pooling over real tokens), each batch padded to its longest "
