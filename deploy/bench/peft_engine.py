@@ -167,13 +167,34 @@ def main():
     print(json.dumps({
         "engine": ENGINE, "shape": shape, "mode": mode,
         "threads": os.environ.get("OMP_NUM_THREADS", "?"), "ms_per_step": round(median, 1), "min_ms": round(fastest, 1),
-        "tokens_per_s": round(batch * seq / (median / 1e3)), "gemm_share": round(gemm_share(step, steps), 3),
+        "tokens_per_s": round(batch * seq / (median / 1e3)), "gemm_gflops": round(projection_gemm_gflops(batch * seq, *WIDTHS[shape]), 1),
+        "gemm_share": round(gemm_share(step, steps), 3),
         "peak_rss_mb": rss,
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }))
 
 
 GEMM_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
+# hidden and FFN width of each workload, for its projection shapes
+WIDTHS = {"minilm": (384, 1536), "gpt2-block": (768, 3072), "llama-block": (576, 1536)}
+
+
+def projection_gemm_gflops(n, d, f):
+    """This process's matrix-product rate on the workload's projection shapes (x [n, inner] times W [outer, inner]
+    transposed: d×d, d×FFN, FFN×d), as EngineStep measures LoRAFleet's: each BLAS's own speed on this CPU."""
+    flops = seconds = 0.0
+    for rows, inner, outer in ((n, d, d), (n, d, f), (n, f, d)):
+        x, w = torch.rand(rows, inner), torch.rand(outer, inner)
+        times = []
+        for i in range(18):
+            t0 = time.perf_counter()
+            torch.mm(x, w.t())
+            if i >= 3:
+                times.append(time.perf_counter() - t0)
+        times.sort()
+        flops += 2.0 * rows * inner * outer
+        seconds += times[len(times) // 2]
+    return flops / seconds / 1e9
 
 
 def gemm_share(step, steps):

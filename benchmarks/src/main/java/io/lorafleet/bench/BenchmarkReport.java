@@ -5,6 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.LocalDate;
+import java.util.List;
 
 /**
  * BENCHMARKS.md is written by the benchmark commands, one section per suite between
@@ -37,12 +38,20 @@ public final class BenchmarkReport {
                 + ", OPENBLAS_CORETYPE=" + System.getenv().getOrDefault("OPENBLAS_CORETYPE", "(unset)");
     }
 
+    /** The model name and, since virtual machines often show only "AMD EPYC", its family and model (AMD 25: Zen 3/4, 26: Zen 5). */
     private static String cpuModel() {
         try {
-            return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
-                    .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse("unknown CPU");
+            List<String> lines = Files.readAllLines(Path.of("/proc/cpuinfo"));
+            String name = field(lines, "model name"), family = field(lines, "cpu family"), model = field(lines, "model");
+            if (name == null) return "unknown CPU";
+            return family == null || model == null ? name : name + " (family " + family + ", model " + model + ")";
         } catch (IOException e) {
             return "unknown CPU";
         }
+    }
+
+    private static String field(List<String> cpuinfo, String key) {
+        return cpuinfo.stream().filter(l -> l.startsWith(key) && l.substring(0, l.indexOf(':')).trim().equals(key)).findFirst()
+                .map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse(null);
     }
 }

@@ -55,7 +55,10 @@ public final class EngineBenchmark {
                     ref == null ? "n/a" : fmt(ref.mean("ms_per_step")),
                     ref == null ? "n/a" : fmt(tokens / ref.mean("ms_per_step") * 1e3),
                     ref == null ? "n/a" : String.format(Locale.ROOT, "%.2f×", ref.mean("ms_per_step") / ms),
-                    fmt(o.mean("gemm_gflops")), String.format(Locale.ROOT, "%.0f%%", 100 * floorMs / ms),
+                    fmt(o.mean("gemm_gflops")), ref == null ? "n/a" : fmt(ref.mean("gemm_gflops")),
+                    String.format(Locale.ROOT, "%.0f%%", 100 * floorMs / ms),
+                    ref == null ? "n/a" : String.format(Locale.ROOT, "%.0f%%",
+                            100 * shape.flopsPerStep(full) / ref.mean("gemm_gflops") / 1e6 / ref.mean("ms_per_step")),
                     percent(o.mean("gemm_share")), ref == null ? "n/a" : percent(ref.mean("gemm_share")),
                     fmt(o.max("peak_rss_mb")), ref == null ? "n/a" : fmt(ref.max("peak_rss_mb")),
                     String.format(Locale.ROOT, "%,d", first.get("trainable_params").asLong()),
@@ -100,14 +103,16 @@ public final class EngineBenchmark {
                 + "3 key/value heads of 64, SwiGLU 1536, rotary positions, causal), B=4, T=128, LoRA r=8 on q_proj and v_proj; "
                 + "`full` = every weight trainable. The peer is what a user would run instead "
                 + "(deploy/bench/peft_engine.py): transformers' BertModel (sdpa attention), GPT2Block or LlamaDecoderLayer with PEFT's LoRA on the same "
-                + "modules, the same head, Adam on the trainable tensors, fp32; random weights on both sides. \"Floor\" = the step's analytic matrix-product FLOPs at the gemm rate "
-                + "measured in the same process on the workload's projection shapes (tokens × d times d×d, d×FFN, FFN×d): 100% would be pure gemm "
-                + "at that rate. \"Time in gemm\" = "
+                + "modules, the same head, Adam on the trainable tensors, fp32; random weights on both sides. \"Gemm GFLOP/s\" = each engine's BLAS "
+                + "(ND4J's OpenBLAS; the peer's MKL) measured in the same process on the workload's projection shapes (tokens × d times d×d, d×FFN, "
+                + "FFN×d): the speed-up includes the ratio of the two, which depends on the CPU (MKL runs its AVX2 code on AMD CPUs). \"Floor\" = "
+                + "the step's analytic matrix-product FLOPs at that engine's own gemm rate: 100% would be pure gemm at that rate, so the two floor "
+                + "columns compare the engines without their BLAS. \"Time in gemm\" = "
                 + "measured share of the step's time inside matrix products, over as many more steps: for LoRAFleet JDK Flight Recorder "
                 + "stack samples every 10 ms (Java and native) passing through Nd4j.gemm/matmul, for the peer torch.profiler's self time of "
                 + "aten::mm, addmm, bmm and baddbmm over the profiled steps' wall time (sdpa's fused attention kernel not counted).\n\n");
-        s.append("| workload | mode | threads | runs | LoRAFleet ms/step | LoRAFleet tokens/s | PEFT ms/step | PEFT tokens/s | speed-up vs PEFT | gemm GFLOP/s | % of gemm floor | LoRAFleet time in gemm | PEFT time in gemm | LoRAFleet peak RSS MiB | PEFT peak RSS MiB | trainable params | Adam state MB |\n");
-        s.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        s.append("| workload | mode | threads | runs | LoRAFleet ms/step | LoRAFleet tokens/s | PEFT ms/step | PEFT tokens/s | speed-up vs PEFT | LoRAFleet gemm GFLOP/s | PEFT gemm GFLOP/s | LoRAFleet % of gemm floor | PEFT % of gemm floor | LoRAFleet time in gemm | PEFT time in gemm | LoRAFleet peak RSS MiB | PEFT peak RSS MiB | trainable params | Adam state MB |\n");
+        s.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (String[] r : rows) s.append("| ").append(String.join(" | ", r)).append(" |\n");
         BenchmarkReport.writeSection(file, "engine", s.toString());
     }
