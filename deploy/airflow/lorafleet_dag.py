@@ -24,7 +24,7 @@ except ImportError:
 
 def setting(name, default):
     """An Airflow Variable lorafleet_<name>, else the environment's LORAFLEET_<NAME>, else the default."""
-    env = os.environ.get("LORAFLEET_" + name.upper(), default)
+    env = os.environ.get("LORAFLEET_" + name.upper()) or default
     return Variable.get("lorafleet_" + name, default_var=env) if DAG is not None else env
 
 
@@ -52,7 +52,7 @@ def detected_coretype():
         return ""
     if all(f in flags for f in ("avx512f", "avx512bw", "avx512dq", "avx512vl")):
         return "SkylakeX"
-    return "Haswell" if "avx2" in flags else ""
+    return "Haswell" if "avx2" in flags and "fma" in flags else ""
 
 
 # the OpenBLAS kernel for the executors' CPUs; set the Variable when they differ from the Airflow worker's
@@ -75,10 +75,13 @@ JVM_OPTIONS = "--add-modules=jdk.incubator.vector -XX:+UseParallelGC -Xmn32m"
 SPARK_CONF = {
     "spark.executorEnv.OMP_NUM_THREADS": "1",
     "spark.executorEnv.OMP_WAIT_POLICY": "PASSIVE",
-    "spark.executorEnv.OPENBLAS_CORETYPE": OPENBLAS_CORETYPE,
-    "spark.executor.extraJavaOptions": JVM_OPTIONS + " -Dorg.bytedeco.javacpp.cachedir=" + JAVACPP_CACHE,
+    "spark.executor.extraJavaOptions": JVM_OPTIONS + " -Dorg.bytedeco.javacpp.cachedir=" + JAVACPP_CACHE
+    + " -XX:ActiveProcessorCount=" + str(EXECUTOR_CORES),
     "spark.driver.extraJavaOptions": JVM_OPTIONS + " -Dorg.bytedeco.javacpp.cachedir=" + JAVACPP_CACHE,
 }
+# OpenBLAS detects the CPU itself when no kernel is named (a CPU without AVX2, or no /proc/cpuinfo)
+if OPENBLAS_CORETYPE:
+    SPARK_CONF["spark.executorEnv.OPENBLAS_CORETYPE"] = OPENBLAS_CORETYPE
 
 
 def adapters_override(group):

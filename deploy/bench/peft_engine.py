@@ -184,11 +184,11 @@ def projection_gemm_gflops(n, d, f):
     transposed: d×d, d×FFN, FFN×d), as EngineStep measures LoRAFleet's: each BLAS's own speed on this CPU."""
     flops = seconds = 0.0
     for rows, inner, outer in ((n, d, d), (n, d, f), (n, f, d)):
-        x, w = torch.rand(rows, inner), torch.rand(outer, inner)
+        x, w, y = torch.rand(rows, inner), torch.rand(outer, inner), torch.empty(rows, outer)
         times = []
         for i in range(18):
             t0 = time.perf_counter()
-            torch.mm(x, w.t())
+            torch.mm(x, w.t(), out=y)
             if i >= 3:
                 times.append(time.perf_counter() - t0)
         times.sort()

@@ -44,8 +44,8 @@ class LauncherClusterIT {
             assertTrue(line.contains("spark.executorEnv.OMP_NUM_THREADS=1") && line.contains("lorafleet-app.jar")
                     && line.contains("--class io.lorafleet.spark.TokenizeJob"), line);
             // what every executor needs (README, "Running on a real cluster"): one BLAS thread that does not spin, the BLAS kernel
-            // for this CPU, the Vector API module, a small young generation, and a JavaCPP cache of its own
-            for (String setting : List.of("spark.executorEnv.OMP_WAIT_POLICY=PASSIVE", "spark.executorEnv.OPENBLAS_CORETYPE=",
+            // for this CPU, the Vector API module, a small young generation, a JavaCPP cache of its own, and a JVM sized to its cores
+            for (String setting : List.of("spark.executorEnv.OMP_WAIT_POLICY=PASSIVE", "spark.executorEnv.OPENBLAS_CORETYPE=", "\\ -XX:ActiveProcessorCount=1 --conf",
                     "spark.executor.extraJavaOptions=--add-modules=jdk.incubator.vector\\ -XX:+UseParallelGC\\ -Xmn32m\\ -Dorg.bytedeco.javacpp.cachedir=/", // shell-quoted
                     "spark.driver.extraJavaOptions=--add-modules=jdk.incubator.vector\\ -XX:+UseParallelGC\\ -Xmn32m")) {
                 assertTrue(line.contains(setting), setting + " in " + line);

@@ -116,7 +116,7 @@ class LauncherIT {
         String flags = Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("flags")).findFirst().orElse("");
         Set<String> cpu = Set.of(flags.split("\\s+"));
         String expected = cpu.containsAll(List.of("avx512f", "avx512bw", "avx512dq", "avx512vl")) ? "SkylakeX"
-                : cpu.contains("avx2") ? "Haswell" : "Prescott";
+                : cpu.contains("avx2") && cpu.contains("fma") ? "Haswell" : ""; // none: OpenBLAS detects the CPU itself
         Map<String, String> inherited = new HashMap<>(Map.of("OPENBLAS_CORETYPE", "Prescott"));
         inherited.put("LORAFLEET_OPENBLAS_CORETYPE", null);
         Launcher.Result r = Launcher.run(Launcher.ROOT, tmp, inherited, 5, "env");
@@ -125,7 +125,23 @@ class LauncherIT {
 
         inherited.put("LORAFLEET_OPENBLAS_CORETYPE", "Zen");
         r = Launcher.run(Launcher.ROOT, tmp, inherited, 5, "env");
+        assertEquals(0, r.exitCode(), r.toString());
         assertTrue(r.stdout().lines().anyMatch("OPENBLAS_CORETYPE=Zen"::equals), r.toString());
+    }
+
+    /** An executor's JVM sees the cores it is given (GC and JIT threads), the driver's the machine's. */
+    @Test
+    void submitSizesEachExecutorsJvmToItsCores() throws Exception {
+        Launcher.Result r = runOnce("submit", "train", "--master", "local[2]", "--executor-cores", "2", "--dry-run", "--",
+                "--config", "conf/imdb-train.yaml");
+        assertEquals(0, r.exitCode(), r.toString());
+        List<String> words = List.of(r.stdout().strip().split("(?<!\\\\) "));
+        String executor = words.stream().filter(w -> w.startsWith("spark.executor.extraJavaOptions=")).findFirst().orElseThrow();
+        String driver = words.stream().filter(w -> w.startsWith("spark.driver.extraJavaOptions=")).findFirst().orElseThrow();
+        assertTrue(executor.endsWith("\\ -XX:ActiveProcessorCount=2"), executor);
+        assertFalse(driver.contains("ActiveProcessorCount"), driver);
+        expectUsageError(List.of("submit", "train", "--master", "local[2]", "--executor-cores", "two", "--", "--config", "conf/imdb-train.yaml"),
+                "--executor-cores", usageLine("submit"));
     }
 
     @Test
