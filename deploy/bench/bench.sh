@@ -113,7 +113,7 @@ bench_distributed() {
   for w in 1 2; do
     "$launcher" submit train --master "spark://127.0.0.1:$port" --executor-memory 2g --conf "spark.cores.max=$w" -- \
       --config "$ROOT/conf/imdb-train.yaml" --set "model=$MINILM" --set "shards=$work/shards" \
-      --set "output=$work/w$w" --set "partitions=$w" --set local_steps=2 --set rounds=8 --set epochs=null --set checkpoint_every=0 --overwrite || true
+      --set "output=$work/w$w" --set "partitions=$w" --set local_steps=2 --set rounds=16 --set epochs=null --set checkpoint_every=0 --overwrite || true
   done
   "$launcher" cluster down
   run_filtered "${JAVA_JOB[@]}" io.lorafleet.bench.DistributedBenchmark "$ROOT" "$work" "deploy/bin/lorafleet bench distributed"
