@@ -1,5 +1,8 @@
 package io.lorafleet.nn;
 
+import org.apache.commons.math3.linear.Array2DRowRealMatrix;
+import org.apache.commons.math3.linear.QRDecomposition;
+import org.apache.commons.math3.linear.SingularValueDecomposition;
 import org.bytedeco.openblas.global.openblas;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -11,8 +14,8 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * Where PiSSA and OLoRA start an adapter: from a rank-r part of the pretrained W [out, in] itself, which is then taken
  * out of the base ({@link LoraDelta}'s starting part), instead of from B = 0. Both follow PEFT 0.21's
  * {@code init_lora_weights} exactly (up to the signs of singular vectors, which cancel in B·A), computed in float64
- * with LAPACK: a thin SVD by divide and conquer (dgesdd, which ND4J does not wrap: 5–8× faster than its dgesvd here) and
- * ND4J's QR. One thread, per module, at each model build: PiSSA 74 ms for 384 × 384 (MiniLM's attention), 173 ms for
+ * with LAPACK: a thin SVD by divide and conquer (dgesdd, which ND4J does not wrap: 5–8× faster than its dgesvd here),
+ * and ND4J's QR, each checked and redone in pure Java (Commons Math) when it fails the check. One thread, per module, at each model build: PiSSA 74 ms for 384 × 384 (MiniLM's attention), 173 ms for
  * 1,536 × 384, 344 ms for 576 × 1,536, 7.7 s for 2,048², 56 s for 4,096² (a 7B model's attention: hours over its
  * modules — use OLoRA or plain LoRA there); OLoRA 30 ms for 384², 240 ms for 576 × 1,536.
  */
@@ -28,17 +31,52 @@ public final class WeightDecomposition {
      */
     public static Part pissa(INDArray weight, int r, double scale) {
         checkRank(weight, r);
-        int m = Math.toIntExact(weight.rows()), n = Math.toIntExact(weight.columns()), k = Math.min(m, n);
-        double[] s = new double[k], u = new double[m * k], vt = new double[k * n];
-        int info = openblas.LAPACKE_dgesdd(openblas.LAPACK_ROW_MAJOR, (byte) 'S', m, n, weight.castTo(DataType.DOUBLE).dup('c').data().asDouble(), n,
-                s, u, k, vt, n);
-        if (info != 0) throw new IllegalStateException("the SVD of a " + m + " × " + n + " weight did not converge (LAPACK dgesdd info " + info + ")");
-        INDArray root = Transforms.sqrt(Nd4j.createFromArray(java.util.Arrays.copyOf(s, r)).divi(scale), false);
-        INDArray a = Nd4j.create(vt, new long[] {k, n}, 'c').get(NDArrayIndex.interval(0, r), NDArrayIndex.all()).dup('c');   // Uh_r
-        INDArray b = Nd4j.create(u, new long[] {m, k}, 'c').get(NDArrayIndex.all(), NDArrayIndex.interval(0, r)).dup('c');    // V_r
+        INDArray w = weight.castTo(DataType.DOUBLE);
+        TopSingular top = topSingularByLapack(w, r);
+        if (!top.holdsFor(w)) top = topSingularInJava(w, r);
+        if (!top.holdsFor(w)) throw new IllegalStateException("no SVD of a " + w.rows() + " × " + w.columns() + " weight passed its check");
+        INDArray root = Transforms.sqrt(top.values.div(scale), false);
+        INDArray a = top.right.dup('c');   // Uh_r
+        INDArray b = top.left.dup('c');    // V_r
         HeldOps.columns(HeldOps.Op.MUL, a, root, a);
         HeldOps.rows(HeldOps.Op.MUL, b, root, b);
         return new Part(a.castTo(weight.dataType()), b.castTo(weight.dataType()));
+    }
+
+    /** The r largest singular values [r] of W with their left [m, r] and right [r, n] singular vectors, in float64. */
+    record TopSingular(INDArray values, INDArray left, INDArray right) {
+        /**
+         * Whether they are W's: W·vᵢ = σᵢ·uᵢ and Wᵀ·uᵢ = σᵢ·vᵢ with orthonormal vᵢ, checked by gemm (LAPACK's SVD in
+         * OpenBLAS 0.3.19 returns the right values with wrong vectors under its SkylakeX kernels on some CPUs, measured:
+         * AMD EPYC family 26, matrices from 64 × 64 up; gemm and QR are right there).
+         */
+        boolean holdsFor(INDArray w) {
+            double tolerance = 1e-9 * Math.max(1e-300, values.getDouble(0)) * Math.sqrt(Math.max(w.rows(), w.columns()));
+            double forward = w.mmul(right.transpose()).subi(left.mulRowVector(values)).amaxNumber().doubleValue();
+            double backward = w.transpose().mmul(left).subi(right.transpose().mulRowVector(values)).amaxNumber().doubleValue();
+            double orthonormal = right.mmul(right.transpose()).subi(Nd4j.eye(values.length()).castTo(DataType.DOUBLE)).amaxNumber().doubleValue();
+            return forward <= tolerance && backward <= tolerance && orthonormal <= 1e-9;
+        }
+    }
+
+    /** LAPACK's divide-and-conquer thin SVD (dgesdd), its r leading triplets. */
+    static TopSingular topSingularByLapack(INDArray w, int r) {
+        int m = Math.toIntExact(w.rows()), n = Math.toIntExact(w.columns()), k = Math.min(m, n);
+        double[] s = new double[k], u = new double[m * k], vt = new double[k * n];
+        int info = openblas.LAPACKE_dgesdd(openblas.LAPACK_ROW_MAJOR, (byte) 'S', m, n, w.dup('c').data().asDouble(), n, s, u, k, vt, n);
+        if (info != 0) throw new IllegalStateException("the SVD of a " + m + " × " + n + " weight did not converge (LAPACK dgesdd info " + info + ")");
+        return new TopSingular(Nd4j.createFromArray(java.util.Arrays.copyOf(s, r)),
+                Nd4j.create(u, new long[] {m, k}, 'c').get(NDArrayIndex.all(), NDArrayIndex.interval(0, r)).dup('c'),
+                Nd4j.create(vt, new long[] {k, n}, 'c').get(NDArrayIndex.interval(0, r), NDArrayIndex.all()).dup('c'));
+    }
+
+    /** Commons Math's SVD (pure Java, 5–11× slower than LAPACK's: 0.4 s for 384², 1.6 s for 1,536 × 384, 3.7 s for 576 × 1,536), for when LAPACK's fails its check. */
+    static TopSingular topSingularInJava(INDArray w, int r) {
+        SingularValueDecomposition svd = new SingularValueDecomposition(new Array2DRowRealMatrix(w.toDoubleMatrix(), false));
+        double[][] u = svd.getU().getData(), vt = svd.getVT().getData();
+        INDArray left = Nd4j.create(u).get(NDArrayIndex.all(), NDArrayIndex.interval(0, r)).dup('c');
+        INDArray right = Nd4j.create(vt).get(NDArrayIndex.interval(0, r), NDArrayIndex.all()).dup('c');
+        return new TopSingular(Nd4j.createFromArray(java.util.Arrays.copyOf(svd.getSingularValues(), r)), left, right);
     }
 
     /**
@@ -49,22 +87,42 @@ public final class WeightDecomposition {
         checkRank(weight, r);
         INDArray w = weight.castTo(DataType.DOUBLE);
         long k = Math.min(w.rows(), w.columns());
-        QR qr = thinQr(w.get(NDArrayIndex.all(), NDArrayIndex.interval(0, k)));
+        INDArray columns = w.get(NDArrayIndex.all(), NDArrayIndex.interval(0, k)).dup();
+        QR qr = thinQrByLapack(columns);
+        if (!qr.holdsFor(columns)) qr = thinQrInJava(columns);
+        if (!qr.holdsFor(columns)) throw new IllegalStateException("no QR of a " + w.rows() + " × " + k + " block passed its check");
         INDArray rFull = w.rows() >= w.columns() ? qr.r : qr.q.transpose().mmul(w); // a wide W: R = Qᵀ·W, as LAPACK's
         INDArray a = rFull.get(NDArrayIndex.interval(0, r), NDArrayIndex.all()).dup('c');
         INDArray b = qr.q.get(NDArrayIndex.all(), NDArrayIndex.interval(0, r)).dup('c');
         return new Part(a.castTo(weight.dataType()), b.castTo(weight.dataType()));
     }
 
-    private record QR(INDArray q, INDArray r) { }
+    /** m [rows ≥ cols] = Q [rows, cols]·R [cols, cols], R upper triangular (LAPACK's signs: Householder's, R's diagonal −sign(a)·‖x‖). */
+    record QR(INDArray q, INDArray r) {
+        /** Whether Q·R = m with orthonormal columns in Q and R upper triangular (LAPACK's QR fails this as its SVD does, measured). */
+        boolean holdsFor(INDArray m) {
+            double tolerance = 1e-9 * Math.max(1e-300, m.amaxNumber().doubleValue()) * Math.sqrt(m.rows());
+            double product = q.mmul(r).subi(m).amaxNumber().doubleValue();
+            double orthonormal = q.transpose().mmul(q).subi(Nd4j.eye(q.columns()).castTo(DataType.DOUBLE)).amaxNumber().doubleValue();
+            double below = 0;
+            for (int i = 1; i < r.rows(); i++) below = Math.max(below, r.get(NDArrayIndex.point(i), NDArrayIndex.interval(0, i)).amaxNumber().doubleValue());
+            return product <= tolerance && orthonormal <= 1e-9 && below == 0;
+        }
+    }
 
-
-    /** m [rows ≥ cols] = Q [rows, cols]·R [cols, cols], R upper triangular (LAPACK's signs). */
-    private static QR thinQr(INDArray m) {
+    static QR thinQrByLapack(INDArray m) {
         INDArray q = m.dup('f');
         INDArray r = Nd4j.create(DataType.DOUBLE, new long[] {m.columns(), m.columns()}, 'f');
         Nd4j.getBlasWrapper().lapack().geqrf(q, r);
         return new QR(q, r);
+    }
+
+    /** Commons Math's Householder QR, for when LAPACK's fails its check. */
+    static QR thinQrInJava(INDArray m) {
+        QRDecomposition qr = new QRDecomposition(new Array2DRowRealMatrix(m.toDoubleMatrix(), false));
+        long cols = m.columns();
+        return new QR(Nd4j.create(qr.getQ().getData()).get(NDArrayIndex.all(), NDArrayIndex.interval(0, cols)).dup('c'),
+                Nd4j.create(qr.getR().getData()).get(NDArrayIndex.interval(0, cols), NDArrayIndex.all()).dup('c'));
     }
 
     private static void checkRank(INDArray weight, int r) {

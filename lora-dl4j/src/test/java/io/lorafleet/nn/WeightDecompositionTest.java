@@ -6,6 +6,7 @@ import org.nd4j.linalg.factory.Nd4j;
 
 import static io.lorafleet.nn.GradientCheck.randn;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -18,7 +19,8 @@ class WeightDecompositionTest {
 
     @Test
     void pissaStartsFromTheTopSingularDirections() {
-        for (long[] shape : new long[][] {{9, 5}, {5, 9}, {6, 6}}) {
+        // from 64 × 64 up, OpenBLAS 0.3.19's SVD returned wrong vectors under its SkylakeX kernels on an AMD EPYC family 26
+        for (long[] shape : new long[][] {{9, 5}, {5, 9}, {6, 6}, {120, 90}, {90, 120}}) {
             INDArray w = randn(shape[0] * 7 + shape[1], shape);
             double s = 0.25;
             int k = (int) Math.min(shape[0], shape[1]);
@@ -41,8 +43,31 @@ class WeightDecompositionTest {
     }
 
     @Test
+    void anSvdWhoseVectorsAreNotTheWeightsFailsTheCheck() {
+        INDArray w = randn(11, 120, 90);
+        WeightDecomposition.TopSingular java = WeightDecomposition.topSingularInJava(w, 5);
+        assertTrue(java.holdsFor(w), "Commons Math's SVD");
+        INDArray swapped = java.right().dup();
+        swapped.putRow(0, java.right().getRow(1));
+        swapped.putRow(1, java.right().getRow(0));
+        assertFalse(new WeightDecomposition.TopSingular(java.values(), java.left(), swapped).holdsFor(w), "two right vectors swapped");
+        INDArray flipped = java.right().dup();
+        flipped.putRow(2, java.right().getRow(2).neg());
+        assertFalse(new WeightDecomposition.TopSingular(java.values(), java.left(), flipped).holdsFor(w), "one right vector's sign alone");
+        INDArray scaled = java.values().mul(1 + 1e-6);
+        assertFalse(new WeightDecomposition.TopSingular(scaled, java.left(), java.right()).holdsFor(w), "values off by 1e-6");
+        WeightDecomposition.QR qr = WeightDecomposition.thinQrInJava(w);
+        assertTrue(qr.holdsFor(w), "Commons Math's QR");
+        INDArray skewed = qr.r().dup();
+        skewed.putScalar(3, 1, 1e-3);
+        assertFalse(new WeightDecomposition.QR(qr.q(), skewed).holdsFor(w), "R not upper triangular");
+        // LAPACK's values are right even where its vectors are not (they then fail the check, and pissa uses Java's)
+        assertNear(java.values(), WeightDecomposition.topSingularByLapack(w, 5).values(), "LAPACK's and Java's singular values");
+    }
+
+    @Test
     void oloraStartsFromTheQrFactors() {
-        for (long[] shape : new long[][] {{9, 5}, {5, 9}, {6, 6}}) {
+        for (long[] shape : new long[][] {{9, 5}, {5, 9}, {6, 6}, {120, 90}, {90, 120}}) {
             INDArray w = randn(shape[0] * 5 + shape[1], shape);
             int k = (int) Math.min(shape[0], shape[1]);
             WeightDecomposition.Part full = WeightDecomposition.olora(w, k);
