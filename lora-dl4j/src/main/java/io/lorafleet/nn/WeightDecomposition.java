@@ -1,7 +1,6 @@
 package io.lorafleet.nn;
 
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
-import org.apache.commons.math3.linear.QRDecomposition;
 import org.apache.commons.math3.linear.SingularValueDecomposition;
 import org.bytedeco.openblas.global.openblas;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -15,7 +14,7 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * out of the base ({@link LoraDelta}'s starting part), instead of from B = 0. Both follow PEFT 0.21's
  * {@code init_lora_weights} exactly (up to the signs of singular vectors, which cancel in B·A), computed in float64
  * with LAPACK: a thin SVD by divide and conquer (dgesdd, which ND4J does not wrap: 5–8× faster than its dgesvd here),
- * and ND4J's QR, each checked and redone in pure Java (Commons Math) when it fails the check. One thread, per module, at each model build: PiSSA 74 ms for 384 × 384 (MiniLM's attention), 173 ms for
+ * and ND4J's QR, each checked and redone in pure Java when it fails the check (Commons Math's SVD; a Householder QR). One thread, per module, at each model build: PiSSA 74 ms for 384 × 384 (MiniLM's attention), 173 ms for
  * 1,536 × 384, 344 ms for 576 × 1,536, 7.7 s for 2,048², 56 s for 4,096² (a 7B model's attention: hours over its
  * modules — use OLoRA or plain LoRA there); OLoRA 30 ms for 384², 240 ms for 576 × 1,536.
  */
@@ -32,9 +31,7 @@ public final class WeightDecomposition {
     public static Part pissa(INDArray weight, int r, double scale) {
         checkRank(weight, r);
         INDArray w = weight.castTo(DataType.DOUBLE);
-        TopSingular top = topSingularByLapack(w, r);
-        if (!top.holdsFor(w)) top = topSingularInJava(w, r);
-        if (!top.holdsFor(w)) throw new IllegalStateException("no SVD of a " + w.rows() + " × " + w.columns() + " weight passed its check");
+        TopSingular top = checked(topSingularByLapack(w, r), w, r);
         INDArray root = Transforms.sqrt(top.values.div(scale), false);
         INDArray a = top.right.dup('c');   // Uh_r
         INDArray b = top.left.dup('c');    // V_r
@@ -43,20 +40,36 @@ public final class WeightDecomposition {
         return new Part(a.castTo(weight.dataType()), b.castTo(weight.dataType()));
     }
 
-    /** The r largest singular values [r] of W with their left [m, r] and right [r, n] singular vectors, in float64. */
-    record TopSingular(INDArray values, INDArray left, INDArray right) {
+    /**
+     * The r largest singular values [r] of W with their left [m, r] and right [r, n] singular vectors, in float64, and
+     * the next singular value (0 when r = min(m, n)).
+     */
+    record TopSingular(INDArray values, INDArray left, INDArray right, double next) {
         /**
-         * Whether they are W's: W·vᵢ = σᵢ·uᵢ and Wᵀ·uᵢ = σᵢ·vᵢ with orthonormal vᵢ, checked by gemm (LAPACK's SVD in
-         * OpenBLAS 0.3.19 returns the right values with wrong vectors under its SkylakeX kernels on some CPUs, measured:
-         * AMD EPYC family 26, matrices from 64 × 64 up; gemm and QR are right there).
+         * Whether they are W's r largest: W·vᵢ = σᵢ·uᵢ and Wᵀ·uᵢ = σᵢ·vᵢ with orthonormal uᵢ and vᵢ, σ non-negative,
+         * non-increasing and ≥ the next one, checked by gemm. (LAPACK's SVD in OpenBLAS 0.3.19 returns the right values
+         * with wrong vectors under its SkylakeX kernels on some CPUs, measured: AMD EPYC family 26, from 64 × 64 up.)
          */
         boolean holdsFor(INDArray w) {
-            double tolerance = 1e-9 * Math.max(1e-300, values.getDouble(0)) * Math.sqrt(Math.max(w.rows(), w.columns()));
+            double scale = Math.max(1e-300, w.amaxNumber().doubleValue()) * Math.max(w.rows(), w.columns());
+            double tolerance = 1e-9 * scale;
             double forward = w.mmul(right.transpose()).subi(left.mulRowVector(values)).amaxNumber().doubleValue();
             double backward = w.transpose().mmul(left).subi(right.transpose().mulRowVector(values)).amaxNumber().doubleValue();
-            double orthonormal = right.mmul(right.transpose()).subi(Nd4j.eye(values.length()).castTo(DataType.DOUBLE)).amaxNumber().doubleValue();
-            return forward <= tolerance && backward <= tolerance && orthonormal <= 1e-9;
+            INDArray identity = Nd4j.eye(values.length()).castTo(DataType.DOUBLE);
+            double orthonormal = Math.max(right.mmul(right.transpose()).subi(identity).amaxNumber().doubleValue(),
+                    left.transpose().mmul(left).subi(identity).amaxNumber().doubleValue());
+            boolean ordered = values.getDouble(values.length() - 1) >= next - tolerance;
+            for (int i = 0; i < values.length(); i++) ordered &= values.getDouble(i) >= 0 && (i == 0 || values.getDouble(i) <= values.getDouble(i - 1) + tolerance);
+            return ordered && forward <= tolerance && backward <= tolerance && orthonormal <= 1e-9;
         }
+    }
+
+    /** {@code first} if it holds for W, else Commons Math's SVD if that does; else a refusal. */
+    static TopSingular checked(TopSingular first, INDArray w, int r) {
+        if (first.holdsFor(w)) return first;
+        TopSingular java = topSingularInJava(w, r);
+        if (!java.holdsFor(w)) throw new IllegalStateException("no SVD of a " + w.rows() + " × " + w.columns() + " weight passed its check");
+        return java;
     }
 
     /** LAPACK's divide-and-conquer thin SVD (dgesdd), its r leading triplets. */
@@ -67,7 +80,7 @@ public final class WeightDecomposition {
         if (info != 0) throw new IllegalStateException("the SVD of a " + m + " × " + n + " weight did not converge (LAPACK dgesdd info " + info + ")");
         return new TopSingular(Nd4j.createFromArray(java.util.Arrays.copyOf(s, r)),
                 Nd4j.create(u, new long[] {m, k}, 'c').get(NDArrayIndex.all(), NDArrayIndex.interval(0, r)).dup('c'),
-                Nd4j.create(vt, new long[] {k, n}, 'c').get(NDArrayIndex.interval(0, r), NDArrayIndex.all()).dup('c'));
+                Nd4j.create(vt, new long[] {k, n}, 'c').get(NDArrayIndex.interval(0, r), NDArrayIndex.all()).dup('c'), r < k ? s[r] : 0);
     }
 
     /** Commons Math's SVD (pure Java, 5–11× slower than LAPACK's: 0.4 s for 384², 1.6 s for 1,536 × 384, 3.7 s for 576 × 1,536), for when LAPACK's fails its check. */
@@ -76,7 +89,8 @@ public final class WeightDecomposition {
         double[][] u = svd.getU().getData(), vt = svd.getVT().getData();
         INDArray left = Nd4j.create(u).get(NDArrayIndex.all(), NDArrayIndex.interval(0, r)).dup('c');
         INDArray right = Nd4j.create(vt).get(NDArrayIndex.interval(0, r), NDArrayIndex.all()).dup('c');
-        return new TopSingular(Nd4j.createFromArray(java.util.Arrays.copyOf(svd.getSingularValues(), r)), left, right);
+        double[] values = svd.getSingularValues();
+        return new TopSingular(Nd4j.createFromArray(java.util.Arrays.copyOf(values, r)), left, right, r < values.length ? values[r] : 0);
     }
 
     /**
@@ -88,9 +102,7 @@ public final class WeightDecomposition {
         INDArray w = weight.castTo(DataType.DOUBLE);
         long k = Math.min(w.rows(), w.columns());
         INDArray columns = w.get(NDArrayIndex.all(), NDArrayIndex.interval(0, k)).dup();
-        QR qr = thinQrByLapack(columns);
-        if (!qr.holdsFor(columns)) qr = thinQrInJava(columns);
-        if (!qr.holdsFor(columns)) throw new IllegalStateException("no QR of a " + w.rows() + " × " + k + " block passed its check");
+        QR qr = checked(thinQrByLapack(columns), columns);
         INDArray rFull = w.rows() >= w.columns() ? qr.r : qr.q.transpose().mmul(w); // a wide W: R = Qᵀ·W, as LAPACK's
         INDArray a = rFull.get(NDArrayIndex.interval(0, r), NDArrayIndex.all()).dup('c');
         INDArray b = qr.q.get(NDArrayIndex.all(), NDArrayIndex.interval(0, r)).dup('c');
@@ -117,12 +129,53 @@ public final class WeightDecomposition {
         return new QR(q, r);
     }
 
-    /** Commons Math's Householder QR, for when LAPACK's fails its check. */
+    /** {@code first} if it holds for m, else the Java QR if that does; else a refusal. */
+    static QR checked(QR first, INDArray m) {
+        if (first.holdsFor(m)) return first;
+        QR java = thinQrInJava(m);
+        if (!java.holdsFor(m)) throw new IllegalStateException("no QR of a " + m.rows() + " × " + m.columns() + " block passed its check");
+        return java;
+    }
+
+    /**
+     * Householder QR as LAPACK's dgeqr2 and dorg2r compute it (for when LAPACK's fails its check): reflector j maps
+     * column j's part from row j to β·e₁ with β = −sign(α)·‖x‖, and is the identity (τ = 0) when nothing below the pivot
+     * is non-zero — LAPACK's signs, which torch's QR has too. Thin: Q is [rows, cols]; O(rows·cols²).
+     */
     static QR thinQrInJava(INDArray m) {
-        QRDecomposition qr = new QRDecomposition(new Array2DRowRealMatrix(m.toDoubleMatrix(), false));
-        long cols = m.columns();
-        return new QR(Nd4j.create(qr.getQ().getData()).get(NDArrayIndex.all(), NDArrayIndex.interval(0, cols)).dup('c'),
-                Nd4j.create(qr.getR().getData()).get(NDArrayIndex.interval(0, cols), NDArrayIndex.all()).dup('c'));
+        int rows = Math.toIntExact(m.rows()), cols = Math.toIntExact(m.columns());
+        double[][] a = m.toDoubleMatrix(); // reflectors below the diagonal, R on and above it
+        double[] tau = new double[cols];
+        for (int j = 0; j < cols; j++) {
+            double alpha = a[j][j], below = 0;
+            for (int i = j + 1; i < rows; i++) below = Math.hypot(below, a[i][j]);
+            if (below == 0) continue; // τ = 0: H = I, R's entry is α as it stands
+            double beta = -Math.copySign(Math.hypot(alpha, below), alpha);
+            tau[j] = (beta - alpha) / beta;
+            for (int i = j + 1; i < rows; i++) a[i][j] /= alpha - beta;
+            a[j][j] = beta;
+            for (int c = j + 1; c < cols; c++) { // column c −= τ·v·(vᵀ·column c), v = (1, a[j+1..][j])
+                double dot = a[j][c];
+                for (int i = j + 1; i < rows; i++) dot += a[i][j] * a[i][c];
+                dot *= tau[j];
+                a[j][c] -= dot;
+                for (int i = j + 1; i < rows; i++) a[i][c] -= dot * a[i][j];
+            }
+        }
+        double[][] q = new double[rows][cols], r = new double[cols][cols];
+        for (int i = 0; i < cols; i++) for (int c = i; c < cols; c++) r[i][c] = a[i][c];
+        for (int j = 0; j < cols; j++) q[j][j] = 1;
+        for (int j = cols - 1; j >= 0; j--) { // Q = H₀·H₁·…·I[:, :cols], applied from the last reflector
+            if (tau[j] == 0) continue;
+            for (int c = j; c < cols; c++) {
+                double dot = q[j][c];
+                for (int i = j + 1; i < rows; i++) dot += a[i][j] * q[i][c];
+                dot *= tau[j];
+                q[j][c] -= dot;
+                for (int i = j + 1; i < rows; i++) q[i][c] -= dot * a[i][j];
+            }
+        }
+        return new QR(Nd4j.create(q), Nd4j.create(r));
     }
 
     private static void checkRank(INDArray weight, int r) {
