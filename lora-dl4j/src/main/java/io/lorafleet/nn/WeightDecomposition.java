@@ -14,9 +14,11 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * out of the base ({@link LoraDelta}'s starting part), instead of from B = 0. Both follow PEFT 0.21's
  * {@code init_lora_weights} exactly (up to the signs of singular vectors, which cancel in B·A), computed in float64
  * with LAPACK: a thin SVD by divide and conquer (dgesdd, which ND4J does not wrap: 5–8× faster than its dgesvd here),
- * and ND4J's QR, each checked and redone in pure Java when it fails the check (Commons Math's SVD; a Householder QR). One thread, per module, at each model build: PiSSA 74 ms for 384 × 384 (MiniLM's attention), 173 ms for
+ * and ND4J's QR, each checked and redone in pure Java when it fails the check (Commons Math's SVD; a Householder QR).
+ * One thread, per module, at each model build: PiSSA 74 ms for 384 × 384 (MiniLM's attention), 173 ms for
  * 1,536 × 384, 344 ms for 576 × 1,536, 7.7 s for 2,048², 56 s for 4,096² (a 7B model's attention: hours over its
- * modules — use OLoRA or plain LoRA there); OLoRA 30 ms for 384², 240 ms for 576 × 1,536.
+ * modules — use OLoRA or plain LoRA there); OLoRA 30 ms for 384², 240 ms for 576 × 1,536 (LAPACK's times; where it
+ * fails its check, the Java fallback's are added).
  */
 public final class WeightDecomposition {
     /** A starting A [r, in] and B [out, r]. */
@@ -55,9 +57,7 @@ public final class WeightDecomposition {
             double tolerance = 1e-9 * scale;
             double forward = w.mmul(right.transpose()).subi(left.mulRowVector(values)).amaxNumber().doubleValue();
             double backward = w.transpose().mmul(left).subi(right.transpose().mulRowVector(values)).amaxNumber().doubleValue();
-            INDArray identity = Nd4j.eye(values.length()).castTo(DataType.DOUBLE);
-            double orthonormal = Math.max(right.mmul(right.transpose()).subi(identity).amaxNumber().doubleValue(),
-                    left.transpose().mmul(left).subi(identity).amaxNumber().doubleValue());
+            double orthonormal = Math.max(offIdentity(right.mmul(right.transpose())), offIdentity(left.transpose().mmul(left)));
             boolean ordered = values.getDouble(values.length() - 1) >= next - tolerance;
             for (int i = 0; i < values.length(); i++) ordered &= values.getDouble(i) >= 0 && (i == 0 || values.getDouble(i) <= values.getDouble(i - 1) + tolerance);
             return ordered && forward <= tolerance && backward <= tolerance && orthonormal <= 1e-9;
@@ -115,7 +115,7 @@ public final class WeightDecomposition {
         boolean holdsFor(INDArray m) {
             double tolerance = 1e-9 * Math.max(1e-300, m.amaxNumber().doubleValue()) * Math.sqrt(m.rows());
             double product = q.mmul(r).subi(m).amaxNumber().doubleValue();
-            double orthonormal = q.transpose().mmul(q).subi(Nd4j.eye(q.columns()).castTo(DataType.DOUBLE)).amaxNumber().doubleValue();
+            double orthonormal = offIdentity(q.transpose().mmul(q));
             double below = 0;
             for (int i = 1; i < r.rows(); i++) below = Math.max(below, r.get(NDArrayIndex.point(i), NDArrayIndex.interval(0, i)).amaxNumber().doubleValue());
             return product <= tolerance && orthonormal <= 1e-9 && below == 0;
@@ -154,28 +154,30 @@ public final class WeightDecomposition {
             tau[j] = (beta - alpha) / beta;
             for (int i = j + 1; i < rows; i++) a[i][j] /= alpha - beta;
             a[j][j] = beta;
-            for (int c = j + 1; c < cols; c++) { // column c −= τ·v·(vᵀ·column c), v = (1, a[j+1..][j])
-                double dot = a[j][c];
-                for (int i = j + 1; i < rows; i++) dot += a[i][j] * a[i][c];
-                dot *= tau[j];
-                a[j][c] -= dot;
-                for (int i = j + 1; i < rows; i++) a[i][c] -= dot * a[i][j];
-            }
+            for (int c = j + 1; c < cols; c++) reflect(a, j, tau[j], a, c);
         }
         double[][] q = new double[rows][cols], r = new double[cols][cols];
         for (int i = 0; i < cols; i++) for (int c = i; c < cols; c++) r[i][c] = a[i][c];
         for (int j = 0; j < cols; j++) q[j][j] = 1;
         for (int j = cols - 1; j >= 0; j--) { // Q = H₀·H₁·…·I[:, :cols], applied from the last reflector
             if (tau[j] == 0) continue;
-            for (int c = j; c < cols; c++) {
-                double dot = q[j][c];
-                for (int i = j + 1; i < rows; i++) dot += a[i][j] * q[i][c];
-                dot *= tau[j];
-                q[j][c] -= dot;
-                for (int i = j + 1; i < rows; i++) q[i][c] -= dot * a[i][j];
-            }
+            for (int c = j; c < cols; c++) reflect(a, j, tau[j], q, c);
         }
         return new QR(Nd4j.create(q), Nd4j.create(r));
+    }
+
+    /** Column c of x from row j down −= τ·v·(vᵀ·that column), with reflector j's v = (1, a[j+1..][j]). */
+    private static void reflect(double[][] a, int j, double tau, double[][] x, int c) {
+        double dot = x[j][c];
+        for (int i = j + 1; i < x.length; i++) dot += a[i][j] * x[i][c];
+        dot *= tau;
+        x[j][c] -= dot;
+        for (int i = j + 1; i < x.length; i++) x[i][c] -= dot * a[i][j];
+    }
+
+    /** The largest entry of gram − I: 0 for orthonormal vectors. */
+    private static double offIdentity(INDArray gram) {
+        return gram.sub(Nd4j.eye(gram.rows()).castTo(gram.dataType())).amaxNumber().doubleValue();
     }
 
     private static void checkRank(INDArray weight, int r) {
